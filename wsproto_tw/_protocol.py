@@ -1,0 +1,374 @@
+# -*- test-case-name: tests.test_protocol -*-
+"""
+The Twisted Protocol that drives a core connection: it feeds received bytes to
+the core, delivers the core's events to the application, writes the core's
+bytes, closes the transport when the core asks, and keeps one timer armed for
+the core's next deadline. It parses nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from wsproto_tw.core.config import Config
+from wsproto_tw.core.connection import ClientConnection, Connection, ServerConnection, State
+from wsproto_tw.core.events import (
+    BinaryMessage,
+    CloseReceived,
+    ConnectionFailed,
+    HandshakeFailure,
+    Opened,
+    Ping,
+    Pong,
+    RequestReceived,
+    TextMessage,
+)
+from wsproto_tw.errors import ConnectionClosed, Reject
+from wsproto_tw.interfaces import IWebSocketApplication, IWebSocketTransport
+
+_log = Logger(namespace="wsproto_tw")
+
+
+class Accept:
+    """
+    What an application's C{requestReceived} returns to accept with a chosen
+    subprotocol or extra response headers.
+
+    @ivar subprotocol: the subprotocol to answer with (one the client
+        offered), L{None} for none, or C{...} for the configured choice.
+    @ivar headers: extra response headers as (name, value) pairs.
+    """
+
+    def __init__(self, subprotocol: Any = ..., headers: tuple | list = ()) -> None:
+        self.subprotocol = subprotocol
+        self.headers = tuple(headers)
+
+
+@implementer(IWebSocketApplication)
+class WebSocketApplication:
+    """
+    A base application that does nothing; subclass it and override what you
+    need. C{self.transport} is the L{IWebSocketTransport}.
+    """
+
+    transport: Any = None
+
+    def requestReceived(self, request: Any) -> Any:
+        return None
+
+    def connectionOpened(self, transport: Any) -> None:
+        pass
+
+    def textMessageReceived(self, text: str) -> Any:
+        return None
+
+    def binaryMessageReceived(self, data: bytes) -> Any:
+        return None
+
+    def pingReceived(self, payload: bytes) -> None:
+        pass
+
+    def pongReceived(self, payload: bytes) -> None:
+        pass
+
+    def connectionLost(self, reason: Failure) -> None:
+        pass
+
+
+@implementer(IWebSocketTransport)
+class WebSocketProtocol(Protocol):
+    """
+    One WebSocket connection over one stream transport, server or client.
+
+    Build it through L{wsproto_tw.server.WebSocketServerFactory} or
+    L{wsproto_tw.client.connectWebSocket}.
+    """
+
+    def __init__(
+        self,
+        application: Any,
+        config: Config,
+        clock: IReactorTime,
+        makeCore: Callable[[float], Connection],
+        onOpen: Deferred | None = None,
+        onClose: Callable[[WebSocketProtocol], None] | None = None,
+    ) -> None:
+        self._app = application
+        self._config = config
+        self._clock = clock
+        self._makeCore = makeCore
+        self._onOpen = onOpen
+        self._onClose = onClose
+        self._conn: Connection = None  # type: ignore[assignment]
+        self._timer: IDelayedCall | None = None
+        self._timerAt: float | None = None
+        self._opened = False
+        self._closing = False
+        self._abortCall: IDelayedCall | None = None
+        self._negotiating = False
+        self._startedAt = 0.0
+        self.request: Any = None
+        self.response: Any = None
+
+    # -- IWebSocketTransport ---------------------------------------------
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._conn.subprotocol
+
+    @property
+    def extensions(self) -> str | None:
+        return self._conn.extensions
+
+    @property
+    def roundTripTime(self) -> float | None:
+        return self._conn.rtt
+
+    def sendText(self, text: str) -> None:
+        self._conn.send_text(text)
+        self._flush()
+
+    def sendBinary(self, data: bytes) -> None:
+        self._conn.send_binary(data)
+        self._flush()
+
+    def ping(self, payload: bytes = b"") -> None:
+        self._conn.send_ping(payload)
+        self._flush()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self._conn.send_close(code, reason, now=self._clock.seconds())
+        self._flush()
+
+    def abortConnection(self) -> None:
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def getPeer(self) -> Any:
+        return self.transport.getPeer()
+
+    def getHost(self) -> Any:
+        return self.transport.getHost()
+
+    # -- Protocol --------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        now = self._clock.seconds()
+        self._startedAt = time.monotonic()
+        self._conn = self._makeCore(now)
+        self._flush()
+
+    def dataReceived(self, data: bytes) -> None:
+        self._conn.receive_data(data, now=self._clock.seconds())
+        self._deliver()
+        self._flush()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        conn = self._conn
+        if conn is None:
+            return
+        conn.receive_eof()
+        self._deliver()
+        for call in (self._timer, self._abortCall):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._abortCall = None
+        if self._onOpen is not None:
+            onOpen, self._onOpen = self._onOpen, None
+            onOpen.errback(reason)
+        closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
+        if self._opened:
+            _log.info(
+                "closed {peer} {path} code={code} clean={clean} after {duration:.1f}s",
+                peer=_peer(self.transport),
+                path=self.request.path if self.request is not None else "-",
+                code=closed.code,
+                clean=closed.wasClean,
+                duration=time.monotonic() - self._startedAt,
+            )
+            self._opened = False
+            self._app.connectionLost(Failure(closed))
+        if self._onClose is not None:
+            self._onClose(self)
+
+    # -- the pump ----------------------------------------------------------
+
+    def _deliver(self) -> None:
+        """
+        Hand every pending core event to the application.
+        """
+        app = self._app
+        for event in self._conn.events():
+            kind = type(event)
+            if kind is TextMessage:
+                self._delivered(app.textMessageReceived(event.text))
+            elif kind is BinaryMessage:
+                self._delivered(app.binaryMessageReceived(event.data))
+            elif kind is Ping:
+                app.pingReceived(event.payload)
+            elif kind is Pong:
+                app.pongReceived(event.payload)
+            elif kind is RequestReceived:
+                self._negotiate(event)
+            elif kind is Opened:
+                self.response = event.response
+                self._open()
+            elif kind is HandshakeFailure:
+                self._handshakeFailed(event.error)
+            elif kind is ConnectionFailed:
+                _log.info(
+                    "failing {peer}: {code} {reason}",
+                    peer=_peer(self.transport),
+                    code=event.code,
+                    reason=event.reason,
+                )
+            elif kind is CloseReceived:
+                pass  # connectionLost reports the close
+
+    def _delivered(self, result: Any) -> None:
+        if isinstance(result, Deferred):
+            result.addErrback(
+                lambda f: _log.failure("application failed on a message", f)
+            )
+
+    def _flush(self) -> None:
+        """
+        Write what the core queued, close the transport if it asks, and keep
+        the timer armed for its next deadline.
+        """
+        conn = self._conn
+        data = conn.data_to_send()
+        if data:
+            self.transport.write(data)
+        if conn.wants_transport_closed and not self._closing:
+            self._closing = True
+            self.transport.loseConnection()
+            # A peer that doesn't read can keep loseConnection waiting for
+            # the write buffer forever: abort after the close timeout.
+            self._abortCall = self._clock.callLater(
+                self._config.close_timeout, self.transport.abortConnection
+            )
+        deadline = conn.next_deadline()
+        if deadline is not None and (self._timerAt is None or deadline < self._timerAt):
+            self._armTimer(deadline)
+
+    def _armTimer(self, deadline: float) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timerAt = deadline
+        self._timer = self._clock.callLater(
+            max(0.0, deadline - self._clock.seconds()), self._timerFired
+        )
+
+    def _timerFired(self) -> None:
+        # Deadlines only move later on the hot path, so the timer is re-armed
+        # lazily here rather than on every message.
+        self._timer = None
+        self._timerAt = None
+        conn = self._conn
+        conn.handle_timer(now=self._clock.seconds())
+        self._deliver()
+        self._flush()
+
+    # -- the opening handshake -------------------------------------------
+
+    def _negotiate(self, event: RequestReceived) -> None:
+        self.request = replace(event.request, peer=self.transport.getPeer())
+        self._negotiating = True
+        self.transport.pauseProducing()
+        d = maybeDeferred(self._app.requestReceived, self.request)
+        d.addCallbacks(self._accept, self._reject)
+        d.addErrback(lambda f: _log.failure("negotiation failed", f))
+
+    def _accept(self, result: Any) -> None:
+        self._negotiating = False
+        conn = self._conn
+        if conn.state is not State.CONNECTING:
+            return  # timed out or lost meanwhile
+        assert isinstance(conn, ServerConnection)
+        if result is None:
+            result = Accept()
+        if not isinstance(result, Accept):
+            raise TypeError(f"requestReceived must return None or Accept, not {result!r}")
+        conn.accept(result.subprotocol, result.headers, now=self._clock.seconds())
+        self._flush()
+        self._open()
+        self.transport.resumeProducing()
+        self._deliver()
+        self._flush()
+
+    def _reject(self, failure: Failure) -> None:
+        self._negotiating = False
+        conn = self._conn
+        if conn.state is not State.CONNECTING:
+            return
+        assert isinstance(conn, ServerConnection)
+        if failure.check(Reject):
+            error = failure.value
+            conn.reject(error.status, error.reason, error.headers)
+        else:
+            _log.failure("application failed in requestReceived", failure)
+            conn.reject(500, "internal server error")
+        self.transport.resumeProducing()
+        self._deliver()
+        self._flush()
+
+    def _open(self) -> None:
+        self._opened = True
+        _log.info(
+            "opened {peer} {path} subprotocol={subprotocol}",
+            peer=_peer(self.transport),
+            path=self.request.path if self.request is not None else "-",
+            subprotocol=self._conn.subprotocol,
+        )
+        self._app.transport = self
+        self._app.connectionOpened(self)
+        if self._onOpen is not None:
+            onOpen, self._onOpen = self._onOpen, None
+            onOpen.callback(self)
+
+    def _handshakeFailed(self, error: Exception) -> None:
+        _log.info(
+            "handshake failed from {peer}: {error}",
+            peer=_peer(self.transport),
+            error=error,
+        )
+        if self._onOpen is not None:
+            onOpen, self._onOpen = self._onOpen, None
+            onOpen.errback(Failure(error))
+
+
+def _peer(transport: Any) -> str:
+    try:
+        address = transport.getPeer()
+    except Exception:
+        return "?"
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is not None:
+        return f"{host}:{port}"
+    return getattr(address, "name", None) or str(address)
+
+
+def serverCore(config: Config) -> Callable[[float], Connection]:
+    """
+    @return: a factory of L{ServerConnection} cores for L{WebSocketProtocol}.
+    """
+    return lambda now: ServerConnection(config, now=now)
+
+
+def clientCore(config: Config, **kwargs: Any) -> Callable[[float], Connection]:
+    """
+    @return: a factory of L{ClientConnection} cores for L{WebSocketProtocol}.
+    """
+    return lambda now: ClientConnection(config, now=now, **kwargs)

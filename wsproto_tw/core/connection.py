@@ -1,0 +1,797 @@
+# -*- test-case-name: tests.core.test_connection -*-
+"""
+The WebSocket connection state machine: one object per connection that turns
+received bytes into events and commands into bytes to send. Every state
+transition is made in this file.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import logging
+import os
+import struct
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from wsproto_tw.core.codes import CloseCode, Opcode
+from wsproto_tw.core.config import Config
+from wsproto_tw.core.errors import (
+    HandshakeFailed,
+    HandshakeRejected,
+    HandshakeTimeout,
+    HeadTooLarge,
+    InvalidState,
+    InvalidText,
+    MessageTooBig,
+    PeerViolation,
+    PolicyViolation,
+)
+from wsproto_tw.core.events import (
+    BinaryMessage,
+    CloseReceived,
+    ConnectionFailed,
+    Event,
+    HandshakeFailure,
+    Opened,
+    Ping,
+    Pong,
+    RequestReceived,
+    TextMessage,
+)
+from wsproto_tw.core.frames import FrameReader, apply_mask, build_frame, is_valid_wire_code
+from wsproto_tw.core.handshake import (
+    HandshakeRequest,
+    build_accept_response,
+    build_error_response,
+    build_request,
+    parse_request,
+    parse_response,
+    validate_request,
+    validate_response,
+)
+from wsproto_tw.core.utf8 import Utf8Decoder, decode_text
+
+_log = logging.getLogger("wsproto_tw.core")
+
+_pack_code = struct.Struct("!H").pack
+_unpack_code = struct.Struct("!H").unpack_from
+
+# Bytes a client may send after its request head before the server accepts.
+_MAX_EARLY_DATA = 64 * 1024
+# Bytes of a rejection's body kept for HandshakeRejected.
+_MAX_REJECT_BODY = 4096
+
+
+class State(enum.Enum):
+    """
+    RFC 6455 §4-§7 connection states.
+    """
+
+    CONNECTING = "CONNECTING"
+    OPEN = "OPEN"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+
+
+class Role(enum.Enum):
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class Connection:
+    """
+    What the server and client connections share: frames, messages, the
+    closing handshake, keepalive and timers.
+
+    @ivar state: the current L{State}.
+    @ivar subprotocol: the negotiated subprotocol, or L{None}.
+    @ivar extensions: the negotiated C{Sec-WebSocket-Extensions} value, or
+        L{None}.
+    @ivar wants_transport_closed: the transport should be closed once
+        L{data_to_send} has been written.
+    @ivar close_code: the close code to report: the peer's if it sent one,
+        else ours, else 1006.
+    @ivar close_reason: the matching reason.
+    @ivar rtt: the last keepalive round-trip time in seconds, or L{None}.
+    """
+
+    role: Role
+
+    def __init__(
+        self, config: Config, *, now: float, mask_source: Callable[[int], bytes] = os.urandom
+    ) -> None:
+        self._config = config
+        self._mask_source = mask_source
+        self.state = State.CONNECTING
+        self.subprotocol: str | None = None
+        self.extensions: str | None = None
+        self.wants_transport_closed = False
+        self.rtt: float | None = None
+        self._events: deque[Event] = deque()
+        self._now = now
+        self._out: list[bytes] = []
+        self._reader = FrameReader(
+            expect_mask=self.role is Role.SERVER, max_frame_size=config.frame_limit
+        )
+        self._codec: Any = None
+        self._head_scan = 0
+        # The message being received.
+        self._msg_opcode: Opcode | None = None
+        self._msg_buffer: bytearray | None = None
+        self._msg_text: list[str] = []
+        self._msg_decoder: Utf8Decoder | None = None
+        self._msg_compressed = False
+        self._msg_size = 0
+        self._msg_frames = 0
+        # The closing handshake: one record.
+        self._close_sent: int | None = None
+        self._close_received: tuple[int, str] | None = None
+        self._failed: tuple[int, str] | None = None
+        # Deadlines, on the caller's clock.
+        self._open_by = None if config.open_timeout is None else now + config.open_timeout
+        self._close_by: float | None = None
+        self._ping_at: float | None = None
+        self._pong_by: float | None = None
+        self._ping_sent: tuple[bytes, float] | None = None
+        self._ping_count = 0
+        self._idle_by: float | None = None
+
+    # -- I/O in ----------------------------------------------------------
+
+    def receive_data(self, data: bytes, *, now: float) -> None:
+        """
+        Feed bytes received from the transport. They are parsed lazily, as
+        L{events} is iterated, so that what the application sends in answer
+        to one message goes out before the core acts on the next frame.
+        """
+        if self.state is State.CLOSED:
+            return
+        self._reader.buffer += data
+        self._now = now
+        if self._idle_by is not None:
+            self._idle_by = now + self._config.idle_timeout
+
+    def receive_eof(self) -> None:
+        """
+        The transport closed. Nothing more will be received or sent.
+        """
+        if self.role is Role.CLIENT and self.state is State.CONNECTING:
+            self._client_eof()
+        self.state = State.CLOSED
+        self._reader.buffer.clear()
+        self._open_by = self._close_by = self._ping_at = self._pong_by = self._idle_by = None
+
+    # -- I/O out ---------------------------------------------------------
+
+    def events(self) -> Iterator[Event]:
+        """
+        Parse what was received and yield what happened, oldest first. Never
+        raises for anything the peer does: violations become a Close frame
+        and a L{ConnectionFailed} event.
+        """
+        next_event = self.next_event
+        while True:
+            event = next_event()
+            if event is None:
+                return
+            yield event
+
+    def next_event(self) -> Event | None:
+        """
+        @return: the next event, parsing only as far as needed, or L{None}.
+        """
+        events = self._events
+        while not events:
+            state = self.state
+            try:
+                if state is State.OPEN or state is State.CLOSING:
+                    piece = self._reader.read_piece()
+                    if piece is None:
+                        return None
+                    self._receive_piece(*piece)
+                elif state is State.CONNECTING:
+                    self._receive_head(self._now)
+                    if not events:
+                        if self.state is State.OPEN:
+                            continue
+                        return None
+                else:
+                    return None
+            except PeerViolation as exc:
+                self._fail(exc.close_code, str(exc), self._now)
+            except (HandshakeFailed, HandshakeRejected) as exc:
+                self._handshake_failed(exc)
+            except Exception:
+                _log.exception("wsproto_tw parser bug")
+                self._fail(CloseCode.INTERNAL_ERROR, "internal error", self._now)
+        return events.popleft()
+
+    def data_to_send(self) -> bytes:
+        """
+        @return: the bytes to write to the transport since the last call.
+        """
+        if not self._out:
+            return b""
+        out = self._out
+        self._out = []
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def next_deadline(self) -> float | None:
+        """
+        @return: when L{handle_timer} must next be called, or L{None}.
+        """
+        pending = (self._open_by, self._close_by, self._ping_at, self._pong_by, self._idle_by)
+        return min((t for t in pending if t is not None), default=None)
+
+    def handle_timer(self, *, now: float) -> None:
+        """
+        Act on every deadline that has passed at C{now}.
+        """
+        self._now = now
+        if self._open_by is not None and now >= self._open_by:
+            self._open_by = None
+            if self.state is State.CONNECTING:
+                self._open_timed_out()
+                return
+        if self._close_by is not None and now >= self._close_by:
+            # The peer did not finish the closing handshake in time.
+            self._close_by = None
+            self._stop_timers()
+            self.state = State.CLOSED
+            self.wants_transport_closed = True
+            return
+        if self._pong_by is not None and now >= self._pong_by:
+            self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout", now, drop=True)
+            return
+        if self._idle_by is not None and now >= self._idle_by:
+            self._idle_by = None
+            self.send_close(CloseCode.GOING_AWAY, "idle timeout", now=now)
+            return
+        if self._ping_at is not None and now >= self._ping_at:
+            self._ping_count += 1
+            payload = _pack_code(self._ping_count & 0xFFFF)
+            self._ping_sent = (payload, now)
+            self._ping_at = None
+            if self._config.ping_timeout is not None:
+                self._pong_by = now + self._config.ping_timeout
+            self._send_frame(Opcode.PING, payload)
+
+    # -- commands --------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        """
+        Queue a text message. Dropped silently once the closing handshake has
+        started (the peer can no longer be expected to read it).
+
+        @raise TypeError: C{text} is not a str.
+        @raise InvalidState: the connection is not open yet.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"send_text takes str, not {type(text).__name__}")
+        if self._writable():
+            self._send_message(Opcode.TEXT, text.encode("utf-8"))
+
+    def send_binary(self, data: bytes | bytearray | memoryview) -> None:
+        """
+        Queue a binary message. Dropped silently once closing.
+
+        @raise TypeError: C{data} is not bytes-like.
+        @raise InvalidState: the connection is not open yet.
+        """
+        if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_binary takes bytes, not {type(data).__name__}")
+        if self._writable():
+            self._send_message(Opcode.BINARY, bytes(data))
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        """
+        Queue a ping.
+
+        @raise ValueError: the payload is over 125 bytes.
+        """
+        if len(payload) > 125:
+            raise ValueError("ping payload over 125 bytes")
+        if self._writable():
+            self._send_frame(Opcode.PING, bytes(payload))
+
+    def send_pong(self, payload: bytes = b"") -> None:
+        """
+        Queue an unsolicited pong (RFC 6455 §5.5.3: a unidirectional heartbeat).
+        """
+        if len(payload) > 125:
+            raise ValueError("pong payload over 125 bytes")
+        if self._writable():
+            self._send_frame(Opcode.PONG, bytes(payload))
+
+    def send_close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "", *, now: float) -> None:
+        """
+        Start the closing handshake (RFC 6455 §7.1.2). Does nothing if it has
+        started already.
+
+        @param code: a code valid on the wire, or L{None} for a Close frame
+            without a code.
+        @raise ValueError: the code can't be sent, or the reason is over 123
+            bytes.
+        @raise InvalidState: the connection is not open yet.
+        """
+        payload = _close_payload(code, reason)
+        if self.state is State.CONNECTING:
+            raise InvalidState("can't close before the opening handshake completes; reject it instead")
+        if self.state is not State.OPEN:
+            return
+        self._close_sent = CloseCode.NO_STATUS_RCVD if code is None else code
+        self._send_frame(Opcode.CLOSE, payload)
+        self.state = State.CLOSING
+        self._stop_timers()
+        self._close_by = now + self._config.close_timeout
+
+    # -- the close record ------------------------------------------------
+
+    @property
+    def close_code(self) -> int:
+        if self._close_received is not None:
+            return self._close_received[0]
+        if self._failed is not None:
+            return self._failed[0]
+        if self._close_sent is not None:
+            return self._close_sent
+        return CloseCode.ABNORMAL_CLOSURE
+
+    @property
+    def close_reason(self) -> str:
+        if self._close_received is not None:
+            return self._close_received[1]
+        if self._failed is not None:
+            return self._failed[1]
+        return ""
+
+    @property
+    def was_clean(self) -> bool:
+        """
+        Whether both Close frames were exchanged (RFC 6455 §7.1.4) without the
+        connection being failed.
+        """
+        return self._close_sent is not None and self._close_received is not None and self._failed is None
+
+    # -- internals: frames -----------------------------------------------
+
+    def _writable(self) -> bool:
+        if self.state is State.OPEN:
+            return True
+        if self.state is State.CONNECTING:
+            raise InvalidState("can't send before the opening handshake completes")
+        return False
+
+    def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
+        if self.role is Role.CLIENT:
+            self._out.append(build_frame(opcode, payload, fin, rsv1, self._mask_source(4)))
+        else:
+            self._out.append(build_frame(opcode, payload, fin, rsv1))
+
+    def _send_message(self, opcode: Opcode, payload: bytes) -> None:
+        rsv1 = False
+        if self._codec is not None:
+            payload, rsv1 = self._codec.compress(payload)
+        self._send_frame(opcode, payload, True, rsv1)
+
+    def _receive_piece(
+        self, opcode: Opcode, fin: bool, rsv1: bool, data: bytes, start: bool, end: bool
+    ) -> None:
+        if opcode >= 0x8:
+            if rsv1:
+                raise PeerViolation("rsv1 set on a control frame")
+            self._receive_control(opcode, data, self._now)
+            return
+        if start:
+            if opcode is Opcode.CONTINUATION:
+                if self._msg_opcode is None:
+                    raise PeerViolation("continuation frame without a message to continue")
+                if rsv1:
+                    raise PeerViolation("rsv1 set on a continuation frame")
+            else:
+                if self._msg_opcode is not None:
+                    raise PeerViolation("new message started before the previous one finished")
+                if end and fin and not rsv1:
+                    # The common case: a whole, uncompressed message.
+                    limit = self._config.max_message_size
+                    if limit and len(data) > limit:
+                        raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
+                    if opcode is Opcode.TEXT:
+                        self._events.append(TextMessage(decode_text(data)))
+                    else:
+                        self._events.append(BinaryMessage(data))
+                    return
+                self._msg_opcode = opcode
+                self._msg_compressed = rsv1
+                self._msg_size = 0
+                self._msg_frames = 0
+                if opcode is Opcode.TEXT:
+                    self._msg_decoder = Utf8Decoder()
+                    self._msg_text = []
+                else:
+                    self._msg_buffer = bytearray()
+            self._msg_frames += 1
+            if self._config.max_fragments and self._msg_frames > self._config.max_fragments:
+                raise PolicyViolation(f"message of more than {self._config.max_fragments} frames")
+        last = fin and end
+        limit = self._config.max_message_size
+        if self._msg_compressed:
+            # RFC 7692 §7.2.2; the limit applies to the inflated size and is
+            # enforced while inflating.
+            data = self._codec.decompress(data, last, limit - self._msg_size if limit else 0)
+        self._msg_size += len(data)
+        if limit and self._msg_size > limit:
+            raise MessageTooBig(f"message exceeds the limit of {limit} bytes")
+        decoder = self._msg_decoder
+        if decoder is not None:
+            # Validate as the bytes arrive (RFC 6455 §8.1: fail fast).
+            text = decoder.decode(data, last)
+            if text:
+                self._msg_text.append(text)
+            if last:
+                self._events.append(TextMessage("".join(self._msg_text)))
+                self._msg_decoder = None
+                self._msg_text = []
+                self._msg_opcode = None
+        else:
+            buffer = self._msg_buffer
+            buffer += data
+            if last:
+                self._events.append(BinaryMessage(bytes(buffer)))
+                self._msg_buffer = None
+                self._msg_opcode = None
+
+    def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
+        if opcode is Opcode.PING:
+            # RFC 6455 §5.5.2: answer with a pong, unless closing.
+            if self.state is State.OPEN:
+                self._send_frame(Opcode.PONG, payload)
+            self._events.append(Ping(payload))
+        elif opcode is Opcode.PONG:
+            rtt = None
+            if self._ping_sent is not None and payload == self._ping_sent[0]:
+                rtt = self.rtt = now - self._ping_sent[1]
+                self._ping_sent = None
+                self._pong_by = None
+                if self.state is State.OPEN and self._config.ping_interval is not None:
+                    self._ping_at = now + self._config.ping_interval
+            self._events.append(Pong(payload, rtt))
+        else:
+            self._receive_close(payload, now)
+
+    def _receive_close(self, payload: bytes, now: float) -> None:
+        # RFC 6455 §5.5.1, §7.1.5, §7.4
+        if len(payload) == 0:
+            code, reason = CloseCode.NO_STATUS_RCVD, ""
+        elif len(payload) == 1:
+            raise PeerViolation("close frame with a 1-byte payload")
+        else:
+            code = _unpack_code(payload)[0]
+            if not is_valid_wire_code(code):
+                raise PeerViolation(f"invalid close code {code}")
+            try:
+                reason = payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidText("invalid utf-8 in close reason") from None
+        self._close_received = (code, reason)
+        if self.state is State.OPEN:
+            # Echo the peer's code; answer a Close without one with 1000.
+            echo = CloseCode.NORMAL_CLOSURE if code == CloseCode.NO_STATUS_RCVD else code
+            self._close_sent = echo
+            self._send_frame(Opcode.CLOSE, _pack_code(echo))
+        self._events.append(CloseReceived(code, reason))
+        self._closed(now)
+
+    def _closed(self, now: float) -> None:
+        """
+        Both Close frames are exchanged, or the connection failed: RFC 6455
+        §7.1.1, the server closes TCP first; the client waits for it.
+        """
+        self.state = State.CLOSED
+        self._stop_timers()
+        self._reader.buffer.clear()
+        self._msg_buffer = None
+        self._msg_text = []
+        if self.role is Role.SERVER:
+            self.wants_transport_closed = True
+        else:
+            self._close_by = now + self._config.close_timeout
+
+    def _fail(self, code: int, reason: str, now: float, drop: bool = False) -> None:
+        """
+        Fail the connection (RFC 6455 §7.1.7): send a Close frame if we
+        haven't, and stop reading.
+        """
+        if self.state is State.CLOSED:
+            return
+        if self.state is State.CONNECTING:
+            self.state = State.CLOSED
+            self.wants_transport_closed = True
+            return
+        self._failed = (code, reason)
+        if self._close_sent is None:
+            self._close_sent = code
+            self._send_frame(Opcode.CLOSE, _close_payload(code, reason))
+        self._events.append(ConnectionFailed(code, reason))
+        self._closed(now)
+        if drop:
+            self.wants_transport_closed = True
+            self._close_by = None
+
+    def _stop_timers(self) -> None:
+        self._ping_at = self._pong_by = self._idle_by = None
+        self._ping_sent = None
+
+    def _opened(self, now: float) -> None:
+        self.state = State.OPEN
+        self._open_by = None
+        config = self._config
+        if config.ping_interval is not None:
+            self._ping_at = now + config.ping_interval
+        if config.idle_timeout is not None:
+            self._idle_by = now + config.idle_timeout
+
+    def _take_head(self) -> bytes | None:
+        """
+        Take the HTTP head (up to the blank line) off the receive buffer,
+        leaving whatever follows it there.
+
+        @raise HeadTooLarge: the head is over the limit.
+        """
+        buffer = self._reader.buffer
+        end = buffer.find(b"\r\n\r\n", self._head_scan)
+        limit = self._config.max_head_size
+        if end < 0:
+            if limit and len(buffer) > limit:
+                raise HeadTooLarge(f"head over {limit} bytes")
+            self._head_scan = max(0, len(buffer) - 3)
+            return None
+        if limit and end + 4 > limit:
+            raise HeadTooLarge(f"head over {limit} bytes")
+        head = bytes(buffer[:end])
+        del buffer[: end + 4]
+        return head
+
+    # -- role hooks ------------------------------------------------------
+
+    def _receive_head(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _handshake_failed(self, error: Exception) -> None:
+        raise NotImplementedError
+
+    def _open_timed_out(self) -> None:
+        raise NotImplementedError
+
+    def _client_eof(self) -> None:
+        pass
+
+
+class ServerConnection(Connection):
+    """
+    The server side: parses the opening request, then waits for L{accept} or
+    L{reject}.
+
+    @ivar request: the L{HandshakeRequest} once it has arrived.
+    """
+
+    role = Role.SERVER
+
+    def __init__(self, config: Config, *, now: float, mask_source: Callable[[int], bytes] = os.urandom) -> None:
+        super().__init__(config, now=now, mask_source=mask_source)
+        self.request: HandshakeRequest | None = None
+        self._key: str | None = None
+        self._proposed_extensions: str | None = None
+        self._proposed_codec: Any = None
+
+    def _receive_head(self, now: float) -> None:
+        if self.request is not None:
+            # Waiting for accept() or reject(): keep what the client sends
+            # early, within a bound.
+            if len(self._reader.buffer) > _MAX_EARLY_DATA:
+                raise HandshakeFailed("data before the handshake completed")
+            return
+        head = self._take_head()
+        if head is None:
+            return
+        config = self._config
+        request = parse_request(head, config.max_headers)
+        self._key = validate_request(request, config.allowed_origins)
+        subprotocol = None
+        offered = request.subprotocols
+        for name in config.subprotocols:
+            if name in offered:
+                subprotocol = name
+                break
+        if subprotocol is None and config.require_subprotocol:
+            raise HandshakeFailed(
+                "no common subprotocol; this server speaks " + ", ".join(config.subprotocols)
+            )
+        if config.compression is not None:
+            from wsproto_tw.core import deflate
+
+            self._proposed_extensions, self._proposed_codec = deflate.negotiate_server(
+                config.compression, request.get("sec-websocket-extensions")
+            )
+        self.request = request
+        self._events.append(RequestReceived(request, subprotocol))
+        self._proposed_subprotocol = subprotocol
+
+    def accept(
+        self,
+        subprotocol: str | None | type[Ellipsis] = ...,
+        extra_headers: list[tuple[str, str]] | tuple = (),
+        *,
+        now: float,
+    ) -> None:
+        """
+        Accept the opening handshake (RFC 6455 §4.2.2): queue the C{101}
+        response and open the connection.
+
+        @param subprotocol: the subprotocol to answer with; by default the
+            one the configuration picked (see L{RequestReceived}).
+        @raise InvalidState: no request has arrived, or it was answered.
+        @raise ValueError: the subprotocol was not offered by the client.
+        """
+        if self.state is not State.CONNECTING or self.request is None:
+            raise InvalidState(f"can't accept in state {self.state.value}")
+        if subprotocol is ...:
+            subprotocol = self._proposed_subprotocol
+        elif subprotocol is not None and subprotocol not in self.request.subprotocols:
+            raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
+        assert self._key is not None
+        self._out.append(
+            build_accept_response(self._key, subprotocol, self._proposed_extensions, extra_headers)
+        )
+        self.subprotocol = subprotocol
+        self.extensions = self._proposed_extensions
+        if self._proposed_codec is not None:
+            self._codec = self._proposed_codec
+            self._reader.allow_rsv1()
+        # Bytes that arrived with the request head stay in the buffer: they
+        # are frames, parsed as events() is iterated.
+        self._opened(now)
+
+    def reject(self, status: int = 403, reason: str = "forbidden", headers: list[tuple[str, str]] | tuple = ()) -> None:
+        """
+        Reject the opening handshake with an HTTP error response; the
+        transport is to be closed after it.
+
+        @raise InvalidState: the handshake was already answered.
+        @raise ValueError: C{status} is not an error status.
+        """
+        if self.state is not State.CONNECTING:
+            raise InvalidState(f"can't reject in state {self.state.value}")
+        if not 400 <= status <= 599:
+            raise ValueError(f"reject needs a 4xx or 5xx status, not {status}")
+        self._handshake_failed(HandshakeFailed(reason, status, headers))
+
+    def _handshake_failed(self, error: Exception) -> None:
+        assert isinstance(error, HandshakeFailed)
+        self._out.append(build_error_response(error))
+        self._events.append(HandshakeFailure(error))
+        self.state = State.CLOSED
+        self._open_by = None
+        self._reader.buffer.clear()
+        self.wants_transport_closed = True
+
+    def _open_timed_out(self) -> None:
+        self._handshake_failed(HandshakeFailed("opening handshake timed out", 408))
+
+
+class ClientConnection(Connection):
+    """
+    The client side: queues the opening request at once, then checks the
+    server's answer (RFC 6455 §4.1).
+
+    @ivar response: the L{HandshakeResponse} once it has arrived.
+    """
+
+    role = Role.CLIENT
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        host: str,
+        target: str = "/",
+        origin: str | None = None,
+        extra_headers: list[tuple[str, str]] | tuple = (),
+        now: float,
+        mask_source: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        super().__init__(config, now=now, mask_source=mask_source)
+        # RFC 6455 §4.1 item 7: a fresh random 16-byte nonce.
+        self.key = base64.b64encode(mask_source(16)).decode("ascii")
+        self.response = None
+        self._reject: HandshakeRejected | None = None
+        self._offer: str | None = None
+        if config.compression is not None:
+            from wsproto_tw.core import deflate
+
+            self._offer = deflate.client_offer(config.compression)
+        self._out.append(
+            build_request(host, target, self.key, origin, config.subprotocols, self._offer, extra_headers)
+        )
+
+    def _receive_head(self, now: float) -> None:
+        if self._reject is not None:
+            self._collect_reject_body(eof=False)
+            return
+        head = self._take_head()
+        if head is None:
+            return
+        response = parse_response(head, self._config.max_headers)
+        self.response = response
+        if response.status != 101:
+            self._reject = HandshakeRejected(
+                response.reason or "unexpected status", response.status, response.headers
+            )
+            self._collect_reject_body(eof=False)
+            return
+        validate_response(response, self.key, self._config.subprotocols)
+        extensions = response.get("sec-websocket-extensions")
+        if extensions is not None:
+            if self._offer is None:
+                raise HandshakeRejected(
+                    "server answered with an extension that was not offered",
+                    response.status,
+                    response.headers,
+                )
+            from wsproto_tw.core import deflate
+
+            self._codec = deflate.client_accept(self._config.compression, extensions)
+            self._reader.allow_rsv1()
+        self.subprotocol = response.subprotocol
+        self.extensions = extensions
+        self._opened(now)
+        self._events.append(Opened(response, self.subprotocol, extensions))
+
+    def _collect_reject_body(self, eof: bool) -> None:
+        reject = self._reject
+        assert reject is not None and self.response is not None
+        buffer = self._reader.buffer
+        length = self.response.get("content-length")
+        want = _MAX_REJECT_BODY
+        if length is not None and length.strip().isdigit():
+            want = min(want, int(length))
+        if eof or len(buffer) >= want or (length is None and buffer):
+            reject.body = bytes(buffer[:want])
+            self._handshake_failed(reject)
+
+    def _client_eof(self) -> None:
+        if self._reject is not None:
+            self._collect_reject_body(eof=True)
+        elif self.response is None:
+            self._handshake_failed(HandshakeRejected("connection closed before the handshake response"))
+
+    def _handshake_failed(self, error: Exception) -> None:
+        if self.state is State.CLOSED:
+            return
+        self._events.append(HandshakeFailure(error))
+        self.state = State.CLOSED
+        self._open_by = None
+        self._reader.buffer.clear()
+        self.wants_transport_closed = True
+
+    def _open_timed_out(self) -> None:
+        self._handshake_failed(HandshakeTimeout("opening handshake timed out"))
+
+
+def _close_payload(code: int | None, reason: str) -> bytes:
+    """
+    @raise ValueError: C{code} can't be sent or C{reason} is too long.
+    """
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a close code")
+        return b""
+    if not is_valid_wire_code(code):
+        raise ValueError(f"close code {code} can't be sent (RFC 6455 §7.4)")
+    encoded = reason.encode("utf-8")
+    if len(encoded) > 123:
+        raise ValueError("close reason over 123 bytes")
+    return _pack_code(code) + encoded

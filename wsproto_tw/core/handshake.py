@@ -1,0 +1,392 @@
+# -*- test-case-name: tests.core.test_handshake -*-
+"""
+The opening handshake (RFC 6455 §4): HTTP/1.1 heads parsed from raw bytes,
+validated, and answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from wsproto_tw.core.errors import (
+    ForbiddenOrigin,
+    HandshakeFailed,
+    HandshakeRejected,
+    HeadTooLarge,
+    MethodNotAllowed,
+    UpgradeRequired,
+)
+
+# RFC 6455 §1.3
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+# RFC 9110 §5.6.2: header names are tokens.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)")
+_STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
+
+STATUS_PHRASES = {
+    101: "Switching Protocols",
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    426: "Upgrade Required",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def compute_accept(key: str | bytes) -> str:
+    """
+    @return: the C{Sec-WebSocket-Accept} value for a C{Sec-WebSocket-Key}
+        (RFC 6455 §4.2.2 item 5.4).
+    """
+    if isinstance(key, str):
+        key = key.encode("ascii")
+    return base64.b64encode(hashlib.sha1(key + _GUID).digest()).decode("ascii")
+
+
+def split_tokens(value: str | None) -> list[str]:
+    """
+    Split a comma-separated header value (RFC 9110 §5.6.1), dropping empty
+    elements and surrounding whitespace.
+    """
+    if not value:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _index(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    # RFC 9110 §5.3: repeated fields combine with ", ".
+    index: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        index[key] = f"{index[key]}, {value}" if key in index else value
+    return index
+
+
+@dataclass(frozen=True)
+class HandshakeRequest:
+    """
+    An opening handshake request, as the application sees it before it
+    accepts or rejects.
+
+    @ivar method: the request method, e.g. C{"GET"}.
+    @ivar target: the request target as sent, e.g. C{"/chat?room=1"}.
+    @ivar path: the target's path.
+    @ivar query: the target's query string, without C{?}.
+    @ivar http_version: e.g. C{(1, 1)}.
+    @ivar headers: (name, value) pairs in the order received.
+    @ivar peer: the peer's address, when the transport layer knows it.
+    """
+
+    method: str
+    target: str
+    http_version: tuple[int, int]
+    headers: tuple[tuple[str, str], ...]
+    peer: object = None
+    _index: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self._index:
+            object.__setattr__(self, "_index", _index(self.headers))
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.partition("?")[2]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """
+        @return: the value of header C{name} (case-insensitive), repeated
+            fields combined with C{", "}, or C{default}.
+        """
+        return self._index.get(name.lower(), default)
+
+    def tokens(self, name: str) -> list[str]:
+        """
+        @return: the comma-separated elements of header C{name}.
+        """
+        return split_tokens(self._index.get(name.lower()))
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """
+        @return: the subprotocols the client offered, in its order.
+        """
+        return self.tokens("sec-websocket-protocol")
+
+    @property
+    def origin(self) -> str | None:
+        return self.get("origin")
+
+    @property
+    def host(self) -> str | None:
+        return self.get("host")
+
+
+def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """
+    Split an HTTP/1.1 head (without its final CRLF CRLF) into its first line
+    and its header fields.
+
+    @raise HandshakeFailed: the head is malformed or has too many fields.
+    """
+    lines = data.split(b"\r\n")
+    if len(lines) - 1 > max_headers:
+        raise HeadTooLarge(f"more than {max_headers} header lines")
+    headers = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN.fullmatch(name):
+            # This also rejects obsolete line folding (RFC 9112 §5.2).
+            raise HandshakeFailed("malformed header line")
+        headers.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
+    return lines[0], tuple(headers)
+
+
+def parse_request(head: bytes, max_headers: int = 100) -> HandshakeRequest:
+    """
+    Parse a request head (everything before the blank line).
+
+    @raise HandshakeFailed: it is not a well-formed HTTP/1.1 request.
+    """
+    first, headers = parse_head(head, max_headers)
+    match = _REQUEST_LINE.fullmatch(first)
+    if match is None:
+        raise HandshakeFailed("malformed request line")
+    method, target, major, minor = match.groups()
+    return HandshakeRequest(
+        method=method.decode("ascii"),
+        target=target.decode("latin-1"),
+        http_version=(int(major), int(minor)),
+        headers=headers,
+    )
+
+
+def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] | None) -> str:
+    """
+    Check a request against RFC 6455 §4.2.1.
+
+    @param allowed_origins: the origins allowed, or L{None} for any.
+    @return: the C{Sec-WebSocket-Key}.
+    @raise HandshakeFailed: with the status to answer.
+    """
+    if request.method != "GET":
+        raise MethodNotAllowed(f"method {request.method} is not allowed; a websocket handshake uses GET")
+    if request.http_version < (1, 1):
+        raise HandshakeFailed("a websocket handshake needs http/1.1 or later")
+    if "websocket" not in [t.lower() for t in request.tokens("upgrade")]:
+        raise UpgradeRequired("this is a websocket endpoint; send an upgrade: websocket request")
+    if not request.get("host"):
+        raise HandshakeFailed("missing host header")
+    if "upgrade" not in [t.lower() for t in request.tokens("connection")]:
+        raise HandshakeFailed("connection header must contain upgrade")
+    key = request.get("sec-websocket-key")
+    if key is None:
+        raise HandshakeFailed("missing sec-websocket-key header")
+    try:
+        raw = base64.b64decode(key.strip().encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 16:
+        raise HandshakeFailed("sec-websocket-key must be 16 bytes in base64")
+    version = request.get("sec-websocket-version")
+    if version is None:
+        raise HandshakeFailed("missing sec-websocket-version header")
+    if version.strip() != "13":
+        raise UpgradeRequired(f"unsupported websocket version {version.strip()}; this server speaks 13")
+    if allowed_origins is not None:
+        origin = request.get("origin")
+        # Browsers always send Origin (RFC 6455 §4.1 item 8); a request
+        # without one comes from a non-browser client, which the check can't
+        # protect against anyway.
+        if origin is not None and origin.strip().lower() not in allowed_origins:
+            raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
+    return key.strip()
+
+
+def build_response(status: int, headers: list[tuple[str, str]] | tuple = (), body: bytes = b"") -> bytes:
+    """
+    Serialize an HTTP/1.1 response head and body.
+    """
+    lines = [f"HTTP/1.1 {status} {STATUS_PHRASES.get(status, 'Unknown')}"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def build_error_response(error: HandshakeFailed) -> bytes:
+    """
+    The response for a failed handshake: its status, its headers, and its
+    reason as a one-line plain-text body.
+    """
+    body = (error.reason + "\n").encode("utf-8")
+    headers = [
+        *error.headers,
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    return build_response(error.status, headers, body)
+
+
+def build_accept_response(
+    key: str,
+    subprotocol: str | None,
+    extensions: str | None,
+    extra_headers: list[tuple[str, str]] | tuple = (),
+) -> bytes:
+    """
+    The C{101 Switching Protocols} response (RFC 6455 §4.2.2 item 5).
+    """
+    headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", compute_accept(key)),
+    ]
+    if subprotocol is not None:
+        headers.append(("Sec-WebSocket-Protocol", subprotocol))
+    if extensions:
+        headers.append(("Sec-WebSocket-Extensions", extensions))
+    headers.extend(extra_headers)
+    return build_response(101, headers)
+
+
+def build_request(
+    host: str,
+    target: str,
+    key: str,
+    origin: str | None = None,
+    subprotocols: tuple[str, ...] | list[str] = (),
+    extensions: str | None = None,
+    extra_headers: list[tuple[str, str]] | tuple = (),
+) -> bytes:
+    """
+    The client's opening request (RFC 6455 §4.1).
+    """
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    if subprotocols:
+        lines.append("Sec-WebSocket-Protocol: " + ", ".join(subprotocols))
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    lines.extend(f"{name}: {value}" for name, value in extra_headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@dataclass(frozen=True)
+class HandshakeResponse:
+    """
+    The server's answer to the client's opening request.
+
+    @ivar status: the HTTP status code.
+    @ivar headers: (name, value) pairs in the order received.
+    """
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    _index: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self._index:
+            object.__setattr__(self, "_index", _index(self.headers))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._index.get(name.lower(), default)
+
+    def tokens(self, name: str) -> list[str]:
+        return split_tokens(self._index.get(name.lower()))
+
+    @property
+    def subprotocol(self) -> str | None:
+        value = self.get("sec-websocket-protocol")
+        return value.strip() if value is not None else None
+
+
+def parse_response(head: bytes, max_headers: int = 100) -> HandshakeResponse:
+    """
+    Parse a response head (everything before the blank line).
+
+    @raise HandshakeRejected: it is not a well-formed HTTP response.
+    """
+    try:
+        first, headers = parse_head(head, max_headers)
+    except HandshakeFailed as exc:
+        raise HandshakeRejected(f"malformed response: {exc.reason}") from None
+    match = _STATUS_LINE.fullmatch(first)
+    if match is None:
+        raise HandshakeRejected("malformed response: not an http status line")
+    return HandshakeResponse(
+        status=int(match.group(3)),
+        reason=(match.group(4) or b"").decode("latin-1"),
+        headers=headers,
+    )
+
+
+def validate_response(response: HandshakeResponse, key: str, subprotocols: tuple[str, ...] | list[str]) -> None:
+    """
+    Check the server's C{101} answer (RFC 6455 §4.1, the client's checks).
+
+    @raise HandshakeRejected: the answer is not a valid acceptance.
+    """
+    def reject(reason: str) -> HandshakeRejected:
+        return HandshakeRejected(reason, response.status, response.headers)
+
+    if response.status != 101:
+        raise reject(response.reason or STATUS_PHRASES.get(response.status, "unexpected status"))
+    if "websocket" not in [t.lower() for t in response.tokens("upgrade")]:
+        raise reject("response lacks upgrade: websocket")
+    if "upgrade" not in [t.lower() for t in response.tokens("connection")]:
+        raise reject("response lacks connection: upgrade")
+    if (response.get("sec-websocket-accept") or "").strip() != compute_accept(key):
+        raise reject("wrong sec-websocket-accept")
+    chosen = response.subprotocol
+    if chosen is not None and chosen not in subprotocols:
+        raise reject(f"server chose subprotocol {chosen!r}, which was not offered")
+
+
+def split_url(url: str) -> tuple[bool, str, int, str, str]:
+    """
+    Split a C{ws://} or C{wss://} URL.
+
+    @return: (secure, host, port, host header value, request target).
+    @raise ValueError: the URL is not a WebSocket URL (RFC 6455 §3).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"not a websocket url (scheme must be ws or wss): {url!r}")
+    if parts.fragment:
+        raise ValueError(f"a websocket url has no fragment: {url!r}")
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"websocket url has no host: {url!r}")
+    secure = scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == (443 if secure else 80) else f"{shown}:{port}"
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return secure, host, port, host_header, target
