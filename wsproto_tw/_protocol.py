@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IConsumer, IDelayedCall, IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -85,13 +85,28 @@ class WebSocketApplication:
         pass
 
 
-@implementer(IWebSocketTransport)
+@implementer(IWebSocketTransport, IConsumer, IPushProducer)
 class WebSocketProtocol(Protocol):
     """
     One WebSocket connection over one stream transport, server or client.
 
     Build it through L{wsproto_tw.server.WebSocketServerFactory} or
     L{wsproto_tw.client.connectWebSocket}.
+
+    Flow control, both ways:
+      - inbound: reading from the socket stops while the application has
+        paused it (L{pauseReading}), while more than
+        C{Config.max_pending_messages} messages (or C{max_pending_bytes})
+        wait for their handler's Deferred, and while the peer does not read
+        what we write; the peer then feels TCP backpressure;
+      - outbound: the protocol is the transport's push producer, so it knows
+        when the transport's write buffer is full; it relays that to an
+        application producer registered with L{registerProducer} (it is an
+        C{IConsumer}: each C{write} is a binary message), fires
+        L{whenDrained} Deferreds when the buffer drains, and fails the
+        connection with 1008 when a peer that does not read lets more than
+        C{Config.max_write_buffer} bytes pile up or keeps the buffer full
+        for C{Config.write_buffer_timeout} seconds.
     """
 
     def __init__(
@@ -102,6 +117,7 @@ class WebSocketProtocol(Protocol):
         makeCore: Callable[[float], Connection],
         onOpen: Deferred | None = None,
         onClose: Callable[[WebSocketProtocol], None] | None = None,
+        overLimit: Callable[[], bool] | None = None,
     ) -> None:
         self._app = application
         self._config = config
@@ -115,10 +131,21 @@ class WebSocketProtocol(Protocol):
         self._opened = False
         self._closing = False
         self._abortCall: IDelayedCall | None = None
-        self._negotiating = False
         self._startedAt = 0.0
+        self._overLimit = overLimit
         self.request: Any = None
         self.response: Any = None
+        # Why reading is paused; the transport reads when this is empty.
+        self._pauses: set[str] = set()
+        self._pendingMessages = 0
+        self._pendingBytes = 0
+        # Outbound: the transport's write buffer is full while this is true.
+        self._writePaused = False
+        self._writtenWhilePaused = 0
+        self._writeStall: IDelayedCall | None = None
+        self._drained: list[Deferred] = []
+        self._producer: Any = None
+        self._streaming = True
 
     # -- IWebSocketTransport ---------------------------------------------
 
@@ -154,6 +181,138 @@ class WebSocketProtocol(Protocol):
         if self.transport is not None:
             self.transport.abortConnection()
 
+    def goAway(self, code: int = 1001, reason: str = "going away") -> None:
+        """
+        Close for a server shutdown: open connections get a Close frame with
+        C{code}, others are dropped.
+        """
+        if self._opened:
+            self.close(code, reason)
+        elif self.transport is not None:
+            self.transport.abortConnection()
+
+    def pauseReading(self) -> None:
+        """
+        Stop delivering messages and reading from the socket until
+        L{resumeReading}.
+        """
+        self._pauseReading("application")
+
+    def resumeReading(self) -> None:
+        """
+        Undo L{pauseReading}.
+        """
+        self._resumeReading("application")
+
+    def whenDrained(self) -> Deferred:
+        """
+        @return: a Deferred that fires (with L{None}) once the transport's
+            write buffer is no longer full: at once if it isn't.
+        """
+        if not self._writePaused:
+            from twisted.internet.defer import succeed
+
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._drained.append(d)
+        return d
+
+    # -- IConsumer: an application producer streaming into the connection --
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """
+        Register a producer whose C{write}s become binary messages; it is
+        paused while the transport's write buffer is full.
+
+        @raise RuntimeError: a producer is already registered.
+        """
+        if self._producer is not None:
+            raise RuntimeError(f"a producer is already registered: {self._producer!r}")
+        self._producer = producer
+        self._streaming = bool(streaming)
+        if self._streaming:
+            if self._writePaused:
+                producer.pauseProducing()
+        else:
+            self._clock.callLater(0, self._pull)
+
+    def unregisterProducer(self) -> None:
+        self._producer = None
+
+    def write(self, data: bytes) -> None:
+        """
+        Send C{data} as one binary message (C{IConsumer}).
+        """
+        self.sendBinary(data)
+        if self._producer is not None and not self._streaming and not self._writePaused:
+            self._clock.callLater(0, self._pull)
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.write(b"".join(data))
+
+    def _pull(self) -> None:
+        if self._producer is not None and not self._streaming and not self._writePaused:
+            self._producer.resumeProducing()
+
+    # -- IPushProducer: the transport tells us its write buffer is full ----
+
+    def pauseProducing(self) -> None:
+        if self._writePaused:
+            return
+        self._writePaused = True
+        self._writtenWhilePaused = 0
+        self._pauseReading("writes")
+        if self._producer is not None and self._streaming:
+            self._producer.pauseProducing()
+        timeout = self._config.write_buffer_timeout
+        if timeout is not None:
+            self._writeStall = self._clock.callLater(timeout, self._writeStalled, "peer is not reading")
+
+    def resumeProducing(self) -> None:
+        if not self._writePaused:
+            return
+        self._writePaused = False
+        if self._writeStall is not None and self._writeStall.active():
+            self._writeStall.cancel()
+        self._writeStall = None
+        drained, self._drained = self._drained, []
+        for d in drained:
+            d.callback(None)
+        if self._producer is not None:
+            if self._streaming:
+                self._producer.resumeProducing()
+            else:
+                self._pull()
+        self._resumeReading("writes")
+
+    def stopProducing(self) -> None:
+        pass  # connectionLost follows
+
+    def _writeStalled(self, reason: str) -> None:
+        self._writeStall = None
+        self._conn.fail(1008, reason, now=self._clock.seconds())
+        self._closing = True
+        _log.info("dropping {peer}: {reason}", peer=_peer(self.transport), reason=reason)
+        self.transport.abortConnection()
+
+    # -- reading --------------------------------------------------------
+
+    def _pauseReading(self, why: str) -> None:
+        if not self._pauses and self.transport is not None:
+            self.transport.pauseProducing()
+        self._pauses.add(why)
+
+    def _resumeReading(self, why: str) -> None:
+        if why not in self._pauses:
+            return
+        self._pauses.discard(why)
+        if self._pauses or self._conn is None:
+            return
+        self.transport.resumeProducing()
+        # Deliver what was read before the pause.
+        self._deliver()
+        self._flush()
+
     def getPeer(self) -> Any:
         return self.transport.getPeer()
 
@@ -166,6 +325,7 @@ class WebSocketProtocol(Protocol):
         now = self._clock.seconds()
         self._startedAt = time.monotonic()
         self._conn = self._makeCore(now)
+        self.transport.registerProducer(self, True)
         self._flush()
 
     def dataReceived(self, data: bytes) -> None:
@@ -179,10 +339,13 @@ class WebSocketProtocol(Protocol):
             return
         conn.receive_eof()
         self._deliver()
-        for call in (self._timer, self._abortCall):
+        for call in (self._timer, self._abortCall, self._writeStall):
             if call is not None and call.active():
                 call.cancel()
-        self._timer = self._abortCall = None
+        self._timer = self._abortCall = self._writeStall = None
+        drained, self._drained = self._drained, []
+        for d in drained:
+            d.errback(Failure(ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)))
         if self._onOpen is not None:
             onOpen, self._onOpen = self._onOpen, None
             onOpen.errback(reason)
@@ -211,9 +374,13 @@ class WebSocketProtocol(Protocol):
         for event in self._conn.events():
             kind = type(event)
             if kind is TextMessage:
-                self._delivered(app.textMessageReceived(event.text))
+                result = app.textMessageReceived(event.text)
+                if result is not None:
+                    self._pending(result, len(event.text))
             elif kind is BinaryMessage:
-                self._delivered(app.binaryMessageReceived(event.data))
+                result = app.binaryMessageReceived(event.data)
+                if result is not None:
+                    self._pending(result, len(event.data))
             elif kind is Ping:
                 app.pingReceived(event.payload)
             elif kind is Pong:
@@ -234,12 +401,36 @@ class WebSocketProtocol(Protocol):
                 )
             elif kind is CloseReceived:
                 pass  # connectionLost reports the close
+            if self._pauses and self._opened:
+                # Reading is paused: leave the rest in the core's buffer.
+                return
 
-    def _delivered(self, result: Any) -> None:
-        if isinstance(result, Deferred):
-            result.addErrback(
-                lambda f: _log.failure("application failed on a message", f)
-            )
+    def _pending(self, result: Any, size: int) -> None:
+        """
+        Count a message whose handler returned a Deferred until it fires, and
+        stop reading past the high-water mark.
+        """
+        if not isinstance(result, Deferred) or result.called:
+            return
+        self._pendingMessages += 1
+        self._pendingBytes += size
+        config = self._config
+        if self._pendingMessages > config.max_pending_messages or self._pendingBytes > config.max_pending_bytes:
+            self._pauseReading("backlog")
+        result.addBoth(self._settled, size)
+
+    def _settled(self, result: Any, size: int) -> None:
+        self._pendingMessages -= 1
+        self._pendingBytes -= size
+        if isinstance(result, Failure):
+            _log.failure("application failed on a message", result)
+        config = self._config
+        if (
+            "backlog" in self._pauses
+            and self._pendingMessages <= config.max_pending_messages // 2
+            and self._pendingBytes <= config.max_pending_bytes // 2
+        ):
+            self._resumeReading("backlog")
 
     def _flush(self) -> None:
         """
@@ -249,9 +440,19 @@ class WebSocketProtocol(Protocol):
         conn = self._conn
         data = conn.data_to_send()
         if data:
+            if self._writePaused:
+                # The transport's buffer is full already: count what piles
+                # up behind it.
+                self._writtenWhilePaused += len(data)
+                if self._writtenWhilePaused > self._config.max_write_buffer and not self._closing:
+                    self._writeStalled("write buffer over its limit")
+                    return
             self.transport.write(data)
         if conn.wants_transport_closed and not self._closing:
             self._closing = True
+            # A registered producer would keep the transport from closing
+            # once its buffer drains.
+            self.transport.unregisterProducer()
             self.transport.loseConnection()
             # A peer that doesn't read can keep loseConnection waiting for
             # the write buffer forever: abort after the close timeout.
@@ -284,14 +485,15 @@ class WebSocketProtocol(Protocol):
 
     def _negotiate(self, event: RequestReceived) -> None:
         self.request = replace(event.request, peer=self.transport.getPeer())
-        self._negotiating = True
-        self.transport.pauseProducing()
+        if self._overLimit is not None and self._overLimit():
+            self._conn.reject(503, "too many connections; try again later", (("Retry-After", "5"),))
+            return
+        self._pauseReading("negotiating")
         d = maybeDeferred(self._app.requestReceived, self.request)
         d.addCallbacks(self._accept, self._reject)
         d.addErrback(lambda f: _log.failure("negotiation failed", f))
 
     def _accept(self, result: Any) -> None:
-        self._negotiating = False
         conn = self._conn
         if conn.state is not State.CONNECTING:
             return  # timed out or lost meanwhile
@@ -303,12 +505,9 @@ class WebSocketProtocol(Protocol):
         conn.accept(result.subprotocol, result.headers, now=self._clock.seconds())
         self._flush()
         self._open()
-        self.transport.resumeProducing()
-        self._deliver()
-        self._flush()
+        self._resumeReading("negotiating")
 
     def _reject(self, failure: Failure) -> None:
-        self._negotiating = False
         conn = self._conn
         if conn.state is not State.CONNECTING:
             return
@@ -319,8 +518,7 @@ class WebSocketProtocol(Protocol):
         else:
             _log.failure("application failed in requestReceived", failure)
             conn.reject(500, "internal server error")
-        self.transport.resumeProducing()
-        self._deliver()
+        self._resumeReading("negotiating")
         self._flush()
 
     def _open(self) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
 
@@ -20,6 +22,7 @@ __all__ = [
     "Config",
     "ConnectionClosed",
     "Reject",
+    "ShutdownService",
     "WebSocketApplication",
     "WebSocketServerFactory",
 ]
@@ -51,6 +54,10 @@ class WebSocketServerFactory(Factory):
         self.reactor = reactor
         self.connections: set[WebSocketProtocol] = set()
         self._makeCore = serverCore(self.config)
+        self._waiters: list[Deferred] = []
+        self._abort: Any = None
+        limit = self.config.max_connections
+        self._overLimit = None if limit is None else (lambda: len(self.connections) > limit)
 
     def buildProtocol(self, addr: Any) -> WebSocketProtocol:
         protocol = WebSocketProtocol(
@@ -58,8 +65,58 @@ class WebSocketServerFactory(Factory):
             self.config,
             self.reactor,
             self._makeCore,
-            onClose=self.connections.discard,
+            onClose=self._lost,
+            overLimit=self._overLimit,
         )
         protocol.factory = self
         self.connections.add(protocol)
         return protocol
+
+    def _lost(self, protocol: WebSocketProtocol) -> None:
+        self.connections.discard(protocol)
+        if not self.connections and self._waiters:
+            if self._abort is not None and self._abort.active():
+                self._abort.cancel()
+            self._abort = None
+            waiters, self._waiters = self._waiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def shutdown(self, code: int = 1001, reason: str = "going away", grace: float = 10.0) -> Deferred:
+        """
+        Close every connection: open ones with C{code} (1001 Going Away by
+        default), the others at once; after C{grace} seconds, drop whatever
+        is left.
+
+        @return: a Deferred that fires once every connection is gone.
+        """
+        if not self.connections:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._waiters.append(d)
+        if self._abort is None:
+            for protocol in list(self.connections):
+                protocol.goAway(code, reason)
+            self._abort = self.reactor.callLater(grace, self._abortAll)
+        return d
+
+    def _abortAll(self) -> None:
+        self._abort = None
+        for protocol in list(self.connections):
+            protocol.abortConnection()
+
+
+class ShutdownService(Service):
+    """
+    A service whose C{stopService} closes a factory's connections with 1001
+    Going Away and waits for them, up to a grace period. Add it to the
+    parent before the listening services, so that listening stops first.
+    """
+
+    def __init__(self, factory: WebSocketServerFactory, grace: float = 10.0) -> None:
+        self.factory = factory
+        self.grace = grace
+
+    def stopService(self) -> Deferred:
+        super().stopService()
+        return self.factory.shutdown(grace=self.grace)

@@ -11,7 +11,7 @@ from twisted.python import usage
 
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.core.config import Config
-from wsproto_tw.server import WebSocketServerFactory
+from wsproto_tw.server import ShutdownService, WebSocketServerFactory
 
 
 def _size(value: str) -> int:
@@ -45,6 +45,11 @@ class Options(usage.Options):
         ["close-timeout", None, 10.0, "Seconds to wait for the peer's part of the closing handshake.", _seconds],
         ["ping-interval", None, 20.0, "Seconds between keepalive pings; 0 disables keepalive.", _seconds],
         ["ping-timeout", None, 20.0, "Seconds to wait for a keepalive pong; 0 waits forever.", _seconds],
+        ["idle-timeout", None, 0.0, "Close connections idle (nothing received) this many seconds; 0 = never.", _seconds],
+        ["max-connections", None, 0, "Most connections at once; past it handshakes get 503; 0 = no limit.", _size],
+        ["max-write-buffer", None, 4 << 20, "Bytes queued for a peer that does not read before it is dropped (1008).", _size],
+        ["write-timeout", None, 30.0, "Seconds a peer may leave our write buffer full before it is dropped (1008); 0 = never.", _seconds],
+        ["shutdown-grace", None, 10.0, "Seconds to wait for 1001 Going Away closes when stopping.", _seconds],
     ]
 
     def __init__(self) -> None:
@@ -85,6 +90,10 @@ class Options(usage.Options):
                 close_timeout=self["close-timeout"] or 10.0,
                 ping_interval=self["ping-interval"] or None,
                 ping_timeout=self["ping-timeout"] or None,
+                idle_timeout=self["idle-timeout"] or None,
+                max_connections=self["max-connections"] or None,
+                max_write_buffer=self["max-write-buffer"],
+                write_buffer_timeout=self["write-timeout"] or None,
                 subprotocols=tuple(self["subprotocol"]),
                 allowed_origins=frozenset(self["origin"]) if self["origin"] else None,
             )
@@ -104,6 +113,8 @@ def makeService(options: Options) -> IService:
 
     factory = WebSocketServerFactory(EchoApplication, options.config(), reactor=reactor)
     parent = MultiService()
+    # Added first, stopped last: listening stops, then connections close.
+    ShutdownService(factory, options["shutdown-grace"]).setServiceParent(parent)
     for description in options["port"] or ["tcp:8080"]:
         strports.service(description, factory).setServiceParent(parent)
     return parent

@@ -41,11 +41,17 @@ class Config:
     @ivar allowed_origins: server: the C{Origin} values allowed (compared
         case-insensitively), or L{None} for any.
     @ivar compression: the permessage-deflate policy, or L{None} for none.
-    @ivar max_write_buffer: bytes queued for a slow peer before the connection
-        stops reading from it.
-    @ivar write_buffer_timeout: seconds the write buffer may stay over
-        C{max_write_buffer} before the connection is failed with 1008;
-        L{None} waits forever.
+    @ivar max_write_buffer: bytes that may be queued for a peer that does not
+        read, beyond the transport's own buffer; past it the connection is
+        failed with 1008 and dropped.
+    @ivar write_buffer_timeout: seconds the transport's write buffer may stay
+        full before the connection is failed with 1008 and dropped; L{None}
+        waits forever.
+    @ivar max_pending_messages: messages whose handler's Deferred has not
+        fired yet before the connection stops reading (resumes at half).
+    @ivar max_pending_bytes: the same limit in message bytes.
+    @ivar max_connections: server: connections at once; past it, handshakes
+        are answered C{503}. L{None} for no limit.
     """
 
     max_message_size: int = MiB
@@ -64,9 +70,15 @@ class Config:
     compression: PerMessageDeflate | None = None
     max_write_buffer: int = 4 * MiB
     write_buffer_timeout: float | None = 30.0
+    max_pending_messages: int = 64
+    max_pending_bytes: int = 4 * MiB
+    max_connections: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_message_size", "max_fragments", "max_head_size", "max_headers", "max_write_buffer"):
+        for name in (
+            "max_message_size", "max_fragments", "max_head_size", "max_headers",
+            "max_write_buffer", "max_pending_messages", "max_pending_bytes",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
@@ -76,6 +88,8 @@ class Config:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None, not {value!r}")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ValueError(f"max_connections must be positive or None, not {self.max_connections!r}")
         if self.close_timeout <= 0:
             raise ValueError(f"close_timeout must be positive, not {self.close_timeout!r}")
         if isinstance(self.subprotocols, str):

@@ -328,6 +328,17 @@ class Connection:
         self._stop_timers()
         self._close_by = now + self._config.close_timeout
 
+    def fail(self, code: int, reason: str, *, now: float) -> None:
+        """
+        Fail the connection for a local reason (a slow consumer, an
+        overloaded server): queue a Close frame with C{code} and ask for the
+        transport to be closed. Does nothing once closed.
+
+        @raise ValueError: C{code} can't be sent.
+        """
+        _close_payload(code, reason)
+        self._fail(code, reason, now, drop=True)
+
     # -- the close record ------------------------------------------------
 
     @property
