@@ -298,7 +298,7 @@ class WebSocketProtocol(Protocol):
     # -- reading --------------------------------------------------------
 
     def _pauseReading(self, why: str) -> None:
-        if not self._pauses and self.transport is not None:
+        if not self._pauses and self.transport is not None and not self._closing:
             self.transport.pauseProducing()
         self._pauses.add(why)
 
@@ -308,7 +308,8 @@ class WebSocketProtocol(Protocol):
         self._pauses.discard(why)
         if self._pauses or self._conn is None:
             return
-        self.transport.resumeProducing()
+        if not self._closing:
+            self.transport.resumeProducing()
         # Deliver what was read before the pause.
         self._deliver()
         self._flush()
@@ -371,7 +372,12 @@ class WebSocketProtocol(Protocol):
         Hand every pending core event to the application.
         """
         app = self._app
-        for event in self._conn.events():
+        nextEvent = self._conn.next_event
+        while not (self._pauses and self._opened):
+            # While reading is paused, what was received waits in the core.
+            event = nextEvent()
+            if event is None:
+                return
             kind = type(event)
             if kind is TextMessage:
                 result = app.textMessageReceived(event.text)
@@ -401,9 +407,6 @@ class WebSocketProtocol(Protocol):
                 )
             elif kind is CloseReceived:
                 pass  # connectionLost reports the close
-            if self._pauses and self._opened:
-                # Reading is paused: leave the rest in the core's buffer.
-                return
 
     def _pending(self, result: Any, size: int) -> None:
         """

@@ -1,0 +1,569 @@
+"""
+Tests for L{wsproto_tw._protocol} and L{wsproto_tw.server}: the Twisted layer,
+driven through C{StringTransport} and C{Clock}.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from wsproto_tw.core import CloseCode, Config
+from wsproto_tw.core.frames import FrameReader, build_frame
+from wsproto_tw.errors import ConnectionClosed, Reject
+from wsproto_tw.interfaces import IWebSocketApplication, IWebSocketTransport
+from wsproto_tw.server import Accept, WebSocketApplication, WebSocketServerFactory
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+MASK = b"\x01\x02\x03\x04"
+
+
+def request(path: str = "/chat", extra: str = "") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode("latin-1")
+
+
+def clientFrame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    return build_frame(opcode, payload, fin, mask_key=MASK)
+
+
+def serverFrames(data: bytes) -> list:
+    """
+    Parse the frames a server wrote (after its handshake response).
+    """
+    reader = FrameReader(expect_mask=False, max_frame_size=0)
+    reader.buffer += data
+    frames = []
+    while (frame := reader.read_frame()) is not None:
+        frames.append(frame)
+    return frames
+
+
+def afterHead(data: bytes) -> bytes:
+    return data.split(b"\r\n\r\n", 1)[1]
+
+
+def closeCodeOf(frame) -> int:
+    return struct.unpack("!H", frame.payload[:2])[0]
+
+
+class RecordingApplication(WebSocketApplication):
+    """
+    Records every callback; answers per the attributes the test sets.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list = []
+        self.negotiation = None
+        self.messageResult = None
+
+    def requestReceived(self, request):
+        self.calls.append(("request", request))
+        if isinstance(self.negotiation, Exception):
+            raise self.negotiation
+        return self.negotiation
+
+    def connectionOpened(self, transport):
+        self.calls.append(("opened", transport))
+
+    def textMessageReceived(self, text):
+        self.calls.append(("text", text))
+        return self.messageResult() if self.messageResult else None
+
+    def binaryMessageReceived(self, data):
+        self.calls.append(("binary", data))
+        return self.messageResult() if self.messageResult else None
+
+    def pingReceived(self, payload):
+        self.calls.append(("ping", payload))
+
+    def pongReceived(self, payload):
+        self.calls.append(("pong", payload))
+
+    def connectionLost(self, reason):
+        self.calls.append(("lost", reason))
+
+    def kinds(self) -> list:
+        return [c[0] for c in self.calls]
+
+
+def serve(config: Config | None = None, app: RecordingApplication | None = None, clock: Clock | None = None):
+    """
+    Build a server protocol on a StringTransport.
+
+    @return: (factory, protocol, transport, application, clock).
+    """
+    clock = clock or Clock()
+    app = app or RecordingApplication()
+    factory = WebSocketServerFactory(lambda: app, config or Config(), reactor=clock)
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    return factory, protocol, transport, app, clock
+
+
+def opened(config: Config | None = None, app: RecordingApplication | None = None, clock: Clock | None = None):
+    factory, protocol, transport, app, clock = serve(config, app, clock)
+    protocol.dataReceived(request())
+    assert transport.value().startswith(b"HTTP/1.1 101 "), transport.value()
+    transport.clear()
+    return factory, protocol, transport, app, clock
+
+
+class HandshakeTests(SynchronousTestCase):
+    def test_interfaces(self):
+        """
+        The protocol provides IWebSocketTransport; the base application
+        provides IWebSocketApplication.
+        """
+        _, protocol, _, _, _ = opened()
+        self.assertTrue(verifyObject(IWebSocketTransport, protocol))
+        self.assertTrue(verifyObject(IWebSocketApplication, WebSocketApplication()))
+
+    def test_acceptByDefault(self):
+        """
+        A valid request is answered 101 with the right accept value; the
+        application sees the request (with the peer address) and then
+        connectionOpened with the transport.
+        """
+        _, protocol, transport, app, _ = serve()
+        protocol.dataReceived(request("/room?id=7"))
+        response = transport.value().decode("latin-1")
+        self.assertTrue(response.startswith("HTTP/1.1 101 Switching Protocols\r\n"))
+        self.assertIn(f"Sec-WebSocket-Accept: {ACCEPT}\r\n", response)
+        self.assertEqual(app.kinds(), ["request", "opened"])
+        seen = app.calls[0][1]
+        self.assertEqual((seen.path, seen.query), ("/room", "id=7"))
+        self.assertEqual(seen.peer.host, "192.168.1.1")
+        self.assertIs(app.calls[1][1], protocol)
+        self.assertIs(app.transport, protocol)
+
+    def test_framesInSameReadAsHead(self):
+        """
+        Frames that arrive in the same read as the request head are delivered
+        once the connection opens.
+        """
+        _, protocol, transport, app, _ = serve()
+        protocol.dataReceived(request() + clientFrame(0x1, b"early"))
+        self.assertEqual(app.calls[-1], ("text", "early"))
+
+    def test_acceptChoosesSubprotocolAndHeaders(self):
+        """
+        An Accept from requestReceived picks the subprotocol and adds headers.
+        """
+        app = RecordingApplication()
+        app.negotiation = Accept("b", headers=[("X-Room", "7")])
+        _, protocol, transport, _, _ = serve(app=app)
+        protocol.dataReceived(request(extra="Sec-WebSocket-Protocol: a, b\r\n"))
+        response = transport.value().decode("latin-1")
+        self.assertIn("Sec-WebSocket-Protocol: b\r\n", response)
+        self.assertIn("X-Room: 7\r\n", response)
+        self.assertEqual(protocol.subprotocol, "b")
+
+    def test_configuredSubprotocol(self):
+        """
+        Without a choice from the application, the server's preferred
+        subprotocol among the client's is answered.
+        """
+        _, protocol, transport, _, _ = serve(Config(subprotocols=("v10.stomp",)))
+        protocol.dataReceived(request(extra="Sec-WebSocket-Protocol: v10.stomp, v11.stomp\r\n"))
+        self.assertIn(b"Sec-WebSocket-Protocol: v10.stomp\r\n", transport.value())
+
+    def test_reject(self):
+        """
+        Reject from requestReceived answers its status and one-line reason,
+        closes the transport, and never opens the application.
+        """
+        app = RecordingApplication()
+        app.negotiation = Reject(401, "who are you")
+        _, protocol, transport, _, _ = serve(app=app)
+        protocol.dataReceived(request())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 401 "))
+        self.assertTrue(transport.value().endswith(b"\r\n\r\nwho are you\n"))
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(app.kinds(), ["request"])
+
+    def test_applicationErrorIs500(self):
+        """
+        An unexpected exception in requestReceived is logged and answered 500.
+        """
+        app = RecordingApplication()
+        app.negotiation = RuntimeError("boom")
+        _, protocol, transport, _, _ = serve(app=app)
+        protocol.dataReceived(request())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 500 "))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_deferredNegotiationPausesReading(self):
+        """
+        While requestReceived's Deferred is pending, the transport is paused;
+        when it fires the handshake is answered and reading resumes.
+        """
+        app = RecordingApplication()
+        pending = Deferred()
+        app.negotiation = pending
+        _, protocol, transport, _, _ = serve(app=app)
+        protocol.dataReceived(request() + clientFrame(0x1, b"queued"))
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(transport.producerState, "paused")
+        pending.callback(None)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "))
+        self.assertEqual(transport.producerState, "producing")
+        self.assertEqual(app.calls[-1], ("text", "queued"))
+
+    def test_badHandshakeLoggedInOneLine(self):
+        """
+        A bad handshake gets its status, and is logged as one line, without a
+        traceback.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        _, protocol, transport, app, _ = serve()
+        protocol.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 405 "))
+        self.assertTrue(transport.disconnecting)
+        ours = [e for e in events if e.get("log_namespace") == "wsproto_tw"]
+        self.assertEqual(len(ours), 1)
+        self.assertNotIn("log_failure", ours[0])
+        self.assertEqual(app.calls, [])
+
+    def test_openTimeout(self):
+        """
+        A client that doesn't finish its request within open_timeout gets 408
+        and the transport is closed, however it drips bytes.
+        """
+        _, protocol, transport, _, clock = serve(Config(open_timeout=10))
+        for byte in request()[:30]:
+            clock.advance(1)
+            protocol.dataReceived(bytes([byte]))
+            if transport.disconnecting:
+                break
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 "))
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(clock.seconds(), 10)
+
+    def test_connectionLimit(self):
+        """
+        Past max_connections, a new handshake is answered 503.
+        """
+        factory, first, _, _, clock = opened(Config(max_connections=1))
+        second = factory.buildProtocol(None)
+        transport = StringTransport()
+        second.makeConnection(transport)
+        second.dataReceived(request())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 503 "))
+        first.connectionLost(Failure(ConnectionDone()))
+        second.connectionLost(Failure(ConnectionDone()))
+        third = factory.buildProtocol(None)
+        transport = StringTransport()
+        third.makeConnection(transport)
+        third.dataReceived(request())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "))
+
+
+class MessageTests(SynchronousTestCase):
+    def test_textAndBinary(self):
+        """
+        Text and binary messages reach their callbacks; sends go out as
+        unmasked frames.
+        """
+        _, protocol, transport, app, _ = opened()
+        protocol.dataReceived(clientFrame(0x1, "héllo".encode()) + clientFrame(0x2, b"\x00\xff"))
+        self.assertEqual(app.calls[-2:], [("text", "héllo"), ("binary", b"\x00\xff")])
+        protocol.sendText("hé")
+        protocol.sendBinary(b"\x01")
+        self.assertEqual(transport.value(), b"\x81\x03h\xc3\xa9\x82\x01\x01")
+
+    def test_pingPong(self):
+        """
+        A ping is answered with a pong automatically and shown to the
+        application; a pong reaches pongReceived.
+        """
+        _, protocol, transport, app, _ = opened()
+        protocol.dataReceived(clientFrame(0x9, b"p1") + clientFrame(0xA, b"p2"))
+        self.assertEqual(transport.value(), b"\x8a\x02p1")
+        self.assertEqual(app.calls[-2:], [("ping", b"p1"), ("pong", b"p2")])
+
+    def test_sendTypeErrors(self):
+        """
+        sendText takes str and sendBinary bytes: anything else is a TypeError.
+        """
+        _, protocol, _, _, _ = opened()
+        self.assertRaises(TypeError, protocol.sendText, b"bytes")
+        self.assertRaises(TypeError, protocol.sendBinary, "text")
+
+    def test_echoBeforeViolation(self):
+        """
+        What the application sends in answer to a message goes out before the
+        close frame caused by a later bad frame in the same read.
+        """
+
+        class Echo(RecordingApplication):
+            def textMessageReceived(self, text):
+                self.transport.sendText(text)
+
+        _, protocol, transport, _, _ = opened(app=Echo())
+        protocol.dataReceived(clientFrame(0x1, b"hi") + b"\xc1\x80" + MASK)
+        frames = serverFrames(transport.value())
+        self.assertEqual([f.opcode for f in frames], [0x1, 0x8])
+        self.assertEqual(closeCodeOf(frames[1]), CloseCode.PROTOCOL_ERROR)
+        self.assertTrue(transport.disconnecting)
+
+
+class CloseTests(SynchronousTestCase):
+    def test_peerClose(self):
+        """
+        The peer's close is echoed, the server closes TCP, and the application
+        gets exactly one connectionLost with a clean ConnectionClosed.
+        """
+        _, protocol, transport, app, _ = opened()
+        protocol.dataReceived(clientFrame(0x8, struct.pack("!H", 1001) + b"bye"))
+        self.assertEqual(transport.value(), b"\x88\x02\x03\xe9")
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        lost = [c for c in app.calls if c[0] == "lost"]
+        self.assertEqual(len(lost), 1)
+        closed = lost[0][1].value
+        self.assertIsInstance(closed, ConnectionClosed)
+        self.assertEqual((closed.code, closed.reason, closed.wasClean), (1001, "bye", True))
+
+    def test_drop(self):
+        """
+        A TCP drop without a closing handshake is reported as 1006, not clean.
+        """
+        _, protocol, _, app, _ = opened()
+        protocol.connectionLost(Failure(ConnectionDone()))
+        closed = app.calls[-1][1].value
+        self.assertEqual((closed.code, closed.wasClean), (1006, False))
+
+    def test_closeAndTimeout(self):
+        """
+        close() sends a Close frame; without the peer's answer the transport
+        is closed after close_timeout, and aborted after another if the peer
+        does not let it close.
+        """
+        _, protocol, transport, app, clock = opened(Config(close_timeout=5, ping_interval=None))
+        protocol.close(4000, "done")
+        self.assertEqual(transport.value(), b"\x88\x06\x0f\xa0done")
+        self.assertFalse(transport.disconnecting)
+        clock.advance(5)
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        clock.advance(5)
+        self.assertTrue(transport.disconnected)
+
+    def test_closeValidatesCode(self):
+        """
+        close() with a code that can't be sent raises ValueError.
+        """
+        _, protocol, _, _, _ = opened()
+        for code in (1005, 1006, 1015, 999, 5000):
+            self.assertRaises(ValueError, protocol.close, code)
+
+    def test_missingPongFailsConnection(self):
+        """
+        Without a pong within ping_timeout, the server closes with 1011 and
+        drops TCP.
+        """
+        _, protocol, transport, app, clock = opened(Config(ping_interval=20, ping_timeout=10))
+        clock.advance(20)
+        self.assertEqual(transport.value()[:1], b"\x89")
+        transport.clear()
+        clock.advance(10)
+        frames = serverFrames(transport.value())
+        self.assertEqual(closeCodeOf(frames[-1]), CloseCode.INTERNAL_ERROR)
+        self.assertTrue(transport.disconnecting)
+
+    def test_pongKeepsAliveAndMeasures(self):
+        """
+        A pong to the keepalive ping sets roundTripTime and the next ping
+        comes ping_interval later.
+        """
+        _, protocol, transport, app, clock = opened(Config(ping_interval=20, ping_timeout=10))
+        clock.advance(20)
+        ping = serverFrames(transport.value())[0]
+        transport.clear()
+        clock.advance(0.25)
+        protocol.dataReceived(clientFrame(0xA, ping.payload))
+        self.assertEqual(protocol.roundTripTime, 0.25)
+        clock.advance(19.75)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(0.25)
+        self.assertEqual(transport.value()[:1], b"\x89")
+
+    def test_idleTimeout(self):
+        """
+        With idle_timeout, a connection that receives nothing for that long
+        is closed with 1001.
+        """
+        _, protocol, transport, _, clock = opened(Config(idle_timeout=30, ping_interval=None))
+        clock.advance(29)
+        protocol.dataReceived(clientFrame(0x9, b""))
+        transport.clear()
+        clock.advance(29)
+        self.assertEqual(transport.value(), b"")
+        clock.advance(1)
+        self.assertEqual(closeCodeOf(serverFrames(transport.value())[0]), CloseCode.GOING_AWAY)
+
+
+class FlowControlTests(SynchronousTestCase):
+    def test_backlogPausesReading(self):
+        """
+        When handlers return unfired Deferreds past max_pending_messages, the
+        transport stops reading and messages wait in the core; it resumes
+        once half of them have fired.
+        """
+        app = RecordingApplication()
+        pending: list[Deferred] = []
+
+        def slow():
+            d = Deferred()
+            pending.append(d)
+            return d
+
+        app.messageResult = slow
+        _, protocol, transport, _, _ = opened(Config(max_pending_messages=4), app=app)
+        protocol.dataReceived(b"".join(clientFrame(0x1, b"m%d" % i) for i in range(10)))
+        self.assertEqual(len(pending), 5)
+        self.assertEqual(transport.producerState, "paused")
+        for d in pending[:2]:
+            d.callback(None)
+        self.assertEqual(transport.producerState, "paused")
+        pending[2].callback(None)
+        # Reading resumed: the waiting messages were delivered, up to the
+        # high-water mark again.
+        self.assertEqual(len(pending), 8)
+        self.assertEqual(transport.producerState, "paused")
+        while transport.producerState == "paused":
+            next(d for d in pending if not d.called).callback(None)
+        self.assertEqual([c[1] for c in app.calls if c[0] == "text"][-1], "m9")
+
+    def test_applicationPause(self):
+        """
+        pauseReading stops delivery and reading; resumeReading delivers what
+        was waiting.
+        """
+        _, protocol, transport, app, _ = opened()
+        protocol.pauseReading()
+        self.assertEqual(transport.producerState, "paused")
+        protocol.dataReceived(clientFrame(0x1, b"a") + clientFrame(0x1, b"b"))
+        self.assertNotIn("text", app.kinds())
+        protocol.resumeReading()
+        self.assertEqual([c[1] for c in app.calls if c[0] == "text"], ["a", "b"])
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_fullWriteBufferPausesReading(self):
+        """
+        When the transport's write buffer is full, the protocol stops reading
+        from the peer, and resumes when it drains; whenDrained fires then.
+        """
+        _, protocol, transport, app, _ = opened()
+        protocol.pauseProducing()
+        self.assertEqual(transport.producerState, "paused")
+        drained = protocol.whenDrained()
+        self.assertNoResult(drained)
+        protocol.resumeProducing()
+        self.assertEqual(transport.producerState, "producing")
+        self.assertIsNone(self.successResultOf(drained))
+        self.assertIsNone(self.successResultOf(protocol.whenDrained()))
+
+    def test_slowConsumerDroppedPastLimit(self):
+        """
+        Writing more than max_write_buffer to a peer whose buffer is full
+        fails the connection with 1008 and aborts it.
+        """
+        _, protocol, transport, app, _ = opened(Config(max_write_buffer=1000))
+        protocol.pauseProducing()
+        protocol.sendBinary(b"x" * 600)
+        self.assertFalse(transport.disconnecting)
+        protocol.sendBinary(b"x" * 600)
+        self.assertTrue(transport.disconnected)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        closed = app.calls[-1][1].value
+        self.assertEqual((closed.code, closed.wasClean), (1008, False))
+
+    def test_slowConsumerDroppedAfterTimeout(self):
+        """
+        A peer that keeps the write buffer full for write_buffer_timeout is
+        dropped with 1008.
+        """
+        _, protocol, transport, app, clock = opened(Config(write_buffer_timeout=30, ping_interval=None))
+        protocol.pauseProducing()
+        clock.advance(29)
+        self.assertFalse(transport.disconnected)
+        clock.advance(1)
+        self.assertTrue(transport.disconnected)
+
+    def test_streamingProducer(self):
+        """
+        A registered streaming producer is paused and resumed with the
+        transport's write buffer; its writes are binary messages.
+        """
+        _, protocol, transport, _, _ = opened()
+        states = []
+
+        class Producer:
+            def pauseProducing(self):
+                states.append("pause")
+
+            def resumeProducing(self):
+                states.append("resume")
+
+            def stopProducing(self):
+                states.append("stop")
+
+        protocol.registerProducer(Producer(), True)
+        self.assertRaises(RuntimeError, protocol.registerProducer, Producer(), True)
+        protocol.write(b"chunk")
+        self.assertEqual(transport.value(), b"\x82\x05chunk")
+        protocol.pauseProducing()
+        protocol.resumeProducing()
+        self.assertEqual(states, ["pause", "resume"])
+        protocol.unregisterProducer()
+
+
+class ShutdownTests(SynchronousTestCase):
+    def test_shutdownSendsGoingAway(self):
+        """
+        factory.shutdown() sends 1001 to open connections, drops opening ones
+        and fires once all are gone.
+        """
+        factory, protocol, transport, app, clock = opened()
+        other = factory.buildProtocol(None)
+        otherTransport = StringTransport()
+        other.makeConnection(otherTransport)
+        done = factory.shutdown(grace=5)
+        self.assertEqual(closeCodeOf(serverFrames(transport.value())[0]), CloseCode.GOING_AWAY)
+        self.assertTrue(otherTransport.disconnected)
+        other.connectionLost(Failure(ConnectionDone()))
+        self.assertNoResult(done)
+        protocol.dataReceived(clientFrame(0x8, struct.pack("!H", 1001)))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNone(self.successResultOf(done))
+        self.assertEqual(factory.connections, set())
+
+    def test_shutdownAbortsAfterGrace(self):
+        """
+        Connections still there after the grace period are aborted.
+        """
+        factory, protocol, transport, app, clock = opened(Config(ping_interval=None))
+        done = factory.shutdown(grace=5)
+        clock.advance(5)
+        self.assertTrue(transport.disconnected)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(done)
