@@ -1,0 +1,1 @@
+wsproto_tw.core.ServerConnection, wsproto_tw.server.WebSocketServerFactory and the twistd websocket plugin now serve RFC 6455 WebSocket with strict handshake validation, limits and timeouts on by default, and pass the Autobahn cases 1-10.

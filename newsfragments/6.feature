@@ -1,0 +1,1 @@
+wsproto_tw._protocol.WebSocketProtocol now applies flow control both ways (backlog and application pause, slow consumers dropped with 1008), keepalive, an optional connection limit (503) and graceful shutdown with 1001 Going Away.
