@@ -281,3 +281,42 @@ class StressTests(SynchronousTestCase):
         self.assertLess(elapsed, 5)
         self.assertGreaterEqual(elapsed, 1.5)
         client.close()
+
+    def test_sigtermGoingAway(self):
+        """
+        On SIGTERM, twistd stops listening, sends 1001 Going Away to every
+        open connection, waits for the closes and exits.
+        """
+        server = self.startServer("--ping-interval", "0", "--shutdown-grace", "5")
+        clients = [RawClient(server.port) for _ in range(3)]
+        started = time.monotonic()
+        server.process.terminate()
+        for client in clients:
+            close = client.frame()
+            self.assertEqual((close.opcode, struct.unpack("!H", close.payload[:2])[0]), (0x8, 1001))
+            client.send(0x8, struct.pack("!H", 1001))
+            self.assertIsNone(client.frame())
+            client.close()
+        # twistd re-raises SIGTERM after a clean shutdown to report it.
+        self.assertIn(server.process.wait(10), (0, -15))
+        elapsed = time.monotonic() - started
+        self.assertLess(elapsed, 5)
+        self.assertRaises(OSError, socket.create_connection, ("127.0.0.1", server.port), 1)
+        log = server.stop()
+        self.assertEqual(log.count("code=1001 clean=True"), 3)
+        self.assertIn("Server Shut Down.", log)
+
+    def test_sigtermGraceExpires(self):
+        """
+        Connections that don't answer the 1001 are dropped after the grace
+        period, and twistd exits.
+        """
+        server = self.startServer("--ping-interval", "0", "--shutdown-grace", "1")
+        client = RawClient(server.port)
+        started = time.monotonic()
+        server.process.terminate()
+        self.assertEqual(client.frame().opcode, 0x8)
+        self.assertIn(server.process.wait(10), (0, -15))
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)
+        client.close()
+        self.assertIn("Server Shut Down.", server.stop())
