@@ -261,7 +261,11 @@ class WebSocketProtocol(Protocol):
             return
         self._writePaused = True
         self._writtenWhilePaused = 0
-        self._pauseReading("writes")
+        if self._opened:
+            # Before the connection opens, a full buffer is a TLS transport
+            # holding the opening request until its own handshake is done:
+            # pausing reading then would stall that handshake for good.
+            self._pauseReading("writes")
         if self._producer is not None and self._streaming:
             self._producer.pauseProducing()
         timeout = self._config.write_buffer_timeout

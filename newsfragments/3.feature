@@ -1,0 +1,1 @@
+wsproto_tw.client.connect and wsproto_tw.client.connectWebSocket now open ws:// and wss:// connections (any IStreamClientEndpoint, verified TLS by default) with specific errors for every failure, alongside the wsproto-tw command-line client (python -m wsproto_tw) and the Autobahn client testee wsproto_tw.testee.

@@ -1,0 +1,310 @@
+"""
+Tests for C{python -m wsproto_tw}, the command-line client: its helpers
+directly, and the command itself in a child process, fed through a pipe,
+against servers on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TimeoutError
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from tests.test_client import closeAll, listenTCP, listenTLS, makeCertificate
+from wsproto_tw.__main__ import describeError, formatBinary
+from wsproto_tw.core.config import Config
+from wsproto_tw.errors import HandshakeRejected, HandshakeTimeout
+from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
+
+
+class FormatTests(SynchronousTestCase):
+    """
+    The one-line renderings of binary messages and of errors.
+    """
+
+    def test_binaryShort(self) -> None:
+        """
+        A short binary message is shown whole in hex with its length.
+        """
+        self.assertEqual(formatBinary(b"\x00\x01\xff"), "<binary 3 bytes: 0001ff>")
+
+    def test_binaryLong(self) -> None:
+        """
+        A long binary message shows its first 32 bytes and an ellipsis.
+        """
+        self.assertEqual(
+            formatBinary(bytes(range(40))),
+            "<binary 40 bytes: " + bytes(range(32)).hex() + "...>",
+        )
+
+    def test_binaryEmpty(self) -> None:
+        """
+        An empty binary message says so.
+        """
+        self.assertEqual(formatBinary(b""), "<binary 0 bytes>")
+
+    def test_rejected(self) -> None:
+        """
+        A rejection reads as its status line; an invalid C{101} says what
+        was wrong with it.
+        """
+        self.assertEqual(describeError(HandshakeRejected("Forbidden", 403)), "403 Forbidden")
+        self.assertEqual(
+            describeError(HandshakeRejected("wrong sec-websocket-accept", 101)),
+            "invalid handshake response: wrong sec-websocket-accept",
+        )
+        self.assertEqual(
+            describeError(HandshakeRejected("malformed response: not an http status line")),
+            "invalid handshake response: malformed response: not an http status line",
+        )
+
+    def test_network(self) -> None:
+        """
+        Refused connections, DNS failures and timeouts name the server.
+        """
+        self.assertEqual(
+            describeError(ConnectionRefusedError(), "example.com", 81), "connection refused by example.com:81"
+        )
+        self.assertEqual(describeError(DNSLookupError("x"), "nowhere.invalid", 80), "can't resolve nowhere.invalid")
+        self.assertEqual(describeError(TimeoutError(), "example.com", 80), "connecting to example.com:80 timed out")
+        self.assertEqual(
+            describeError(HandshakeTimeout("opening handshake timed out")), "opening handshake timed out"
+        )
+
+    def test_tls(self) -> None:
+        """
+        OpenSSL's error queue becomes its reasons.
+        """
+        from OpenSSL.SSL import Error
+
+        error = Error([("SSL routines", "", "certificate verify failed")])
+        self.assertEqual(describeError(error), "TLS failure: certificate verify failed")
+
+    def test_oneLine(self) -> None:
+        """
+        Whatever the error, the description is one line.
+        """
+        self.assertEqual(describeError(ValueError("a\nb\r\nc")), "a b c")
+
+
+class CommandOutput(ProcessProtocol):
+    """
+    Feeds a child its input, then collects its output and exit status.
+    """
+
+    def __init__(self, input: bytes) -> None:
+        self.input = input
+        self.out = b""
+        self.err = b""
+        self.ended: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.input)
+        self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data
+
+    def processEnded(self, reason: Failure) -> None:
+        code = getattr(reason.value, "exitCode", None)
+        self.ended.callback((self.out.decode(), self.err.decode(), code))
+
+
+def runCommand(testCase: TestCase, args: list[str], input: bytes = b"") -> Deferred:
+    """
+    Run C{python -m wsproto_tw ARGS} with C{input} on its standard input.
+
+    @return: a L{Deferred} firing with (stdout, stderr, exit status).
+    """
+    child = CommandOutput(input)
+    process = reactor.spawnProcess(
+        child, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=os.environ
+    )
+
+    def kill() -> Deferred | None:
+        if child.ended.called:
+            return None
+        process.signalProcess("KILL")
+        return child.ended
+
+    testCase.addCleanup(kill)
+    return child.ended
+
+
+class Server(WebSocketApplication):
+    """
+    Echoes text, answers C{bin} with 40 binary bytes, C{quit} with a close
+    (4000, "bye"), and C{slow:TEXT} with TEXT after 0.3 seconds.
+    """
+
+    requests: list[Any] = []
+
+    def requestReceived(self, request: Any) -> None:
+        Server.requests.append(request)
+
+    def textMessageReceived(self, text: str) -> None:
+        if text == "bin":
+            self.transport.sendBinary(bytes(range(40)))
+        elif text == "quit":
+            self.transport.close(4000, "bye")
+        elif text.startswith("slow:"):
+            reactor.callLater(0.3, self.transport.sendText, text[5:])
+        else:
+            self.transport.sendText(text)
+
+
+class CommandTests(TestCase):
+    """
+    The command in a pipe.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        Server.requests = []
+        self.factory = WebSocketServerFactory(Server, Config(subprotocols=("chat",)))
+        self.addCleanup(closeAll, self.factory)
+        self.port = listenTCP(self, self.factory)
+        self.url = f"ws://127.0.0.1:{self.port}/cli"
+
+    @inlineCallbacks
+    def test_pipe(self) -> None:
+        """
+        Lines from a pipe are sent, the replies printed, and at the end of
+        input the client closes cleanly and exits with 0.
+        """
+        out, err, code = yield runCommand(self, [self.url], "hi\nh\u00e9 there\r\n\n".encode())
+        self.assertEqual(out, "hi\nh\u00e9 there\n\n")
+        self.assertEqual(err, "closed: 1000\n")
+        self.assertEqual(code, 0)
+
+    @inlineCallbacks
+    def test_binary(self) -> None:
+        """
+        A binary message is printed as a one-line hex summary.
+        """
+        out, err, code = yield runCommand(self, [self.url], b"bin\n")
+        self.assertEqual(out, "<binary 40 bytes: " + bytes(range(32)).hex() + "...>\n")
+        self.assertEqual(code, 0)
+
+    @inlineCallbacks
+    def test_waitsForLateReplies(self) -> None:
+        """
+        At the end of input the client waits for replies that come after a
+        delay, up to C{--wait} seconds of quiet.
+        """
+        out, err, code = yield runCommand(self, [self.url, "--wait", "2"], b"slow:late\nnow\n")
+        self.assertEqual(out, "now\nlate\n")
+        self.assertEqual(code, 0)
+
+    @inlineCallbacks
+    def test_serverCloses(self) -> None:
+        """
+        The server's close code and reason are shown; a code other than
+        1000 or 1001 makes the exit status 1.
+        """
+        out, err, code = yield runCommand(self, [self.url], b"quit\n")
+        self.assertEqual(err, "closed: 4000 bye\n")
+        self.assertEqual(code, 1)
+
+    @inlineCallbacks
+    def test_options(self) -> None:
+        """
+        C{--subprotocol}, C{--header} and C{--origin} reach the server.
+        """
+        out, err, code = yield runCommand(
+            self,
+            [self.url + "?x=1", "-s", "superchat", "--subprotocol", "chat", "-H", "X-Token: a b", "--header", "X-Other:2", "--origin", "https://example.com"],
+            b"hi\n",
+        )
+        self.assertEqual((out, code), ("hi\n", 0))
+        [request] = Server.requests
+        self.assertEqual(request.target, "/cli?x=1")
+        self.assertEqual(request.subprotocols, ["superchat", "chat"])
+        self.assertEqual(request.get("x-token"), "a b")
+        self.assertEqual(request.get("x-other"), "2")
+        self.assertEqual(request.origin, "https://example.com")
+
+    @inlineCallbacks
+    def test_forbidden(self) -> None:
+        """
+        A rejected handshake exits with 1 and one line naming the status.
+        """
+        factory = WebSocketServerFactory(Server, Config(allowed_origins=frozenset({"https://good.example"})))
+        port = listenTCP(self, factory)
+        out, err, code = yield runCommand(self, [f"ws://127.0.0.1:{port}/", "--origin", "https://evil.example"], b"hi\n")
+        self.assertEqual((out, err, code), ("", "error: 403 Forbidden\n", 1))
+
+    @inlineCallbacks
+    def test_refused(self) -> None:
+        """
+        A refused connection exits with 1 and one line.
+        """
+        port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        number = port.getHost().port
+        yield port.stopListening()
+        out, err, code = yield runCommand(self, [f"ws://127.0.0.1:{number}/"], b"hi\n")
+        self.assertEqual((out, err, code), ("", f"error: connection refused by 127.0.0.1:{number}\n", 1))
+
+    @inlineCallbacks
+    def test_badArguments(self) -> None:
+        """
+        A URL that is not a WebSocket URL or a malformed header exits with 2.
+        """
+        out, err, code = yield runCommand(self, ["http://example.com/"])
+        self.assertEqual(code, 2)
+        self.assertIn("not a websocket url", err)
+        out, err, code = yield runCommand(self, [self.url, "-H", "no colon"])
+        self.assertEqual(code, 2)
+        self.assertIn("expected 'Name: value'", err)
+
+
+class SecureCommandTests(TestCase):
+    """
+    The command against a wss:// server with a self-signed certificate.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        self.certPath, keyPath = makeCertificate(tmp)
+        factory = WebSocketServerFactory(Server)
+        self.addCleanup(closeAll, factory)
+        self.url = f"wss://localhost:{listenTLS(self, factory, self.certPath, keyPath)}/"
+
+    @inlineCallbacks
+    def test_cafile(self) -> None:
+        """
+        With C{--cafile} the certificate is trusted.
+        """
+        out, err, code = yield runCommand(self, [self.url, "--cafile", self.certPath], b"hi\n")
+        self.assertEqual((out, err, code), ("hi\n", "closed: 1000\n", 0))
+
+    @inlineCallbacks
+    def test_insecure(self) -> None:
+        """
+        With C{--insecure} nothing is verified.
+        """
+        out, err, code = yield runCommand(self, [self.url, "--insecure"], b"hi\n")
+        self.assertEqual((out, code), ("hi\n", 0))
+
+    @inlineCallbacks
+    def test_untrusted(self) -> None:
+        """
+        By default the self-signed certificate fails verification: exit 1
+        with a one-line TLS error.
+        """
+        out, err, code = yield runCommand(self, [self.url], b"hi\n")
+        self.assertEqual((out, err, code), ("", "error: TLS failure: certificate verify failed\n", 1))
