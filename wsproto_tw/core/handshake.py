@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from wsproto_tw.core.errors import (
@@ -29,6 +30,9 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)")
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
+# RFC 9110 §5.5: CR, LF and NUL never appear in a field value.
+_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
+_FORBIDDEN_IN_VALUE_STR = re.compile(r"[\r\n\x00]")
 
 STATUS_PHRASES = {
     101: "Switching Protocols",
@@ -150,7 +154,7 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
     headers = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name):
+        if not colon or not _TOKEN.fullmatch(name) or _FORBIDDEN_IN_VALUE.search(value):
             # This also rejects obsolete line folding (RFC 9112 §5.2).
             raise HandshakeFailed("malformed header line")
         headers.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
@@ -218,12 +222,46 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
     return key.strip()
 
 
+def _status_phrase(status: int) -> str:
+    """
+    @return: the reason phrase for C{status} (RFC 9110 §15), or C{Unknown}.
+    """
+    phrase = STATUS_PHRASES.get(status)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Unknown"
+    return phrase
+
+
+def _header_lines(headers: list[tuple[str, str]] | tuple) -> list[str]:
+    """
+    @return: one C{"name: value"} line per header.
+    @raise ValueError: a name is not a token or a value holds CR, LF or NUL,
+        which would inject header lines.
+    """
+    lines = []
+    for name, value in headers:
+        # RFC 9110 §5.1: a field name is a token; §5.5: values hold no CR, LF
+        # or NUL.
+        if not _TOKEN.fullmatch(name.encode("latin-1", "replace")):
+            raise ValueError(f"invalid header name {name!r}")
+        value = str(value)
+        if _FORBIDDEN_IN_VALUE_STR.search(value):
+            raise ValueError(f"header {name} has a line break or NUL in its value")
+        lines.append(f"{name}: {value}")
+    return lines
+
+
 def build_response(status: int, headers: list[tuple[str, str]] | tuple = (), body: bytes = b"") -> bytes:
     """
     Serialize an HTTP/1.1 response head and body.
+
+    @raise ValueError: a header would inject lines.
     """
-    lines = [f"HTTP/1.1 {status} {STATUS_PHRASES.get(status, 'Unknown')}"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
+    lines = [f"HTTP/1.1 {status} {_status_phrase(status)}"]
+    lines.extend(_header_lines(headers))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -232,7 +270,7 @@ def build_error_response(error: HandshakeFailed) -> bytes:
     The response for a failed handshake: its status, its headers, and its
     reason as a one-line plain-text body.
     """
-    body = (error.reason + "\n").encode("utf-8")
+    body = (" ".join(error.reason.splitlines()) + "\n").encode("utf-8")
     headers = [
         *error.headers,
         ("Content-Type", "text/plain; charset=utf-8"),
@@ -275,7 +313,12 @@ def build_request(
 ) -> bytes:
     """
     The client's opening request (RFC 6455 §4.1).
+
+    @raise ValueError: a header, the host or the target would inject lines.
     """
+    for part in (host, target):
+        if _FORBIDDEN_IN_VALUE_STR.search(part) or " " in part:
+            raise ValueError(f"invalid host or request target {part!r}")
     lines = [
         f"GET {target} HTTP/1.1",
         f"Host: {host}",
@@ -284,13 +327,14 @@ def build_request(
         f"Sec-WebSocket-Key: {key}",
         "Sec-WebSocket-Version: 13",
     ]
+    optional = []
     if origin is not None:
-        lines.append(f"Origin: {origin}")
+        optional.append(("Origin", origin))
     if subprotocols:
-        lines.append("Sec-WebSocket-Protocol: " + ", ".join(subprotocols))
+        optional.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
     if extensions:
-        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
-    lines.extend(f"{name}: {value}" for name, value in extra_headers)
+        optional.append(("Sec-WebSocket-Extensions", extensions))
+    lines.extend(_header_lines([*optional, *extra_headers]))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

@@ -1,0 +1,683 @@
+"""
+Tests for L{wsproto_tw.core.connection}: messages, the closing handshake,
+keepalive and idle timers, EOF, and the lazy order of events.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.helpers import (
+    clientFrame,
+    closePayload,
+    openedClient,
+    openedServer,
+    parseFrames,
+    requestBytes,
+    sentCloseCode,
+    serverFrame,
+)
+from wsproto_tw.core.codes import CloseCode, Opcode
+from wsproto_tw.core.config import Config
+from wsproto_tw.core.connection import Role, ServerConnection, State
+from wsproto_tw.core.errors import InvalidState
+from wsproto_tw.core.events import (
+    BinaryMessage,
+    CloseReceived,
+    ConnectionFailed,
+    Ping,
+    Pong,
+    RequestReceived,
+    TextMessage,
+)
+
+VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
+INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000]
+
+# A client's frames carry this key (see tests.helpers.fixedMask).
+CLIENT_MASK = b"\x01\x02\x03\x04"
+
+NO_TIMERS = Config(ping_interval=None)
+
+
+class MessageTests(SynchronousTestCase):
+    """
+    Sending and receiving messages.
+    """
+
+    def test_sendText(self):
+        """
+        C{send_text} writes one unmasked text frame with the UTF-8 bytes.
+        """
+        server = openedServer()
+        server.send_text("\u00e9t\u00e9")
+        self.assertEqual(server.data_to_send(), b"\x81\x05\xc3\xa9t\xc3\xa9")
+
+    def test_sendBinary(self):
+        """
+        C{send_binary} takes bytes, bytearray or memoryview.
+        """
+        server = openedServer()
+        server.send_binary(b"\x00\x01")
+        server.send_binary(bytearray(b"\x02"))
+        server.send_binary(memoryview(b"\x03"))
+        self.assertEqual(server.data_to_send(), b"\x82\x02\x00\x01\x82\x01\x02\x82\x01\x03")
+        self.assertEqual(server.data_to_send(), b"")
+
+    def test_sendWrongTypes(self):
+        """
+        C{send_text} refuses bytes and C{send_binary} refuses str, with
+        L{TypeError}.
+        """
+        server = openedServer()
+        self.assertRaises(TypeError, server.send_text, b"x")
+        self.assertRaises(TypeError, server.send_binary, "x")
+        self.assertRaises(TypeError, server.send_binary, 3)
+        self.assertEqual(server.data_to_send(), b"")
+
+    def test_sendPingPong(self):
+        """
+        C{send_ping} and C{send_pong} write control frames; payloads over 125
+        bytes raise L{ValueError}.
+        """
+        server = openedServer()
+        server.send_ping(b"p")
+        server.send_pong(b"q")
+        self.assertEqual(server.data_to_send(), b"\x89\x01p\x8a\x01q")
+        self.assertRaises(ValueError, server.send_ping, b"x" * 126)
+        self.assertRaises(ValueError, server.send_pong, b"x" * 126)
+        server.send_ping(b"x" * 125)
+        self.assertEqual(server.data_to_send(), b"\x89\x7d" + b"x" * 125)
+
+    def test_clientSends(self):
+        """
+        A client masks every frame it sends, data and control alike.
+        """
+        client = openedClient()
+        client.send_binary(b"ab")
+        client.send_ping(b"")
+        self.assertEqual(
+            parseFrames(client.data_to_send()),
+            [(Opcode.BINARY, b"ab", True, 0), (Opcode.PING, b"", True, 0)],
+        )
+        client.send_binary(b"ab")
+        self.assertEqual(client.data_to_send(), b"\x82\x82\x01\x02\x03\x04\x60\x60")
+
+    def test_emptyMessages(self):
+        """
+        Empty text and binary messages are delivered.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.TEXT) + clientFrame(Opcode.BINARY)
+                            + clientFrame(Opcode.TEXT, fin=False) + clientFrame(Opcode.CONTINUATION), now=1.0)
+        self.assertEqual(list(server.events()), [TextMessage(""), BinaryMessage(b""), TextMessage("")])
+
+    def test_nextEvent(self):
+        """
+        C{next_event} returns one event at a time, then L{None}.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.TEXT, b"a") + clientFrame(Opcode.TEXT, b"b"), now=1.0)
+        self.assertEqual(server.next_event(), TextMessage("a"))
+        self.assertEqual(server.next_event(), TextMessage("b"))
+        self.assertIsNone(server.next_event())
+
+    def test_roles(self):
+        """
+        Each connection knows its role.
+        """
+        self.assertIs(openedServer().role, Role.SERVER)
+        self.assertIs(openedClient().role, Role.CLIENT)
+
+
+class LazyEventTests(SynchronousTestCase):
+    """
+    Frames are parsed as events are taken, so the application's answers go
+    out in order with what the core sends.
+    """
+
+    def test_sendBeforeLaterViolation(self):
+        """
+        What the application sends between two events goes out before the
+        Close frame of a violation found later in the same read.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.TEXT, b"one") + clientFrame(0x3, b"bad"), now=1.0)
+        self.assertEqual(server.next_event(), TextMessage("one"))
+        server.send_text("echo: one")
+        self.assertEqual(server.next_event(), ConnectionFailed(1002, "reserved opcode 0x3"))
+        self.assertEqual(
+            server.data_to_send(),
+            serverFrame(Opcode.TEXT, b"echo: one") + serverFrame(Opcode.CLOSE, closePayload(1002, b"reserved opcode 0x3")),
+        )
+
+    def test_sendBeforeLaterPong(self):
+        """
+        The pong for a ping that follows a message is queued after what the
+        application sent in answer to the message.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.TEXT, b"one") + clientFrame(Opcode.PING, b"p"), now=1.0)
+        self.assertEqual(server.next_event(), TextMessage("one"))
+        server.send_text("two")
+        self.assertEqual(server.next_event(), Ping(b"p"))
+        self.assertEqual(server.data_to_send(), b"\x81\x03two\x8a\x01p")
+
+    def test_nothingParsedBeforeIteration(self):
+        """
+        C{receive_data} alone does not parse: no reply is queued until the
+        events are taken.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.PING, b"p"), now=1.0)
+        self.assertEqual(server.data_to_send(), b"")
+        self.assertEqual(list(server.events()), [Ping(b"p")])
+        self.assertEqual(server.data_to_send(), b"\x8a\x01p")
+
+    def test_closeAfterMessage(self):
+        """
+        The application may still answer a message that precedes the peer's
+        Close in the same read; the answer goes out before the echo.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.TEXT, b"q") + clientFrame(Opcode.CLOSE, closePayload(1000)), now=1.0)
+        self.assertEqual(server.next_event(), TextMessage("q"))
+        server.send_text("a")
+        self.assertEqual(server.next_event(), CloseReceived(1000, ""))
+        self.assertEqual(server.data_to_send(), b"\x81\x01a\x88\x02\x03\xe8")
+
+
+class PeerCloseTests(SynchronousTestCase):
+    """
+    The peer starts the closing handshake.
+    """
+
+    def test_validCodes(self):
+        """
+        Every code valid on the wire is reported and echoed, and the server
+        then wants the transport closed.
+        """
+        for code in VALID_CODES:
+            server = openedServer()
+            server.receive_data(clientFrame(Opcode.CLOSE, closePayload(code, b"why")), now=1.0)
+            self.assertEqual(list(server.events()), [CloseReceived(code, "why")], code)
+            self.assertEqual(server.data_to_send(), serverFrame(Opcode.CLOSE, closePayload(code)), code)
+            self.assertTrue(server.wants_transport_closed, code)
+            self.assertIs(server.state, State.CLOSED)
+            self.assertEqual((server.close_code, server.close_reason), (code, "why"))
+            self.assertTrue(server.was_clean, code)
+
+    def test_invalidCodes(self):
+        """
+        A code that may not appear on the wire fails the connection with
+        1002.
+        """
+        for code in INVALID_CODES:
+            server = openedServer()
+            server.receive_data(clientFrame(Opcode.CLOSE, closePayload(code)), now=1.0)
+            reason = f"invalid close code {code}"
+            self.assertEqual(list(server.events()), [ConnectionFailed(1002, reason)], code)
+            self.assertEqual(server.data_to_send(), serverFrame(Opcode.CLOSE, closePayload(1002, reason.encode())))
+            self.assertEqual(server.close_code, 1002)
+            self.assertFalse(server.was_clean)
+            self.assertTrue(server.wants_transport_closed)
+
+    def test_oneBytePayload(self):
+        """
+        A Close frame with a 1-byte payload fails the connection with 1002.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, b"\x03"), now=1.0)
+        self.assertEqual(list(server.events()), [ConnectionFailed(1002, "close frame with a 1-byte payload")])
+        self.assertEqual(sentCloseCode(server.data_to_send()), 1002)
+
+    def test_emptyClose(self):
+        """
+        A Close frame without a code is reported as 1005 and answered with
+        1000.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE), now=1.0)
+        self.assertEqual(list(server.events()), [CloseReceived(1005, "")])
+        self.assertEqual(server.data_to_send(), b"\x88\x02\x03\xe8")
+        self.assertEqual(server.close_code, 1005)
+        self.assertTrue(server.was_clean)
+
+    def test_echoCodeOnly(self):
+        """
+        The echo carries the peer's code but not its reason.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(4321, b"custom")), now=1.0)
+        list(server.events())
+        self.assertEqual(server.data_to_send(), b"\x88\x02\x10\xe1")
+
+    def test_serverClosesTransport(self):
+        """
+        After the closing handshake the server wants the transport closed at
+        once (RFC 6455 §7.1.1) and has no deadline left.
+        """
+        server = openedServer(Config(ping_interval=5.0, idle_timeout=30.0))
+        self.assertFalse(server.wants_transport_closed)
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(1000)), now=1.0)
+        list(server.events())
+        self.assertTrue(server.wants_transport_closed)
+        self.assertIsNone(server.next_deadline())
+
+    def test_clientWaitsForServerToClose(self):
+        """
+        After echoing the server's Close, a client waits C{close_timeout}
+        for the server to close TCP, then wants the transport closed itself.
+        """
+        client = openedClient(Config(close_timeout=3.0, ping_interval=None))
+        client.receive_data(serverFrame(Opcode.CLOSE, closePayload(1001, b"bye")), now=10.0)
+        self.assertEqual(list(client.events()), [CloseReceived(1001, "bye")])
+        self.assertEqual(client.data_to_send(), clientFrame(Opcode.CLOSE, closePayload(1001), mask=CLIENT_MASK))
+        self.assertIs(client.state, State.CLOSED)
+        self.assertFalse(client.wants_transport_closed)
+        self.assertEqual(client.next_deadline(), 13.0)
+        client.handle_timer(now=12.9)
+        self.assertFalse(client.wants_transport_closed)
+        client.handle_timer(now=13.0)
+        self.assertTrue(client.wants_transport_closed)
+        self.assertIsNone(client.next_deadline())
+        self.assertTrue(client.was_clean)
+        self.assertEqual(client.close_code, 1001)
+
+    def test_clientEofAfterClose(self):
+        """
+        When the server closes TCP in time, the client's close stays clean
+        and its deadline goes.
+        """
+        client = openedClient(Config(ping_interval=None))
+        client.receive_data(serverFrame(Opcode.CLOSE, closePayload(1000)), now=1.0)
+        list(client.events())
+        client.receive_eof()
+        self.assertIsNone(client.next_deadline())
+        self.assertTrue(client.was_clean)
+        self.assertEqual(client.close_code, 1000)
+
+    def test_bytesAfterCloseIgnored(self):
+        """
+        Frames after the peer's Close are not parsed.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(1000)) + clientFrame(Opcode.TEXT, b"late"), now=1.0)
+        self.assertEqual(list(server.events()), [CloseReceived(1000, "")])
+        server.receive_data(clientFrame(Opcode.TEXT, b"later"), now=1.0)
+        self.assertEqual(list(server.events()), [])
+
+    def test_sendAfterPeerCloseDropped(self):
+        """
+        Messages sent after the peer's Close are dropped silently.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(1000)), now=1.0)
+        list(server.events())
+        server.data_to_send()
+        server.send_text("late")
+        server.send_binary(b"late")
+        server.send_ping(b"late")
+        server.send_pong(b"late")
+        server.send_close(1000, now=2.0)
+        self.assertEqual(server.data_to_send(), b"")
+
+
+class OwnCloseTests(SynchronousTestCase):
+    """
+    We start the closing handshake with C{send_close}.
+    """
+
+    def test_sendClose(self):
+        """
+        C{send_close} writes a Close frame with the code and reason, moves to
+        CLOSING and sets the close deadline.
+        """
+        server = openedServer(Config(close_timeout=4.0, ping_interval=10.0))
+        server.send_close(1001, "restarting", now=2.0)
+        self.assertEqual(server.data_to_send(), serverFrame(Opcode.CLOSE, closePayload(1001, b"restarting")))
+        self.assertIs(server.state, State.CLOSING)
+        self.assertEqual(server.next_deadline(), 6.0)
+        self.assertFalse(server.wants_transport_closed)
+
+    def test_sendCloseDefaults(self):
+        """
+        C{send_close} defaults to 1000 without a reason; C{None} sends a
+        Close frame without a code.
+        """
+        server = openedServer()
+        server.send_close(now=0.0)
+        self.assertEqual(server.data_to_send(), b"\x88\x02\x03\xe8")
+        server = openedServer()
+        server.send_close(None, now=0.0)
+        self.assertEqual(server.data_to_send(), b"\x88\x00")
+
+    def test_peerReplies(self):
+        """
+        Our Close answered by the peer's makes a clean close with the peer's
+        code; a server then wants the transport closed.
+        """
+        server = openedServer()
+        server.send_close(1000, "done", now=0.0)
+        server.data_to_send()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(1000, b"ok")), now=1.0)
+        self.assertEqual(list(server.events()), [CloseReceived(1000, "ok")])
+        self.assertEqual(server.data_to_send(), b"")
+        self.assertTrue(server.was_clean)
+        self.assertEqual((server.close_code, server.close_reason), (1000, "ok"))
+        self.assertTrue(server.wants_transport_closed)
+        self.assertIs(server.state, State.CLOSED)
+        self.assertIsNone(server.next_deadline())
+
+    def test_clientPeerReplies(self):
+        """
+        A client whose Close is answered waits C{close_timeout} for the
+        server to close TCP.
+        """
+        client = openedClient(Config(close_timeout=2.0, ping_interval=None))
+        client.send_close(1000, now=0.0)
+        self.assertEqual(client.next_deadline(), 2.0)
+        client.receive_data(serverFrame(Opcode.CLOSE, closePayload(1000)), now=1.0)
+        list(client.events())
+        self.assertEqual(client.data_to_send(), clientFrame(Opcode.CLOSE, closePayload(1000), mask=CLIENT_MASK))
+        self.assertTrue(client.was_clean)
+        self.assertFalse(client.wants_transport_closed)
+        self.assertEqual(client.next_deadline(), 3.0)
+        client.handle_timer(now=3.0)
+        self.assertTrue(client.wants_transport_closed)
+
+    def test_messagesWhileClosing(self):
+        """
+        Messages the peer sent before answering our Close are still
+        delivered, but pings are no longer answered.
+        """
+        server = openedServer()
+        server.send_close(1000, now=0.0)
+        server.data_to_send()
+        server.receive_data(
+            clientFrame(Opcode.TEXT, b"in flight") + clientFrame(Opcode.PING, b"p") + clientFrame(Opcode.CLOSE, closePayload(1000)),
+            now=1.0,
+        )
+        self.assertEqual(list(server.events()), [TextMessage("in flight"), Ping(b"p"), CloseReceived(1000, "")])
+        self.assertEqual(server.data_to_send(), b"")
+
+    def test_closeTimeout(self):
+        """
+        Without the peer's Close within C{close_timeout}, the connection
+        wants the transport closed and the close is not clean.
+        """
+        server = openedServer(Config(close_timeout=5.0))
+        server.send_close(1000, now=10.0)
+        self.assertEqual(server.next_deadline(), 15.0)
+        server.handle_timer(now=14.9)
+        self.assertFalse(server.wants_transport_closed)
+        server.handle_timer(now=15.0)
+        self.assertTrue(server.wants_transport_closed)
+        self.assertIs(server.state, State.CLOSED)
+        self.assertFalse(server.was_clean)
+        self.assertEqual(server.close_code, 1000)
+        self.assertIsNone(server.next_deadline())
+        self.assertEqual(server.data_to_send(), b"\x88\x02\x03\xe8")
+
+    def test_violationWhileClosing(self):
+        """
+        A violation after our Close fails the connection without a second
+        Close frame.
+        """
+        server = openedServer()
+        server.send_close(1000, now=0.0)
+        server.data_to_send()
+        server.receive_data(clientFrame(0x3), now=1.0)
+        self.assertEqual(list(server.events()), [ConnectionFailed(1002, "reserved opcode 0x3")])
+        self.assertEqual(server.data_to_send(), b"")
+        self.assertFalse(server.was_clean)
+        self.assertEqual(server.close_code, 1002)
+        self.assertTrue(server.wants_transport_closed)
+
+    def test_sendCloseTwice(self):
+        """
+        A second C{send_close} does nothing.
+        """
+        server = openedServer()
+        server.send_close(1000, now=0.0)
+        server.send_close(1001, now=0.0)
+        self.assertEqual(server.data_to_send(), b"\x88\x02\x03\xe8")
+
+    def test_sendAfterCloseDropped(self):
+        """
+        Messages sent after our Close are dropped silently.
+        """
+        server = openedServer()
+        server.send_close(1000, now=0.0)
+        server.data_to_send()
+        server.send_text("late")
+        server.send_binary(b"late")
+        server.send_ping()
+        self.assertEqual(server.data_to_send(), b"")
+
+    def test_reservedCodes(self):
+        """
+        1005, 1006 and 1015 (and any code invalid on the wire) can't be sent:
+        L{ValueError}, and nothing is written.
+        """
+        for code in (1005, 1006, 1015, 999, 1004, 2999, 5000):
+            server = openedServer()
+            self.assertRaises(ValueError, server.send_close, code, now=0.0)
+            self.assertIs(server.state, State.OPEN)
+            self.assertEqual(server.data_to_send(), b"")
+
+    def test_reasonLength(self):
+        """
+        A reason of 123 bytes fits in a Close frame; 124 bytes (counted as
+        UTF-8) raise L{ValueError}.
+        """
+        server = openedServer()
+        self.assertRaises(ValueError, server.send_close, 1000, "x" * 124, now=0.0)
+        self.assertRaises(ValueError, server.send_close, 1000, "\u00e9" * 62, now=0.0)
+        server.send_close(1000, "\u00e9" * 61 + "x", now=0.0)
+        self.assertEqual(server.data_to_send(), b"\x88\x7d\x03\xe8" + ("\u00e9" * 61 + "x").encode())
+
+    def test_reasonWithoutCode(self):
+        """
+        A reason without a code raises L{ValueError}.
+        """
+        self.assertRaises(ValueError, openedServer().send_close, None, "why", now=0.0)
+
+    def test_closeBeforeOpen(self):
+        """
+        C{send_close} before the connection opens raises L{InvalidState}.
+        """
+        server = ServerConnection(Config(), now=0.0)
+        server.receive_data(requestBytes(), now=0.0)
+        self.assertEqual([type(e) for e in server.events()], [RequestReceived])
+        exc = self.assertRaises(InvalidState, server.send_close, 1000, now=0.0)
+        self.assertEqual(str(exc), "can't close before the opening handshake completes; reject it instead")
+
+
+class EofTests(SynchronousTestCase):
+    """
+    The transport closing under the connection.
+    """
+
+    def test_eofWhileOpen(self):
+        """
+        EOF without a closing handshake is an abnormal closure: 1006, not
+        clean, and no deadline left.
+        """
+        server = openedServer(Config(idle_timeout=5.0))
+        server.receive_eof()
+        self.assertIs(server.state, State.CLOSED)
+        self.assertEqual((server.close_code, server.close_reason), (1006, ""))
+        self.assertFalse(server.was_clean)
+        self.assertIsNone(server.next_deadline())
+        self.assertEqual(list(server.events()), [])
+
+    def test_eofAfterOurClose(self):
+        """
+        EOF after our Close but before the peer's is not clean.
+        """
+        server = openedServer()
+        server.send_close(1001, now=0.0)
+        server.receive_eof()
+        self.assertFalse(server.was_clean)
+        self.assertIsNone(server.next_deadline())
+
+    def test_bufferedBytesParsedAtEof(self):
+        """
+        Frames received just before EOF, but not yet parsed, are still
+        reported.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.TEXT, b"last words") + clientFrame(Opcode.CLOSE, closePayload(1000)), now=1.0)
+        server.receive_eof()
+        self.assertEqual(list(server.events()), [TextMessage("last words"), CloseReceived(1000, "")])
+        self.assertTrue(server.was_clean)
+        self.assertIs(server.state, State.CLOSED)
+
+    def test_receiveAfterEofIgnored(self):
+        """
+        Bytes after EOF are ignored.
+        """
+        server = openedServer()
+        server.receive_eof()
+        server.receive_data(clientFrame(Opcode.TEXT, b"x"), now=1.0)
+        self.assertEqual(list(server.events()), [])
+
+
+class KeepaliveTests(SynchronousTestCase):
+    """
+    Keepalive pings, their timeout and the idle timeout.
+    """
+
+    def test_pingAfterInterval(self):
+        """
+        The first keepalive ping goes out C{ping_interval} after opening,
+        with a 2-byte counter payload.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=10.0), now=100.0)
+        self.assertEqual(server.next_deadline(), 120.0)
+        server.handle_timer(now=119.0)
+        self.assertEqual(server.data_to_send(), b"")
+        server.handle_timer(now=120.0)
+        self.assertEqual(server.data_to_send(), b"\x89\x02\x00\x01")
+        self.assertEqual(server.next_deadline(), 130.0)
+
+    def test_pongUpdatesRtt(self):
+        """
+        The matching pong sets C{rtt}, is reported with it, clears the
+        timeout and arms the next ping.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=10.0))
+        server.handle_timer(now=20.0)
+        server.data_to_send()
+        server.receive_data(clientFrame(Opcode.PONG, b"\x00\x01"), now=20.25)
+        self.assertEqual(list(server.events()), [Pong(b"\x00\x01", 0.25)])
+        self.assertEqual(server.rtt, 0.25)
+        self.assertEqual(server.next_deadline(), 40.25)
+        server.handle_timer(now=40.25)
+        self.assertEqual(server.data_to_send(), b"\x89\x02\x00\x02")
+
+    def test_otherPongIgnored(self):
+        """
+        A pong with another payload does not count as the answer.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=10.0))
+        server.handle_timer(now=20.0)
+        server.receive_data(clientFrame(Opcode.PONG, b"\x00\x02"), now=21.0)
+        self.assertEqual(list(server.events()), [Pong(b"\x00\x02", None)])
+        self.assertIsNone(server.rtt)
+        self.assertEqual(server.next_deadline(), 30.0)
+
+    def test_pingTimeout(self):
+        """
+        Without a pong within C{ping_timeout}, the connection fails with
+        1011 and wants the transport closed at once.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=10.0))
+        server.handle_timer(now=20.0)
+        server.data_to_send()
+        server.handle_timer(now=29.9)
+        self.assertEqual(server.data_to_send(), b"")
+        server.handle_timer(now=30.0)
+        self.assertEqual(list(server.events()), [ConnectionFailed(1011, "keepalive ping timeout")])
+        self.assertEqual(server.data_to_send(), serverFrame(Opcode.CLOSE, closePayload(1011, b"keepalive ping timeout")))
+        self.assertTrue(server.wants_transport_closed)
+        self.assertEqual(server.close_code, CloseCode.INTERNAL_ERROR)
+        self.assertIsNone(server.next_deadline())
+
+    def test_clientPingTimeout(self):
+        """
+        A client whose keepalive ping goes unanswered also drops the
+        transport at once, without waiting for the server.
+        """
+        client = openedClient(Config(ping_interval=5.0, ping_timeout=5.0))
+        client.handle_timer(now=5.0)
+        self.assertEqual(parseFrames(client.data_to_send()), [(Opcode.PING, b"\x00\x01", True, 0)])
+        client.handle_timer(now=10.0)
+        self.assertEqual(sentCloseCode(client.data_to_send()), 1011)
+        self.assertTrue(client.wants_transport_closed)
+        self.assertIsNone(client.next_deadline())
+
+    def test_noPingTimeout(self):
+        """
+        With C{ping_timeout=None}, an unanswered ping waits forever and no
+        further ping is sent.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=None))
+        server.handle_timer(now=20.0)
+        self.assertEqual(server.data_to_send(), b"\x89\x02\x00\x01")
+        self.assertIsNone(server.next_deadline())
+
+    def test_keepaliveDisabled(self):
+        """
+        With C{ping_interval=None}, an open connection has no deadline.
+        """
+        self.assertIsNone(openedServer(NO_TIMERS).next_deadline())
+        self.assertIsNone(openedClient(NO_TIMERS).next_deadline())
+
+    def test_idleTimeout(self):
+        """
+        After C{idle_timeout} seconds without a received byte, the
+        connection closes with 1001; each received byte pushes it back.
+        """
+        server = openedServer(Config(idle_timeout=5.0, ping_interval=None, close_timeout=2.0))
+        self.assertEqual(server.next_deadline(), 5.0)
+        server.receive_data(b"\x81", now=3.0)
+        self.assertEqual(server.next_deadline(), 8.0)
+        server.handle_timer(now=5.0)
+        self.assertEqual(server.data_to_send(), b"")
+        server.handle_timer(now=8.0)
+        self.assertEqual(server.data_to_send(), serverFrame(Opcode.CLOSE, closePayload(1001, b"idle timeout")))
+        self.assertIs(server.state, State.CLOSING)
+        self.assertEqual(server.next_deadline(), 10.0)
+
+    def test_nextDeadlineEarliest(self):
+        """
+        C{next_deadline} is the earliest pending deadline.
+        """
+        server = openedServer(Config(idle_timeout=7.0, ping_interval=5.0, ping_timeout=4.0))
+        self.assertEqual(server.next_deadline(), 5.0)
+        server.handle_timer(now=5.0)
+        self.assertEqual(server.next_deadline(), 7.0)
+        server.receive_data(clientFrame(Opcode.PONG, b"\x00\x01"), now=6.0)
+        list(server.events())
+        self.assertEqual(server.next_deadline(), 11.0)
+
+    def test_closingStopsKeepalive(self):
+        """
+        Once we send Close, keepalive and idle deadlines are gone; only the
+        close deadline is left.
+        """
+        server = openedServer(Config(idle_timeout=3.0, ping_interval=2.0, close_timeout=9.0))
+        server.send_close(1000, now=1.0)
+        self.assertEqual(server.next_deadline(), 10.0)
+
+    def test_timerAfterClosedDoesNothing(self):
+        """
+        C{handle_timer} on a closed connection writes nothing.
+        """
+        server = openedServer()
+        server.receive_eof()
+        server.handle_timer(now=1000.0)
+        self.assertEqual(server.data_to_send(), b"")
+        self.assertEqual(list(server.events()), [])
