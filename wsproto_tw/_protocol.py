@@ -371,10 +371,23 @@ class WebSocketProtocol(Protocol):
 
     # -- the pump ----------------------------------------------------------
 
+    #: True while L{_deliver} runs: L{_flush} then waits for the caller's
+    #: flush after the loop, so a batch of answers is one transport write.
+    _delivering = False
+
     def _deliver(self) -> None:
         """
-        Hand every pending core event to the application.
+        Hand every pending core event to the application. What it sends
+        meanwhile is written by the caller's L{_flush}, once.
         """
+        outer = self._delivering
+        self._delivering = True
+        try:
+            self._deliverEvents()
+        finally:
+            self._delivering = outer
+
+    def _deliverEvents(self) -> None:
         app = self._app
         nextEvent = self._conn.next_event
         while not (self._pauses and self._opened):
@@ -444,6 +457,8 @@ class WebSocketProtocol(Protocol):
         Write what the core queued, close the transport if it asks, and keep
         the timer armed for its next deadline.
         """
+        if self._delivering:
+            return  # the caller of _deliver flushes once it is done
         conn = self._conn
         data = conn.data_to_send()
         if data:

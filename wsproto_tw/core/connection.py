@@ -156,8 +156,13 @@ class Connection:
 
     def receive_eof(self) -> None:
         """
-        The transport closed. Nothing more will be received or sent.
+        The transport closed. Nothing more will be received or sent; the
+        bytes received before it are still parsed and their events reported.
         """
+        if self.state is not State.CLOSED and (self.state is not State.CONNECTING or self.role is Role.CLIENT):
+            # Parsing is lazy: parse what is buffered now, keeping its events
+            # queued in order, before the buffer goes.
+            self._events.extend(list(self.events()))
         if self.role is Role.CLIENT and self.state is State.CONNECTING:
             self._client_eof()
         self.state = State.CLOSED
@@ -431,8 +436,8 @@ class Connection:
         limit = self._config.max_message_size
         if self._msg_compressed:
             # RFC 7692 §7.2.2; the limit applies to the inflated size and is
-            # enforced while inflating.
-            data = self._codec.decompress(data, last, limit - self._msg_size if limit else 0)
+            # enforced while inflating (None: no limit; 0: nothing more).
+            data = self._codec.decompress(data, last, limit - self._msg_size if limit else None)
         self._msg_size += len(data)
         if limit and self._msg_size > limit:
             raise MessageTooBig(f"message exceeds the limit of {limit} bytes")
@@ -508,6 +513,7 @@ class Connection:
         self._msg_text = []
         if self.role is Role.SERVER:
             self.wants_transport_closed = True
+            self._close_by = None
         else:
             self._close_by = now + self._config.close_timeout
 
@@ -782,6 +788,9 @@ class ClientConnection(Connection):
     def _handshake_failed(self, error: Exception) -> None:
         if self.state is State.CLOSED:
             return
+        if isinstance(error, HandshakeFailed):
+            # A response head over the limit: report it as a bad response.
+            error = HandshakeRejected(f"malformed response: {error.reason}")
         self._events.append(HandshakeFailure(error))
         self.state = State.CLOSED
         self._open_by = None
