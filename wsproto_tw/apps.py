@@ -5,7 +5,13 @@ Ready-made applications for C{twistd websocket}.
 
 from __future__ import annotations
 
+from typing import Any
+
+from twisted.logger import Logger
+
 from wsproto_tw._protocol import WebSocketApplication
+
+_log = Logger(namespace="wsproto_tw.apps")
 
 
 class EchoApplication(WebSocketApplication):
@@ -18,3 +24,100 @@ class EchoApplication(WebSocketApplication):
 
     def binaryMessageReceived(self, data: bytes) -> None:
         self.transport.sendBinary(data)
+
+
+class BroadcastGroup:
+    """
+    The connections of a broadcast: every message one of them sends goes to
+    all of them, the sender included. Call the group to build a connection's
+    L{BroadcastApplication}: it is an application factory.
+
+    A client that does not read can't make the group hold memory for it
+    without bound: while its transport's write buffer is full, what the
+    group sends it is counted, and once that passes C{maxWriteBuffer} bytes
+    the client is dropped.
+
+    @ivar members: the open L{BroadcastApplication}s.
+    @ivar maxWriteBuffer: bytes a blocked client may be sent before it is
+        dropped; C{0} for no limit (then only the connection's own
+        C{Config.max_write_buffer} applies).
+    """
+
+    def __init__(self, maxWriteBuffer: int = 4 << 20) -> None:
+        self.maxWriteBuffer = maxWriteBuffer
+        self.members: set[BroadcastApplication] = set()
+
+    def __call__(self) -> BroadcastApplication:
+        return BroadcastApplication(self)
+
+    def sendText(self, text: str) -> None:
+        """
+        Send a text message to every member.
+        """
+        size = len(text)
+        for member in list(self.members):
+            member.deliver(member.transport.sendText, text, size)
+
+    def sendBinary(self, data: bytes) -> None:
+        """
+        Send a binary message to every member.
+        """
+        size = len(data)
+        for member in list(self.members):
+            member.deliver(member.transport.sendBinary, data, size)
+
+
+class BroadcastApplication(WebSocketApplication):
+    """
+    A member of a L{BroadcastGroup}: a chat room where every message goes
+    to everyone connected, as it came (text as text, binary as binary).
+    """
+
+    def __init__(self, group: BroadcastGroup) -> None:
+        self.group = group
+        # Bytes sent while the write buffer is full; None while it is not.
+        self._backlog: int | None = None
+
+    def connectionOpened(self, transport: Any) -> None:
+        self.group.members.add(self)
+
+    def connectionLost(self, reason: Any) -> None:
+        self.group.members.discard(self)
+
+    def textMessageReceived(self, text: str) -> None:
+        self.group.sendText(text)
+
+    def binaryMessageReceived(self, data: bytes) -> None:
+        self.group.sendBinary(data)
+
+    def deliver(self, send: Any, message: Any, size: int) -> None:
+        """
+        Send one broadcast message to this member, unless it has fallen too
+        far behind: then drop it.
+
+        @param send: the transport's C{sendText} or C{sendBinary}.
+        @param message: the message.
+        @param size: its size, counted against the group's limit.
+        """
+        if self._backlog is None:
+            whenDrained = getattr(self.transport, "whenDrained", None)
+            if whenDrained is not None:
+                drained = whenDrained()
+                if not drained.called:
+                    self._backlog = 0
+                    drained.addBoth(self._drained)
+        if self._backlog is not None:
+            limit = self.group.maxWriteBuffer
+            self._backlog += size
+            if limit and self._backlog > limit:
+                self.group.members.discard(self)
+                _log.info(
+                    "dropping a broadcast client that does not read ({backlog} bytes behind)",
+                    backlog=self._backlog,
+                )
+                self.transport.abortConnection()
+                return
+        send(message)
+
+    def _drained(self, result: Any) -> None:
+        self._backlog = None

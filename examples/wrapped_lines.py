@@ -1,0 +1,72 @@
+"""
+One line-based chat, two ways in: an ordinary Twisted LineReceiver served
+over plain TCP (telnet, nc) and, unchanged, over WebSocket (a browser, each
+line one text message), both in the same room.
+
+    python examples/wrapped_lines.py            # telnet localhost 8023, ws://localhost:8080/
+    python examples/wrapped_lines.py tcp:0 tcp:0
+
+Send a line from a browser's console:
+    ws = new WebSocket("ws://localhost:8080/"); ws.onmessage = e => console.log(e.data)
+    ws.send("hello from the browser")
+"""
+
+import sys
+
+from twisted.internet import endpoints, reactor
+from twisted.internet.protocol import Factory
+from twisted.protocols.basic import LineReceiver
+
+from wsproto_tw.server import WebSocketServerFactory
+from wsproto_tw.wrap import wrapFactory
+
+
+class ChatLine(LineReceiver):
+    delimiter = b"\n"
+
+    def connectionMade(self):
+        self.name = f"guest{next(self.factory.numbers)}"
+        self.factory.members.add(self)
+        self.sendLine(f"welcome, {self.name}".encode())
+
+    def lineReceived(self, line):
+        line = line.rstrip(b"\r")
+        for member in self.factory.members:
+            member.sendLine(self.name.encode() + b": " + line)
+
+    def connectionLost(self, reason):
+        self.factory.members.discard(self)
+
+
+class ChatFactory(Factory):
+    protocol = ChatLine
+
+    def __init__(self):
+        import itertools
+
+        self.members = set()
+        self.numbers = itertools.count(1)
+
+
+def main(tcpDescription="tcp:8023", webSocketDescription="tcp:8080"):
+    chat = ChatFactory()
+    # The same factory twice: as is over TCP, wrapped over WebSocket, where
+    # each line is one text message without its delimiter.
+    webSocket = WebSocketServerFactory(wrapFactory(chat, text=True, delimiter=b"\n"))
+
+    def listening(kind, scheme):
+        def ready(port):
+            address = port.getHost()
+            print(f"{kind} listening on {scheme}://{address.host}:{address.port}/", flush=True)
+
+        return ready
+
+    endpoints.serverFromString(reactor, tcpDescription).listen(chat).addCallback(listening("lines", "tcp"))
+    endpoints.serverFromString(reactor, webSocketDescription).listen(webSocket).addCallback(
+        listening("websocket", "ws")
+    )
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,1 @@
+wsproto_tw.resource.WebSocketResource now serves WebSocket inside any twisted.web site, wsproto_tw.websocket is a drop-in for twisted.web.websocket, wsproto_tw.wrap.wrapFactory runs any Twisted protocol over WebSocket, and twistd websocket gains --static, --path, --mode broadcast and --app.

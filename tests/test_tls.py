@@ -1,0 +1,462 @@
+"""
+TLS and endpoints over real loopback sockets: C{twistd websocket} serving
+C{wss://}, UNIX sockets and IPv6 (several C{--port} at once), and a
+C{twisted.web} site offering HTTP/2 by ALPN next to a WebSocket resource.
+
+The certificates are generated when the tests run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.endpoints import SSL4ClientEndpoint, SSL4ServerEndpoint, TCP4ClientEndpoint, UNIXClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import deferLater
+from twisted.protocols.policies import WrappingFactory
+from twisted.trial.unittest import TestCase
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import Data
+
+from wsproto_tw.apps import EchoApplication
+from wsproto_tw.client import connect, connectWebSocket
+from wsproto_tw.resource import WebSocketResource
+from wsproto_tw.server import WebSocketApplication
+
+
+def selfSignedCertificate(directory: str) -> tuple[str, str]:
+    """
+    Write a fresh self-signed certificate for C{localhost} and C{127.0.0.1}
+    (and C{::1}) and its key into C{directory}.
+
+    @return: the paths of the key and of the certificate, both PEM.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address("::1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    os.makedirs(directory, exist_ok=True)
+    keyPath = os.path.join(directory, "key.pem")
+    certPath = os.path.join(directory, "cert.pem")
+    with open(keyPath, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    with open(certPath, "wb") as f:
+        f.write(certificate.public_bytes(serialization.Encoding.PEM))
+    return keyPath, certPath
+
+
+def hasIPv6Loopback() -> bool:
+    """
+    @return: whether a socket can listen on C{::1} here.
+    """
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def twistdCommand() -> list[str]:
+    """
+    @return: the command running this interpreter's C{twistd}.
+    """
+    script = Path(sys.executable).with_name("twistd")
+    if script.exists():
+        return [sys.executable, str(script)]
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+class Twistd:
+    """
+    A C{twistd -n websocket} child process, its log read line by line; it
+    is killed when the test ends.
+    """
+
+    def __init__(self, testCase: Any, *arguments: str, env: dict[str, str] | None = None) -> None:
+        self.workdir = testCase.mktemp()
+        os.makedirs(self.workdir)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.log: list[str] = []
+        self.process = subprocess.Popen(
+            [*twistdCommand(), "-n", "--pidfile=", "websocket", *arguments],
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+        )
+        testCase.addCleanup(self.kill)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            self.lines.put(raw.decode("utf-8", "replace"))
+        self.lines.put(None)
+
+    def waitFor(self, pattern: str, timeout: float = 30) -> re.Match:
+        """
+        @return: the match of the next log line matching C{pattern}.
+        @raise AssertionError: none within C{timeout} seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.log)}") from None
+            if line is None:
+                raise AssertionError(f"twistd exited; no line matching {pattern!r} in:\n{''.join(self.log)}")
+            self.log.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def listening(self, count: int) -> list[str]:
+        """
+        @return: what each of the first C{count} listening ports reported
+            (a port number, or a UNIX socket path), in C{--port} order.
+        """
+        return [self.waitFor(r"starting on '?([^'\s]+)'?").group(1) for _ in range(count)]
+
+    def stop(self, timeout: float = 30) -> str:
+        """
+        Stop twistd with SIGTERM; return its whole log.
+        """
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout)
+        while (line := self.lines.get(timeout=timeout)) is not None:
+            self.log.append(line)
+        return "".join(self.log)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+class Collector(WebSocketApplication):
+    """
+    A client application that collects messages and reports its close.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.waiting: Deferred | None = None
+        self.lost: Deferred = Deferred()
+
+    def next(self) -> Deferred:
+        """
+        @return: a Deferred firing with the next message received.
+        """
+        if self.messages:
+            return succeed(self.messages.pop(0))
+        self.waiting = Deferred()
+        return self.waiting
+
+    def textMessageReceived(self, text: str) -> None:
+        self._got(text)
+
+    def binaryMessageReceived(self, data: bytes) -> None:
+        self._got(data)
+
+    def _got(self, message: Any) -> None:
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None:
+            waiting.callback(message)
+        else:
+            self.messages.append(message)
+
+    def connectionLost(self, reason: Any) -> None:
+        self.lost.callback(reason.value)
+
+
+@inlineCallbacks
+def echoRoundTrip(testCase: TestCase, opening: Deferred, application: Collector, whileOpen: Any = None) -> Any:
+    """
+    Over an opening connection: one text and one binary echo, then a clean
+    close.
+
+    @param whileOpen: called with the protocol before it closes.
+    """
+    protocol = yield opening
+    if whileOpen is not None:
+        whileOpen(protocol)
+    protocol.sendText("héllo")
+    testCase.assertEqual((yield application.next()), "héllo")
+    protocol.sendBinary(b"\x00\xff")
+    testCase.assertEqual((yield application.next()), b"\x00\xff")
+    protocol.close(1000, "done")
+    closed = yield application.lost
+    testCase.assertEqual((closed.code, closed.wasClean), (1000, True))
+    return protocol
+
+
+class TwistdEndpointsTests(TestCase):
+    """
+    C{twistd websocket} listens on every C{--port} given at once: TLS
+    (C{wss://}), UNIX sockets, IPv4 and IPv6.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_tlsUnixAndTcpAtOnce(self) -> Any:
+        """
+        With C{--port ssl:...}, C{--port unix:...} and C{--port tcp:...},
+        wsproto_tw's client gets echo over C{wss://} (trusting the
+        test's self-signed certificate), over the UNIX socket and over TCP.
+        """
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        sock = os.path.join(os.path.abspath(self.mktemp()), "ws.sock")
+        os.makedirs(os.path.dirname(sock))
+        twistd = Twistd(
+            self,
+            "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}",
+            "--port", f"unix:{sock}",
+            "--port", "tcp:0:interface=127.0.0.1",
+        )
+        tlsPort, unixPath, tcpPort = twistd.listening(3)
+        self.assertEqual(unixPath, sock)
+
+        application = Collector()
+        opening = connect(f"wss://localhost:{tlsPort}/secure", lambda: application, trustRoot=certPath)
+        certificates = []
+        yield echoRoundTrip(
+            self, opening, application, lambda p: certificates.append(p.transport.getPeerCertificate())
+        )
+        self.assertEqual(certificates[0].get_subject().CN, "localhost")
+
+        application = Collector()
+        opening = connectWebSocket(UNIXClientEndpoint(reactor, sock), "ws://localhost/unix", lambda: application)
+        yield echoRoundTrip(self, opening, application)
+
+        application = Collector()
+        opening = connect(f"ws://127.0.0.1:{tcpPort}/plain", lambda: application)
+        yield echoRoundTrip(self, opening, application)
+
+        log = twistd.stop()
+        self.assertEqual(log.count("opened "), 3, log)
+        self.assertNotIn("Traceback", log)
+
+    @inlineCallbacks
+    def test_untrustedCertificate(self) -> Any:
+        """
+        A client that does not trust the server's certificate fails to
+        connect: C{wss://} does verify.
+        """
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        twistd = Twistd(self, "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}")
+        [tlsPort] = twistd.listening(1)
+        _, otherCert = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        opening = connect(f"wss://localhost:{tlsPort}/", Collector, trustRoot=otherCert)
+        from OpenSSL.SSL import Error as TLSError
+
+        yield self.assertFailure(opening, TLSError)
+        twistd.stop()
+
+    @inlineCallbacks
+    def test_tcp6(self) -> Any:
+        """
+        With C{--port tcp6:0:interface=\\:\\:1}, the client gets echo at
+        C{ws://[::1]:PORT/}.
+        """
+        if not hasIPv6Loopback():
+            raise self.skipTest("this machine has no IPv6 loopback (::1)")
+        twistd = Twistd(self, "--port", "tcp6:0:interface=\\:\\:1")
+        [port] = twistd.listening(1)
+        application = Collector()
+        opening = connect(f"ws://[::1]:{port}/v6", lambda: application)
+        hosts = []
+        yield echoRoundTrip(self, opening, application, lambda p: hosts.append(p.getHost().host))
+        self.assertEqual(hosts, ["::1"])
+        twistd.stop()
+
+
+class H2Client(Protocol):
+    """
+    Sends one HTTP/2 GET and collects the response.
+    """
+
+    def __init__(self, path: str, headers: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.headers = headers
+        self.response: Deferred = Deferred()
+        self.lost: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        from h2.config import H2Configuration
+        from h2.connection import H2Connection
+
+        self.h2 = H2Connection(H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        self.h2.send_headers(
+            1,
+            [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", self.path), *self.headers],
+            end_stream=True,
+        )
+        self.transport.write(self.h2.data_to_send())
+        self.status: bytes | None = None
+        self.body = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        from h2.events import DataReceived, ResponseReceived, StreamEnded
+
+        for event in self.h2.receive_data(data):
+            if isinstance(event, ResponseReceived):
+                self.status = dict(event.headers)[b":status"]
+            elif isinstance(event, DataReceived):
+                self.body += event.data
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, StreamEnded) and not self.response.called:
+                self.response.callback((self.transport.negotiatedProtocol, self.status, self.body))
+                self.transport.loseConnection()
+        self.transport.write(self.h2.data_to_send())
+
+    def connectionLost(self, reason: Any) -> None:
+        if not self.response.called:
+            self.response.errback(reason)
+        self.lost.callback(None)
+
+
+class ALPNTests(TestCase):
+    """
+    A C{twisted.web} site over TLS that offers HTTP/2 and HTTP/1.1 by ALPN,
+    with the WebSocket resource at C{/ws}: WebSocket clients (which ask for
+    HTTP/1.1) upgrade; a WebSocket request over HTTP/2 gets C{505}.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def setUp(self) -> Any:
+        from twisted.web.http import H2_ENABLED
+
+        if not H2_ENABLED:
+            raise self.skipTest("twisted.web has no HTTP/2 here (install h2 and priority)")
+        from twisted.internet import ssl
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        self.certPath = certPath
+        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
+            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
+        options = ssl.CertificateOptions(
+            privateKey=pem.privateKey.original,
+            certificate=pem.original,
+            acceptableProtocols=[b"h2", b"http/1.1"],
+        )
+        root = Resource()
+        root.putChild(b"", Data(b"home", "text/plain"))
+        root.putChild(b"ws", WebSocketResource(EchoApplication))
+        self.tracked = WrappingFactory(Site(root))
+        self.port = yield SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1").listen(self.tracked)
+        self.addCleanup(self.port.stopListening)
+        self.addCleanup(self.serverConnectionsGone)
+        self.portNumber = self.port.getHost().port
+
+    @inlineCallbacks
+    def serverConnectionsGone(self) -> Any:
+        for _ in range(500):
+            if not self.tracked.protocols:
+                return
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.fail(f"server connections left open: {self.tracked.protocols}")
+
+    def clientTLS(self, protocols: list[bytes]) -> Any:
+        from twisted.internet import ssl
+
+        with open(self.certPath, "rb") as f:
+            authority = ssl.Certificate.loadPEM(f.read())
+        return ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=protocols)
+
+    @inlineCallbacks
+    def test_webSocketOverHTTP11(self) -> Any:
+        """
+        A client offering only C{http/1.1} by ALPN, as browsers do for
+        WebSocket, upgrades and gets echo.
+        """
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", self.portNumber, self.clientTLS([b"http/1.1"]))
+        application = Collector()
+        opening = connectWebSocket(endpoint, f"wss://localhost:{self.portNumber}/ws", lambda: application)
+        negotiated = []
+        yield echoRoundTrip(self, opening, application, lambda p: negotiated.append(p.transport.negotiatedProtocol))
+        self.assertEqual(negotiated, [b"http/1.1"])
+
+    @inlineCallbacks
+    def test_webSocketWithoutALPN(self) -> Any:
+        """
+        A client that offers no ALPN protocol (wsproto_tw's own
+        L{connect}) upgrades too.
+        """
+        application = Collector()
+        opening = connect(f"wss://localhost:{self.portNumber}/ws", lambda: application, trustRoot=self.certPath)
+        yield echoRoundTrip(self, opening, application)
+
+    @inlineCallbacks
+    def test_webSocketOverHTTP2(self) -> Any:
+        """
+        A request for the WebSocket resource over HTTP/2 gets C{505} and a
+        one-line explanation, while the site's pages work over HTTP/2.
+        """
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", self.portNumber, self.clientTLS([b"h2"]))
+        for path, expected in [
+            ("/ws", (b"505", b"websocket over http/2 is not supported here; connect over http/1.1\n")),
+            ("/", (b"200", b"home")),
+        ]:
+            client = H2Client(
+                path, [("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="), ("sec-websocket-version", "13")]
+            )
+            yield endpoint.connect(Factory.forProtocol(lambda: client))
+            negotiated, status, body = yield client.response
+            self.assertEqual(negotiated, b"h2")
+            self.assertEqual((status, body), expected)
+            yield client.lost
