@@ -1,0 +1,82 @@
+"""
+Tests for the packaging: a real C{pip install} of the project into a fresh
+virtualenv gives a C{twistd websocket} that finds the plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from wsproto_tw.tap import Options
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: What is not part of the source tree: never copied into the build.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "_trial_temp*", "reports", "__pycache__",
+    "*.pyc", "dropin.cache", "node_modules", "out",
+)
+
+
+class InstallTests(SynchronousTestCase):
+    """
+    The project installs from its source tree like any other package.
+    """
+
+    def run_(self, argv: list[str], cwd: str, timeout: float) -> str:
+        """
+        Run C{argv} without this environment's Python path.
+
+        @return: its output.
+        @raise AssertionError: it failed or took more than C{timeout}
+            seconds.
+        """
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+        try:
+            done = subprocess.run(
+                argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            self.fail(f"{argv} took more than {timeout} s:\n{(exc.output or b'').decode(errors='replace')}")
+        output = done.stdout.decode(errors="replace")
+        self.assertEqual(done.returncode, 0, f"{argv} failed:\n{output}")
+        return output
+
+    def test_pipInstallFindsPlugin(self) -> None:
+        """
+        After C{pip install <source tree>} (not editable) into a fresh
+        virtualenv, the installed package is the one imported, C{twistd
+        websocket --help} lists every option of the plugin, and the console
+        scripts run.
+        """
+        base = Path(self.mktemp()).resolve()
+        source, venv, elsewhere = base / "source", base / "venv", base / "elsewhere"
+        shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
+        elsewhere.mkdir()
+        self.run_([sys.executable, "-m", "venv", str(venv)], str(elsewhere), 300)
+        bin = venv / "bin"
+        self.run_([str(bin / "python"), "-m", "pip", "install", "-q", str(source)], str(elsewhere), 900)
+
+        where = self.run_(
+            [str(bin / "python"), "-c", "import wsproto_tw; print(wsproto_tw.__file__)"], str(elsewhere), 60
+        )
+        self.assertTrue(Path(where.strip()).is_relative_to(venv), where)
+
+        help = self.run_([str(bin / "twistd"), "websocket", "--help"], str(elsewhere), 120)
+        self.assertIn("Usage: twistd [options] websocket", help)
+        for name, *_ in Options.optParameters:
+            self.assertIn(f"--{name}=", help)
+        for name in ("port", "subprotocol", "origin"):
+            self.assertIn(f"--{name}=", help)
+
+        listing = self.run_([str(bin / "twistd"), "--help"], str(elsewhere), 120)
+        self.assertRegex(listing, r"\n\s+websocket\s+WebSocket server")
+
+        self.assertIn("wsproto-tw-conformance", self.run_([str(bin / "wsproto-tw-conformance"), "--help"], str(elsewhere), 60))
