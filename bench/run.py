@@ -1,0 +1,591 @@
+#!/usr/bin/env python3
+"""
+The wsproto_tw benchmark: one command that sets itself up and runs
+wsproto_tw beside its peers on loopback, interleaved, and writes a table, a
+JSON file and a chart of the ratios.
+
+    python3 bench/run.py            # the full run (about 25 minutes)
+    python3 bench/run.py --quick    # a smoke run (about 3 minutes)
+
+It makes its own virtualenv under bench/out/venv (the project from this
+checkout, autobahn, websockets, Twisted with its websocket extra, kosoku,
+matplotlib), compiles bench/loadgen.c with the system C compiler, then, for
+every scenario, starts each server pinned to one core (taskset) and drives
+it from the load generator pinned to the other. Servers take turns in the
+order A B C ..., then ... C B A, and so on, one fresh process per
+measurement; each cell of the table is the median over the rounds.
+
+Only the Python standard library is needed to start it (and cc, zlib's
+headers and taskset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+VENV = OUT / "venv"
+PY = VENV / "bin" / "python"
+LOADGEN = OUT / "loadgen"
+LOGS = OUT / "logs"
+
+#: What the benchmark venv installs besides the project itself.
+PEERS = ["autobahn", "websockets", "twisted[websocket]", "kosoku", "matplotlib", "setuptools", "wheel"]
+
+SERVER_CORE = "0"
+CLIENT_CORE = "1"
+
+MiB = 1 << 20
+
+# -- servers ------------------------------------------------------------------
+
+
+class Server:
+    """
+    One server under test.
+
+    @ivar name: the column name.
+    @ivar raw: it speaks plain TCP (the load generator's --raw mode).
+    @ivar websocket: it can do handshakes.
+    @ivar compression: it negotiates permessage-deflate.
+    """
+
+    def __init__(self, name: str, argv, raw=False, compression=True, suite=False):
+        self.name = name
+        self._argv = argv
+        self.raw = raw
+        self.websocket = not raw
+        self.compression = compression and not raw
+        self.suite = suite
+
+    def argv(self, port: int) -> list[str]:
+        return [str(a).replace("{port}", str(port)) for a in self._argv]
+
+
+def servers(wsprotoCompression: bool) -> list[Server]:
+    twistd = VENV / "bin" / "twistd"
+    scripts = BENCH / "servers"
+    return [
+        Server(
+            "wsproto_tw",
+            [PY, twistd, "-n", "--pidfile=", "websocket", "--port", "tcp:{port}:interface=127.0.0.1",
+             "--max-message-size", "0"],
+            compression=wsprotoCompression,
+            suite=True,
+        ),
+        Server("autobahn", [PY, scripts / "autobahn_echo.py", "{port}", "--compression"], suite=True),
+        Server("twisted.web", [PY, scripts / "twisted_web_echo.py", "{port}"], compression=False),
+        Server("websockets", [PY, scripts / "websockets_echo.py", "{port}"]),
+        Server("tcp-echo", [PY, scripts / "tcp_echo.py", "{port}"], raw=True),
+    ]
+
+
+# -- scenarios ----------------------------------------------------------------
+
+
+class Scenario:
+    """
+    One load shape.
+
+    @ivar kind: C{"messages"}, C{"bulk"}, C{"handshake"}, C{"idle"} or
+        C{"compressed"}.
+    @ivar args: the load generator's arguments.
+    """
+
+    def __init__(self, key: str, title: str, kind: str, args: list[str], size: int = 0):
+        self.key = key
+        self.title = title
+        self.kind = kind
+        self.args = args
+        self.size = size
+
+    def applies(self, server: Server) -> bool:
+        if self.kind == "handshake" or self.kind == "idle":
+            return server.websocket
+        if self.kind == "compressed":
+            return server.compression
+        return True
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    idle = 1000 if quick else 10_000
+    result = []
+    for conns, inflight in ((1, 1), (1, 16), (100, 1), (100, 16)):
+        result.append(
+            Scenario(
+                f"text32_c{conns}_f{inflight}",
+                f"32 B text, {conns} conn x {inflight} in flight",
+                "messages",
+                ["--mode", "echo", "--size", "32", "--conns", str(conns), "--inflight", str(inflight)],
+                32,
+            )
+        )
+    for label, size in (("16KiB", 16 * 1024), ("1MiB", MiB), ("16MiB", 16 * MiB)):
+        result.append(
+            Scenario(
+                f"binary_{label}",
+                f"{label.replace('KiB', ' KiB').replace('MiB', ' MiB')} binary, 1 conn x 2 in flight",
+                "bulk",
+                ["--mode", "echo", "--binary", "--size", str(size), "--conns", "1", "--inflight", "2"],
+                size,
+            )
+        )
+    result.append(
+        Scenario("handshake", "handshakes (open + close), 32 in parallel", "handshake",
+                 ["--mode", "handshake", "--parallel", "32"])
+    )
+    result.append(
+        Scenario(
+            "compressed",
+            "4 KiB JSON text, permessage-deflate, 10 conn x 4 in flight",
+            "compressed",
+            ["--mode", "echo", "--deflate", "--json", "--size", "4096", "--conns", "10", "--inflight", "4"],
+            4096,
+        )
+    )
+    result.append(
+        Scenario("idle", f"memory per idle connection, {idle:,} connections", "idle",
+                 ["--mode", "idle", "--conns", str(idle), "--parallel", "32", "--settle", "2"])
+    )
+    return result
+
+
+#: The targets: (scenario, metric, comparison, ratio, label). Ratios are
+#: wsproto_tw over autobahn in the same run.
+TARGETS = [
+    ("text32_c100_f16", "per_cpu", ">=", 2.5, "32 B x 100 conns x 16 in flight, messages per CPU-s"),
+    ("text32_c1_f1", "per_cpu", ">=", 1.5, "32 B x 1 conn x 1 in flight, messages per CPU-s"),
+    ("binary_16MiB", "per_cpu", ">=", 3.0, "16 MiB, MB per CPU-s"),
+    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s"),
+    ("idle", "bytes_per_conn", "<=", 0.5, "memory per idle connection"),
+    ("suite", "seconds", "<=", 0.6, "Autobahn suite wall time, server mode"),
+]
+
+
+# -- setup ----------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(argv, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in argv], check=True, **kwargs)
+
+
+def setup(reinstall: bool) -> None:
+    """
+    Make the venv, install the peers and this checkout, compile the load
+    generator.
+    """
+    OUT.mkdir(exist_ok=True)
+    LOGS.mkdir(exist_ok=True)
+    stamp = VENV / ".peers-installed"
+    if not PY.exists():
+        log(f"creating {VENV}")
+        run([sys.executable, "-m", "venv", VENV])
+    if not stamp.exists() or reinstall:
+        log("installing " + ", ".join(PEERS))
+        run([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"])
+        run([PY, "-m", "pip", "install", "-q", "--upgrade", *PEERS])
+        stamp.write_text("\n".join(PEERS) + "\n")
+    # Always this checkout as it is now, built like a user's install (with
+    # the C accelerator, if a compiler is there).
+    log(f"installing wsproto_tw from {ROOT}")
+    run([PY, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--force-reinstall", ROOT],
+        stdout=subprocess.DEVNULL)
+    # Twisted finds the twistd plugin through its cache.
+    run([PY, "-c", "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))"])
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("bench: no C compiler (cc) found; install gcc and zlib's headers (zlib1g-dev)")
+    log(f"compiling {LOADGEN.name} with {cc}")
+    run([cc, "-O2", "-o", LOADGEN, BENCH / "loadgen.c", "-lz"])
+    if shutil.which("taskset") is None:
+        sys.exit("bench: taskset not found (util-linux)")
+
+
+def environment() -> dict:
+    """
+    @return: what the report says about the machine and the software.
+    """
+    probe = r"""
+import json, sys, importlib.metadata as md
+out = {"python": sys.version.split()[0]}
+for name in ("wsproto_tw", "autobahn", "websockets", "Twisted", "wsproto", "kosoku"):
+    try:
+        out[name] = md.version(name)
+    except md.PackageNotFoundError:
+        out[name] = None
+from wsproto_tw.core import frames
+out["wsproto_tw_speedups"] = frames.apply_mask.__module__ != "wsproto_tw.core.frames"
+from autobahn.websocket import USES_NVX
+out["autobahn_nvx"] = USES_NVX
+print(json.dumps(out))
+"""
+    env = json.loads(run([PY, "-c", probe], capture_output=True, text=True).stdout)
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    env.update(
+        date=time.strftime("%Y-%m-%d %H:%M %Z"),
+        machine=f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        loadgen=f"bench/loadgen.c, cc -O2, pinned to core {CLIENT_CORE}; servers pinned to core {SERVER_CORE}",
+    )
+    return env
+
+
+def wsprotoHasCompression() -> bool:
+    help_ = subprocess.run(
+        [str(PY), str(VENV / "bin" / "twistd"), "websocket", "--help"], capture_output=True, text=True
+    ).stdout
+    return "--compression" in help_
+
+
+def raiseFileLimit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft
+
+
+# -- measuring --------------------------------------------------------------------
+
+
+def freePort() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def started(server: Server, tag: str):
+    """
+    Start C{server} pinned to the server core; yield its (port, pid).
+    """
+    port = freePort()
+    logPath = LOGS / f"{server.name}-{tag}.log"
+    logFile = open(logPath, "wb")
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *server.argv(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=logFile,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{server.name} exited at start; see {logPath}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.name} did not start listening; see {logPath}")
+            time.sleep(0.05)
+        time.sleep(0.2)
+        yield port, proc.pid
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        logFile.close()
+
+
+def measure(server: Server, scenario: Scenario, timing: list[str], tag: str) -> dict:
+    """
+    One measurement: a fresh server, one load generator run.
+    """
+    with started(server, tag) as (port, pid):
+        argv = ["taskset", "-c", CLIENT_CORE, LOADGEN, "--port", port, "--server-pid", pid, *scenario.args]
+        if scenario.kind != "idle":
+            argv += timing
+        if server.raw:
+            argv.append("--raw")
+        proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise RuntimeError(f"loadgen failed against {server.name} ({scenario.key}): {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def derive(scenario: Scenario, raw: dict) -> dict:
+    """
+    @return: the metrics of one measurement.
+    """
+    secs = raw["seconds"] or 1e-9
+    cpu = raw["server_cpu_s"]
+    m: dict = {"client_cpu_share": raw["client_cpu_share"], "server_cpu_s": cpu}
+    if scenario.kind in ("messages", "bulk", "compressed"):
+        m["rate"] = raw["messages"] / secs
+        m["per_cpu"] = raw["messages"] / cpu if cpu > 0 else None
+        m["mb_s"] = raw["bytes"] / secs / 1e6
+        m["mb_per_cpu"] = raw["bytes"] / cpu / 1e6 if cpu > 0 else None
+        m["p50_us"] = raw["p50_us"]
+        m["p99_us"] = raw["p99_us"]
+        if scenario.kind == "bulk":
+            m["rate"], m["per_cpu"] = m["mb_s"], m["mb_per_cpu"]
+    elif scenario.kind == "handshake":
+        m["rate"] = raw["handshakes"] / secs
+        m["per_cpu"] = raw["handshakes"] / cpu if cpu > 0 else None
+    elif scenario.kind == "idle":
+        m["bytes_per_conn"] = (raw["rss_after"] - raw["rss_before"]) / raw["idle_conns"]
+    return m
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def suiteRun(server: Server, tag: str) -> dict:
+    """
+    Run the Autobahn TestSuite cases (kosoku's fuzzing client, pinned to the
+    client core) against C{server}; return the wall time and verdicts.
+    """
+    with started(server, tag) as (port, pid):
+        argv = ["taskset", "-c", CLIENT_CORE, PY, BENCH / "suite.py", f"ws://127.0.0.1:{port}"]
+        proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise RuntimeError(f"suite failed against {server.name}: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- reporting -----------------------------------------------------------------------
+
+
+def fmt(value, digits=0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if abs(value) >= 100 or digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def tableRows(results: dict, names: list[str]) -> list[list[str]]:
+    """
+    @return: the rows of the main table: a header, then one row per
+        scenario and metric.
+    """
+    rows = [["scenario", "metric", *names]]
+    for key, entry in results["scenarios"].items():
+        kind = entry["kind"]
+        cells = entry["servers"]
+        first = [True]
+
+        def row(metric, label, digits=0):
+            out = [entry["title"] if first[0] else "", label]
+            first[0] = False
+            for name in names:
+                out.append(fmt(cells.get(name, {}).get(metric), digits))
+            rows.append(out)
+
+        if kind in ("messages", "compressed"):
+            row("rate", "messages/s")
+            row("per_cpu", "messages per CPU-s")
+            if kind == "compressed":
+                row("mb_per_cpu", "MB (inflated) per CPU-s", 1)
+            row("p50_us", "p50 latency (us)")
+            row("p99_us", "p99 latency (us)")
+        elif kind == "bulk":
+            row("rate", "MB/s", 1)
+            row("per_cpu", "MB per CPU-s", 1)
+        elif kind == "handshake":
+            row("rate", "handshakes/s")
+            row("per_cpu", "handshakes per CPU-s")
+        elif kind == "idle":
+            row("bytes_per_conn", "bytes per connection")
+        if kind != "idle":
+            row("client_cpu_share", "load generator CPU share", 2)
+    suite = results.get("suite")
+    if suite:
+        out = ["Autobahn suite, server mode", "wall time (s)"]
+        for name in names:
+            out.append(fmt(suite.get(name, {}).get("seconds"), 1))
+        rows.append(out)
+        out = ["", "cases OK / run"]
+        for name in names:
+            s = suite.get(name)
+            out.append(f"{s['ok']}/{s['cases']}" if s else "-")
+        rows.append(out)
+    return rows
+
+
+def textTable(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, r in enumerate(rows):
+        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])] + [c.rjust(w) for c, w in zip(r[2:], widths[2:])]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def rstTable(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    rule = "  ".join("=" * w for w in widths)
+    lines = [rule]
+    for n, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if n == 0:
+            lines.append(rule)
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def targetRows(results: dict) -> list[list[str]]:
+    rows = [["target", "wanted", "wsproto_tw", "autobahn", "ratio", "met"]]
+    for key, metric, op, wanted, label in TARGETS:
+        if key == "suite":
+            cells = results.get("suite") or {}
+        else:
+            cells = results["scenarios"].get(key, {}).get("servers", {})
+        ours = cells.get("wsproto_tw", {}).get(metric)
+        theirs = cells.get("autobahn", {}).get(metric)
+        ratio = ours / theirs if ours is not None and theirs else None
+        met = None if ratio is None else (ratio >= wanted if op == ">=" else ratio <= wanted)
+        if key == "idle" and ours is not None:
+            met = met and ours < 4.5 * 1024
+            wantedText = f"{op} {wanted}x and < 4.5 KiB"
+        else:
+            wantedText = f"{op} {wanted}x"
+        rows.append([label, wantedText, fmt(ours, 1), fmt(theirs, 1),
+                     "-" if ratio is None else f"{ratio:.2f}x", "-" if met is None else ("yes" if met else "NO")])
+    return rows
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="Benchmark wsproto_tw against its peers, interleaved.")
+    p.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, short windows, 1,000 idle connections, no suite")
+    p.add_argument("--rounds", type=int, help="rounds per scenario (default 3; --quick: 1)")
+    p.add_argument("--duration", type=float, help="seconds measured per run (default 4; --quick: 1)")
+    p.add_argument("--warmup", type=float, help="seconds of load before measuring (default 1; --quick: 0.3)")
+    p.add_argument("--only", action="append", default=[], help="scenario key to run (repeatable): "
+                   + ", ".join(s.key for s in scenarios(False)) + ", suite")
+    p.add_argument("--servers", help="comma-separated server names (default: all)")
+    p.add_argument("--suite", action=argparse.BooleanOptionalAction, default=None,
+                   help="time the Autobahn suite against wsproto_tw and autobahn (default: on, off with --quick)")
+    p.add_argument("--reinstall", action="store_true", help="upgrade the peers in the venv")
+    p.add_argument("--output", default=str(OUT / "results.json"), help="the JSON file (default: %(default)s)")
+    args = p.parse_args()
+    rounds = args.rounds or (1 if args.quick else 3)
+    duration = args.duration or (1.0 if args.quick else 4.0)
+    warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 1.0)
+    doSuite = args.suite
+    if doSuite is None:
+        doSuite = not args.quick and (not args.only or "suite" in args.only)
+
+    if (os.cpu_count() or 1) < 2:
+        log("bench: warning: fewer than 2 cores; server and load generator share one")
+        global CLIENT_CORE
+        CLIENT_CORE = SERVER_CORE
+    setup(args.reinstall)
+    limit = raiseFileLimit()
+    env = environment()
+    log(f"wsproto_tw speedups: {env['wsproto_tw_speedups']}; autobahn NVX: {env['autobahn_nvx']}; fd limit {limit}")
+    allServers = servers(wsprotoHasCompression())
+    if args.servers:
+        wanted = args.servers.split(",")
+        allServers = [s for s in allServers if s.name in wanted]
+    names = [s.name for s in allServers]
+    allScenarios = [s for s in scenarios(args.quick) if not args.only or s.key in args.only]
+    if any(s.kind == "idle" for s in allScenarios) and limit < 10_000 + 200:
+        log(f"bench: warning: the open-file limit is {limit}; idle connections may fail")
+    timing = ["--warmup", str(warmup), "--duration", str(duration)]
+
+    results: dict = {"environment": env, "rounds": rounds, "duration": duration, "warmup": warmup,
+                     "scenarios": {}, "raw": {}}
+    failures = []
+    for scenario in allScenarios:
+        applicable = [s for s in allServers if scenario.applies(s)]
+        samples: dict[str, list[dict]] = {s.name: [] for s in applicable}
+        for r in range(rounds):
+            order = applicable if r % 2 == 0 else list(reversed(applicable))
+            for server in order:
+                log(f"[{scenario.key}] round {r + 1}/{rounds}: {server.name}")
+                try:
+                    raw = measure(server, scenario, timing, f"{scenario.key}-{r}")
+                except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                    failures.append(str(exc))
+                    log(f"  FAILED: {exc}")
+                    continue
+                results["raw"].setdefault(scenario.key, {}).setdefault(server.name, []).append(raw)
+                samples[server.name].append(derive(scenario, raw))
+                if raw["client_cpu_share"] > 0.9:
+                    log(f"  note: the load generator used {raw['client_cpu_share']:.0%} of its core")
+        cells = {}
+        for name, ms in samples.items():
+            if ms:
+                cells[name] = {k: median([m.get(k) for m in ms]) for k in ms[0]}
+        results["scenarios"][scenario.key] = {"title": scenario.title, "kind": scenario.kind, "servers": cells}
+
+    if doSuite:
+        suiteServers = [s for s in allServers if s.suite]
+        results["suite"] = {}
+        for r, server in enumerate(suiteServers):
+            log(f"[suite] {server.name}")
+            try:
+                results["suite"][server.name] = suiteRun(server, f"suite-{r}")
+            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                failures.append(str(exc))
+                log(f"  FAILED: {exc}")
+
+    rows = tableRows(results, names)
+    targets = targetRows(results)
+    results["table"] = rows
+    results["targets"] = targets
+    results["failures"] = failures
+    output = Path(args.output)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    (output.with_suffix(".rst")).write_text(rstTable(rows) + "\n\n" + rstTable(targets) + "\n")
+    chart = output.with_name("ratios.png")
+    with contextlib.suppress(subprocess.CalledProcessError):
+        run([PY, BENCH / "chart.py", output, chart])
+
+    env = results["environment"]
+    print(f"wsproto_tw benchmark, {env['date']}; {env['machine']}")
+    print(f"Python {env['python']}; wsproto_tw {env['wsproto_tw']} (C speedups: {env['wsproto_tw_speedups']}), "
+          f"autobahn {env['autobahn']} (NVX: {env['autobahn_nvx']}), websockets {env['websockets']}, "
+          f"Twisted {env['Twisted']}; {rounds} round(s) of {duration:g} s, median shown")
+    print()
+    print(textTable(rows))
+    print()
+    print(textTable(targets))
+    print()
+    print(f"JSON: {output}\nRST:  {output.with_suffix('.rst')}\nchart: {chart}")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

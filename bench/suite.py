@@ -1,0 +1,33 @@
+"""
+Time the Autobahn TestSuite cases (the kosoku fuzzing client) against a
+running server, server mode; print one JSON object: wall time, cases run,
+cases OK (or INFORMATIONAL where the suite defines them so).
+
+Usage: python suite.py ws://127.0.0.1:PORT
+"""
+
+import asyncio
+import json
+import sys
+import time
+
+from kosoku import FailureError, run_fuzzingclient
+
+#: permessage-deflate cases are left out, as in wsproto-tw-conformance's
+#: default selection.
+EXCLUDE = ["12.*", "13.*"]
+
+
+async def main(url):
+    started = time.monotonic()
+    try:
+        results = await run_fuzzingclient(url, None, EXCLUDE)
+    except FailureError as failure:
+        results = failure.results
+    seconds = time.monotonic() - started
+    accepted = {"OK", "INFORMATIONAL"}
+    ok = sum(1 for r in results if r.behavior.value in accepted and r.behavior_close.value in accepted)
+    print(json.dumps({"seconds": seconds, "cases": len(results), "ok": ok}))
+
+
+asyncio.run(main(sys.argv[1]))

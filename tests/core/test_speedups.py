@@ -1,0 +1,148 @@
+"""
+Tests for L{wsproto_tw.core._speedups}, the optional C accelerator: it must
+compute exactly what the pure-Python code in L{wsproto_tw.core.frames}
+computes, and L{wsproto_tw.core.frames} must pick it unless
+C{WSPROTO_TW_NO_SPEEDUPS} is set.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from wsproto_tw.core import frames
+from wsproto_tw.core.frames import _mask_python
+
+try:
+    from wsproto_tw.core import _speedups
+except ImportError:  # built without a C compiler
+    _speedups = None  # type: ignore[assignment]
+
+NO_SPEEDUPS = bool(os.environ.get("WSPROTO_TW_NO_SPEEDUPS"))
+
+
+def _reference(data: bytes, key: bytes) -> bytes:
+    """
+    RFC 6455 §5.3 as written: octet i XOR key octet i MOD 4.
+    """
+    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+class SelectionTests(SynchronousTestCase):
+    """
+    Which masking function L{wsproto_tw.core.frames} uses.
+    """
+
+    def test_selectedImplementation(self) -> None:
+        """
+        L{frames.apply_mask} is the pure-Python function when
+        C{WSPROTO_TW_NO_SPEEDUPS} is set or the extension is missing, and
+        the C function otherwise.
+        """
+        if NO_SPEEDUPS or _speedups is None:
+            self.assertIs(frames.apply_mask, _mask_python)
+        else:
+            self.assertIs(frames.apply_mask, _speedups.apply_mask)
+
+    def test_environmentVariableDisables(self) -> None:
+        """
+        With C{WSPROTO_TW_NO_SPEEDUPS=1}, a fresh interpreter's
+        L{frames.apply_mask} is the pure-Python function.
+        """
+        code = (
+            "from wsproto_tw.core import frames; "
+            "print(frames.apply_mask is frames._mask_python)"
+        )
+        env = dict(os.environ, WSPROTO_TW_NO_SPEEDUPS="1")
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        self.assertEqual(out.strip(), "True")
+
+
+class PythonMaskTests(SynchronousTestCase):
+    """
+    The pure-Python masking, against the RFC's definition.
+    """
+
+    def test_agreesWithDefinition(self) -> None:
+        """
+        L{_mask_python} computes RFC 6455 §5.3 for short and long data (its
+        two code paths meet at 2048 bytes).
+        """
+        rng = random.Random(6455)
+        for n in (0, 1, 3, 4, 5, 127, 2047, 2048, 2049, 5000):
+            data = rng.randbytes(n)
+            key = rng.randbytes(4)
+            self.assertEqual(_mask_python(data, key), _reference(data, key), n)
+
+
+class CMaskTests(SynchronousTestCase):
+    """
+    The C masking agrees with the pure-Python masking.
+    """
+
+    def setUp(self) -> None:
+        if _speedups is None:
+            raise self.skipTest("wsproto_tw.core._speedups was not built")
+        self.rng = random.Random(7692)
+
+    def test_randomLengthsAndKeys(self) -> None:
+        """
+        For random lengths (around the 8-byte word loop's edges and far
+        beyond) and random keys, C and Python give the same bytes.
+        """
+        lengths = list(range(0, 40)) + [self.rng.randrange(40, 70_000) for _ in range(200)] + [65536, 1 << 20]
+        for n in lengths:
+            data = self.rng.randbytes(n)
+            key = self.rng.randbytes(4)
+            self.assertEqual(_speedups.apply_mask(data, key), _mask_python(data, key), n)
+
+    def test_unalignedSlices(self) -> None:
+        """
+        Data starting at any offset of a larger buffer (a memoryview slice
+        of a bytearray, as the frame reader has them) masks the same.
+        """
+        buffer = bytearray(self.rng.randbytes(5000))
+        for _ in range(300):
+            start = self.rng.randrange(0, 64)
+            end = self.rng.randrange(start, len(buffer))
+            key = self.rng.randbytes(4)
+            with memoryview(buffer) as view:
+                got = _speedups.apply_mask(view[start:end], key)
+            self.assertEqual(got, _mask_python(bytes(buffer[start:end]), key), (start, end))
+
+    def test_bytesLikeInputs(self) -> None:
+        """
+        bytes, bytearray and memoryview data and keys are accepted, and the
+        result is always bytes.
+        """
+        data = b"Hello, WebSocket"
+        key = b"\x37\xfa\x21\x3d"
+        expected = _reference(data, key)
+        for value in (data, bytearray(data), memoryview(data)):
+            for k in (key, bytearray(key), memoryview(key)):
+                result = _speedups.apply_mask(value, k)
+                self.assertIs(type(result), bytes)
+                self.assertEqual(result, expected)
+
+    def test_rfcExample(self) -> None:
+        """
+        The masked "Hello" of RFC 6455 §5.7 unmasks to "Hello".
+        """
+        masked = bytes.fromhex("7f9f4d5158")
+        self.assertEqual(_speedups.apply_mask(masked, bytes.fromhex("37fa213d")), b"Hello")
+
+    def test_badKey(self) -> None:
+        """
+        A key that is not 4 bytes is a C{ValueError}; data that is not
+        bytes-like is a C{TypeError}.
+        """
+        self.assertRaises(ValueError, _speedups.apply_mask, b"abc", b"\x00\x01\x02")
+        self.assertRaises(ValueError, _speedups.apply_mask, b"abc", b"\x00\x01\x02\x03\x04")
+        self.assertRaises(TypeError, _speedups.apply_mask, "text", b"\x00\x01\x02\x03")
+        self.assertRaises(TypeError, _speedups.apply_mask, b"abc")
