@@ -5,73 +5,25 @@ limit, so that they never rot.
 
 from __future__ import annotations
 
-import os
-import queue
-import re
 import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
-
 from websockets.sync.client import connect as websocketsConnect
+
+from tests.processes import ChildProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-class Program:
+def Program(testCase: SynchronousTestCase, script: str, *arguments: str) -> ChildProcess:
     """
-    An example program running in a child process; its output is read line
-    by line, and it is killed when the test ends.
+    @return: the example C{script} running with C{arguments}.
     """
-
-    def __init__(self, testCase: SynchronousTestCase, script: str, *arguments: str) -> None:
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.output: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, str(EXAMPLES / script), *arguments],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        testCase.addCleanup(self.kill)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.put(raw.decode("utf-8", "replace"))
-        self.lines.put(None)
-
-    def waitFor(self, pattern: str, timeout: float = 30) -> re.Match:
-        """
-        @return: the match of the next output line matching C{pattern}.
-        @raise AssertionError: none within C{timeout} seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.output)}") from None
-            if line is None:
-                raise AssertionError(f"exited; no line matching {pattern!r} in:\n{''.join(self.output)}")
-            self.output.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+    return ChildProcess(testCase, [sys.executable, str(EXAMPLES / script), *arguments])
 
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"

@@ -5,27 +5,19 @@ and a real C{twistd -n websocket} process.
 
 from __future__ import annotations
 
-import os
-import queue
 import re
-import signal
 import socket
 import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
-
-from wsproto_tw.server import WebSocketServerFactory
-from wsproto_tw.tap import Options, makeService
-
 from websockets.sync.client import connect as websocketsConnect
 
 from tests.helpers import clientFrame, parseFrames
+from tests.processes import Twistd, twistdCommand
+from wsproto_tw.server import WebSocketServerFactory
+from wsproto_tw.tap import Options, makeService
 
 #: The options that take a value; every one must show in C{--help}.
 VALUE_OPTIONS = [name for name, *_ in Options.optParameters] + ["port", "subprotocol", "origin"]
@@ -35,16 +27,6 @@ def parse(*argv: str) -> Options:
     options = Options()
     options.parseOptions(list(argv))
     return options
-
-
-def twistdCommand() -> list[str]:
-    """
-    @return: the command running this interpreter's C{twistd}.
-    """
-    script = Path(sys.executable).with_name("twistd")
-    if script.exists():
-        return [sys.executable, str(script)]
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
 class OptionsTests(SynchronousTestCase):
@@ -200,70 +182,6 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertFalse(service.running)
 
 
-class TwistdProcess:
-    """
-    A C{twistd -n websocket} child process listening on a free loopback
-    port, with its log collected line by line.
-    """
-
-    def __init__(self, testCase: SynchronousTestCase, *arguments: str) -> None:
-        workdir = testCase.mktemp()
-        os.makedirs(workdir)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.log: list[str] = []
-        self.process = subprocess.Popen(
-            [*twistdCommand(), "-n", "--pidfile=", "websocket", *arguments],
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        testCase.addCleanup(self.kill)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.put(raw.decode("utf-8", "replace"))
-        self.lines.put(None)
-
-    def waitFor(self, pattern: str, timeout: float = 30) -> re.Match:
-        """
-        @return: the match of the first log line matching C{pattern}.
-        @raise AssertionError: no such line within C{timeout} seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.log)}") from None
-            if line is None:
-                raise AssertionError(f"twistd exited; no line matching {pattern!r} in:\n{''.join(self.log)}")
-            self.log.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    def stop(self, timeout: float = 30) -> str:
-        """
-        Stop twistd with SIGTERM and return its whole log.
-        """
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout)
-        while (line := self.lines.get(timeout=timeout)) is not None:
-            self.log.append(line)
-        return "".join(self.log)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
 def rawConnection(port: int) -> socket.socket:
     """
     @return: a blocking TCP connection to the loopback C{port}, whose
@@ -327,7 +245,7 @@ class TwistdTests(SynchronousTestCase):
         garbage frames get their RFC answers; the log has one line per
         connection opened and closed, and no traceback.
         """
-        twistd = TwistdProcess(
+        twistd = Twistd(
             self, "--port", "tcp:0:interface=127.0.0.1", "--subprotocol", "v10.stomp", "--subprotocol", "v11.stomp"
         )
         port = int(twistd.waitFor(r"starting on (\d+)").group(1))

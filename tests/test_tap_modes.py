@@ -16,10 +16,9 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import Site
-
 from websockets.sync.client import connect as websocketsConnect
 
-from tests.test_tls import Twistd
+from tests.processes import Twistd
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
 from wsproto_tw.server import WebSocketServerFactory
 from wsproto_tw.tap import Options, makeService

@@ -11,20 +11,16 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-import queue
-import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
-from twisted.internet.endpoints import SSL4ClientEndpoint, SSL4ServerEndpoint, TCP4ClientEndpoint, UNIXClientEndpoint
+from twisted.internet.endpoints import (
+    SSL4ClientEndpoint,
+    SSL4ServerEndpoint,
+    UNIXClientEndpoint,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.protocols.policies import WrappingFactory
@@ -33,6 +29,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import Data
 
+from tests.processes import Twistd
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.client import connect, connectWebSocket
 from wsproto_tw.resource import WebSocketResource
@@ -101,87 +98,6 @@ def hasIPv6Loopback() -> bool:
     except OSError:
         return False
     return True
-
-
-def twistdCommand() -> list[str]:
-    """
-    @return: the command running this interpreter's C{twistd}.
-    """
-    script = Path(sys.executable).with_name("twistd")
-    if script.exists():
-        return [sys.executable, str(script)]
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-
-
-class Twistd:
-    """
-    A C{twistd -n websocket} child process, its log read line by line; it
-    is killed when the test ends.
-    """
-
-    def __init__(self, testCase: Any, *arguments: str, env: dict[str, str] | None = None) -> None:
-        self.workdir = testCase.mktemp()
-        os.makedirs(self.workdir)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.log: list[str] = []
-        self.process = subprocess.Popen(
-            [*twistdCommand(), "-n", "--pidfile=", "websocket", *arguments],
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
-        )
-        testCase.addCleanup(self.kill)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.put(raw.decode("utf-8", "replace"))
-        self.lines.put(None)
-
-    def waitFor(self, pattern: str, timeout: float = 30) -> re.Match:
-        """
-        @return: the match of the next log line matching C{pattern}.
-        @raise AssertionError: none within C{timeout} seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.log)}") from None
-            if line is None:
-                raise AssertionError(f"twistd exited; no line matching {pattern!r} in:\n{''.join(self.log)}")
-            self.log.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    def listening(self, count: int) -> list[str]:
-        """
-        @return: what each of the first C{count} listening ports reported
-            (a port number, or a UNIX socket path), in C{--port} order.
-        """
-        return [self.waitFor(r"starting on '?([^'\s]+)'?").group(1) for _ in range(count)]
-
-    def stop(self, timeout: float = 30) -> str:
-        """
-        Stop twistd with SIGTERM; return its whole log.
-        """
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout)
-        while (line := self.lines.get(timeout=timeout)) is not None:
-            self.log.append(line)
-        return "".join(self.log)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 class Collector(WebSocketApplication):
