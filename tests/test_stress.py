@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
+import select
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -34,6 +36,31 @@ def rssKiB(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def peakRssKiB(pid: int) -> int:
+    """
+    The process's peak RSS (VmHWM) since it started or since
+    L{resetPeakRss}.
+    """
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def resetPeakRss(pid: int) -> None:
+    """
+    Reset the peak RSS to the current RSS (Linux 4.0+). Where that is not
+    allowed, the peak keeps counting from the start: a measurement then only
+    overstates growth.
+    """
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def fdCount(pid: int) -> int:
@@ -85,13 +112,14 @@ class RawClient:
     A bare-socket WebSocket client, to misbehave precisely.
     """
 
-    def __init__(self, port: int, timeout: float = 10) -> None:
+    def __init__(self, port: int, timeout: float = 10, extensions: str | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
+        offer = "" if extensions is None else f"Sec-WebSocket-Extensions: {extensions}\r\n"
         self.sock.sendall(
             (f"GET /stress HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
              f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-             f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
+             f"Sec-WebSocket-Version: 13\r\n{offer}\r\n").encode()
         )
         head = b""
         while b"\r\n\r\n" not in head:
@@ -101,6 +129,7 @@ class RawClient:
             head += chunk
         head, rest = head.split(b"\r\n\r\n", 1)
         assert head.startswith(b"HTTP/1.1 101 "), head
+        self.head = head
         self.reader = FrameReader(expect_mask=False, max_frame_size=0)
         self.reader.buffer += rest
 
@@ -195,6 +224,54 @@ class StressTests(SynchronousTestCase):
         self.assertEqual((echo.opcode, len(echo.payload)), (0x1, count))
         self.assertEqual(echo.payload[:2] + echo.payload[-1:], b"abc")
         self.assertLess(growth, 8 * 1024)
+        client.close()
+
+    def test_compressionBomb(self):
+        """
+        A compressed message that would inflate to 1 GiB (about 1 MB of
+        deflate data, made here 1 MiB of zeros at a time and sent in frames
+        of 64 KiB as it is made) fails with 1009 once past the 1 MiB
+        message limit, and the server's peak RSS grows by only a few MB:
+        the limit applies to the inflated bytes, while inflating.
+        """
+        server = self.startServer("--ping-interval", "0")
+        time.sleep(0.2)
+        before = rssKiB(server.pid)
+        resetPeakRss(server.pid)
+        client = RawClient(server.port, extensions="permessage-deflate")
+        self.assertIn(b"\r\nSec-WebSocket-Extensions: permessage-deflate", client.head)
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+        zeros = bytes(1 << 20)
+        pending = b""
+        frames = compressedBytes = 0
+        answered = False
+        for mebibyte in range(1024):
+            pending += compressor.compress(zeros)
+            last = mebibyte == 1023
+            if last:
+                # RFC 7692 §7.2.1: the sync flush's 00 00 ff ff is left off.
+                pending = (pending + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            if len(pending) < 65536 and not last:
+                continue
+            opcode, rsv1 = (0x2, True) if frames == 0 else (0x0, False)
+            try:
+                client.sock.sendall(build_frame(opcode, pending, last, rsv1, mask_key=MASK))
+            except OSError:
+                break  # the server closed the connection under us
+            frames += 1
+            compressedBytes += len(pending)
+            pending = b""
+            if select.select([client.sock], [], [], 0.05)[0]:
+                answered = True
+                break
+        close = client.frame()
+        growth = peakRssKiB(server.pid) - before
+        print(f"1 GiB deflate bomb: {compressedBytes / 1000:.0f} kB in {frames} frames sent "
+              f"before the close, peak RSS growth {growth} KiB")
+        self.assertTrue(answered, "the server did not answer while the bomb was being sent")
+        self.assertEqual((close.opcode, struct.unpack("!H", close.payload[:2])[0]), (0x8, 1009))
+        self.assertEqual(close.payload[2:], b"message exceeds the size limit once inflated")
+        self.assertLess(growth, 32 * 1024)
         client.close()
 
     def test_fragmentFloodPastLimit(self):

@@ -1,0 +1,1 @@
+wsproto_tw.core.deflate.PerMessageDeflate (Config.compression) now negotiates and applies permessage-deflate (RFC 7692) in both roles, on by default in twistd websocket with --compression-* switches, with max_message_size enforced on the inflated size so that decompression bombs fail with 1009.
