@@ -116,7 +116,9 @@ class SuiteTests(SynchronousTestCase):
     C{python -m wsproto_tw.conformance}, bounded in time.
     """
 
-    def conformance(self, *arguments: str, timeout: float = 600) -> dict[str, tuple[str, str]]:
+    def conformance(
+        self, *arguments: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> dict[str, tuple[str, str]]:
         """
         Run the conformance command and check its exit status against the
         report it wrote.
@@ -132,6 +134,7 @@ class SuiteTests(SynchronousTestCase):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
+                env=dict(os.environ, **(env or {})),
             )
         except subprocess.TimeoutExpired as exc:
             self.fail(f"the conformance run took more than {timeout} s:\n{(exc.output or b'').decode(errors='replace')}")
@@ -175,11 +178,24 @@ class SuiteTests(SynchronousTestCase):
         """
         self.assertRFC6455Run(self.conformance("server"))
 
+    def test_serverPurePython(self) -> None:
+        """
+        Without the C accelerator (C{WSPROTO_TW_NO_SPEEDUPS=1}, inherited by
+        C{twistd websocket}), the server passes the same cases.
+        """
+        self.assertRFC6455Run(self.conformance("server", env={"WSPROTO_TW_NO_SPEEDUPS": "1"}))
+
     def test_client(self) -> None:
         """
         wsproto_tw's client passes every case of 1.* to 10.*.
         """
         self.assertRFC6455Run(self.conformance("client"))
+
+    def test_clientPurePython(self) -> None:
+        """
+        Without the C accelerator, the client passes the same cases.
+        """
+        self.assertRFC6455Run(self.conformance("client", env={"WSPROTO_TW_NO_SPEEDUPS": "1"}))
 
     def test_serverCompression(self) -> None:
         """
