@@ -9,11 +9,12 @@ servers with certificates made at test time, and kosoku's fuzzing server.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import ipaddress
+import json
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -977,10 +978,7 @@ class TesteeTests(TestCase):
         count = yield runTestee(url, "wsproto_tw test", reactor)
         self.assertEqual(count, len(cases))
         outcome = yield results
-        self.assertEqual(
-            [(r.case_id, r.behavior.value, r.behavior_close.value) for r in outcome],
-            [(case, "OK", "OK") for case in cases],
-        )
+        self.assertEqual(outcome, [(case, "OK", "OK") for case in cases])
 
     def test_compressionFlag(self) -> None:
         """
@@ -1023,30 +1021,67 @@ class TesteeTests(TestCase):
 
 def _startFuzzingServer(cases: list[str]) -> tuple[Deferred, Deferred]:
     """
-    Run kosoku's fuzzing server for C{cases} in a thread.
+    Run kosoku's fuzzing server for C{cases} in a child process (kosoku
+    puts its own stand-in for C{autobahn} on the import path, which can't
+    share a process with the real one).
 
-    @return: a L{Deferred} firing with its results once a client has run
-        every case, and one firing with its port.
+    @return: a L{Deferred} firing with C{[(case, behavior, behaviorClose)]}
+        once a client has run every case, and one firing with its port.
     """
-    from kosoku import FailureError, run_fuzzingserver
     from twisted.internet.threads import deferToThread
 
-    port: Deferred = Deferred()
+    script = """
+import asyncio, json, sys
+from kosoku import FailureError, run_fuzzingserver
 
-    async def serve() -> Any:
-        async with run_fuzzingserver(cases, host="127.0.0.1", port=0) as server:
-            reactor.callFromThread(port.callback, server.port)
-            try:
-                return await asyncio.wait_for(server.get_result(), 50)
-            except FailureError as failure:
-                return failure.results
-
-    def run() -> Any:
+async def serve():
+    async with run_fuzzingserver(sys.argv[1:], host="127.0.0.1", port=0) as server:
+        print("port", server.port, flush=True)
         try:
-            return asyncio.run(serve())
-        except BaseException:
-            if not port.called:
-                reactor.callFromThread(port.errback, Failure())
-            raise
+            results = await asyncio.wait_for(server.get_result(), 50)
+        except FailureError as failure:
+            results = failure.results
+    rows = [[r.case_id, r.behavior.value, r.behavior_close.value] for r in results]
+    print("results", json.dumps(rows), flush=True)
 
-    return deferToThread(run), port
+asyncio.run(serve())
+"""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *cases],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    def readLine(prefix: str) -> str:
+        """
+        @return: the rest of the next output line starting with C{prefix}.
+        """
+        seen = []
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(prefix + " "):
+                return line[len(prefix) + 1 :].strip()
+            seen.append(line)
+        raise AssertionError(f"the fuzzing server ended without {prefix!r}:\n{''.join(seen)}")
+
+    def reap(result: Any) -> Any:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+        assert process.stdout is not None
+        process.stdout.close()
+        return result
+
+    outcome: Deferred = Deferred()
+
+    def started(text: str) -> int:
+        rows = deferToThread(readLine, "results")
+        rows.addCallback(lambda text: [tuple(row) for row in json.loads(text)])
+        rows.addBoth(reap).chainDeferred(outcome)
+        return int(text)
+
+    port = deferToThread(readLine, "port")
+    port.addCallbacks(started, reap)
+    return outcome, port

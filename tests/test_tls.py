@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 from typing import Any
 
 from twisted.internet import reactor
@@ -173,8 +175,11 @@ class TwistdEndpointsTests(TestCase):
         test's self-signed certificate), over the UNIX socket and over TCP.
         """
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
-        sock = os.path.join(os.path.abspath(self.mktemp()), "ws.sock")
-        os.makedirs(os.path.dirname(sock))
+        # A short path: AF_UNIX paths are limited to 107 bytes, which a
+        # test's temporary directory may exceed.
+        directory = tempfile.mkdtemp(prefix="wstw")
+        self.addCleanup(shutil.rmtree, directory, True)
+        sock = os.path.join(directory, "ws.sock")
         twistd = Twistd(
             self,
             "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}",
