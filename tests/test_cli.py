@@ -20,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from tests.test_client import closeAll, listenTCP, listenTLS, makeCertificate
 from wsproto_tw.__main__ import describeError, formatBinary
 from wsproto_tw.core.config import Config
+from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.errors import HandshakeRejected, HandshakeTimeout
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 
@@ -234,6 +235,39 @@ class CommandTests(TestCase):
         self.assertEqual(request.get("x-token"), "a b")
         self.assertEqual(request.get("x-other"), "2")
         self.assertEqual(request.origin, "https://example.com")
+
+    @inlineCallbacks
+    def test_compression(self) -> None:
+        """
+        With C{--compression} the client offers permessage-deflate, a server
+        that accepts it gets compressed messages, and the replies are
+        inflated and printed.
+        """
+        opened: list[Any] = []
+
+        class Recorder(Server):
+            def connectionOpened(self, transport: Any) -> None:
+                opened.append(transport.extensions)
+
+        factory = WebSocketServerFactory(Recorder, Config(compression=PerMessageDeflate()))
+        self.addCleanup(closeAll, factory)
+        url = f"ws://127.0.0.1:{listenTCP(self, factory)}/cli"
+        text = "compress me " * 100
+        out, err, code = yield runCommand(self, [url, "--compression"], (text + "\n").encode())
+        self.assertEqual((out, code), (text + "\n", 0))
+        [request] = Server.requests
+        self.assertIn("permessage-deflate", request.get("sec-websocket-extensions"))
+        self.assertEqual(len(opened), 1)
+        self.assertTrue(opened[0].startswith("permessage-deflate"), opened)
+
+    @inlineCallbacks
+    def test_maxMessageSize(self) -> None:
+        """
+        A message past C{--max-message-size} fails the connection with 1009.
+        """
+        out, err, code = yield runCommand(self, [self.url, "--max-message-size", "10"], b"x" * 20 + b"\n")
+        self.assertIn("1009", err)
+        self.assertEqual(code, 1)
 
     @inlineCallbacks
     def test_forbidden(self) -> None:

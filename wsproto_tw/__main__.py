@@ -299,6 +299,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--insecure", action="store_true", help="wss: don't verify the server's certificate")
     parser.add_argument("--cafile", metavar="PEM", help="wss: trust the CA certificates in this file instead of the system's")
     parser.add_argument(
+        "--compression", action="store_true",
+        help="offer permessage-deflate (RFC 7692); used if the server accepts it",
+    )
+    parser.add_argument(
+        "--max-message-size", type=int, default=1 << 20, metavar="BYTES",
+        help="largest message accepted, after decompression; 0 = no limit (default: %(default)s)",
+    )
+    parser.add_argument(
         "--wait", type=float, default=0.5, metavar="SECONDS",
         help="at end of input, close once no message arrived for this long (default: %(default)s)",
     )
@@ -325,7 +333,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--insecure and --cafile exclude each other")
         if args.open_timeout <= 0 or args.wait < 0:
             raise ValueError("--open-timeout must be positive and --wait not negative")
-        config = Config(subprotocols=tuple(args.subprotocol), open_timeout=args.open_timeout)
+        compression = None
+        if args.compression:
+            from wsproto_tw.core.deflate import PerMessageDeflate
+
+            compression = PerMessageDeflate()
+        config = Config(
+            subprotocols=tuple(args.subprotocol),
+            open_timeout=args.open_timeout,
+            max_message_size=args.max_message_size or None,
+            compression=compression,
+        )
     except ValueError as exc:
         parser.error(str(exc))
     trustRoot = None
