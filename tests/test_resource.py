@@ -20,7 +20,14 @@ from tests.helpers import clientFrame, closePayload, parseFrames, requestBytes, 
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.core.config import Config
 from wsproto_tw.interfaces import IWebSocketApplication
-from wsproto_tw.resource import WebSocketResource, handshakeRequest, mountAt, requestHead, takeOverChannel
+from wsproto_tw.resource import (
+    WebSocketResource,
+    WebSocketSite,
+    handshakeRequest,
+    mountAt,
+    requestHead,
+    takeOverChannel,
+)
 from wsproto_tw.server import Accept, WebSocketApplication
 
 PEER = IPv4Address("TCP", "192.0.2.7", 40000)
@@ -452,3 +459,257 @@ class HelperTests(SynchronousTestCase):
         """
         for path in ("/", "ws", ""):
             self.assertRaises(ValueError, mountAt, path, Resource(), Resource())
+
+
+class SiteFixture(Fixture):
+    """
+    L{Fixture} served by a L{WebSocketSite} with C{config}, whose own idle
+    timeout is 300 seconds.
+    """
+
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
+        self.config = config or Config()
+        self.site = WebSocketSite(self.site.resource, self.config, reactor=self.clock, timeout=300)
+
+
+def refusal(status: bytes, reason: bytes) -> bytes:
+    """
+    The whole answer of L{WebSocketSite} refusing a connection.
+    """
+    body = reason + b"\n"
+    return (
+        b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+    )
+
+
+class SiteOpenTimeoutTests(SynchronousTestCase):
+    """
+    L{WebSocketSite} gives each connection C{Config.open_timeout}, from the
+    moment it is made, to deliver its first request whole.
+    """
+
+    def test_idleClient(self) -> None:
+        """
+        A client that sends nothing gets C{408} at the deadline and the
+        connection closes; it is aborted C{close_timeout} later if it is
+        still open.
+        """
+        fixture = SiteFixture(Config(open_timeout=5, close_timeout=3))
+        _, transport = fixture.connect()
+        fixture.clock.advance(4.9)
+        self.assertEqual(transport.value(), b"")
+        self.assertFalse(transport.disconnecting)
+        fixture.clock.advance(0.1)
+        self.assertEqual(
+            transport.value(), refusal(b"408 Request Timeout", b"no complete request within 5 s")
+        )
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        fixture.clock.advance(3)
+        self.assertTrue(transport.disconnected)
+
+    def test_drippingClient(self) -> None:
+        """
+        Bytes dripped every 0.1 seconds don't move the deadline: a client
+        still dripping its head after 5 seconds gets C{408}.
+        """
+        fixture = SiteFixture(Config(open_timeout=5))
+        protocol, transport = fixture.connect()
+        head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"a" * 100
+        for byte in head[:49]:
+            protocol.dataReceived(bytes([byte]))
+            fixture.clock.advance(0.1)
+        self.assertEqual(transport.value(), b"")
+        protocol.dataReceived(head[49:50])
+        fixture.clock.advance(0.2)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.value())
+        self.assertTrue(transport.disconnecting)
+
+    def test_slowBody(self) -> None:
+        """
+        The deadline covers the first request's body too.
+        """
+        fixture = SiteFixture(Config(open_timeout=5))
+        _, transport = fixture.connect(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345")
+        fixture.clock.advance(5)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 "), transport.value())
+
+    def test_webSocketStopsDeadline(self) -> None:
+        """
+        A WebSocket request that arrives in time takes the connection over
+        and the deadline no longer applies to it.
+        """
+        fixture = SiteFixture(Config(open_timeout=5, ping_interval=None))
+        protocol, transport = fixture.connect()
+        fixture.clock.advance(4)
+        protocol.dataReceived(requestBytes(target="/ws"))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "), transport.value())
+        transport.clear()
+        fixture.clock.advance(60)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(transport.value(), b"")
+        protocol.dataReceived(clientFrame(0x1, b"late"))
+        self.assertEqual(parseFrames(transport.value()), [(0x1, b"LATE", True, 0)])
+
+    def test_firstRequestStopsDeadline(self) -> None:
+        """
+        Once its first ordinary request has arrived, the connection stays
+        open past the deadline; the site's own idle timeout then applies.
+        """
+        fixture = SiteFixture(Config(open_timeout=5))
+        _, transport = fixture.connect(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "), transport.value())
+        transport.clear()
+        fixture.clock.advance(299)
+        self.assertEqual(transport.value(), b"")
+        self.assertFalse(transport.disconnecting)
+        fixture.clock.advance(1)
+        self.assertTrue(transport.disconnecting)
+
+    def test_noOpenTimeout(self) -> None:
+        """
+        With C{open_timeout=None}, only the site's idle timeout applies.
+        """
+        fixture = SiteFixture(Config(open_timeout=None))
+        _, transport = fixture.connect(b"GET / HTTP/1.1\r\n")
+        fixture.clock.advance(299)
+        self.assertFalse(transport.disconnecting)
+        fixture.clock.advance(1)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), b"")
+
+    def test_connectionLostCancels(self) -> None:
+        """
+        A connection lost before its deadline leaves no timer behind.
+        """
+        fixture = SiteFixture()
+        protocol, _ = fixture.connect(b"GET / HTTP/1.1\r\n")
+        self.assertNotEqual(fixture.clock.getDelayedCalls(), [])
+        protocol.connectionLost(None)
+        self.assertEqual(fixture.clock.getDelayedCalls(), [])
+
+    def test_afterBadRequest(self) -> None:
+        """
+        A connection that C{twisted.web} already answered with C{400} gets
+        no second answer at the deadline, but is aborted if it is still
+        open C{close_timeout} later.
+        """
+        fixture = SiteFixture(Config(open_timeout=5, close_timeout=3))
+        _, transport = fixture.connect(b"NOT HTTP\r\n")
+        answer = transport.value()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer)
+        self.assertTrue(transport.disconnecting)
+        fixture.clock.advance(5)
+        self.assertEqual(transport.value(), answer)
+        self.assertFalse(transport.disconnected)
+        fixture.clock.advance(3)
+        self.assertTrue(transport.disconnected)
+
+    def test_http2(self) -> None:
+        """
+        A connection whose TLS negotiated C{h2} is served by Twisted's
+        HTTP/2 channel (L{WebSocketSite} wraps its channels as L{Site}
+        does), and gets no C{408} from the HTTP/1.1 channel it left, whose
+        deadline is gone.
+        """
+        from twisted.web.http import H2_ENABLED
+
+        if not H2_ENABLED:
+            raise self.skipTest("twisted.web has no HTTP/2 here (install h2 and priority)")
+        from h2.config import H2Configuration
+        from h2.connection import H2Connection
+        from h2.events import ResponseReceived
+
+        fixture = SiteFixture(Config(open_timeout=5))
+        protocol = fixture.site.buildProtocol(PEER)
+        transport = StringTransport(peerAddress=PEER)
+        transport.negotiatedProtocol = b"h2"  # type: ignore[attr-defined]
+        protocol.makeConnection(transport)
+        client = H2Connection(H2Configuration(client_side=True))
+        client.initiate_connection()
+        client.send_headers(
+            1, [(":method", "GET"), (":path", "/"), (":scheme", "https"), (":authority", "a")], end_stream=True
+        )
+        protocol.dataReceived(client.data_to_send())
+        deadlines = [call for call in fixture.clock.getDelayedCalls() if call.func.__name__ == "_openTimedOut"]
+        self.assertEqual(deadlines, [])
+        fixture.clock.advance(10)
+        events = client.receive_data(transport.value())
+        statuses = [dict(event.headers)[b":status"] for event in events if isinstance(event, ResponseReceived)]
+        self.assertEqual(statuses, [b"200"])
+        self.assertNotIn(b"408", transport.value())
+        self.assertFalse(transport.disconnecting)
+
+
+class SiteHeadLimitTests(SynchronousTestCase):
+    """
+    L{WebSocketSite} answers a request head over C{Config.max_head_size} or
+    with more than C{Config.max_headers} fields with C{431} and a one-line
+    explanation, then closes.
+    """
+
+    def test_longHeaderLine(self) -> None:
+        """
+        A header line longer than C{max_head_size}, whole or still
+        arriving, gets C{431}.
+        """
+        for end in (b"\r\n\r\n", b""):
+            fixture = SiteFixture()
+            head = requestBytes(target="/ws")[:-2] + b"X-Big: " + b"a" * 16400 + end
+            _, transport = fixture.connect(head)
+            self.assertEqual(
+                transport.value(),
+                refusal(b"431 Request Header Fields Too Large", b"request head over 16384 bytes"),
+            )
+            self.assertTrue(transport.disconnecting)
+
+    def test_headTooLarge(self) -> None:
+        """
+        Header lines that add up to more than C{max_head_size} get C{431}.
+        """
+        fixture = SiteFixture()
+        extra = [(f"X-Extra-{n}", "a" * 1000) for n in range(17)]
+        _, transport = fixture.connect(requestBytes(target="/ws", headers=extra))
+        self.assertEqual(
+            transport.value(), refusal(b"431 Request Header Fields Too Large", b"request head over 16384 bytes")
+        )
+
+    def test_tooManyHeaders(self) -> None:
+        """
+        More than C{max_headers} fields get C{431}; exactly as many are
+        served, on every request of a connection.
+        """
+        fixture = SiteFixture()
+        fields = b"".join(b"X-Extra-%d: 1\r\n" % n for n in range(99))
+        request = b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n"
+        protocol, transport = fixture.connect(request)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "), transport.value())
+        transport.clear()
+        protocol.dataReceived(request)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "), transport.value())
+        transport.clear()
+        protocol.dataReceived(request.replace(b"\r\n\r\n", b"\r\nX-One-Too-Many: 1\r\n\r\n"))
+        self.assertEqual(
+            transport.value(), refusal(b"431 Request Header Fields Too Large", b"more than 100 header fields")
+        )
+        self.assertTrue(transport.disconnecting)
+
+    def test_configuredLimits(self) -> None:
+        """
+        The limits are those of the site's L{Config}, below or above
+        C{twisted.web}'s own.
+        """
+        small = SiteFixture(Config(max_head_size=1024, max_headers=4))
+        _, transport = small.connect(b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 1024 + b"\r\n\r\n")
+        self.assertEqual(
+            transport.value(), refusal(b"431 Request Header Fields Too Large", b"request head over 1024 bytes")
+        )
+        _, transport = small.connect(requestBytes(target="/ws"))
+        self.assertEqual(
+            transport.value(), refusal(b"431 Request Header Fields Too Large", b"more than 4 header fields")
+        )
+        large = SiteFixture(Config(max_head_size=64 * 1024))
+        _, transport = large.connect(requestBytes(target="/ws", headers=[("X-Big", "a" * 40000)]))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "), transport.value()[:200])

@@ -113,6 +113,18 @@ class OptionsTests(SynchronousTestCase):
             self.assertEqual(getattr(config, attribute), expected, (option, value))
         self.assertEqual(parse("--shutdown-grace=2")["shutdown-grace"], 2.0)
 
+    def test_closeTimeoutMustBePositive(self) -> None:
+        """
+        C{--close-timeout 0} is a usage error, not the default: without a
+        close timeout a peer that never answers our Close would be waited
+        for forever. C{--help} says so.
+        """
+        error = self.assertRaises(UsageError, parse, "--close-timeout=0")
+        self.assertIn("--close-timeout must be positive", str(error))
+        self.assertEqual(parse("--close-timeout=0.5").config().close_timeout, 0.5)
+        [description] = [line[3] for line in Options.optParameters if line[0] == "close-timeout"]
+        self.assertIn("must be positive", description)
+
     def test_invalidValues(self) -> None:
         """
         A negative (or out-of-range) or non-numeric value, or an unknown

@@ -7,7 +7,10 @@ user's own class or factory.
 from __future__ import annotations
 
 import os
+import select
+import socket
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -20,6 +23,7 @@ from websockets.sync.client import connect as websocketsConnect
 
 from tests.processes import Twistd
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
+from wsproto_tw.resource import WebSocketSite
 from wsproto_tw.server import WebSocketServerFactory
 from wsproto_tw.tap import Options, makeService
 
@@ -96,14 +100,16 @@ class ModeOptionsTests(SynchronousTestCase):
     def test_broadcast(self) -> None:
         """
         C{--mode broadcast} builds members of one L{BroadcastGroup}, whose
-        limit is C{--max-write-buffer}, served in a site.
+        limit is C{--max-write-buffer}, served in a L{WebSocketSite} with
+        the options' L{Config}.
         """
-        options = parse("--mode", "broadcast", "--max-write-buffer", "1000")
+        options = parse("--mode", "broadcast", "--max-write-buffer", "1000", "--open-timeout", "3")
         group = options.applicationFactory()
         self.assertIsInstance(group, BroadcastGroup)
         self.assertEqual(group.maxWriteBuffer, 1000)
         [factory] = self.listening(options)
-        self.assertIsInstance(factory, Site)
+        self.assertIsInstance(factory, WebSocketSite)
+        self.assertEqual(factory.config.open_timeout, 3)
 
     def test_staticAndPath(self) -> None:
         """
@@ -269,6 +275,64 @@ class TwistdModeTests(SynchronousTestCase):
             self.assertEqual(one.recv(timeout=10), "1")
             two.send("b")
             self.assertEqual(two.recv(timeout=10), "2")
+        self.stop()
+
+
+    def test_openTimeoutOnSite(self) -> None:
+        """
+        With a site (C{--mode broadcast}), C{--open-timeout} is an absolute
+        deadline for the connection's first request: a client that sends
+        nothing and one that sends a byte every 0.1 seconds both get C{408}
+        and are closed about a second after they connected.
+        """
+        server = self.start("--mode", "broadcast", "--open-timeout", "1")
+        host, port = server.split(":")
+        start = time.monotonic()
+        idle = socket.create_connection((host, int(port)), timeout=10)
+        dripping = socket.create_connection((host, int(port)), timeout=10)
+        self.addCleanup(idle.close)
+        self.addCleanup(dripping.close)
+        drip = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 100
+        received = {idle: b"", dripping: b""}
+        closedAt: dict[socket.socket, float] = {}
+        while len(closedAt) < 2 and time.monotonic() - start < 5:
+            if dripping not in closedAt and drip:
+                try:
+                    dripping.send(drip[:1])
+                except OSError:
+                    closedAt[dripping] = time.monotonic() - start
+                drip = drip[1:]
+            open_ = [sock for sock in received if sock not in closedAt]
+            readable, _, _ = select.select(open_, [], [], 0.1)
+            for sock in readable:
+                try:
+                    chunk = sock.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                received[sock] += chunk
+                if not chunk:
+                    closedAt[sock] = time.monotonic() - start
+        self.assertEqual(len(closedAt), 2, f"still open after 5 s: {received}")
+        for sock in (idle, dripping):
+            self.assertTrue(received[sock].startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received[sock])
+            self.assertLess(closedAt[sock], 2.0)
+            self.assertGreater(closedAt[sock], 0.9)
+        self.stop()
+
+    def test_headTooLargeOnSite(self) -> None:
+        """
+        With a site, a header line over 16 KiB gets C{431} and a one-line
+        explanation before the connection closes.
+        """
+        server = self.start("--mode", "broadcast")
+        host, port = server.split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\nrequest head over 16384 bytes\n"), answer)
         self.stop()
 
 

@@ -4,14 +4,17 @@ WebSocket inside a C{twisted.web} site: L{WebSocketResource} upgrades the
 requests that reach its place in an ordinary resource tree, so one port
 serves pages and WebSockets.
 
+    config = Config()
     root = static.File("public")
-    root.putChild(b"ws", WebSocketResource(ChatApplication))
-    endpoints.serverFromString(reactor, "tcp:8080").listen(server.Site(root))
+    root.putChild(b"ws", WebSocketResource(ChatApplication, config))
+    endpoints.serverFromString(reactor, "tcp:8080").listen(WebSocketSite(root, config))
 
 The opening handshake follows every rule, limit and option of the
 standalone server (L{wsproto_tw.server.WebSocketServerFactory}): the
 resource gives the request that C{twisted.web} already parsed to the same
-sans-I/O core, which answers it.
+sans-I/O core, which answers it. L{WebSocketSite} applies the limits that
+come before that, while C{twisted.web} reads the request: the absolute
+C{open_timeout} and the head size limits.
 """
 
 from __future__ import annotations
@@ -19,17 +22,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.interfaces import IProtocol, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IProtocol, IReactorTime
+from twisted.logger import Logger
+from twisted.web import http
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET
+from twisted.web.server import NOT_DONE_YET, Site
 
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import HandshakeFailed
 from wsproto_tw.core.handshake import STATUS_PHRASES, HandshakeRequest, validate_request
 from wsproto_tw.server import WebSocketServerFactory
 
-__all__ = ["WebSocketResource", "mountAt", "takeOverChannel"]
+__all__ = ["WebSocketResource", "WebSocketSite", "mountAt", "takeOverChannel"]
 
 
 class WebSocketResource(Resource):
@@ -166,6 +171,217 @@ class _Mount(Resource):
 
     def render(self, request: Any) -> bytes | int:
         return self._fallback.render(request)
+
+
+class WebSocketSite(Site):
+    """
+    A L{twisted.web.server.Site} that bounds what comes before a request
+    reaches its resource, as the standalone server does for its handshake:
+
+      - C{config.open_timeout} is an absolute deadline, from the moment the
+        connection is made, for its first request to arrive whole (head and
+        body), whether a WebSocket resource then takes the connection over
+        or an ordinary resource answers it. A client that sends nothing or
+        drips bytes gets C{408 Request Timeout} and is disconnected. After
+        the first request, the site's own idle timeout (C{timeout}) governs
+        the connection, as in any L{Site}.
+      - A request head whose lines add up to more than
+        C{config.max_head_size} bytes (0: C{twisted.web}'s own 16 KiB), or
+        that has more than C{config.max_headers} header fields, gets
+        C{431 Request Header Fields Too Large} and the connection closes.
+        These limits apply to every request of the site.
+
+    A connection that does not close within C{config.close_timeout} of
+    such an answer is aborted. A plain L{Site} has none of this: only its
+    idle timeout (one minute by default), started again by every byte
+    received, bounds a connection that has not finished its request, so a
+    client dripping bytes is kept forever; and it drops an over-long header
+    line without an answer.
+
+    Give it the L{Config} of the site's L{WebSocketResource}s.
+
+    @ivar config: the L{Config} whose C{open_timeout}, C{max_head_size},
+        C{max_headers} and C{close_timeout} apply.
+    """
+
+    def __init__(
+        self,
+        resource: Any,
+        config: Config | None = None,
+        reactor: IReactorTime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """
+        @param resource: the root resource.
+        @param config: the defaults of L{Config} if L{None}.
+        @param reactor: the L{IReactorTime} for the deadline and the site's
+            own timeouts; the global reactor if L{None}.
+        @param kwargs: passed to L{Site} (C{logPath}, C{timeout},
+            C{requestFactory} ...).
+        """
+        super().__init__(resource, reactor=reactor, **kwargs)
+        self.config = config if config is not None else Config()
+
+    def protocol(self) -> Any:  # type: ignore[override]
+        """
+        Build a connection's protocol: a channel that applies L{config},
+        wrapped as L{Site} wraps its own so that it can switch to HTTP/2.
+        """
+        channel = _LimitedChannel(self.config, self.reactor)
+        proxy = _http2Switch()
+        return channel if proxy is None else proxy(channel)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The ALPN protocols offered over TLS: those of L{Site}, without
+        C{h2} if this Twisted can't switch our channel to HTTP/2.
+        """
+        protocols = super().acceptableProtocols()
+        if _http2Switch() is None:
+            protocols = [name for name in protocols if name != b"h2"]
+        return protocols
+
+
+def _http2Switch() -> Callable[[HTTPChannel], Any] | None:
+    """
+    The wrapper that serves a connection with Twisted's HTTP/2 channel
+    instead of the L{HTTPChannel} it wraps when TLS negotiated C{h2} by
+    ALPN, or L{None} if this Twisted has none.
+
+    Twisted has no public way to do this with a channel of one's own: this
+    is the one place that relies on the private class
+    C{twisted.web.http._GenericHTTPChannelProtocol} (what
+    L{Site.buildProtocol} returns; tested with Twisted 26.10). Without it,
+    L{WebSocketSite} serves HTTP/1.1 only.
+    """
+    return getattr(http, "_GenericHTTPChannelProtocol", None)
+
+
+class _LimitedChannel(HTTPChannel):
+    """
+    The HTTP/1.1 channel of L{WebSocketSite}: an L{HTTPChannel} with an
+    absolute deadline for the first request and head limits answered with
+    C{431}.
+    """
+
+    _log = Logger()
+
+    def __init__(self, config: Config, clock: IReactorTime) -> None:
+        super().__init__()
+        self._config = config
+        self._clock = clock
+        self._openDeadline: IDelayedCall | None = None
+        self._abortCall: IDelayedCall | None = None
+        self._headBytes = 0
+        self._headFields = 0
+        if config.max_head_size:
+            # Raise or lower twisted.web's limits to ours: ours, checked
+            # first, answer 431 where its own would answer 400 or nothing.
+            self.MAX_LENGTH = config.max_head_size
+            self.totalHeadersSize = config.max_head_size
+        self.maxHeaders = config.max_headers
+
+    def connectionMade(self) -> None:
+        super().connectionMade()  # May call setTimeout(None): before ours.
+        if self._config.open_timeout is not None:
+            self._openDeadline = self._clock.callLater(self._config.open_timeout, self._openTimedOut)
+
+    def lineReceived(self, line: bytes) -> None:
+        # Counted as the core counts a head: each line with its CRLF.
+        self._headBytes += len(line) + 2
+        limit = self.totalHeadersSize
+        if self._headBytes > limit:
+            self._refuse(431, f"request head over {limit} bytes")
+            return
+        super().lineReceived(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._refuse(431, f"request head over {self.MAX_LENGTH} bytes")
+
+    def headerReceived(self, line: bytes) -> bool:
+        self._headFields += 1
+        if self._headFields > self._config.max_headers:
+            self._refuse(431, f"more than {self._config.max_headers} header fields")
+            return False
+        return bool(super().headerReceived(line))
+
+    def allHeadersReceived(self) -> None:
+        self._headBytes = self._headFields = 0
+        super().allHeadersReceived()
+
+    def allContentReceived(self) -> None:
+        # The whole request is here: from now on the resource that answers
+        # it, or the WebSocket connection that takes the channel over, or
+        # the site's idle timeout, decides how long the connection lasts.
+        self._stopOpenDeadline()
+        super().allContentReceived()
+
+    def setTimeout(self, period: float | None) -> float | None:
+        # Whatever stops timing this channel takes charge of how long the
+        # connection lasts: takeOverChannel, Twisted's switch to its HTTP/2
+        # channel, the handling of a whole request, the connection's loss.
+        if period is None:
+            self._stopOpenDeadline()
+        return super().setTimeout(period)  # type: ignore[no-any-return]
+
+    def _stopOpenDeadline(self) -> None:
+        if self._openDeadline is not None:
+            if self._openDeadline.active():
+                self._openDeadline.cancel()
+            self._openDeadline = None
+
+    def _openTimedOut(self) -> None:
+        self._openDeadline = None
+        if getattr(self.transport, "negotiatedProtocol", None) == b"h2":
+            return  # Twisted's HTTP/2 channel serves this connection.
+        self._refuse(408, f"no complete request within {self._config.open_timeout:g} s")
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """
+        Answer C{status} with C{reason} as a one-line body (unless the
+        connection is already closing, after a C{400} from C{twisted.web}
+        say), close the connection, and abort it if it is still open after
+        C{close_timeout}.
+        """
+        self._stopOpenDeadline()
+        transport = self.transport
+        if transport is None:
+            return
+        if not getattr(transport, "disconnecting", False):
+            peer = transport.getPeer()
+            self._log.info(
+                "refused {peer}: {status} {reason}",
+                peer=f"{peer.host}:{peer.port}" if hasattr(peer, "port") else peer,
+                status=status,
+                reason=reason,
+            )
+            transport.write(_plainResponse(status, reason))
+            self.loseConnection()
+        if self._abortCall is None:
+            self._abortCall = self._clock.callLater(self._config.close_timeout, transport.abortConnection)
+
+    def connectionLost(self, reason: Any) -> None:
+        self._stopOpenDeadline()
+        if self._abortCall is not None:
+            if self._abortCall.active():
+                self._abortCall.cancel()
+            self._abortCall = None
+        super().connectionLost(reason)
+
+
+def _plainResponse(status: int, reason: str) -> bytes:
+    """
+    A complete C{HTTP/1.1} response with C{status} and C{reason} as a
+    one-line plain-text body, closing the connection.
+    """
+    phrase = STATUS_PHRASES.get(status, "Error")
+    body = (reason + "\n").encode("utf-8")
+    return (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("ascii") + body
 
 
 def takeOverChannel(channel: HTTPChannel, protocol: IProtocol) -> bytes:

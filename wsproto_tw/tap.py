@@ -52,8 +52,8 @@ class Options(usage.Options):
     optParameters = [
         ["max-message-size", None, 1 << 20, "Largest message in bytes, after decompression; 0 = no limit.", _size],
         ["max-frame-size", None, None, "Largest frame payload in bytes; default: --max-message-size.", _size],
-        ["open-timeout", None, 10.0, "Seconds for the whole opening handshake; 0 = none.", _seconds],
-        ["close-timeout", None, 10.0, "Seconds to wait for the peer's part of the closing handshake.", _seconds],
+        ["open-timeout", None, 10.0, "Seconds for the whole opening handshake (with a site, from connecting to the first request received whole); 0 = none.", _seconds],
+        ["close-timeout", None, 10.0, "Seconds to wait for the peer's part of the closing handshake (then the connection is closed, and aborted after as long again); must be positive.", _seconds],
         ["ping-interval", None, 20.0, "Seconds between keepalive pings; 0 disables keepalive.", _seconds],
         ["ping-timeout", None, 20.0, "Seconds to wait for a keepalive pong; 0 waits forever.", _seconds],
         ["idle-timeout", None, 0.0, "Close connections idle (nothing received) this many seconds; 0 = never.", _seconds],
@@ -139,12 +139,18 @@ class Options(usage.Options):
         """
         @return: the L{Config} these options describe.
         """
+        if self["close-timeout"] <= 0:
+            # No close timeout would wait forever for a peer that never
+            # answers our Close: unlike the other timeouts, it can't be off.
+            raise usage.UsageError(
+                "--close-timeout must be positive: a peer that never answers a Close would be waited for forever"
+            )
         try:
             return Config(
                 max_message_size=self["max-message-size"],
                 max_frame_size=self["max-frame-size"],
                 open_timeout=self["open-timeout"] or None,
-                close_timeout=self["close-timeout"] or 10.0,
+                close_timeout=self["close-timeout"],
                 ping_interval=self["ping-interval"] or None,
                 ping_timeout=self["ping-timeout"] or None,
                 idle_timeout=self["idle-timeout"] or None,
@@ -198,7 +204,8 @@ def _listening(options: Options, config: Config, reactor: Any) -> tuple[WebSocke
     """
     @return: the factory of the WebSocket connections, and the protocol
         factory to listen with: that same factory when every path is a
-        WebSocket, else a C{twisted.web} site serving C{--static} (or the
+        WebSocket, else a L{WebSocketSite
+        <wsproto_tw.resource.WebSocketSite>} serving C{--static} (or the
         chat page) with the WebSocket at C{--path}.
     """
     applicationFactory = options.applicationFactory()
@@ -207,10 +214,9 @@ def _listening(options: Options, config: Config, reactor: Any) -> tuple[WebSocke
         factory = WebSocketServerFactory(applicationFactory, config, reactor=reactor)
         return factory, factory
     from twisted.web.resource import Resource
-    from twisted.web.server import Site
     from twisted.web.static import File
 
-    from wsproto_tw.resource import WebSocketResource, mountAt
+    from wsproto_tw.resource import WebSocketResource, WebSocketSite, mountAt
     from wsproto_tw.static import chatPage
 
     path = path or "/ws"
@@ -221,7 +227,9 @@ def _listening(options: Options, config: Config, reactor: Any) -> tuple[WebSocke
         fallback = Resource()
         if options["mode"] == "broadcast":
             fallback.putChild(b"", chatPage(path))
-    return webSocket.webSocketFactory, Site(mountAt(path, webSocket, fallback), reactor=reactor)
+    # WebSocketSite: open_timeout bounds a connection's first request, and
+    # an oversized head gets 431, as on the WebSocket factory's own ports.
+    return webSocket.webSocketFactory, WebSocketSite(mountAt(path, webSocket, fallback), config, reactor=reactor)
 
 
 def makeService(options: Options) -> IService:
