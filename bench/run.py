@@ -63,15 +63,20 @@ class Server:
     @ivar raw: it speaks plain TCP (the load generator's --raw mode).
     @ivar websocket: it can do handshakes.
     @ivar compression: it negotiates permessage-deflate.
+    @ivar suite: the Autobahn suite's wall time is measured against it.
+    @ivar only: the keys of the only scenarios it runs, or L{None} for all.
+    @ivar env: environment variables to set for it.
     """
 
-    def __init__(self, name: str, argv, raw=False, compression=True, suite=False):
+    def __init__(self, name: str, argv, raw=False, compression=True, suite=False, only=None, env=None):
         self.name = name
         self._argv = argv
         self.raw = raw
         self.websocket = not raw
         self.compression = compression and not raw
         self.suite = suite
+        self.only = only
+        self.env = env or {}
 
     def argv(self, port: int) -> list[str]:
         return [str(a).replace("{port}", str(port)) for a in self._argv]
@@ -80,13 +85,24 @@ class Server:
 def servers(wsprotoCompression: bool) -> list[Server]:
     twistd = VENV / "bin" / "twistd"
     scripts = BENCH / "servers"
+    websocket = ["websocket", "--port", "tcp:{port}:interface=127.0.0.1", "--max-message-size", "0"]
     return [
+        # twistd's log at warn level, like the peers, which log nothing per
+        # connection (see servers/quiet_log.py) ...
         Server(
             "wsproto_tw",
-            [PY, twistd, "-n", "--pidfile=", "websocket", "--port", "tcp:{port}:interface=127.0.0.1",
-             "--max-message-size", "0"],
+            [PY, twistd, "-n", "--pidfile=", "--logger=quiet_log.observer", *websocket],
             compression=wsprotoCompression,
             suite=True,
+            env={"PYTHONPATH": str(scripts)},
+        ),
+        # ... and with twistd's default log (an info line per connection
+        # opened and closed), where that costs: handshakes.
+        Server(
+            "wsproto_tw+log",
+            [PY, twistd, "-n", "--pidfile=", *websocket],
+            compression=wsprotoCompression,
+            only=("handshake",),
         ),
         Server("autobahn", [PY, scripts / "autobahn_echo.py", "{port}", "--compression"], suite=True),
         Server("twisted.web", [PY, scripts / "twisted_web_echo.py", "{port}"], compression=False),
@@ -107,14 +123,17 @@ class Scenario:
     @ivar args: the load generator's arguments.
     """
 
-    def __init__(self, key: str, title: str, kind: str, args: list[str], size: int = 0):
+    def __init__(self, key: str, title: str, kind: str, args: list[str], size: int = 0, conns: int = 0):
         self.key = key
         self.title = title
         self.kind = kind
         self.args = args
         self.size = size
+        self.conns = conns
 
     def applies(self, server: Server) -> bool:
+        if server.only is not None and self.key not in server.only:
+            return False
         if self.kind == "handshake" or self.kind == "idle":
             return server.websocket
         if self.kind == "compressed":
@@ -160,20 +179,22 @@ def scenarios(quick: bool) -> list[Scenario]:
     )
     result.append(
         Scenario("idle", f"memory per idle connection, {idle:,} connections", "idle",
-                 ["--mode", "idle", "--conns", str(idle), "--parallel", "32", "--settle", "2"])
+                 ["--mode", "idle", "--conns", str(idle), "--parallel", "32", "--settle", "2"], conns=idle)
     )
     return result
 
 
-#: The targets: (scenario, metric, comparison, ratio, label). Ratios are
-#: wsproto_tw over autobahn in the same run.
+#: The targets: (scenario, metric, comparison, ratio, label, server).
+#: Ratios are the server's (wsproto_tw unless named) over autobahn's in the
+#: same run.
 TARGETS = [
-    ("text32_c100_f16", "per_cpu", ">=", 2.5, "32 B x 100 conns x 16 in flight, messages per CPU-s"),
-    ("text32_c1_f1", "per_cpu", ">=", 1.5, "32 B x 1 conn x 1 in flight, messages per CPU-s"),
-    ("binary_16MiB", "per_cpu", ">=", 3.0, "16 MiB, MB per CPU-s"),
-    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s"),
-    ("idle", "bytes_per_conn", "<=", 0.5, "memory per idle connection"),
-    ("suite", "seconds", "<=", 0.6, "Autobahn suite wall time, server mode"),
+    ("text32_c100_f16", "per_cpu", ">=", 2.5, "32 B x 100 conns x 16 in flight, messages per CPU-s", "wsproto_tw"),
+    ("text32_c1_f1", "per_cpu", ">=", 1.5, "32 B x 1 conn x 1 in flight, messages per CPU-s", "wsproto_tw"),
+    ("binary_16MiB", "per_cpu", ">=", 3.0, "16 MiB, MB per CPU-s", "wsproto_tw"),
+    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s", "wsproto_tw"),
+    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s, twistd's default info log", "wsproto_tw+log"),
+    ("idle", "bytes_per_conn", "<=", 0.5, "memory per idle connection", "wsproto_tw"),
+    ("suite", "seconds", "<=", 0.6, "Autobahn suite wall time, server mode", "wsproto_tw"),
 ]
 
 
@@ -260,12 +281,24 @@ def wsprotoHasCompression() -> bool:
     return "--compression" in help_
 
 
-def raiseFileLimit() -> None:
+def raiseFileLimit(wanted: int) -> int:
+    """
+    Raise this process's open-file limit (which the servers and the load
+    generator inherit) to C{wanted}, or as far as allowed.
+
+    @return: the limit now.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return soft
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        # Only a privileged process may raise the hard limit.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            soft, hard = wanted, wanted
+    if soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # -- measuring --------------------------------------------------------------------
@@ -291,7 +324,7 @@ def started(server: Server, tag: str):
         stdout=logFile,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        env=dict(os.environ, PYTHONUNBUFFERED="1", **server.env),
     )
     try:
         deadline = time.monotonic() + 30
@@ -361,17 +394,28 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def cpuSeconds(pid: int) -> float:
+    """
+    @return: the CPU time (user and system) process C{pid} has used.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def suiteRun(server: Server, tag: str) -> dict:
     """
     Run the Autobahn TestSuite cases (kosoku's fuzzing client, pinned to the
-    client core) against C{server}; return the wall time and verdicts.
+    client core) against C{server}; return the wall time, the server's CPU
+    time meanwhile and the verdicts.
     """
     with started(server, tag) as (port, pid):
+        before = cpuSeconds(pid)
         argv = ["taskset", "-c", CLIENT_CORE, PY, BENCH / "suite.py", f"ws://127.0.0.1:{port}"]
         proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=1800)
+        serverCpu = cpuSeconds(pid) - before
     if proc.returncode != 0 or not proc.stdout.strip():
         raise RuntimeError(f"suite failed against {server.name}: {proc.stderr.strip()[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), server_cpu_s=serverCpu)
 
 
 # -- reporting -----------------------------------------------------------------------
@@ -428,6 +472,10 @@ def tableRows(results: dict, names: list[str]) -> list[list[str]]:
         for name in names:
             out.append(fmt(suite.get(name, {}).get("seconds"), 1))
         rows.append(out)
+        out = ["", "server CPU (s)"]
+        for name in names:
+            out.append(fmt(suite.get(name, {}).get("server_cpu_s"), 1))
+        rows.append(out)
         out = ["", "cases OK / run"]
         for name in names:
             s = suite.get(name)
@@ -461,12 +509,12 @@ def rstTable(rows: list[list[str]]) -> str:
 
 def targetRows(results: dict) -> list[list[str]]:
     rows = [["target", "wanted", "wsproto_tw", "autobahn", "ratio", "met"]]
-    for key, metric, op, wanted, label in TARGETS:
+    for key, metric, op, wanted, label, server in TARGETS:
         if key == "suite":
             cells = results.get("suite") or {}
         else:
             cells = results["scenarios"].get(key, {}).get("servers", {})
-        ours = cells.get("wsproto_tw", {}).get(metric)
+        ours = cells.get(server, {}).get(metric)
         theirs = cells.get("autobahn", {}).get(metric)
         ratio = ours / theirs if ours is not None and theirs else None
         met = None if ratio is None else (ratio >= wanted if op == ">=" else ratio <= wanted)
@@ -509,7 +557,11 @@ def main() -> int:
         global CLIENT_CORE
         CLIENT_CORE = SERVER_CORE
     setup(args.reinstall)
-    limit = raiseFileLimit()
+    allScenarios = [s for s in scenarios(args.quick) if not args.only or s.key in args.only]
+    idleConns = max((s.conns for s in allScenarios if s.kind == "idle"), default=0)
+    # The idle connections, the load generator's warm-up connections, and
+    # room for everything else a process has open.
+    limit = raiseFileLimit(idleConns + 1024)
     env = environment()
     log(f"wsproto_tw speedups: {env['wsproto_tw_speedups']}; autobahn NVX: {env['autobahn_nvx']}; fd limit {limit}")
     allServers = servers(wsprotoHasCompression())
@@ -517,9 +569,8 @@ def main() -> int:
         wanted = args.servers.split(",")
         allServers = [s for s in allServers if s.name in wanted]
     names = [s.name for s in allServers]
-    allScenarios = [s for s in scenarios(args.quick) if not args.only or s.key in args.only]
-    if any(s.kind == "idle" for s in allScenarios) and limit < 10_000 + 200:
-        log(f"bench: warning: the open-file limit is {limit}; idle connections may fail")
+    if limit < idleConns + 200:
+        log(f"bench: warning: the open-file limit is {limit}; {idleConns:,} idle connections may fail")
     timing = ["--warmup", str(warmup), "--duration", str(duration)]
 
     results: dict = {"environment": env, "rounds": rounds, "duration": duration, "warmup": warmup,

@@ -5,7 +5,9 @@ driven through C{StringTransport} and C{Clock}.
 
 from __future__ import annotations
 
+import gc
 import struct
+import weakref
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
@@ -567,3 +569,110 @@ class ShutdownTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
         protocol.connectionLost(Failure(ConnectionDone()))
         self.successResultOf(done)
+
+
+class SharedTimerTests(SynchronousTestCase):
+    """
+    The connections on one clock share one delayed call for their
+    deadlines.
+    """
+
+    def test_oneDelayedCall(self):
+        """
+        However many connections are open, the clock holds one delayed
+        call for their keepalive deadlines.
+        """
+        clock = Clock()
+        for _ in range(20):
+            opened(Config(ping_interval=20.0), clock=clock)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+
+    def test_deadlinesFireInTurn(self):
+        """
+        Each connection's keepalive ping goes out at its own deadline.
+        """
+        clock = Clock()
+        _, _, early, _, _ = opened(Config(ping_interval=5.0), clock=clock)
+        _, _, late, _, _ = opened(Config(ping_interval=7.0), clock=clock)
+        clock.advance(5)
+        self.assertEqual(early.value()[:1], b"\x89")
+        self.assertEqual(late.value(), b"")
+        clock.advance(2)
+        self.assertEqual(late.value()[:1], b"\x89")
+
+    def test_closedConnectionsLeaveNothing(self):
+        """
+        Once every connection is gone, the clock holds no delayed call and
+        nothing refers to the protocols any more.
+        """
+        clock = Clock()
+        protocols = []
+        for _ in range(3):
+            _, protocol, _, _, _ = opened(Config(ping_interval=20.0), clock=clock)
+            protocols.append(weakref.ref(protocol))
+            protocol.connectionLost(Failure(ConnectionDone()))
+            del protocol
+        gc.collect()
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual([ref() for ref in protocols], [None, None, None])
+
+    def test_closedConnectionSkipped(self):
+        """
+        A connection lost before its deadline is not woken at that
+        deadline; the others still are.
+        """
+        clock = Clock()
+        _, gone, goneTransport, _, _ = opened(Config(ping_interval=5.0), clock=clock)
+        _, _, transport, _, _ = opened(Config(ping_interval=5.0), clock=clock)
+        gone.connectionLost(Failure(ConnectionDone()))
+        clock.advance(5)
+        self.assertEqual(goneTransport.value(), b"")
+        self.assertEqual(transport.value()[:1], b"\x89")
+
+    def test_attributesSetAtConstruction(self):
+        """
+        Every attribute a connection sets over its life is set in its
+        constructor already, so that all connections share one table of
+        attribute names (an idle connection then costs a few hundred bytes
+        less).
+        """
+        clock = Clock()
+        app = RecordingApplication()
+        factory = WebSocketServerFactory(lambda: app, Config(ping_interval=5.0), reactor=clock)
+        protocol = factory.buildProtocol(None)
+        names = set(vars(protocol))
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(request())
+        protocol.dataReceived(clientFrame(0x1, b"hello"))
+        protocol.sendText("hi")
+        protocol.pauseReading()
+        protocol.resumeReading()
+        protocol.pauseProducing()
+        protocol.whenDrained()
+        protocol.resumeProducing()
+        clock.advance(5)
+        protocol.close(1000, "bye")
+        protocol.dataReceived(clientFrame(0x8, struct.pack("!H", 1000)))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(set(vars(protocol)) - names, set())
+
+    def test_failingTimerIsolated(self):
+        """
+        A connection whose timer fails is logged; the other connections'
+        timers still fire, and later ones are still scheduled.
+        """
+        clock = Clock()
+        _, broken, _, _, _ = opened(Config(ping_interval=5.0), clock=clock)
+        _, _, transport, _, _ = opened(Config(ping_interval=5.0), clock=clock)
+        _, _, later, _, _ = opened(Config(ping_interval=9.0), clock=clock)
+
+        def fail():
+            raise RuntimeError("boom")
+
+        broken._timerFired = fail
+        clock.advance(5)
+        self.assertEqual(transport.value()[:1], b"\x89")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        clock.advance(4)
+        self.assertEqual(later.value()[:1], b"\x89")

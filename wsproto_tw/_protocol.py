@@ -8,8 +8,9 @@ the core's next deadline. It parses nothing.
 
 from __future__ import annotations
 
+import heapq
 import time
-from dataclasses import replace
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ from wsproto_tw.errors import ConnectionClosed, Reject
 from wsproto_tw.interfaces import IWebSocketApplication, IWebSocketTransport
 
 _log = Logger(namespace="wsproto_tw")
+
+_NO_PAUSES: frozenset[str] = frozenset()
 
 
 class Accept:
@@ -125,25 +128,37 @@ class WebSocketProtocol(Protocol):
         self._makeCore = makeCore
         self._onOpen = onOpen
         self._onClose = onClose
+        self._overLimit = overLimit
+        # Every attribute is set here, even those Twisted sets later: then
+        # all instances share one table of attribute names (CPython's
+        # key-sharing instance dicts, up to 30 names), where an attribute
+        # first set elsewhere would give each connection a dict of its own.
+        self.factory: Any = None
+        self.connected = 0
+        self.transport: Any = None
         self._conn: Connection = None  # type: ignore[assignment]
-        self._timer: IDelayedCall | None = None
-        self._timerAt: float | None = None
+        # The next deadline's entry in the clock's _SharedTimer.
+        self._timers = _sharedTimer(clock)
+        self._timer: list | None = None
         self._opened = False
         self._closing = False
+        #: True while L{_deliver} runs: L{_flush} then waits for the
+        #: caller's flush after the loop, so a batch of answers is one
+        #: transport write.
+        self._delivering = False
         self._abortCall: IDelayedCall | None = None
         self._startedAt = 0.0
-        self._overLimit = overLimit
         self.request: Any = None
         self.response: Any = None
         # Why reading is paused; the transport reads when this is empty.
-        self._pauses: set[str] = set()
+        self._pauses: frozenset[str] = _NO_PAUSES
         self._pendingMessages = 0
         self._pendingBytes = 0
         # Outbound: the transport's write buffer is full while this is true.
         self._writePaused = False
         self._writtenWhilePaused = 0
         self._writeStall: IDelayedCall | None = None
-        self._drained: list[Deferred] = []
+        self._drained: list[Deferred] | None = None
         self._producer: Any = None
         self._streaming = True
 
@@ -214,6 +229,8 @@ class WebSocketProtocol(Protocol):
 
             return succeed(None)
         d: Deferred = Deferred()
+        if self._drained is None:
+            self._drained = []
         self._drained.append(d)
         return d
 
@@ -279,7 +296,7 @@ class WebSocketProtocol(Protocol):
         if self._writeStall is not None and self._writeStall.active():
             self._writeStall.cancel()
         self._writeStall = None
-        drained, self._drained = self._drained, []
+        drained, self._drained = self._drained or (), None
         for d in drained:
             d.callback(None)
         if self._producer is not None:
@@ -304,12 +321,12 @@ class WebSocketProtocol(Protocol):
     def _pauseReading(self, why: str) -> None:
         if not self._pauses and self.transport is not None and not self._closing:
             self.transport.pauseProducing()
-        self._pauses.add(why)
+        self._pauses = self._pauses | {why}
 
     def _resumeReading(self, why: str) -> None:
         if why not in self._pauses:
             return
-        self._pauses.discard(why)
+        self._pauses = self._pauses - {why}
         if self._pauses or self._conn is None:
             return
         if not self._closing:
@@ -329,7 +346,10 @@ class WebSocketProtocol(Protocol):
     def connectionMade(self) -> None:
         now = self._clock.seconds()
         self._startedAt = time.monotonic()
-        self._conn = self._makeCore(now)
+        self._conn = conn = self._makeCore(now)
+        if isinstance(conn, ServerConnection):
+            # The request the core parses carries the peer's address.
+            conn.peer = self.transport.getPeer()
         self.transport.registerProducer(self, True)
         self._flush()
 
@@ -344,11 +364,13 @@ class WebSocketProtocol(Protocol):
             return
         conn.receive_eof()
         self._deliver()
-        for call in (self._timer, self._abortCall, self._writeStall):
+        if self._timer is not None:
+            self._timers.cancel(self._timer)
+        for call in (self._abortCall, self._writeStall):
             if call is not None and call.active():
                 call.cancel()
         self._timer = self._abortCall = self._writeStall = None
-        drained, self._drained = self._drained, []
+        drained, self._drained = self._drained or (), None
         for d in drained:
             d.errback(Failure(ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)))
         if self._onOpen is not None:
@@ -370,10 +392,6 @@ class WebSocketProtocol(Protocol):
             self._onClose(self)
 
     # -- the pump ----------------------------------------------------------
-
-    #: True while L{_deliver} runs: L{_flush} then waits for the caller's
-    #: flush after the loop, so a batch of answers is one transport write.
-    _delivering = False
 
     def _deliver(self) -> None:
         """
@@ -482,22 +500,20 @@ class WebSocketProtocol(Protocol):
                 self._config.close_timeout, self.transport.abortConnection
             )
         deadline = conn.next_deadline()
-        if deadline is not None and (self._timerAt is None or deadline < self._timerAt):
+        # Deadlines only move later on the hot path: re-arm only for an
+        # earlier one (entries start with their deadline).
+        if deadline is not None and (self._timer is None or deadline < self._timer[0]):
             self._armTimer(deadline)
 
     def _armTimer(self, deadline: float) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timerAt = deadline
-        self._timer = self._clock.callLater(
-            max(0.0, deadline - self._clock.seconds()), self._timerFired
-        )
+        if self._timer is not None:
+            self._timers.cancel(self._timer)
+        self._timer = self._timers.schedule(deadline, self)
 
     def _timerFired(self) -> None:
         # Deadlines only move later on the hot path, so the timer is re-armed
         # lazily here rather than on every message.
         self._timer = None
-        self._timerAt = None
         conn = self._conn
         conn.handle_timer(now=self._clock.seconds())
         self._deliver()
@@ -506,14 +522,16 @@ class WebSocketProtocol(Protocol):
     # -- the opening handshake -------------------------------------------
 
     def _negotiate(self, event: RequestReceived) -> None:
-        self.request = replace(event.request, peer=self.transport.getPeer())
+        self.request = event.request
         if self._overLimit is not None and self._overLimit():
             self._conn.reject(503, "too many connections; try again later", (("Retry-After", "5"),))
             return
-        self._pauseReading("negotiating")
         d = maybeDeferred(self._app.requestReceived, self.request)
         d.addCallbacks(self._accept, self._reject)
         d.addErrback(lambda f: _log.failure("negotiation failed", f))
+        if self._conn.state is State.CONNECTING:
+            # The application answers later: read nothing meanwhile.
+            self._pauseReading("negotiating")
 
     def _accept(self, result: Any) -> None:
         conn = self._conn
@@ -566,6 +584,104 @@ class WebSocketProtocol(Protocol):
         if self._onOpen is not None:
             onOpen, self._onOpen = self._onOpen, None
             onOpen.errback(Failure(error))
+
+
+class _SharedTimer:
+    """
+    One reactor timer for every connection on a clock. Each connection's
+    next deadline waits in a heap and the clock holds one L{IDelayedCall},
+    for the earliest: a connection that waits for its next keepalive ping
+    costs a heap entry, not a delayed call of its own.
+
+    An entry is a list C{[deadline, sequence, protocol]}; cancelling it
+    forgets the protocol, and the entry leaves the heap when its time comes
+    (or when cancelled entries pile up).
+    """
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        self._heap: list[list] = []
+        self._live = 0
+        self._sequence = 0
+        self._call: IDelayedCall | None = None
+        self._callAt: float | None = None
+
+    def schedule(self, deadline: float, protocol: WebSocketProtocol) -> list:
+        """
+        Call C{protocol._timerFired()} at C{deadline}.
+
+        @return: the entry, for L{cancel}.
+        """
+        self._sequence += 1
+        entry = [deadline, self._sequence, protocol]
+        heapq.heappush(self._heap, entry)
+        self._live += 1
+        if self._callAt is None or deadline < self._callAt:
+            self._arm(deadline)
+        return entry
+
+    def cancel(self, entry: list) -> None:
+        """
+        Forget an entry that has not fired.
+        """
+        if entry[2] is None:
+            return
+        entry[2] = None
+        self._live -= 1
+        if self._live == 0:
+            # Nothing left to wait for: leave the clock empty.
+            self._heap.clear()
+            self._disarm()
+        elif len(self._heap) > 64 and len(self._heap) > 2 * self._live:
+            self._heap = [e for e in self._heap if e[2] is not None]
+            heapq.heapify(self._heap)
+
+    def _arm(self, deadline: float) -> None:
+        self._disarm()
+        self._callAt = deadline
+        self._call = self._clock.callLater(max(0.0, deadline - self._clock.seconds()), self._fire)
+
+    def _disarm(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = self._callAt = None
+
+    def _fire(self) -> None:
+        self._call = self._callAt = None
+        now = self._clock.seconds()
+        heap = self._heap
+        due = []
+        while heap and heap[0][0] <= now:
+            due.append(heapq.heappop(heap))
+        # What the protocols schedule meanwhile waits for a later turn.
+        for entry in due:
+            protocol = entry[2]
+            if protocol is not None:  # not cancelled by an earlier one
+                entry[2] = None
+                self._live -= 1
+                try:
+                    protocol._timerFired()
+                except Exception:
+                    # As the reactor would for a delayed call of its own:
+                    # log it, and go on with the others.
+                    _log.failure("timer of {protocol!r} failed", protocol=protocol)
+        while heap and heap[0][2] is None:
+            heapq.heappop(heap)
+        if heap and (self._callAt is None or heap[0][0] < self._callAt):
+            self._arm(heap[0][0])
+
+
+_sharedTimers: weakref.WeakKeyDictionary[Any, _SharedTimer] = weakref.WeakKeyDictionary()
+
+
+def _sharedTimer(clock: IReactorTime) -> _SharedTimer:
+    """
+    @return: the L{_SharedTimer} of C{clock}.
+    """
+    timer = _sharedTimers.get(clock)
+    if timer is None:
+        timer = _sharedTimers[clock] = _SharedTimer(clock)
+    return timer
 
 
 def _peer(transport: Any) -> str:

@@ -681,3 +681,74 @@ class KeepaliveTests(SynchronousTestCase):
         server.handle_timer(now=1000.0)
         self.assertEqual(server.data_to_send(), b"")
         self.assertEqual(list(server.events()), [])
+
+
+class LargeMessageTests(SynchronousTestCase):
+    """
+    Messages that arrive in pieces are joined once, and what the peer
+    announces is not trusted for memory.
+    """
+
+    def test_frameInPieces(self):
+        """
+        A binary frame fed a few bytes at a time comes out as one message
+        of exactly the bytes sent.
+        """
+        payload = bytes(range(256)) * 300
+        frame = clientFrame(Opcode.BINARY, payload, mask=CLIENT_MASK)
+        server = openedServer(NO_TIMERS)
+        events = []
+        for start in range(0, len(frame), 1000):
+            server.receive_data(frame[start : start + 1000], now=1.0)
+            events.extend(server.events())
+        self.assertEqual(events, [BinaryMessage(payload)])
+        self.assertIs(type(events[0].data), bytes)
+
+    def test_fragmentsInPieces(self):
+        """
+        A binary message of several frames, each fed in pieces, comes out
+        whole.
+        """
+        parts = [b"a" * 5000, b"b" * 70_000, b"c" * 3]
+        data = clientFrame(Opcode.BINARY, parts[0], fin=False, mask=CLIENT_MASK)
+        data += clientFrame(Opcode.CONTINUATION, parts[1], fin=False, mask=CLIENT_MASK)
+        data += clientFrame(Opcode.CONTINUATION, parts[2], mask=CLIENT_MASK)
+        server = openedServer(NO_TIMERS)
+        events = []
+        for start in range(0, len(data), 4096):
+            server.receive_data(data[start : start + 4096], now=1.0)
+            events.extend(server.events())
+        self.assertEqual(events, [BinaryMessage(b"".join(parts))])
+
+    def test_announcedLengthNotTrusted(self):
+        """
+        Without a size limit, a frame whose header announces a terabyte
+        (and whose payload never comes) is waited for, not allocated: the
+        connection stays open.
+        """
+        server = openedServer(Config(max_message_size=0, ping_interval=None))
+        header = b"\x82\xff" + (1 << 40).to_bytes(8, "big") + CLIENT_MASK
+        server.receive_data(header + b"\x01\x02\x03", now=1.0)
+        self.assertEqual(list(server.events()), [])
+        self.assertIs(server.state, State.OPEN)
+        self.assertEqual(server.data_to_send(), b"")
+
+    def test_noInstanceDict(self):
+        """
+        Connections keep their state in slots: an idle connection holds no
+        dictionary of attributes.
+        """
+        self.assertFalse(hasattr(openedServer(), "__dict__"))
+        self.assertFalse(hasattr(openedClient(), "__dict__"))
+
+    def test_requestCarriesPeer(self):
+        """
+        The request a server parses carries the C{peer} set on it before.
+        """
+        server = ServerConnection(Config(), now=0.0)
+        peer = object()
+        server.peer = peer
+        server.receive_data(requestBytes(), now=0.0)
+        [event] = list(server.events())
+        self.assertIs(event.request.peer, peer)
+        self.assertIs(server.request, event.request)

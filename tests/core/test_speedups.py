@@ -15,7 +15,7 @@ import sys
 from twisted.trial.unittest import SynchronousTestCase
 
 from wsproto_tw.core import frames
-from wsproto_tw.core.frames import _mask_python
+from wsproto_tw.core.frames import _mask_python, _PythonBytesBuilder
 
 try:
     from wsproto_tw.core import _speedups
@@ -47,6 +47,17 @@ class SelectionTests(SynchronousTestCase):
             self.assertIs(frames.apply_mask, _mask_python)
         else:
             self.assertIs(frames.apply_mask, _speedups.apply_mask)
+
+    def test_selectedBuilder(self) -> None:
+        """
+        L{frames.BytesBuilder} is the pure-Python class when
+        C{WSPROTO_TW_NO_SPEEDUPS} is set or the extension is missing, and
+        the C type otherwise.
+        """
+        if NO_SPEEDUPS or _speedups is None:
+            self.assertIs(frames.BytesBuilder, _PythonBytesBuilder)
+        else:
+            self.assertIs(frames.BytesBuilder, _speedups.BytesBuilder)
 
     def test_environmentVariableDisables(self) -> None:
         """
@@ -146,3 +157,118 @@ class CMaskTests(SynchronousTestCase):
         self.assertRaises(ValueError, _speedups.apply_mask, b"abc", b"\x00\x01\x02\x03\x04")
         self.assertRaises(TypeError, _speedups.apply_mask, "text", b"\x00\x01\x02\x03")
         self.assertRaises(TypeError, _speedups.apply_mask, b"abc")
+
+
+class _BytesBuilderTestsMixin:
+    """
+    What both L{frames.BytesBuilder} implementations do.
+
+    @ivar builderType: the implementation under test.
+    """
+
+    builderType: type
+
+    def test_empty(self) -> None:
+        """
+        A builder that was given nothing builds C{b""}, with or without a
+        size hint.
+        """
+        for hint in (0, 10):
+            builder = self.builderType(hint)
+            self.assertEqual(len(builder), 0)
+            self.assertEqual(builder.build(), b"")
+
+    def test_joinsPieces(self) -> None:
+        """
+        The result is the pieces appended, in order, as exactly C{bytes},
+        whatever bytes-like type they came as.
+        """
+        builder = self.builderType()
+        builder.append(b"Hello, ")
+        builder.append(bytearray(b"Web"))
+        builder.append(memoryview(b"xxSocket")[2:])
+        self.assertEqual(len(builder), 16)
+        result = builder.build()
+        self.assertIs(type(result), bytes)
+        self.assertEqual(result, b"Hello, WebSocket")
+        self.assertEqual(hash(result), hash(b"Hello, WebSocket"))
+
+    def test_sizeHint(self) -> None:
+        """
+        A size hint larger or smaller than what is appended changes nothing
+        in the result.
+        """
+        data = random.Random(6455).randbytes(70_000)
+        for hint in (0, 1, 4096, 70_000, 1 << 20):
+            builder = self.builderType(hint)
+            for start in range(0, len(data), 4099):
+                builder.append(data[start : start + 4099])
+            self.assertEqual(builder.build(), data, hint)
+
+    def test_emptyPieces(self) -> None:
+        """
+        Empty pieces change nothing, first or later, with or without a
+        size hint.
+        """
+        for hint in (0, 3):
+            builder = self.builderType(hint)
+            builder.append(b"")
+            builder.append(b"abc")
+            builder.append(memoryview(b""))
+            self.assertEqual(builder.build(), b"abc")
+
+    def test_startsOver(self) -> None:
+        """
+        After L{build}, the builder is empty and can build again; the first
+        result is not changed by what comes next.
+        """
+        builder = self.builderType(4)
+        builder.append(b"first")
+        first = builder.build()
+        self.assertEqual(len(builder), 0)
+        builder.append(b"second")
+        self.assertEqual(builder.build(), b"second")
+        self.assertEqual(first, b"first")
+
+    def test_badArguments(self) -> None:
+        """
+        A negative size hint is a C{ValueError}; appending something that is
+        not bytes-like is a C{TypeError}.
+        """
+        self.assertRaises(ValueError, self.builderType, -1)
+        self.assertRaises(TypeError, self.builderType().append, "text")
+
+
+class PythonBytesBuilderTests(_BytesBuilderTestsMixin, SynchronousTestCase):
+    """
+    The pure-Python L{frames._PythonBytesBuilder}.
+    """
+
+    builderType = _PythonBytesBuilder
+
+
+class CBytesBuilderTests(_BytesBuilderTestsMixin, SynchronousTestCase):
+    """
+    The C L{_speedups.BytesBuilder}.
+    """
+
+    def setUp(self) -> None:
+        if _speedups is None:
+            raise self.skipTest("wsproto_tw.core._speedups was not built")
+        self.builderType = _speedups.BytesBuilder
+
+    def test_agreesWithPython(self) -> None:
+        """
+        For random pieces and hints, the C and Python builders build the
+        same bytes.
+        """
+        rng = random.Random(7692)
+        for _ in range(50):
+            hint = rng.randrange(0, 5000)
+            pieces = [rng.randbytes(rng.randrange(0, 3000)) for _ in range(rng.randrange(0, 8))]
+            c = _speedups.BytesBuilder(hint)
+            python = _PythonBytesBuilder(hint)
+            for piece in pieces:
+                c.append(piece)
+                python.append(piece)
+            self.assertEqual(c.build(), python.build())

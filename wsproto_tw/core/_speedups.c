@@ -3,9 +3,18 @@
  *
  * apply_mask(data, key) -> bytes
  *     XOR data with the 4-byte masking key repeated (RFC 6455 §5.3), eight
- *     bytes at a time. The pure-Python fallback in wsproto_tw.core.frames
- *     computes the same result; tests/core/test_speedups.py checks that they
- *     agree.
+ *     bytes at a time.
+ *
+ * BytesBuilder(size_hint=0)
+ *     Joins the pieces of a message into one bytes object, written in place:
+ *     append(data) copies data at the end, build() hands the bytes over.
+ *     The bytes object is private to the builder until build() returns it,
+ *     so growing it with _PyBytes_Resize is allowed. A large message then
+ *     costs one allocation of its size, where joining a list of pieces
+ *     holds every piece as well until the join.
+ *
+ * The pure-Python fallbacks in wsproto_tw.core.frames compute the same
+ * results; tests/core/test_speedups.py checks that they agree.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -76,6 +85,147 @@ done:
     return result;
 }
 
+/* -- BytesBuilder ------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *bytes;     /* the bytes being written, or NULL when empty */
+    Py_ssize_t size;     /* bytes written so far */
+} BytesBuilder;
+
+static int
+BytesBuilder_init(BytesBuilder *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"size_hint", NULL};
+    Py_ssize_t hint = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|n:BytesBuilder", keywords, &hint)) {
+        return -1;
+    }
+    if (hint < 0) {
+        PyErr_SetString(PyExc_ValueError, "size_hint must not be negative");
+        return -1;
+    }
+    Py_CLEAR(self->bytes);
+    self->size = 0;
+    if (hint > 0) {
+        self->bytes = PyBytes_FromStringAndSize(NULL, hint);
+        if (self->bytes == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+BytesBuilder_dealloc(BytesBuilder *self)
+{
+    Py_XDECREF(self->bytes);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyDoc_STRVAR(BytesBuilder_append_doc,
+"append(data)\n\n"
+"Copy the bytes-like data at the end of what was appended so far.");
+
+static PyObject *
+BytesBuilder_append(BytesBuilder *self, PyObject *arg)
+{
+    Py_buffer data;
+
+    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (data.len == 0) {
+        PyBuffer_Release(&data);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t capacity = self->bytes == NULL ? 0 : PyBytes_GET_SIZE(self->bytes);
+    if (data.len > PY_SSIZE_T_MAX - self->size) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t needed = self->size + data.len;
+    if (needed > capacity) {
+        /* Grow geometrically, so that many small pieces cost amortized O(1). */
+        Py_ssize_t grown = capacity < PY_SSIZE_T_MAX / 2 ? capacity * 2 : PY_SSIZE_T_MAX;
+        Py_ssize_t target = needed > grown ? needed : grown;
+        if (self->bytes == NULL) {
+            self->bytes = PyBytes_FromStringAndSize(NULL, target);
+            if (self->bytes == NULL) {
+                PyBuffer_Release(&data);
+                return NULL;
+            }
+        } else if (_PyBytes_Resize(&self->bytes, target) < 0) {
+            /* _PyBytes_Resize has released the bytes and set the error. */
+            self->size = 0;
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+    }
+    memcpy(PyBytes_AS_STRING(self->bytes) + self->size, data.buf, data.len);
+    self->size = needed;
+    PyBuffer_Release(&data);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(BytesBuilder_build_doc,
+"build() -> bytes\n\n"
+"Return everything appended as one bytes object and start over empty.");
+
+static PyObject *
+BytesBuilder_build(BytesBuilder *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result = self->bytes;
+
+    if (result == NULL) {
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    self->bytes = NULL;
+    if (self->size != PyBytes_GET_SIZE(result) && _PyBytes_Resize(&result, self->size) < 0) {
+        self->size = 0;
+        return NULL;
+    }
+    self->size = 0;
+    return result;
+}
+
+static Py_ssize_t
+BytesBuilder_length(BytesBuilder *self)
+{
+    return self->size;
+}
+
+static PyMethodDef BytesBuilder_methods[] = {
+    {"append", (PyCFunction)BytesBuilder_append, METH_O, BytesBuilder_append_doc},
+    {"build", (PyCFunction)BytesBuilder_build, METH_NOARGS, BytesBuilder_build_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods BytesBuilder_as_sequence = {
+    .sq_length = (lenfunc)BytesBuilder_length,
+};
+
+PyDoc_STRVAR(BytesBuilder_doc,
+"BytesBuilder(size_hint=0)\n\n"
+"Joins pieces into one bytes object, written in place. size_hint is the\n"
+"expected total: that much is allocated at once.");
+
+static PyTypeObject BytesBuilder_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wsproto_tw.core._speedups.BytesBuilder",
+    .tp_basicsize = sizeof(BytesBuilder),
+    .tp_dealloc = (destructor)BytesBuilder_dealloc,
+    .tp_as_sequence = &BytesBuilder_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = BytesBuilder_doc,
+    .tp_methods = BytesBuilder_methods,
+    .tp_init = (initproc)BytesBuilder_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* -- the module ----------------------------------------------------------- */
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
     {NULL, NULL, 0, NULL},
@@ -84,7 +234,7 @@ static PyMethodDef speedups_methods[] = {
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     "wsproto_tw.core._speedups",
-    "Optional C accelerator for wsproto_tw.core (masking).",
+    "Optional C accelerator for wsproto_tw.core (masking, joining).",
     0,
     speedups_methods,
 };
@@ -92,5 +242,18 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&speedups_module);
+    if (PyType_Ready(&BytesBuilder_Type) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&speedups_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&BytesBuilder_Type);
+    if (PyModule_AddObject(module, "BytesBuilder", (PyObject *)&BytesBuilder_Type) < 0) {
+        Py_DECREF(&BytesBuilder_Type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -12,7 +12,6 @@ import enum
 import logging
 import os
 import struct
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,7 +40,7 @@ from wsproto_tw.core.events import (
     RequestReceived,
     TextMessage,
 )
-from wsproto_tw.core.frames import FrameReader, apply_mask, build_frame, is_valid_wire_code
+from wsproto_tw.core.frames import BytesBuilder, FrameReader, apply_mask, build_frame, is_valid_wire_code
 from wsproto_tw.core.handshake import (
     HandshakeRequest,
     build_accept_response,
@@ -63,6 +62,9 @@ _unpack_code = struct.Struct("!H").unpack_from
 _MAX_EARLY_DATA = 64 * 1024
 # Bytes of a rejection's body kept for HandshakeRejected.
 _MAX_REJECT_BODY = 4096
+# Most bytes allocated for a message before they arrive, on the strength of
+# the length its first frame announces.
+_MAX_PREALLOCATION = 64 << 20
 
 
 class State(enum.Enum):
@@ -100,17 +102,27 @@ class Connection:
 
     role: Role
 
+    # One connection per peer, many peers: no per-instance dict.
+    __slots__ = (
+        "state", "subprotocol", "extensions", "wants_transport_closed", "rtt",
+        "_config", "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
+        "_msg_opcode", "_msg_parts", "_msg_text", "_msg_decoder", "_msg_compressed", "_msg_size",
+        "_msg_frames", "_close_sent", "_close_received", "_failed",
+        "_open_by", "_close_by", "_ping_at", "_pong_by", "_ping_sent", "_ping_count", "_idle_by",
+    )
+
     def __init__(
         self, config: Config, *, now: float, mask_source: Callable[[int], bytes] = os.urandom
     ) -> None:
         self._config = config
-        self._mask_source = mask_source
+        # Clients mask what they send (RFC 6455 §5.3); servers don't.
+        self._mask_source = mask_source if self.role is Role.CLIENT else None
         self.state = State.CONNECTING
         self.subprotocol: str | None = None
         self.extensions: str | None = None
         self.wants_transport_closed = False
         self.rtt: float | None = None
-        self._events: deque[Event] = deque()
+        self._events: list[Event] = []
         self._now = now
         self._out: list[bytes] = []
         self._reader = FrameReader(
@@ -118,10 +130,10 @@ class Connection:
         )
         self._codec: Any = None
         self._head_scan = 0
-        # The message being received.
+        # The message being received, when it comes in more than one piece.
         self._msg_opcode: Opcode | None = None
-        self._msg_buffer: bytearray | None = None
-        self._msg_text: list[str] = []
+        self._msg_parts: BytesBuilder | None = None
+        self._msg_text: list[str] | None = None
         self._msg_decoder: Utf8Decoder | None = None
         self._msg_compressed = False
         self._msg_size = 0
@@ -212,24 +224,28 @@ class Connection:
             except Exception:
                 _log.exception("wsproto_tw parser bug")
                 self._fail(CloseCode.INTERNAL_ERROR, "internal error", self._now)
-        return events.popleft()
+        return events.pop(0)
 
     def data_to_send(self) -> bytes:
         """
         @return: the bytes to write to the transport since the last call.
         """
-        if not self._out:
-            return b""
         out = self._out
-        self._out = []
-        return out[0] if len(out) == 1 else b"".join(out)
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
 
     def next_deadline(self) -> float | None:
         """
         @return: when L{handle_timer} must next be called, or L{None}.
         """
-        pending = (self._open_by, self._close_by, self._ping_at, self._pong_by, self._idle_by)
-        return min((t for t in pending if t is not None), default=None)
+        deadline = None
+        for t in (self._open_by, self._close_by, self._ping_at, self._pong_by, self._idle_by):
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        return deadline
 
     def handle_timer(self, *, now: float) -> None:
         """
@@ -276,7 +292,7 @@ class Connection:
         """
         if not isinstance(text, str):
             raise TypeError(f"send_text takes str, not {type(text).__name__}")
-        if self._writable():
+        if self.state is State.OPEN or self._writable():
             self._send_message(Opcode.TEXT, text.encode("utf-8"))
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
@@ -286,10 +302,12 @@ class Connection:
         @raise TypeError: C{data} is not bytes-like.
         @raise InvalidState: the connection is not open yet.
         """
-        if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"send_binary takes bytes, not {type(data).__name__}")
-        if self._writable():
-            self._send_message(Opcode.BINARY, bytes(data))
+        if type(data) is not bytes:
+            if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"send_binary takes bytes, not {type(data).__name__}")
+            data = bytes(data)
+        if self.state is State.OPEN or self._writable():
+            self._send_message(Opcode.BINARY, data)
 
     def send_ping(self, payload: bytes = b"") -> None:
         """
@@ -382,10 +400,9 @@ class Connection:
         return False
 
     def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
-        if self.role is Role.CLIENT:
-            self._out.append(build_frame(opcode, payload, fin, rsv1, self._mask_source(4)))
-        else:
-            self._out.append(build_frame(opcode, payload, fin, rsv1))
+        mask_source = self._mask_source
+        key = None if mask_source is None else mask_source(4)
+        self._out.append(build_frame(opcode, payload, fin, rsv1, key))
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> None:
         rsv1 = False
@@ -400,7 +417,25 @@ class Connection:
             if rsv1:
                 raise PeerViolation("rsv1 set on a control frame")
             self._receive_control(opcode, data, self._now)
-            return
+        elif start and end and fin and not rsv1 and opcode and self._msg_opcode is None:
+            # The common case: a whole, uncompressed message in one piece.
+            limit = self._config.max_message_size
+            if limit and len(data) > limit:
+                raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
+            if opcode is Opcode.TEXT:
+                self._events.append(TextMessage(decode_text(data)))
+            else:
+                self._events.append(BinaryMessage(data))
+        else:
+            self._receive_fragment(opcode, fin, rsv1, data, start, end)
+
+    def _receive_fragment(
+        self, opcode: Opcode, fin: bool, rsv1: bool, data: bytes, start: bool, end: bool
+    ) -> None:
+        """
+        Add a piece of a data frame to the message under way: a fragmented
+        or compressed message, or a frame that arrives in pieces.
+        """
         if start:
             if opcode is Opcode.CONTINUATION:
                 if self._msg_opcode is None:
@@ -410,16 +445,6 @@ class Connection:
             else:
                 if self._msg_opcode is not None:
                     raise PeerViolation("new message started before the previous one finished")
-                if end and fin and not rsv1:
-                    # The common case: a whole, uncompressed message.
-                    limit = self._config.max_message_size
-                    if limit and len(data) > limit:
-                        raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
-                    if opcode is Opcode.TEXT:
-                        self._events.append(TextMessage(decode_text(data)))
-                    else:
-                        self._events.append(BinaryMessage(data))
-                    return
                 self._msg_opcode = opcode
                 self._msg_compressed = rsv1
                 self._msg_size = 0
@@ -427,8 +452,13 @@ class Connection:
                 if opcode is Opcode.TEXT:
                     self._msg_decoder = Utf8Decoder()
                     self._msg_text = []
+                elif rsv1:
+                    self._msg_parts = BytesBuilder()
                 else:
-                    self._msg_buffer = bytearray()
+                    # Room for the whole frame at once, as far as the peer's
+                    # word is trusted.
+                    announced = len(data) + self._reader.remaining
+                    self._msg_parts = BytesBuilder(min(announced, _MAX_PREALLOCATION))
             self._msg_frames += 1
             if self._config.max_fragments and self._msg_frames > self._config.max_fragments:
                 raise PolicyViolation(f"message of more than {self._config.max_fragments} frames")
@@ -450,14 +480,17 @@ class Connection:
             if last:
                 self._events.append(TextMessage("".join(self._msg_text)))
                 self._msg_decoder = None
-                self._msg_text = []
+                self._msg_text = None
                 self._msg_opcode = None
         else:
-            buffer = self._msg_buffer
-            buffer += data
+            # The pieces are joined as they come: the message is copied
+            # once, however many pieces it came in.
+            parts = self._msg_parts
+            if data:
+                parts.append(data)
             if last:
-                self._events.append(BinaryMessage(bytes(buffer)))
-                self._msg_buffer = None
+                self._events.append(BinaryMessage(parts.build()))
+                self._msg_parts = None
                 self._msg_opcode = None
 
     def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
@@ -509,8 +542,8 @@ class Connection:
         self.state = State.CLOSED
         self._stop_timers()
         self._reader.buffer.clear()
-        self._msg_buffer = None
-        self._msg_text = []
+        self._msg_parts = None
+        self._msg_text = None
         if self.role is Role.SERVER:
             self.wants_transport_closed = True
             self._close_by = None
@@ -593,14 +626,20 @@ class ServerConnection(Connection):
     L{reject}.
 
     @ivar request: the L{HandshakeRequest} once it has arrived.
+    @ivar peer: the peer's address as the transport layer knows it, or
+        L{None}: the request carries it as L{HandshakeRequest.peer}.
     """
 
     role = Role.SERVER
 
+    __slots__ = ("request", "peer", "_key", "_proposed_subprotocol", "_proposed_extensions", "_proposed_codec")
+
     def __init__(self, config: Config, *, now: float, mask_source: Callable[[int], bytes] = os.urandom) -> None:
         super().__init__(config, now=now, mask_source=mask_source)
         self.request: HandshakeRequest | None = None
+        self.peer: object = None
         self._key: str | None = None
+        self._proposed_subprotocol: str | None = None
         self._proposed_extensions: str | None = None
         self._proposed_codec: Any = None
 
@@ -615,7 +654,7 @@ class ServerConnection(Connection):
         if head is None:
             return
         config = self._config
-        request = parse_request(head, config.max_headers)
+        request = parse_request(head, config.max_headers, self.peer)
         self._key = validate_request(request, config.allowed_origins)
         subprotocol = None
         offered = request.subprotocols
@@ -708,6 +747,8 @@ class ClientConnection(Connection):
     """
 
     role = Role.CLIENT
+
+    __slots__ = ("key", "response", "_reject", "_offer")
 
     def __init__(
         self,

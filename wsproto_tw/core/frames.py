@@ -12,7 +12,7 @@ import struct
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.errors import MessageTooBig, PeerViolation
 
-__all__ = ["Opcode", "CloseCode", "Frame", "FrameReader", "build_frame", "apply_mask"]
+__all__ = ["Opcode", "CloseCode", "Frame", "FrameReader", "BytesBuilder", "build_frame", "apply_mask"]
 
 
 # RFC 6455 §7.4: codes that may appear in a Close frame on the wire.
@@ -30,6 +30,11 @@ _CONTROL = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
 _KNOWN = frozenset(Opcode)
 _OPCODES = {int(op): op for op in Opcode}
 
+_MAX_LENGTH = 0x7FFFFFFFFFFFFFFF
+# Payloads shorter than this are sliced out of the receive buffer; longer
+# ones are unmasked straight from a memoryview of it.
+_SLICE_LIMIT = 1024
+
 _pack_b2 = struct.Struct("!BB").pack
 _pack_b2h = struct.Struct("!BBH").pack
 _pack_b2q = struct.Struct("!BBQ").pack
@@ -41,14 +46,17 @@ def _mask_python(data: bytes, key: bytes) -> bytes:
     """
     XOR C{data} with the 4-byte C{key} repeated (RFC 6455 §5.3), in pure
     Python: one C{int} XOR for short data, four strided C{translate} calls
-    (about twice as fast) for long data.
+    (about twice as fast) for long data. Both arguments may be any
+    bytes-like object, as for the C version.
     """
     n = len(data)
+    key = bytes(key)
     if n < 2048:
         repeated = key * (n // 4 + 1)
         return (
             int.from_bytes(data, "little") ^ int.from_bytes(repeated[:n], "little")
         ).to_bytes(n, "little")
+    data = bytes(data)
     out = bytearray(n)
     for i in range(4):
         out[i::4] = data[i::4].translate(_XOR_TABLES[key[i]])
@@ -57,10 +65,45 @@ def _mask_python(data: bytes, key: bytes) -> bytes:
 
 _XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
 
+
+class _PythonBytesBuilder:
+    """
+    Joins the pieces of a message into one bytes object, in pure Python: it
+    keeps the pieces and joins them once, in L{build}. (The C version writes
+    each piece into the result as it comes, which spares holding the
+    pieces.)
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, size_hint: int = 0) -> None:
+        if size_hint < 0:
+            raise ValueError("size_hint must not be negative")
+        self._parts: list[bytes] = []
+
+    def append(self, data: bytes) -> None:
+        """
+        Add C{data} (any bytes-like object) at the end.
+        """
+        self._parts.append(bytes(data))
+
+    def build(self) -> bytes:
+        """
+        @return: everything appended, as one bytes object; the builder starts
+            over empty.
+        """
+        parts, self._parts = self._parts, []
+        return b"".join(parts)
+
+    def __len__(self) -> int:
+        return sum(map(len, self._parts))
+
+
 apply_mask = _mask_python
+BytesBuilder = _PythonBytesBuilder
 if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
     try:
-        from wsproto_tw.core._speedups import apply_mask  # type: ignore[no-redef]
+        from wsproto_tw.core._speedups import BytesBuilder, apply_mask  # type: ignore[no-redef]
     except ImportError:
         pass
 
@@ -129,15 +172,18 @@ class FrameReader:
     """
 
     __slots__ = (
-        "buffer", "_expect_mask", "_max_frame_size", "_rsv_allowed",
+        "buffer", "_mask_bit", "_max_frame_size", "_rsv_allowed", "_plain",
         "_opcode", "_fin", "_rsv1", "_remaining", "_key", "_offset",
     )
 
     def __init__(self, expect_mask: bool, max_frame_size: int, rsv1_allowed: bool = False) -> None:
         self.buffer = bytearray()
-        self._expect_mask = expect_mask
+        self._mask_bit = 0x80 if expect_mask else 0
         self._max_frame_size = max_frame_size
-        self._rsv_allowed = 0x40 if rsv1_allowed else 0
+        self._rsv_allowed = 0
+        self._plain = _PLAIN_FIRST_BYTES
+        if rsv1_allowed:
+            self.allow_rsv1()
         # The data frame whose payload is being read, if any.
         self._opcode: Opcode | None = None
         self._fin = False
@@ -151,6 +197,7 @@ class FrameReader:
         Accept RSV1 from now on (an extension that uses it was negotiated).
         """
         self._rsv_allowed = 0x40
+        self._plain = _PLAIN_FIRST_BYTES_RSV1
 
     def read_frame(self) -> Frame | None:
         """
@@ -196,17 +243,7 @@ class FrameReader:
         """
         buf = self.buffer
         if self._opcode is not None:
-            # Continue the payload of a data frame.
-            take = min(self._remaining, len(buf))
-            if take == 0:
-                return None
-            data = self._take(take)
-            self._remaining -= take
-            end = self._remaining == 0
-            opcode = self._opcode
-            if end:
-                self._opcode = None
-            return opcode, self._fin, self._rsv1, data, False, end
+            return self._continue_payload()
         have = len(buf)
         if have < 2:
             return None
@@ -227,44 +264,83 @@ class FrameReader:
         masked = b1 & 0x80
         if masked:
             pos += 4
-        self._check(b0, b1, length, masked)
+        if (
+            b0 not in self._plain
+            or masked != self._mask_bit
+            or (self._max_frame_size and length > self._max_frame_size)
+            or length > _MAX_LENGTH
+        ):
+            # Something to check: a control frame, a reserved bit or
+            # opcode, the masking direction or the size.
+            self._check(b0, b1, length, masked)
         if have < pos:
             return None
         opcode = _OPCODES[b0 & 0x0F]
-        fin = bool(b0 & 0x80)
-        rsv1 = bool(b0 & 0x40)
-        if have - pos >= length:
-            # The whole frame is here: the fast path.
-            end = pos + length
-            with memoryview(buf) as view:
-                payload = bytes(view[pos:end])
-            if masked:
-                payload = apply_mask(payload, bytes(buf[pos - 4 : pos]))
+        fin = (b0 & 0x80) != 0
+        rsv1 = (b0 & 0x40) != 0
+        end = pos + length
+        if have >= end:
+            # The whole frame is here: the fast path. Slicing copies, which
+            # costs less than a memoryview for small payloads only.
+            if length < _SLICE_LIMIT:
+                payload = apply_mask(buf[pos:end], buf[pos - 4 : pos]) if masked else bytes(buf[pos:end])
+            else:
+                with memoryview(buf) as view:
+                    if masked:
+                        payload = apply_mask(view[pos:end], view[pos - 4 : pos])
+                    else:
+                        payload = bytes(view[pos:end])
             del buf[:end]
             return opcode, fin, rsv1, payload, True, True
         if opcode >= 0x8:
             return None  # control frames come out whole
         self._key = bytes(buf[pos - 4 : pos]) if masked else None
         self._offset = 0
-        del buf[:pos]
-        take = len(buf)
-        data = self._take(take)
         self._opcode = opcode
         self._fin = fin
         self._rsv1 = rsv1
-        self._remaining = length - take
-        return opcode, fin, rsv1, data, True, False
+        self._remaining = length
+        del buf[:pos]
+        data = self._take(len(buf))
+        return opcode, fin, rsv1, data, True, self._opcode is None
+
+    @property
+    def remaining(self) -> int:
+        """
+        Payload bytes of the data frame under way still to come (C{0}
+        between frames).
+        """
+        return self._remaining
+
+    def _continue_payload(self) -> tuple[Opcode, bool, bool, bytes, bool, bool] | None:
+        """
+        Read the next piece of the payload of the data frame under way.
+        """
+        if not self.buffer:
+            return None
+        opcode = self._opcode
+        data = self._take(min(self._remaining, len(self.buffer)))
+        return opcode, self._fin, self._rsv1, data, False, self._opcode is None
 
     def _take(self, n: int) -> bytes:
+        """
+        Take the next C{n} bytes of the payload under way off the buffer,
+        unmasked.
+        """
         buf = self.buffer
-        with memoryview(buf) as view:
-            data = bytes(view[:n])
-        del buf[:n]
         key = self._key
-        if key is not None and n:
-            shift = self._offset & 3
-            self._offset += n
-            data = apply_mask(data, key[shift:] + key[:shift])
+        with memoryview(buf) as view:
+            if key is None:
+                data = bytes(view[:n])
+            else:
+                # The key continues where the previous piece left it.
+                shift = self._offset & 3
+                data = apply_mask(view[:n], key[shift:] + key[:shift])
+        del buf[:n]
+        self._offset += n
+        self._remaining -= n
+        if self._remaining == 0:
+            self._opcode = None
         return data
 
     def _check(self, b0: int, b1: int, length: int, masked: int) -> None:
@@ -280,10 +356,17 @@ class FrameReader:
             if not b0 & 0x80:
                 raise PeerViolation("fragmented control frame")
         # RFC 6455 §5.2: the most significant bit of a 64-bit length is 0.
-        if length > 0x7FFFFFFFFFFFFFFF:
+        if length > _MAX_LENGTH:
             raise PeerViolation("frame length has its most significant bit set")
-        if bool(masked) != self._expect_mask:
+        if masked != self._mask_bit:
             # RFC 6455 §5.1
-            raise PeerViolation("unmasked frame from client" if self._expect_mask else "masked frame from server")
+            raise PeerViolation("unmasked frame from client" if self._mask_bit else "masked frame from server")
         if self._max_frame_size and length > self._max_frame_size:
             raise MessageTooBig(f"frame of {length} bytes exceeds the limit of {self._max_frame_size}")
+
+
+# First bytes that need no check beyond the masking direction and the size:
+# a data frame (FIN either way) without reserved bits; with RSV1 allowed
+# once an extension that uses it was negotiated.
+_PLAIN_FIRST_BYTES = frozenset(fin | op for fin in (0, 0x80) for op in (0x0, 0x1, 0x2))
+_PLAIN_FIRST_BYTES_RSV1 = _PLAIN_FIRST_BYTES | frozenset(b | 0x40 for b in _PLAIN_FIRST_BYTES)

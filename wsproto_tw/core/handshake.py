@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import re
+import sys
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -30,8 +31,16 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)")
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
-# RFC 9110 §5.5: CR, LF and NUL never appear in a field value.
-_FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
+# A header line: a token, a colon, a value without CR, LF or NUL (RFC 9110
+# §5.5). This also rejects obsolete line folding (RFC 9112 §5.2).
+_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)")
+# Fields whose values are the same on many connections (every client of a
+# kind sends the same ones): parsed heads share one string per value.
+_SHARED_VALUES = frozenset((
+    "host", "upgrade", "connection", "origin", "user-agent", "sec-websocket-version",
+    "sec-websocket-extensions", "sec-websocket-protocol", "pragma", "cache-control",
+    "accept-encoding", "accept-language",
+))
 _FORBIDDEN_IN_VALUE_STR = re.compile(r"[\r\n\x00]")
 
 STATUS_PHRASES = {
@@ -73,12 +82,12 @@ def _index(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     # RFC 9110 §5.3: repeated fields combine with ", ".
     index: dict[str, str] = {}
     for name, value in headers:
-        key = name.lower()
+        key = sys.intern(name.lower())
         index[key] = f"{index[key]}, {value}" if key in index else value
     return index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandshakeRequest:
     """
     An opening handshake request, as the application sees it before it
@@ -151,20 +160,29 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
     lines = data.split(b"\r\n")
     if len(lines) - 1 > max_headers:
         raise HeadTooLarge(f"more than {max_headers} header lines")
+    intern = sys.intern
+    match_line = _HEADER_LINE.fullmatch
     headers = []
     for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN.fullmatch(name) or _FORBIDDEN_IN_VALUE.search(value):
-            # This also rejects obsolete line folding (RFC 9112 §5.2).
+        match = match_line(line)
+        if match is None:
             raise HandshakeFailed("malformed header line")
-        headers.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
+        name, value = match.groups()
+        # Names are shared between requests, and so are the values that
+        # are the same on every connection: idle connections hold less.
+        name = intern(name.decode("ascii"))
+        value = value.rstrip(b" \t").decode("latin-1")
+        if name.lower() in _SHARED_VALUES:
+            value = intern(value)
+        headers.append((name, value))
     return lines[0], tuple(headers)
 
 
-def parse_request(head: bytes, max_headers: int = 100) -> HandshakeRequest:
+def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> HandshakeRequest:
     """
     Parse a request head (everything before the blank line).
 
+    @param peer: the peer's address, for L{HandshakeRequest.peer}.
     @raise HandshakeFailed: it is not a well-formed HTTP/1.1 request.
     """
     first, headers = parse_head(head, max_headers)
@@ -173,10 +191,11 @@ def parse_request(head: bytes, max_headers: int = 100) -> HandshakeRequest:
         raise HandshakeFailed("malformed request line")
     method, target, major, minor = match.groups()
     return HandshakeRequest(
-        method=method.decode("ascii"),
+        method=sys.intern(method.decode("ascii")),
         target=target.decode("latin-1"),
         http_version=(int(major), int(minor)),
         headers=headers,
+        peer=peer,
     )
 
 
@@ -288,18 +307,23 @@ def build_accept_response(
 ) -> bytes:
     """
     The C{101 Switching Protocols} response (RFC 6455 §4.2.2 item 5).
+
+    @raise ValueError: a header would inject lines.
     """
-    headers = [
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Accept", compute_accept(key)),
+    lines = [
+        "HTTP/1.1 101 Switching Protocols",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Accept: {compute_accept(key)}",
     ]
+    optional = []
     if subprotocol is not None:
-        headers.append(("Sec-WebSocket-Protocol", subprotocol))
+        optional.append(("Sec-WebSocket-Protocol", subprotocol))
     if extensions:
-        headers.append(("Sec-WebSocket-Extensions", extensions))
-    headers.extend(extra_headers)
-    return build_response(101, headers)
+        optional.append(("Sec-WebSocket-Extensions", extensions))
+    if optional or extra_headers:
+        lines.extend(_header_lines([*optional, *extra_headers]))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def build_request(
@@ -338,7 +362,7 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HandshakeResponse:
     """
     The server's answer to the client's opening request.

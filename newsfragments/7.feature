@@ -1,0 +1,1 @@
+wsproto_tw.server.WebSocketServerFactory connections now cost less CPU per message, per large message and per handshake and under 4 KiB of memory each when idle: core connections use slots, large messages are assembled in one buffer (wsproto_tw.core.frames.BytesBuilder, in C when the accelerator is built), and the connections on one reactor share one timer.
