@@ -16,7 +16,8 @@ order A B C ..., then ... C B A, and so on, one fresh process per
 measurement; each cell of the table is the median over the rounds.
 
 Only the Python standard library is needed to start it (and cc, zlib's
-headers and taskset).
+headers and taskset, which it installs with apt-get when run as root on
+Debian).
 """
 
 from __future__ import annotations
@@ -232,6 +233,7 @@ def setup(reinstall: bool) -> None:
         stdout=subprocess.DEVNULL)
     # Twisted finds the twistd plugin through its cache.
     run([PY, "-c", "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))"])
+    installTools()
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         sys.exit("bench: no C compiler (cc) found; install gcc and zlib's headers (zlib1g-dev)")
@@ -239,6 +241,25 @@ def setup(reinstall: bool) -> None:
     run([cc, "-O2", "-o", LOADGEN, BENCH / "loadgen.c", "-lz"])
     if shutil.which("taskset") is None:
         sys.exit("bench: taskset not found (util-linux)")
+
+
+def installTools() -> None:
+    """
+    On a fresh Debian machine, as root, install what the load generator
+    needs (a C compiler and zlib's headers) with apt-get; elsewhere, say
+    what is missing later.
+    """
+    haveCC = bool(os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc"))
+    haveZlib = Path("/usr/include/zlib.h").exists()
+    if haveCC and haveZlib:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    log("installing gcc and zlib1g-dev with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+    run(["apt-get", "install", "-q", "-y", "gcc", "libc6-dev", "zlib1g-dev", "util-linux"], env=env,
+        stdout=subprocess.DEVNULL)
 
 
 def environment() -> dict:
