@@ -13,12 +13,14 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from wsproto_tw._protocol import WebSocketProtocol
 from wsproto_tw.core import CloseCode, Config
+from wsproto_tw.core.connection import ServerConnection
 from wsproto_tw.core.frames import FrameReader, build_frame
 from wsproto_tw.errors import ConnectionClosed, Reject
 from wsproto_tw.interfaces import IWebSocketApplication, IWebSocketTransport
@@ -59,6 +61,22 @@ def afterHead(data: bytes) -> bytes:
 
 def closeCodeOf(frame) -> int:
     return struct.unpack("!H", frame.payload[:2])[0]
+
+
+def captureLogs(testCase: SynchronousTestCase) -> list[dict]:
+    """
+    @return: a list that receives the log events of C{wsproto_tw}'s
+        Twisted layer for the rest of the test.
+    """
+    events: list[dict] = []
+
+    def observer(event: dict) -> None:
+        if event.get("log_namespace") == "wsproto_tw":
+            events.append(event)
+
+    globalLogPublisher.addObserver(observer)
+    testCase.addCleanup(globalLogPublisher.removeObserver, observer)
+    return events
 
 
 class RecordingApplication(WebSocketApplication):
@@ -209,6 +227,109 @@ class HandshakeTests(SynchronousTestCase):
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 500 "))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
+    def assertAnswered500(self, answer, error: type[Exception], deferred: bool = False) -> None:
+        """
+        When requestReceived answers C{answer} (in a Deferred that fires
+        later if C{deferred}), the client gets 500 at once, the transport is
+        closed, and the C{error} it caused is logged once, with its
+        traceback.
+        """
+        logs = captureLogs(self)
+        app = RecordingApplication()
+        pending = Deferred()
+        app.negotiation = pending if deferred else answer
+        _, protocol, transport, _, clock = serve(app=app)
+        protocol.dataReceived(request())
+        if deferred:
+            self.assertEqual(transport.producerState, "paused")
+            pending.callback(answer)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 500 "), transport.value())
+        self.assertTrue(transport.value().endswith(b"\r\n\r\ninternal server error\n"))
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(clock.seconds(), 0)
+        self.assertEqual(len(self.flushLoggedErrors(error)), 1)
+        failures = [e for e in logs if "log_failure" in e]
+        self.assertEqual(len(failures), 1, failures)
+        self.assertIsInstance(failures[0]["log_failure"].value, error)
+        self.assertIsNotNone(failures[0]["log_failure"].getTracebackObject())
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(app.kinds(), ["request"])
+
+    def test_unofferedSubprotocolIs500(self):
+        """
+        An Accept of a subprotocol the client did not offer is answered 500
+        at once, not left for the open timeout.
+        """
+        self.assertAnswered500(Accept("b"), ValueError)
+        self.assertAnswered500(Accept("b"), ValueError, deferred=True)
+
+    def test_notAnAcceptIs500(self):
+        """
+        A requestReceived result that is neither None nor an Accept is
+        answered 500 at once.
+        """
+        self.assertAnswered500("yes", TypeError)
+        self.assertAnswered500("yes", TypeError, deferred=True)
+
+    def test_acceptHeaderInjectionIs500(self):
+        """
+        An Accept whose headers hold a line break is answered 500 at once,
+        and the header is not sent.
+        """
+        self.assertAnswered500(Accept(headers=[("X-A", "1\r\nSet-Cookie: x")]), ValueError)
+        self.assertAnswered500(Accept(headers=[("X-A", "1\r\nSet-Cookie: x")]), ValueError, deferred=True)
+
+    def test_rejectWithBadStatusIs500(self):
+        """
+        A Reject with a status that is not an error status is answered 500
+        at once.
+        """
+        app = RecordingApplication()
+        app.negotiation = Reject(200, "fine")
+        _, protocol, transport, _, _ = serve(app=app)
+        protocol.dataReceived(request())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 500 "), transport.value())
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        pending = Deferred()
+        app = RecordingApplication()
+        app.negotiation = pending
+        _, protocol, transport, _, _ = serve(app=app)
+        protocol.dataReceived(request())
+        pending.errback(Reject(302, "elsewhere"))
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 500 "), transport.value())
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+    def test_connectionOpenedErrorFailsConnection(self):
+        """
+        An exception from connectionOpened is logged and fails the new
+        connection with 1011, after the 101, whether requestReceived
+        answered at once or later; connectionLost follows once.
+        """
+        for deferred in (False, True):
+
+            class Broken(RecordingApplication):
+                def connectionOpened(self, transport):
+                    super().connectionOpened(transport)
+                    raise RuntimeError("broken")
+
+            app = Broken()
+            pending = Deferred()
+            app.negotiation = pending if deferred else None
+            _, protocol, transport, _, _ = serve(app=app)
+            protocol.dataReceived(request())
+            if deferred:
+                pending.callback(None)
+            self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "))
+            frames = serverFrames(afterHead(transport.value()))
+            self.assertEqual([(f.opcode, f.payload) for f in frames], [(0x8, b"\x03\xf3internal error")])
+            self.assertTrue(transport.disconnecting)
+            self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+            protocol.connectionLost(Failure(ConnectionDone()))
+            self.assertEqual(app.kinds(), ["request", "opened", "lost"])
+            self.assertEqual(app.calls[-1][1].value.code, 1011)
+
     def test_deferredNegotiationPausesReading(self):
         """
         While requestReceived's Deferred is pending, the transport is paused;
@@ -326,6 +447,91 @@ class MessageTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
 
 
+    def test_applicationErrorFailsConnection(self):
+        """
+        An exception from a message callback is logged, and fails the
+        connection with 1011: what the application sent before it in the
+        same read is written first, no later message is delivered, and
+        connectionLost comes once.
+        """
+
+        class Echo(RecordingApplication):
+            def textMessageReceived(self, text):
+                super().textMessageReceived(text)
+                if text == "b":
+                    raise RuntimeError("cannot handle b")
+                self.transport.sendText(text)
+
+        logs = captureLogs(self)
+        _, protocol, transport, app, _ = opened(app=Echo())
+        protocol.dataReceived(clientFrame(0x1, b"a") + clientFrame(0x1, b"b") + clientFrame(0x1, b"c"))
+        frames = serverFrames(transport.value())
+        self.assertEqual(
+            [(f.opcode, f.payload) for f in frames], [(0x1, b"a"), (0x8, b"\x03\xf3internal error")]
+        )
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual([c[1] for c in app.calls if c[0] == "text"], ["a", "b"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(len([e for e in logs if "log_failure" in e]), 1)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        lost = [c[1].value for c in app.calls if c[0] == "lost"]
+        self.assertEqual([(c.code, c.reason, c.wasClean) for c in lost], [(1011, "internal error", False)])
+
+    def test_applicationErrorInOtherCallbacks(self):
+        """
+        binaryMessageReceived, pingReceived and pongReceived raising fail
+        the connection with 1011 too; the automatic pong to the ping still
+        goes out first.
+        """
+        for name, frame, sent in [
+            ("binaryMessageReceived", clientFrame(0x2, b"x"), []),
+            ("pingReceived", clientFrame(0x9, b"p"), [(0xA, b"p")]),
+            ("pongReceived", clientFrame(0xA, b"q"), []),
+        ]:
+
+            def fail(*args, name=name):
+                raise RuntimeError(name)
+
+            app = RecordingApplication()
+            setattr(app, name, fail)
+            _, protocol, transport, _, _ = opened(app=app)
+            protocol.dataReceived(frame)
+            frames = serverFrames(transport.value())
+            self.assertEqual([(f.opcode, f.payload) for f in frames], sent + [(0x8, b"\x03\xf3internal error")])
+            self.assertTrue(transport.disconnecting)
+            self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_coreBugLogged(self):
+        """
+        An unexpected exception inside the core fails the connection with
+        1011, and the Twisted layer logs it through twisted.logger with its
+        traceback.
+        """
+
+        class BrokenCore(ServerConnection):
+            __slots__ = ()
+
+            def _receive_piece(self, *args):
+                raise ZeroDivisionError("bug")
+
+        logs = captureLogs(self)
+        config = Config()
+        protocol = WebSocketProtocol(RecordingApplication(), config, Clock(), lambda now: BrokenCore(config, now=now))
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(request() + clientFrame(0x1, b"x"))
+        frames = serverFrames(afterHead(transport.value()))
+        self.assertEqual([(f.opcode, f.payload) for f in frames], [(0x8, b"\x03\xf3internal error")])
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        failures = [e for e in logs if "log_failure" in e]
+        self.assertEqual(len(failures), 1)
+        self.assertIsInstance(failures[0]["log_failure"].value, ZeroDivisionError)
+        self.assertIn("_receive_piece", failures[0]["log_failure"].getTraceback())
+        self.assertIn("1011 internal error", formatEvent(failures[0]))
+
+
 class CloseTests(SynchronousTestCase):
     def test_peerClose(self):
         """
@@ -407,6 +613,109 @@ class CloseTests(SynchronousTestCase):
         self.assertFalse(transport.disconnecting)
         clock.advance(0.25)
         self.assertEqual(transport.value()[:1], b"\x89")
+
+    def test_pausedReadingKeepsHealthyPeer(self):
+        """
+        While the application has paused reading, the peer's pong waits
+        unread: the ping timeout does not count, even 100 s later. Once
+        reading resumes the pong is read, and keepalive goes on.
+        """
+        _, protocol, transport, app, clock = opened(Config(ping_interval=20, ping_timeout=10))
+        clock.advance(20)
+        ping = serverFrames(transport.value())[0]
+        transport.clear()
+        clock.advance(1)
+        protocol.pauseReading()
+        protocol.dataReceived(clientFrame(0xA, ping.payload))
+        clock.advance(100)
+        self.assertEqual(transport.value(), b"")
+        self.assertFalse(transport.disconnecting)
+        protocol.resumeReading()
+        self.assertEqual(app.calls[-1], ("pong", ping.payload))
+        self.assertIsNotNone(protocol.roundTripTime)
+        clock.advance(19.9)
+        self.assertEqual(transport.value(), b"")
+        clock.advance(0.1)
+        self.assertEqual(transport.value()[:1], b"\x89")
+        self.assertFalse(transport.disconnecting)
+
+    def test_backlogKeepsHealthyPeer(self):
+        """
+        While reading is paused for a backlog of unfinished messages, the
+        ping timeout does not count either.
+        """
+        app = RecordingApplication()
+        pending: list[Deferred] = []
+
+        def slow():
+            d = Deferred()
+            pending.append(d)
+            return d
+
+        app.messageResult = slow
+        _, protocol, transport, _, clock = opened(
+            Config(ping_interval=20, ping_timeout=10, max_pending_messages=1), app=app
+        )
+        clock.advance(20)
+        ping = serverFrames(transport.value())[0]
+        transport.clear()
+        protocol.dataReceived(clientFrame(0x1, b"1") + clientFrame(0x1, b"2") + clientFrame(0xA, ping.payload))
+        self.assertEqual(transport.producerState, "paused")
+        clock.advance(100)
+        self.assertFalse(transport.disconnecting)
+        for d in pending:
+            d.callback(None)
+        self.assertEqual(transport.producerState, "producing")
+        self.assertEqual(app.calls[-1], ("pong", ping.payload))
+        clock.advance(15)
+        self.assertEqual(transport.value(), b"")
+        self.assertFalse(transport.disconnecting)
+
+    def test_peerNotReadingStillTimesOut(self):
+        """
+        When reading stops because the peer does not read what we write,
+        the ping timeout still counts.
+        """
+        _, protocol, transport, _, clock = opened(
+            Config(ping_interval=20, ping_timeout=10, write_buffer_timeout=None)
+        )
+        protocol.pauseProducing()
+        clock.advance(20)
+        self.assertEqual(transport.value()[:1], b"\x89")
+        clock.advance(10)
+        frames = serverFrames(transport.value())
+        self.assertEqual(closeCodeOf(frames[-1]), CloseCode.INTERNAL_ERROR)
+        self.assertTrue(transport.disconnecting)
+
+    def test_keepaliveWithoutPingTimeout(self):
+        """
+        With ping_timeout=None, a ping goes out every ping_interval even when
+        none is answered.
+        """
+        _, _, transport, _, clock = opened(Config(ping_interval=20, ping_timeout=None))
+        for n in range(1, 4):
+            clock.advance(20)
+            self.assertEqual(transport.value(), b"\x89\x02" + struct.pack("!H", n))
+            transport.clear()
+        self.assertFalse(transport.disconnecting)
+
+    def test_closedLogLine(self):
+        """
+        The line logged on close gives the peer, the path, the code, whether
+        it was clean, the reason, the subprotocol and the duration.
+        """
+        logs = captureLogs(self)
+        _, protocol, _, _, _ = serve(Config(subprotocols=("chat",)))
+        protocol.dataReceived(request(extra="Sec-WebSocket-Protocol: chat\r\n"))
+        protocol.dataReceived(clientFrame(0x8, struct.pack("!H", 1001) + b"bye"))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        lines = [formatEvent(e) for e in logs if formatEvent(e).startswith("closed ")]
+        self.assertEqual(len(lines), 1)
+        self.assertRegex(
+            lines[0],
+            r"^closed 192\.168\.1\.1:54321 /chat code=1001 clean=True reason='bye' subprotocol=chat"
+            r" after \d+\.\ds$",
+        )
 
     def test_idleTimeout(self):
         """

@@ -280,7 +280,7 @@ class TwistdTests(SynchronousTestCase):
         self.assertIn("/any/path/at/all", opened)
         self.assertIn("v11.stomp", opened)
         closed = twistd.waitFor(rf"closed .*127\.0\.0\.1:{clientPort}\b.*").group(0)
-        self.assertIn("1000", closed)
+        self.assertIn("code=1000 clean=True reason='done' subprotocol=v11.stomp", closed)
         self.assertRegex(closed, r"\d+(\.\d+)?\s?m?s\b")
 
         # A plain HTTP GET without Upgrade: 426, one log line.

@@ -40,6 +40,9 @@ from wsproto_tw.interfaces import IWebSocketApplication, IWebSocketTransport
 _log = Logger(namespace="wsproto_tw")
 
 _NO_PAUSES: frozenset[str] = frozenset()
+# The pause that is the peer's doing (it does not read what we write); the
+# others are ours, and suspend keepalive (a pong may wait unread).
+_WRITES_ONLY: frozenset[str] = frozenset(("writes",))
 
 
 class Accept:
@@ -319,21 +322,35 @@ class WebSocketProtocol(Protocol):
     # -- reading --------------------------------------------------------
 
     def _pauseReading(self, why: str) -> None:
-        if not self._pauses and self.transport is not None and not self._closing:
+        pauses = self._pauses
+        if not pauses and self.transport is not None and not self._closing:
             self.transport.pauseProducing()
-        self._pauses = self._pauses | {why}
+        if why != "writes" and (not pauses or pauses == _WRITES_ONLY) and self._conn is not None:
+            # We stop reading by our own choice: the peer's pong may wait
+            # unread meanwhile, so keepalive must not count against it.
+            self._conn.pause_keepalive()
+        self._pauses = pauses | {why}
 
     def _resumeReading(self, why: str) -> None:
         if why not in self._pauses:
             return
-        self._pauses = self._pauses - {why}
-        if self._pauses or self._conn is None:
+        self._pauses = pauses = self._pauses - {why}
+        conn = self._conn
+        if conn is None:
+            return
+        if why != "writes" and (not pauses or pauses == _WRITES_ONLY):
+            conn.resume_keepalive(now=self._clock.seconds())
+            if pauses:
+                self._flush()  # re-arm the timer for the keepalive deadlines
+        if pauses:
             return
         if not self._closing:
             self.transport.resumeProducing()
         # Deliver what was read before the pause.
-        self._deliver()
-        self._flush()
+        try:
+            self._deliver()
+        finally:
+            self._flush()
 
     def getPeer(self) -> Any:
         return self.transport.getPeer()
@@ -355,8 +372,11 @@ class WebSocketProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self._conn.receive_data(data, now=self._clock.seconds())
-        self._deliver()
-        self._flush()
+        try:
+            self._deliver()
+        finally:
+            # What was sent before anything went wrong goes out too.
+            self._flush()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         conn = self._conn
@@ -377,19 +397,26 @@ class WebSocketProtocol(Protocol):
             onOpen, self._onOpen = self._onOpen, None
             onOpen.errback(reason)
         closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
-        if self._opened:
-            _log.info(
-                "closed {peer} {path} code={code} clean={clean} after {duration:.1f}s",
-                peer=_peer(self.transport),
-                path=self.request.path if self.request is not None else "-",
-                code=closed.code,
-                clean=closed.wasClean,
-                duration=time.monotonic() - self._startedAt,
-            )
-            self._opened = False
-            self._app.connectionLost(Failure(closed))
-        if self._onClose is not None:
-            self._onClose(self)
+        try:
+            if self._opened:
+                _log.info(
+                    "closed {peer} {path} code={code} clean={clean} reason={reason!r}"
+                    " subprotocol={subprotocol} after {duration:.1f}s",
+                    peer=_peer(self.transport),
+                    path=self.request.path if self.request is not None else "-",
+                    code=closed.code,
+                    clean=closed.wasClean,
+                    reason=closed.reason,
+                    subprotocol=conn.subprotocol,
+                    duration=time.monotonic() - self._startedAt,
+                )
+                self._opened = False
+                self._app.connectionLost(Failure(closed))
+        finally:
+            # The factory forgets the connection even if the application
+            # failed in connectionLost.
+            if self._onClose is not None:
+                self._onClose(self)
 
     # -- the pump ----------------------------------------------------------
 
@@ -401,9 +428,24 @@ class WebSocketProtocol(Protocol):
         outer = self._delivering
         self._delivering = True
         try:
-            self._deliverEvents()
+            while True:
+                try:
+                    self._deliverEvents()
+                    return
+                except Exception:
+                    # An application callback raised: fail the connection,
+                    # then go on with what is left (the failure's event).
+                    self._applicationFailed(Failure())
         finally:
             self._delivering = outer
+
+    def _applicationFailed(self, failure: Failure) -> None:
+        """
+        The application raised from a callback: log it, and fail the
+        connection with 1011 (the caller flushes the Close frame).
+        """
+        _log.failure("application failed on {peer}", failure, peer=_peer(self.transport))
+        self._conn.fail(1011, "internal error", now=self._clock.seconds())
 
     def _deliverEvents(self) -> None:
         app = self._app
@@ -434,12 +476,23 @@ class WebSocketProtocol(Protocol):
             elif kind is HandshakeFailure:
                 self._handshakeFailed(event.error)
             elif kind is ConnectionFailed:
-                _log.info(
-                    "failing {peer}: {code} {reason}",
-                    peer=_peer(self.transport),
-                    code=event.code,
-                    reason=event.reason,
-                )
+                error = event.error
+                if error is not None:
+                    # A bug in the core: log its traceback.
+                    _log.failure(
+                        "failing {peer}: {code} {reason}",
+                        Failure(error, type(error), error.__traceback__),
+                        peer=_peer(self.transport),
+                        code=event.code,
+                        reason=event.reason,
+                    )
+                else:
+                    _log.info(
+                        "failing {peer}: {code} {reason}",
+                        peer=_peer(self.transport),
+                        code=event.code,
+                        reason=event.reason,
+                    )
             elif kind is CloseReceived:
                 pass  # connectionLost reports the close
 
@@ -516,8 +569,10 @@ class WebSocketProtocol(Protocol):
         self._timer = None
         conn = self._conn
         conn.handle_timer(now=self._clock.seconds())
-        self._deliver()
-        self._flush()
+        try:
+            self._deliver()
+        finally:
+            self._flush()
 
     # -- the opening handshake -------------------------------------------
 
@@ -528,7 +583,7 @@ class WebSocketProtocol(Protocol):
             return
         d = maybeDeferred(self._app.requestReceived, self.request)
         d.addCallbacks(self._accept, self._reject)
-        d.addErrback(lambda f: _log.failure("negotiation failed", f))
+        d.addErrback(self._negotiationFailed)
         if self._conn.state is State.CONNECTING:
             # The application answers later: read nothing meanwhile.
             self._pauseReading("negotiating")
@@ -554,10 +609,32 @@ class WebSocketProtocol(Protocol):
         assert isinstance(conn, ServerConnection)
         if failure.check(Reject):
             error = failure.value
+            # A Reject with a status or headers that can't be sent raises
+            # here, and _negotiationFailed answers 500.
             conn.reject(error.status, error.reason, error.headers)
         else:
             _log.failure("application failed in requestReceived", failure)
             conn.reject(500, "internal server error")
+        self._resumeReading("negotiating")
+        self._flush()
+
+    def _negotiationFailed(self, failure: Failure) -> None:
+        """
+        Answering the request failed: the application's answer can't be sent
+        (a subprotocol the client did not offer, a value that is not an
+        L{Accept}, a header with a line break, a L{Reject} with a status that
+        is not an error), or C{connectionOpened} raised. Answer 500 at once,
+        or fail the connection with 1011 if it has opened.
+        """
+        _log.failure(
+            "application failed answering the opening handshake from {peer}", failure, peer=_peer(self.transport)
+        )
+        conn = self._conn
+        if conn.state is State.CONNECTING:
+            assert isinstance(conn, ServerConnection)
+            conn.reject(500, "internal server error")
+        else:
+            conn.fail(1011, "internal error", now=self._clock.seconds())
         self._resumeReading("negotiating")
         self._flush()
 

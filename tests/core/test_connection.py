@@ -620,13 +620,21 @@ class KeepaliveTests(SynchronousTestCase):
 
     def test_noPingTimeout(self):
         """
-        With C{ping_timeout=None}, an unanswered ping waits forever and no
-        further ping is sent.
+        With C{ping_timeout=None}, an unanswered ping never fails the
+        connection, and keepalive goes on: the next ping follows
+        C{ping_interval} after each one, answered or not.
         """
         server = openedServer(Config(ping_interval=20.0, ping_timeout=None))
         server.handle_timer(now=20.0)
         self.assertEqual(server.data_to_send(), b"\x89\x02\x00\x01")
-        self.assertIsNone(server.next_deadline())
+        self.assertEqual(server.next_deadline(), 40.0)
+        server.handle_timer(now=40.0)
+        self.assertEqual(server.data_to_send(), b"\x89\x02\x00\x02")
+        self.assertEqual(server.next_deadline(), 60.0)
+        server.receive_data(clientFrame(Opcode.PONG, b"\x00\x02"), now=41.0)
+        self.assertEqual(list(server.events()), [Pong(b"\x00\x02", 1.0)])
+        self.assertEqual(server.next_deadline(), 61.0)
+        self.assertIs(server.state, State.OPEN)
 
     def test_keepaliveDisabled(self):
         """
@@ -672,6 +680,90 @@ class KeepaliveTests(SynchronousTestCase):
         server.send_close(1000, now=1.0)
         self.assertEqual(server.next_deadline(), 10.0)
 
+    def test_pausedKeepaliveSendsNoPing(self):
+        """
+        While keepalive is paused no ping falls due; once resumed, a ping
+        that fell due meanwhile goes out at once.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=10.0))
+        server.pause_keepalive()
+        self.assertIsNone(server.next_deadline())
+        server.handle_timer(now=50.0)
+        self.assertEqual(server.data_to_send(), b"")
+        server.resume_keepalive(now=100.0)
+        self.assertEqual(server.next_deadline(), 20.0)
+        server.handle_timer(now=100.0)
+        self.assertEqual(server.data_to_send(), b"\x89\x02\x00\x01")
+        self.assertEqual(server.next_deadline(), 110.0)
+
+    def test_pausedKeepaliveKeepsPongDeadline(self):
+        """
+        A pong that arrives while keepalive is paused and is read after it
+        resumes answers the ping: the pong deadline that passed meanwhile
+        does not fail the connection, and keepalive goes on.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=10.0))
+        server.handle_timer(now=20.0)
+        self.assertEqual(server.data_to_send(), b"\x89\x02\x00\x01")
+        server.pause_keepalive()
+        server.receive_data(clientFrame(Opcode.PONG, b"\x00\x01"), now=21.0)
+        server.handle_timer(now=30.0)
+        server.handle_timer(now=120.0)
+        self.assertEqual(server.data_to_send(), b"")
+        server.resume_keepalive(now=121.0)
+        # The ping gets a full ping_timeout from the resumption.
+        self.assertEqual(server.next_deadline(), 131.0)
+        # Read at 121: the round trip includes the pause.
+        self.assertEqual(list(server.events()), [Pong(b"\x00\x01", 101.0)])
+        self.assertEqual(server.next_deadline(), 141.0)
+        self.assertEqual(server.data_to_send(), b"")
+        self.assertIs(server.state, State.OPEN)
+
+    def test_resumedKeepaliveEnforcesPongDeadline(self):
+        """
+        After keepalive resumes, a ping still unanswered C{ping_timeout}
+        later fails the connection with 1011.
+        """
+        server = openedServer(Config(ping_interval=20.0, ping_timeout=10.0))
+        server.handle_timer(now=20.0)
+        server.data_to_send()
+        server.pause_keepalive()
+        server.resume_keepalive(now=100.0)
+        server.handle_timer(now=109.0)
+        self.assertEqual(server.data_to_send(), b"")
+        server.handle_timer(now=110.0)
+        self.assertEqual(sentCloseCode(server.data_to_send()), 1011)
+        self.assertTrue(server.wants_transport_closed)
+
+    def test_pausedKeepaliveSuspendsIdleTimeout(self):
+        """
+        While keepalive is paused the idle timeout is not enforced; it
+        starts over when keepalive resumes.
+        """
+        server = openedServer(Config(idle_timeout=5.0, ping_interval=None))
+        server.pause_keepalive()
+        self.assertIsNone(server.next_deadline())
+        server.handle_timer(now=60.0)
+        self.assertEqual(server.data_to_send(), b"")
+        server.resume_keepalive(now=60.0)
+        self.assertEqual(server.next_deadline(), 65.0)
+
+    def test_pausedKeepaliveKeepsOtherDeadlines(self):
+        """
+        Pausing keepalive leaves the opening and closing deadlines alone.
+        """
+        server = ServerConnection(Config(open_timeout=10.0), now=0.0)
+        server.pause_keepalive()
+        self.assertEqual(server.next_deadline(), 10.0)
+        server.handle_timer(now=10.0)
+        self.assertTrue(server.data_to_send().startswith(b"HTTP/1.1 408 "))
+        server = openedServer(Config(close_timeout=3.0))
+        server.pause_keepalive()
+        server.send_close(1000, now=1.0)
+        self.assertEqual(server.next_deadline(), 4.0)
+        server.handle_timer(now=4.0)
+        self.assertTrue(server.wants_transport_closed)
+
     def test_timerAfterClosedDoesNothing(self):
         """
         C{handle_timer} on a closed connection writes nothing.
@@ -681,6 +773,80 @@ class KeepaliveTests(SynchronousTestCase):
         server.handle_timer(now=1000.0)
         self.assertEqual(server.data_to_send(), b"")
         self.assertEqual(list(server.events()), [])
+
+
+class _BrokenFrames(ServerConnection):
+    """
+    A server connection with a bug in its frame handling.
+    """
+
+    __slots__ = ()
+
+    def _receive_piece(self, *args):
+        raise ZeroDivisionError("bug in the frame path")
+
+
+class _BrokenHead(ServerConnection):
+    """
+    A server connection with a bug in its request parsing.
+    """
+
+    __slots__ = ()
+
+    def _take_head(self):
+        raise ZeroDivisionError("bug in the head path")
+
+
+class OwnBugTests(SynchronousTestCase):
+    """
+    An unexpected exception inside the core fails the connection with 1011
+    and reaches the caller on the event: the core logs nothing itself.
+    """
+
+    def test_bugWhileOpen(self):
+        """
+        A bug while parsing frames queues a Close frame with 1011 and
+        reports L{ConnectionFailed} carrying the exception and its
+        traceback, without logging.
+        """
+        server = _BrokenFrames(Config(), now=0.0)
+        server.receive_data(requestBytes(), now=0.0)
+        list(server.events())
+        server.accept(now=0.0)
+        server.data_to_send()
+        server.receive_data(clientFrame(Opcode.TEXT, b"x"), now=1.0)
+        with self.assertNoLogs(level="DEBUG"):
+            events = list(server.events())
+        self.assertEqual(events, [ConnectionFailed(1011, "internal error")])
+        self.assertIsInstance(events[0].error, ZeroDivisionError)
+        self.assertIsNotNone(events[0].error.__traceback__)
+        self.assertEqual(server.data_to_send(), serverFrame(Opcode.CLOSE, closePayload(1011, b"internal error")))
+        self.assertTrue(server.wants_transport_closed)
+
+    def test_bugWhileConnecting(self):
+        """
+        A bug while parsing the request head reports L{ConnectionFailed}
+        with the exception and wants the transport closed.
+        """
+        server = _BrokenHead(Config(), now=0.0)
+        server.receive_data(requestBytes(), now=0.0)
+        with self.assertNoLogs(level="DEBUG"):
+            events = list(server.events())
+        self.assertEqual(events, [ConnectionFailed(1011, "internal error")])
+        self.assertIsInstance(events[0].error, ZeroDivisionError)
+        self.assertTrue(server.wants_transport_closed)
+        self.assertIs(server.state, State.CLOSED)
+        self.assertIsNone(server.next_deadline())
+
+    def test_peerViolationHasNoError(self):
+        """
+        A failure caused by the peer carries no exception.
+        """
+        server = openedServer(NO_TIMERS)
+        server.receive_data(b"\x81\x01x", now=0.0)
+        events = list(server.events())
+        self.assertEqual(events, [ConnectionFailed(1002, "unmasked frame from client")])
+        self.assertIsNone(events[0].error)
 
 
 class LargeMessageTests(SynchronousTestCase):

@@ -53,7 +53,8 @@ PHRASES = {
 
 def errorResponse(status: int, reason: str, headers: tuple = (), phrase: str | None = None) -> bytes:
     """
-    The exact response a server writes when it refuses a handshake.
+    The exact response a server writes when it refuses a handshake: with
+    C{Connection: close} last, unless C{headers} has a C{Connection} field.
     """
     body = (reason + "\n").encode("utf-8")
     lines = [f"HTTP/1.1 {status} {phrase or PHRASES[status]}"]
@@ -61,8 +62,9 @@ def errorResponse(status: int, reason: str, headers: tuple = (), phrase: str | N
     lines += [
         "Content-Type: text/plain; charset=utf-8",
         f"Content-Length: {len(body)}",
-        "Connection: close",
     ]
+    if not any(name.lower() == "connection" for name, _ in headers):
+        lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -81,6 +83,10 @@ VALID_LINES = (
     f"Sec-WebSocket-Key: {CLIENT_KEY}",
     "Sec-WebSocket-Version: 13",
 )
+
+
+# What a 426 answer carries: one Connection field, saying both.
+UPGRADE_REQUIRED_HEADERS = [("Upgrade", "websocket"), ("Connection", "Upgrade, close"), ("Sec-WebSocket-Version", "13")]
 
 
 def without(prefix: str) -> list[str]:
@@ -384,6 +390,45 @@ class ServerHandshakeTests(SynchronousTestCase):
         """
         self.assertRefused(rawRequest(*without("Host")), 400, "missing host header")
 
+    def test_duplicateHost(self):
+        """
+        Two C{Host} lines are answered with 400 (RFC 9112 §3.2), whatever
+        their values.
+        """
+        for second in ("Host: other.example.com", "Host: server.example.com", "Host: "):
+            self.assertRefused(rawRequest(*VALID_LINES, second), 400, "more than one host header")
+
+    def test_duplicateKey(self):
+        """
+        Two C{Sec-WebSocket-Key} lines are answered with 400 (RFC 6455
+        §11.3.1), even when they are the same.
+        """
+        self.assertRefused(
+            rawRequest(*VALID_LINES, f"Sec-WebSocket-Key: {CLIENT_KEY}"), 400,
+            "more than one sec-websocket-key header",
+        )
+
+    def test_duplicateVersion(self):
+        """
+        Two C{Sec-WebSocket-Version} lines are answered with 400 (RFC 6455
+        §11.3.5), even when both say 13.
+        """
+        self.assertRefused(
+            rawRequest(*VALID_LINES, "Sec-WebSocket-Version: 13"), 400,
+            "more than one sec-websocket-version header",
+        )
+
+    def test_listInOneVersionLine(self):
+        """
+        A list of versions on one line is not taken for repeated lines: it
+        is answered as an unsupported version, 426.
+        """
+        self.assertRefused(
+            rawRequest(*without("Sec-WebSocket-Version"), "Sec-WebSocket-Version: 13, 8"), 426,
+            "unsupported websocket version 13, 8; this server speaks 13",
+            headers=UPGRADE_REQUIRED_HEADERS, kind=UpgradeRequired,
+        )
+
     def test_badKeyLength(self):
         """
         A key that is not 16 bytes in base64, or not base64 at all, is
@@ -445,7 +490,7 @@ class ServerHandshakeTests(SynchronousTestCase):
         self.assertRefused(
             rawRequest(*without("Sec-WebSocket-Version"), "Sec-WebSocket-Version: 8"), 426,
             "unsupported websocket version 8; this server speaks 13",
-            headers=[("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")],
+            headers=UPGRADE_REQUIRED_HEADERS,
             kind=UpgradeRequired,
         )
 
@@ -456,8 +501,42 @@ class ServerHandshakeTests(SynchronousTestCase):
         self.assertRefused(
             rawRequest("GET / HTTP/1.1", "Host: example.com", "Accept: text/html"), 426,
             "this is a websocket endpoint; send an upgrade: websocket request",
-            headers=[("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")],
+            headers=UPGRADE_REQUIRED_HEADERS,
             kind=UpgradeRequired,
+        )
+
+    def test_upgradeRequiredOneConnectionHeader(self):
+        """
+        The 426 answer has exactly one C{Connection} field, C{Upgrade, close}.
+        """
+        server, _ = self.receive(rawRequest("GET / HTTP/1.1", "Host: example.com"))
+        body = b"this is a websocket endpoint; send an upgrade: websocket request\n"
+        self.assertEqual(
+            server.data_to_send(),
+            b"HTTP/1.1 426 Upgrade Required\r\n"
+            b"Upgrade: websocket\r\n"
+            b"Connection: Upgrade, close\r\n"
+            b"Sec-WebSocket-Version: 13\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: 65\r\n"
+            b"\r\n" + body,
+        )
+
+    def test_rejectWithConnectionHeader(self):
+        """
+        A rejection whose own headers have a C{Connection} field gets
+        C{close} added to it rather than a second field.
+        """
+        server, _ = self.receive(requestBytes())
+        server.reject(403, "no", [("Connection", "keep-alive")])
+        self.assertEqual(
+            server.data_to_send(),
+            b"HTTP/1.1 403 Forbidden\r\n"
+            b"Connection: keep-alive, close\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: 3\r\n"
+            b"\r\n"
+            b"no\n",
         )
 
     def test_upgradeToOtherProtocol(self):
@@ -467,7 +546,7 @@ class ServerHandshakeTests(SynchronousTestCase):
         server = self.assertRefused(
             rawRequest(*without("Upgrade"), "Upgrade: h2c"), 426,
             "this is a websocket endpoint; send an upgrade: websocket request",
-            headers=[("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")],
+            headers=UPGRADE_REQUIRED_HEADERS,
             kind=UpgradeRequired,
         )
         self.assertEqual(server.close_code, 1006)

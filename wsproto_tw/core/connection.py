@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import enum
-import logging
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -52,8 +51,6 @@ from wsproto_tw.core.handshake import (
     validate_response,
 )
 from wsproto_tw.core.utf8 import Utf8Decoder, decode_text
-
-_log = logging.getLogger("wsproto_tw.core")
 
 _pack_code = struct.Struct("!H").pack
 _unpack_code = struct.Struct("!H").unpack_from
@@ -109,6 +106,7 @@ class Connection:
         "_msg_opcode", "_msg_parts", "_msg_text", "_msg_decoder", "_msg_compressed", "_msg_size",
         "_msg_frames", "_close_sent", "_close_received", "_failed",
         "_open_by", "_close_by", "_ping_at", "_pong_by", "_ping_sent", "_ping_count", "_idle_by",
+        "_keepalive_paused",
     )
 
     def __init__(
@@ -150,6 +148,8 @@ class Connection:
         self._ping_sent: tuple[bytes, float] | None = None
         self._ping_count = 0
         self._idle_by: float | None = None
+        # The caller is not reading (see pause_keepalive).
+        self._keepalive_paused = False
 
     # -- I/O in ----------------------------------------------------------
 
@@ -221,9 +221,10 @@ class Connection:
                 self._fail(exc.close_code, str(exc), self._now)
             except (HandshakeFailed, HandshakeRejected) as exc:
                 self._handshake_failed(exc)
-            except Exception:
-                _log.exception("wsproto_tw parser bug")
-                self._fail(CloseCode.INTERNAL_ERROR, "internal error", self._now)
+            except Exception as exc:
+                # Our own bug: the core logs nothing (it has no logger of
+                # its own); the event carries the exception to the caller.
+                self._fail(CloseCode.INTERNAL_ERROR, "internal error", self._now, error=exc)
         return events.pop(0)
 
     def data_to_send(self) -> bytes:
@@ -242,7 +243,11 @@ class Connection:
         @return: when L{handle_timer} must next be called, or L{None}.
         """
         deadline = None
-        for t in (self._open_by, self._close_by, self._ping_at, self._pong_by, self._idle_by):
+        if self._keepalive_paused:
+            pending: tuple = (self._open_by, self._close_by)
+        else:
+            pending = (self._open_by, self._close_by, self._ping_at, self._pong_by, self._idle_by)
+        for t in pending:
             if t is not None and (deadline is None or t < deadline):
                 deadline = t
         return deadline
@@ -264,6 +269,8 @@ class Connection:
             self.state = State.CLOSED
             self.wants_transport_closed = True
             return
+        if self._keepalive_paused:
+            return
         if self._pong_by is not None and now >= self._pong_by:
             self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout", now, drop=True)
             return
@@ -275,9 +282,14 @@ class Connection:
             self._ping_count += 1
             payload = _pack_code(self._ping_count & 0xFFFF)
             self._ping_sent = (payload, now)
-            self._ping_at = None
-            if self._config.ping_timeout is not None:
-                self._pong_by = now + self._config.ping_timeout
+            config = self._config
+            if config.ping_timeout is not None:
+                # The next ping follows the pong.
+                self._ping_at = None
+                self._pong_by = now + config.ping_timeout
+            else:
+                # No pong deadline: keep pinging, answered or not.
+                self._ping_at = now + config.ping_interval
             self._send_frame(Opcode.PING, payload)
 
     # -- commands --------------------------------------------------------
@@ -350,6 +362,34 @@ class Connection:
         self.state = State.CLOSING
         self._stop_timers()
         self._close_by = now + self._config.close_timeout
+
+    def pause_keepalive(self) -> None:
+        """
+        The caller stopped reading from the transport (its application is
+        busy, or paused it): a pong may be waiting unread, and so may any
+        other byte. Until L{resume_keepalive}, send no keepalive ping and
+        enforce neither the pong deadline nor the idle timeout. The opening
+        and closing deadlines still apply.
+        """
+        self._keepalive_paused = True
+
+    def resume_keepalive(self, *, now: float) -> None:
+        """
+        The caller reads again: re-arm what L{pause_keepalive} suspended. An
+        unanswered keepalive ping gets a full C{ping_timeout} from C{now},
+        and the idle timeout starts over; a ping that fell due meanwhile
+        goes out at once.
+        """
+        if not self._keepalive_paused:
+            return
+        self._keepalive_paused = False
+        # What waited unread is parsed from now on.
+        self._now = now
+        config = self._config
+        if self._pong_by is not None and config.ping_timeout is not None:
+            self._pong_by = now + config.ping_timeout
+        if self._idle_by is not None and config.idle_timeout is not None:
+            self._idle_by = now + config.idle_timeout
 
     def fail(self, code: int, reason: str, *, now: float) -> None:
         """
@@ -550,22 +590,31 @@ class Connection:
         else:
             self._close_by = now + self._config.close_timeout
 
-    def _fail(self, code: int, reason: str, now: float, drop: bool = False) -> None:
+    def _fail(
+        self, code: int, reason: str, now: float, drop: bool = False, error: BaseException | None = None
+    ) -> None:
         """
         Fail the connection (RFC 6455 §7.1.7): send a Close frame if we
         haven't, and stop reading.
+
+        @param error: the exception of a bug of our own, for
+            L{ConnectionFailed.error}.
         """
         if self.state is State.CLOSED:
             return
         if self.state is State.CONNECTING:
             self.state = State.CLOSED
             self.wants_transport_closed = True
+            self._open_by = None
+            if error is not None:
+                # Nothing goes on the wire, but the caller must hear of it.
+                self._events.append(ConnectionFailed(code, reason, error))
             return
         self._failed = (code, reason)
         if self._close_sent is None:
             self._close_sent = code
             self._send_frame(Opcode.CLOSE, _close_payload(code, reason))
-        self._events.append(ConnectionFailed(code, reason))
+        self._events.append(ConnectionFailed(code, reason, error))
         self._closed(now)
         if drop:
             self.wants_transport_closed = True

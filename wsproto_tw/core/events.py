@@ -5,7 +5,7 @@ Events: things that happened on a connection, as the core reports them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wsproto_tw.core.handshake import HandshakeRequest, HandshakeResponse
 
@@ -101,7 +101,12 @@ class ConnectionFailed(Event):
     """
     The core failed the connection (RFC 6455 §7.1.7): the peer broke the
     protocol or a limit, or a timeout passed.
+
+    @ivar error: the unexpected exception when the core failed because of a
+        bug of its own (code 1011), with its traceback, for the caller to
+        log; else L{None}.
     """
 
     code: int
     reason: str
+    error: BaseException | None = field(default=None, compare=False, repr=False)

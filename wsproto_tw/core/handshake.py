@@ -213,11 +213,14 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         raise HandshakeFailed("a websocket handshake needs http/1.1 or later")
     if "websocket" not in [t.lower() for t in request.tokens("upgrade")]:
         raise UpgradeRequired("this is a websocket endpoint; send an upgrade: websocket request")
-    if not request.get("host"):
+    # RFC 9112 §3.2: exactly one Host; RFC 6455 §11.3.1, §11.3.5: at most
+    # one key and one version line in a request.
+    host = _single(request, "host")
+    if not host:
         raise HandshakeFailed("missing host header")
     if "upgrade" not in [t.lower() for t in request.tokens("connection")]:
         raise HandshakeFailed("connection header must contain upgrade")
-    key = request.get("sec-websocket-key")
+    key = _single(request, "sec-websocket-key")
     if key is None:
         raise HandshakeFailed("missing sec-websocket-key header")
     try:
@@ -226,7 +229,7 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         raw = b""
     if len(raw) != 16:
         raise HandshakeFailed("sec-websocket-key must be 16 bytes in base64")
-    version = request.get("sec-websocket-version")
+    version = _single(request, "sec-websocket-version")
     if version is None:
         raise HandshakeFailed("missing sec-websocket-version header")
     if version.strip() != "13":
@@ -239,6 +242,24 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         if origin is not None and origin.strip().lower() not in allowed_origins:
             raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
     return key.strip()
+
+
+def _single(request: HandshakeRequest, name: str) -> str | None:
+    """
+    @param name: a header name in lower case.
+    @return: the value of header C{name}, or L{None}.
+    @raise HandshakeFailed: the header appears on more than one line.
+    """
+    value = request.get(name)
+    # Repeated lines are combined with ", ": only a value with a comma can
+    # come from more than one.
+    if (
+        value is not None
+        and "," in value
+        and sum(1 for field_name, _ in request.headers if field_name.lower() == name) > 1
+    ):
+        raise HandshakeFailed(f"more than one {name} header")
+    return value
 
 
 def _status_phrase(status: int) -> str:
@@ -287,15 +308,25 @@ def build_response(status: int, headers: list[tuple[str, str]] | tuple = (), bod
 def build_error_response(error: HandshakeFailed) -> bytes:
     """
     The response for a failed handshake: its status, its headers, and its
-    reason as a one-line plain-text body.
+    reason as a one-line plain-text body. The connection closes after it: a
+    C{Connection} header of the error's (426's C{Upgrade}) gets C{close}
+    added, else C{Connection: close} is added (one such field, RFC 9110
+    §7.6.1).
     """
     body = (" ".join(error.reason.splitlines()) + "\n").encode("utf-8")
-    headers = [
-        *error.headers,
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(body))),
-        ("Connection", "close"),
-    ]
+    headers = []
+    closing = False
+    for name, value in error.headers:
+        if not closing and name.lower() == "connection":
+            closing = True
+            value = str(value)
+            if "close" not in [t.lower() for t in split_tokens(value)]:
+                value = f"{value}, close" if value.strip() else "close"
+        headers.append((name, value))
+    headers.append(("Content-Type", "text/plain; charset=utf-8"))
+    headers.append(("Content-Length", str(len(body))))
+    if not closing:
+        headers.append(("Connection", "close"))
     return build_response(error.status, headers, body)
 
 
