@@ -39,7 +39,7 @@ from wsproto_tw.core.events import (
     RequestReceived,
     TextMessage,
 )
-from wsproto_tw.core.frames import BytesBuilder, FrameReader, apply_mask, build_frame, is_valid_wire_code
+from wsproto_tw.core.frames import BytesBuilder, FrameReader, build_frame, is_valid_wire_code
 from wsproto_tw.core.handshake import (
     HandshakeRequest,
     build_accept_response,
