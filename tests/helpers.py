@@ -11,6 +11,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable
 
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import ClientConnection, ServerConnection
 from wsproto_tw.core.handshake import compute_accept
@@ -18,6 +21,7 @@ from wsproto_tw.core.handshake import compute_accept
 __all__ = [
     "CLIENT_KEY",
     "MASK",
+    "RecordingProducer",
     "clientFrame",
     "closePayload",
     "fixedMask",
@@ -237,3 +241,25 @@ def openedClient(
     if len(events) != 1 or type(events[0]).__name__ != "Opened":
         raise AssertionError(f"client not opened: {events!r}")
     return client
+
+
+@implementer(IPushProducer)
+class RecordingProducer:
+    """
+    A push producer that records what its consumer asks of it.
+
+    @ivar events: C{"paused"}, C{"resumed"} and C{"stopped"}, in order;
+        several producers may share one list.
+    """
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def pauseProducing(self) -> None:
+        self.events.append("paused")
+
+    def resumeProducing(self) -> None:
+        self.events.append("resumed")
+
+    def stopProducing(self) -> None:
+        self.events.append("stopped")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import struct
 import weakref
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
@@ -78,6 +79,22 @@ def captureLogs(testCase: SynchronousTestCase) -> list[dict]:
     testCase.addCleanup(globalLogPublisher.removeObserver, observer)
     return events
 
+
+def slowHandlers(app: Any) -> list[Deferred]:
+    """
+    Make C{app}'s message handlers return unfired Deferreds.
+
+    @return: the list the Deferreds are appended to, one per message.
+    """
+    pending: list[Deferred] = []
+
+    def slow() -> Deferred:
+        d: Deferred = Deferred()
+        pending.append(d)
+        return d
+
+    app.messageResult = slow
+    return pending
 
 class RecordingApplication(WebSocketApplication):
     """
@@ -645,14 +662,7 @@ class CloseTests(SynchronousTestCase):
         ping timeout does not count either.
         """
         app = RecordingApplication()
-        pending: list[Deferred] = []
-
-        def slow():
-            d = Deferred()
-            pending.append(d)
-            return d
-
-        app.messageResult = slow
+        pending = slowHandlers(app)
         _, protocol, transport, _, clock = opened(
             Config(ping_interval=20, ping_timeout=10, max_pending_messages=1), app=app
         )
@@ -740,14 +750,7 @@ class FlowControlTests(SynchronousTestCase):
         once half of them have fired.
         """
         app = RecordingApplication()
-        pending: list[Deferred] = []
-
-        def slow():
-            d = Deferred()
-            pending.append(d)
-            return d
-
-        app.messageResult = slow
+        pending = slowHandlers(app)
         _, protocol, transport, _, _ = opened(Config(max_pending_messages=4), app=app)
         protocol.dataReceived(b"".join(clientFrame(0x1, b"m%d" % i) for i in range(10)))
         self.assertEqual(len(pending), 5)

@@ -12,8 +12,11 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
-from twisted.internet.error import ConnectionDone, ConnectionLost, ConnectionRefusedError
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.error import (
+    ConnectionDone,
+    ConnectionLost,
+    ConnectionRefusedError,
+)
 from twisted.internet.task import deferLater
 from twisted.internet.testing import MemoryReactorClock
 from twisted.protocols.policies import WrappingFactory
@@ -28,6 +31,7 @@ from twisted.web.static import Data
 from zope.interface import implementer
 
 import wsproto_tw.websocket
+from tests.helpers import RecordingProducer
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.websocket import (
@@ -385,20 +389,8 @@ class ProducerTests(SynchronousTestCase):
         pump.flush()
         client = self.successResultOf(connected)
         [server] = serverFactory.peers
-        events = []
-
-        @implementer(IPushProducer)
-        class Producer:
-            def pauseProducing(self) -> None:
-                events.append("paused")
-
-            def resumeProducing(self) -> None:
-                events.append("resumed")
-
-            def stopProducing(self) -> None:
-                events.append("stopped")
-
-        server.transport.attachProducer(Producer())
+        events: list[str] = []
+        server.transport.attachProducer(RecordingProducer(events))
         pump.serverIO.producer.pauseProducing()
         pump.serverIO.producer.resumeProducing()
         self.assertEqual(events, ["paused", "resumed"])
@@ -406,7 +398,7 @@ class ProducerTests(SynchronousTestCase):
         pump.serverIO.producer.pauseProducing()
         pump.serverIO.producer.resumeProducing()
         self.assertEqual(events, ["paused", "resumed"])
-        server.transport.attachProducer(Producer())
+        server.transport.attachProducer(RecordingProducer(events))
         client.transport.loseConnection()
         pump.flush()
         self.assertEqual(events, ["paused", "resumed", "stopped"])

@@ -13,17 +13,22 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.protocols import amp
 from twisted.protocols.basic import FileSender, LineReceiver
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from tests.helpers import clientFrame, closePayload, parseFrames, requestBytes, sentCloseCode
+from tests.helpers import (
+    RecordingProducer,
+    clientFrame,
+    closePayload,
+    parseFrames,
+    requestBytes,
+    sentCloseCode,
+)
 from wsproto_tw.client import connect
 from wsproto_tw.interfaces import IWebSocketApplication
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
@@ -233,23 +238,11 @@ class WrapTests(SynchronousTestCase):
         while the WebSocket's write buffer is full, resumed after, and
         stopped when the connection is lost.
         """
-        events = []
-
-        @implementer(IPushProducer)
-        class Producer:
-            def pauseProducing(self) -> None:
-                events.append("paused")
-
-            def resumeProducing(self) -> None:
-                events.append("resumed")
-
-            def stopProducing(self) -> None:
-                events.append("stopped")
-
+        events: list[str] = []
         connection = InMemory(Factory.forProtocol(Raw))
         transport = connection.applications[0].protocol.transport
-        transport.registerProducer(Producer(), True)
-        self.assertRaises(RuntimeError, transport.registerProducer, Producer(), True)
+        transport.registerProducer(RecordingProducer(events), True)
+        self.assertRaises(RuntimeError, transport.registerProducer, RecordingProducer(events), True)
         connection.protocol.pauseProducing()
         connection.protocol.resumeProducing()
         connection.protocol.connectionLost(None)
