@@ -35,7 +35,7 @@ from tests.processes import Twistd
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.client import connect, connectWebSocket
 from wsproto_tw.resource import WebSocketResource
-from wsproto_tw.server import WebSocketApplication
+from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 
 
 def selfSignedCertificate(directory: str) -> tuple[str, str]:
@@ -381,3 +381,107 @@ class ALPNTests(TestCase):
             self.assertEqual(negotiated, b"h2")
             self.assertEqual((status, body), expected)
             yield client.lost
+
+
+class StandaloneALPNTests(TestCase):
+    """
+    L{WebSocketServerFactory} listening over TLS on its own (no
+    C{twisted.web}), with TLS options that name no ALPN protocol, as
+    C{twistd websocket --port ssl:...} builds them: clients that offer ALPN,
+    as browsers do, complete the TLS handshake with C{http/1.1}; clients
+    that offer none complete it with none.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def setUp(self) -> Any:
+        from twisted.internet import ssl
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        self.certPath = certPath
+        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
+            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
+        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        self.factory = WebSocketServerFactory(EchoApplication)
+        self.port = yield SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1").listen(self.factory)
+        self.addCleanup(self.port.stopListening)
+        self.portNumber = self.port.getHost().port
+
+    def test_factoryDeclaresHTTP11(self) -> None:
+        """
+        L{WebSocketServerFactory} provides L{IProtocolNegotiationFactory}
+        and declares C{http/1.1}, the protocol of the opening handshake.
+        """
+        from twisted.internet.interfaces import IProtocolNegotiationFactory
+        from zope.interface.verify import verifyObject
+
+        self.assertTrue(verifyObject(IProtocolNegotiationFactory, self.factory))
+        self.assertEqual(self.factory.acceptableProtocols(), [b"http/1.1"])
+
+    @inlineCallbacks
+    def negotiate(self, offered: list[bytes] | None) -> Any:
+        from twisted.internet import ssl
+
+        with open(self.certPath, "rb") as f:
+            authority = ssl.Certificate.loadPEM(f.read())
+        tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=offered)
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", self.portNumber, tls)
+        application = Collector()
+        opening = connectWebSocket(endpoint, f"wss://localhost:{self.portNumber}/", lambda: application)
+        negotiated = []
+        yield echoRoundTrip(self, opening, application, lambda p: negotiated.append(p.transport.negotiatedProtocol))
+        return negotiated[0]
+
+    @inlineCallbacks
+    def test_browserOffer(self) -> Any:
+        """
+        A client offering C{h2} and C{http/1.1}, as every browser does, gets
+        C{http/1.1} and echo.
+        """
+        self.assertEqual((yield self.negotiate([b"h2", b"http/1.1"])), b"http/1.1")
+
+    @inlineCallbacks
+    def test_http11Offer(self) -> Any:
+        """
+        A client offering only C{http/1.1} (C{openssl s_client -alpn
+        http/1.1}) gets it and echo.
+        """
+        self.assertEqual((yield self.negotiate([b"http/1.1"])), b"http/1.1")
+
+    @inlineCallbacks
+    def test_noOffer(self) -> Any:
+        """
+        A client that offers no ALPN gets no protocol and echo.
+        """
+        self.assertIsNone((yield self.negotiate(None)))
+
+    @inlineCallbacks
+    def test_twistdWithBrowserOffer(self) -> Any:
+        """
+        C{twistd websocket --port ssl:...}, with and without C{--path},
+        completes the TLS handshake with a client that offers ALPN and
+        chooses C{http/1.1}, and echo works: offered C{h2} and C{http/1.1}
+        on the WebSocket-only server, C{http/1.1} alone (as browsers offer
+        for a WebSocket) on the site that C{--path} builds.
+        """
+        from twisted.internet import ssl
+
+        keyPath, certPath = self.certPath.replace("cert.pem", "key.pem"), self.certPath
+        with open(certPath, "rb") as f:
+            authority = ssl.Certificate.loadPEM(f.read())
+        for extra, offered in (([], [b"h2", b"http/1.1"]), (["--path", "/ws"], [b"http/1.1"])):
+            twistd = Twistd(
+                self, "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}", *extra
+            )
+            [tlsPort] = twistd.listening(1)
+            tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=offered)
+            endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", int(tlsPort), tls)
+            application = Collector()
+            opening = connectWebSocket(endpoint, f"wss://localhost:{tlsPort}/ws", lambda: application)
+            negotiated = []
+            yield echoRoundTrip(
+                self, opening, application, lambda p: negotiated.append(p.transport.negotiatedProtocol)
+            )
+            self.assertEqual(negotiated, [b"http/1.1"])
+            twistd.stop()

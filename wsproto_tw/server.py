@@ -10,8 +10,9 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IProtocolNegotiationFactory, IReactorTime
 from twisted.internet.protocol import Factory
+from zope.interface import implementer
 
 from wsproto_tw._protocol import Accept, WebSocketApplication, WebSocketProtocol, serverCore
 from wsproto_tw.core.config import Config
@@ -28,10 +29,16 @@ __all__ = [
 ]
 
 
+@implementer(IProtocolNegotiationFactory)
 class WebSocketServerFactory(Factory):
     """
     A factory of server-side WebSocket connections, each driving one
     application built by C{applicationFactory}.
+
+    Over TLS it declares, by ALPN, that it speaks C{http/1.1} (RFC 7301;
+    the protocol of the opening handshake, RFC 6455 section 4.1): a
+    client that offers ALPN, as every browser does, gets C{http/1.1}; a
+    client that offers none gets none.
 
     @ivar config: the L{Config} every connection shares.
     @ivar connections: the open (or opening) L{WebSocketProtocol}s.
@@ -71,6 +78,18 @@ class WebSocketServerFactory(Factory):
         protocol.factory = self
         self.connections.add(protocol)
         return protocol
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The ALPN protocol names (RFC 7301) this factory speaks over TLS.
+
+        Twisted's TLS endpoints (since 26.4) always select from this list
+        when a client offers ALPN, and fail the handshake with an
+        C{internal_error} alert when a factory declares nothing.
+
+        @return: C{[b"http/1.1"]}.
+        """
+        return [b"http/1.1"]
 
     def _lost(self, protocol: WebSocketProtocol) -> None:
         self.connections.discard(protocol)
