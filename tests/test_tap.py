@@ -10,6 +10,7 @@ import socket
 import subprocess
 
 from twisted.application.internet import StreamServerEndpointService
+from twisted.python.reflect import accumulateClassList
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 from websockets.sync.client import connect as websocketsConnect
@@ -19,8 +20,18 @@ from tests.processes import Twistd, twistdCommand
 from wsproto_tw.server import WebSocketServerFactory
 from wsproto_tw.tap import Options, makeService
 
+
+def parameters() -> list[list]:
+    """
+    @return: the parameter rows of L{Options}, with those it inherits.
+    """
+    rows: list[list] = []
+    accumulateClassList(Options, "optParameters", rows)
+    return rows
+
+
 #: The options that take a value; every one must show in C{--help}.
-VALUE_OPTIONS = [name for name, *_ in Options.optParameters] + ["port", "subprotocol", "origin"]
+VALUE_OPTIONS = [name for name, *_ in parameters()] + ["port", "subprotocol", "origin"]
 
 
 def parse(*argv: str) -> Options:
@@ -122,7 +133,7 @@ class OptionsTests(SynchronousTestCase):
         error = self.assertRaises(UsageError, parse, "--close-timeout=0")
         self.assertIn("--close-timeout must be positive", str(error))
         self.assertEqual(parse("--close-timeout=0.5").config().close_timeout, 0.5)
-        [description] = [line[3] for line in Options.optParameters if line[0] == "close-timeout"]
+        [description] = [line[3] for line in parameters() if line[0] == "close-timeout"]
         self.assertIn("must be positive", description)
 
     def test_invalidValues(self) -> None:
@@ -130,7 +141,7 @@ class OptionsTests(SynchronousTestCase):
         A negative (or out-of-range) or non-numeric value, or an unknown
         option, is a L{UsageError}.
         """
-        numeric = [name for name, _, _, _, coerce in Options.optParameters if coerce is not None]
+        numeric = [name for name, _, _, _, coerce in parameters() if coerce is not None]
         self.assertIn("max-message-size", numeric)
         for option in numeric:
             # zlib's level -1 means its default level: the one valid negative.

@@ -15,57 +15,31 @@ from twisted.python import reflect, usage
 
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
 from wsproto_tw.core.config import Config
-from wsproto_tw.core.deflate import PerMessageDeflate
+from wsproto_tw.options import ServerConfigOptions, seconds
 from wsproto_tw.server import ShutdownService, WebSocketServerFactory
-
-
-def _size(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError("must be 0 or more")
-    return number
-
-
-def _seconds(value: str) -> float:
-    number = float(value)
-    if number < 0:
-        raise ValueError("must be 0 or more")
-    return number
 
 
 def _mode(value: str) -> str:
     if value not in ("echo", "broadcast"):
-        raise ValueError(f"--mode must be echo or broadcast, not {value!r}")
+        raise usage.UsageError(f"--mode must be echo or broadcast, not {value!r}")
     return value
 
 
-class Options(usage.Options):
+class Options(ServerConfigOptions):
     """
-    Options of C{twistd websocket}.
+    Options of C{twistd websocket}: the shared limits, timeouts, keepalive,
+    subprotocol, origin and compression options of L{ServerConfigOptions},
+    and what to serve where.
     """
 
     synopsis = "[options]"
     longdesc = (
         "Serve WebSocket (RFC 6455, RFC 7692) on one or more endpoints. "
-        "Without options: an echo server on tcp:8080, every path."
+        "Without options: an echo server on tcp:8080, every path. "
+        "0 turns a limit or timeout off (--close-timeout and --max-write-buffer must be positive)."
     )
     optParameters = [
-        ["max-message-size", None, 1 << 20, "Largest message in bytes, after decompression; 0 = no limit.", _size],
-        ["max-frame-size", None, None, "Largest frame payload in bytes; default: --max-message-size.", _size],
-        ["open-timeout", None, 10.0, "Seconds for the whole opening handshake (with a site, from connecting to the first request received whole); 0 = none.", _seconds],
-        ["close-timeout", None, 10.0, "Seconds to wait for the peer's part of the closing handshake (then the connection is closed, and aborted after as long again); must be positive.", _seconds],
-        ["ping-interval", None, 20.0, "Seconds between keepalive pings; 0 disables keepalive.", _seconds],
-        ["ping-timeout", None, 20.0, "Seconds to wait for a keepalive pong; 0 waits forever.", _seconds],
-        ["idle-timeout", None, 0.0, "Close connections idle (nothing received) this many seconds; 0 = never.", _seconds],
-        ["max-connections", None, 0, "Most connections at once; past it handshakes get 503; 0 = no limit.", _size],
-        ["max-write-buffer", None, 4 << 20, "Bytes queued for a peer that does not read before it is dropped (1008).", _size],
-        ["write-timeout", None, 30.0, "Seconds a peer may leave our write buffer full before it is dropped (1008); 0 = never.", _seconds],
-        ["shutdown-grace", None, 10.0, "Seconds to wait for 1001 Going Away closes when stopping.", _seconds],
-        ["compression-window-bits", None, 15, "permessage-deflate: LZ77 window of our compressor, 8-15 (memory: 2**(N+2) bytes).", int],
-        ["compression-client-window-bits", None, 15, "permessage-deflate: largest client window accepted, 8-15; below 15, clients that can't be limited get no compression.", int],
-        ["compression-mem-level", None, 8, "permessage-deflate: zlib memLevel of our compressor, 1-9 (memory: 2**(N+9) bytes).", int],
-        ["compression-level", None, 6, "permessage-deflate: zlib compression level, 0-9.", int],
-        ["compression-min-size", None, 0, "permessage-deflate: send messages shorter than this uncompressed.", _size],
+        ["shutdown-grace", None, 10.0, "Seconds to wait for 1001 Going Away closes when stopping.", seconds("shutdown-grace")],
         ["mode", None, "echo", "What the server does: echo (send each message back) or broadcast (send each message to every client; without --static, a chat page is served at /).", _mode],
         ["app", None, None, "Your own application instead of --mode: package.module.Name of an application class or factory, called once per connection.", None],
         ["static", None, None, "Directory served over HTTP on the same port(s); the WebSocket is then at --path.", None],
@@ -75,10 +49,6 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
-        self["subprotocol"] = []
-        self["origin"] = []
-        self["compression"] = True
-        self["compression-no-context-takeover"] = False
 
     def opt_port(self, description: str) -> None:
         """
@@ -88,84 +58,8 @@ class Options(usage.Options):
             description = f"tcp:{description}"
         self["port"].append(description)
 
-    def opt_subprotocol(self, name: str) -> None:
-        """
-        Subprotocol spoken, in order of preference (repeatable).
-        """
-        self["subprotocol"].append(name)
-
-    def opt_compression(self) -> None:
-        """
-        Accept permessage-deflate (RFC 7692) when a client offers it (the default).
-        """
-        self["compression"] = True
-
-    def opt_no_compression(self) -> None:
-        """
-        Never compress: decline every permessage-deflate offer.
-        """
-        self["compression"] = False
-
-    def opt_compression_no_context_takeover(self) -> None:
-        """
-        permessage-deflate: compress each message on its own, keeping no compressor between messages.
-        """
-        self["compression-no-context-takeover"] = True
-
-    def compression(self) -> PerMessageDeflate | None:
-        """
-        @return: the permessage-deflate policy these options describe, or
-            L{None} with C{--no-compression}.
-        @raise ValueError: a C{--compression-*} value is out of range.
-        """
-        if not self["compression"]:
-            return None
-        return PerMessageDeflate(
-            server_no_context_takeover=self["compression-no-context-takeover"],
-            server_max_window_bits=self["compression-window-bits"],
-            client_max_window_bits=self["compression-client-window-bits"],
-            mem_level=self["compression-mem-level"],
-            compress_level=self["compression-level"],
-            min_size=self["compression-min-size"],
-        )
-
-    def opt_origin(self, origin: str) -> None:
-        """
-        Origin allowed to connect (repeatable); without any, all origins are allowed.
-        """
-        self["origin"].append(origin)
-
-    def config(self) -> Config:
-        """
-        @return: the L{Config} these options describe.
-        """
-        if self["close-timeout"] <= 0:
-            # No close timeout would wait forever for a peer that never
-            # answers our Close: unlike the other timeouts, it can't be off.
-            raise usage.UsageError(
-                "--close-timeout must be positive: a peer that never answers a Close would be waited for forever"
-            )
-        try:
-            return Config(
-                max_message_size=self["max-message-size"],
-                max_frame_size=self["max-frame-size"],
-                open_timeout=self["open-timeout"] or None,
-                close_timeout=self["close-timeout"],
-                ping_interval=self["ping-interval"] or None,
-                ping_timeout=self["ping-timeout"] or None,
-                idle_timeout=self["idle-timeout"] or None,
-                max_connections=self["max-connections"] or None,
-                max_write_buffer=self["max-write-buffer"],
-                write_buffer_timeout=self["write-timeout"] or None,
-                subprotocols=tuple(self["subprotocol"]),
-                allowed_origins=frozenset(self["origin"]) if self["origin"] else None,
-                compression=self.compression(),
-            )
-        except (TypeError, ValueError) as exc:
-            raise usage.UsageError(str(exc)) from None
-
     def postOptions(self) -> None:
-        self.config()
+        super().postOptions()
         self._checkServing()
 
     def _checkServing(self) -> None:
