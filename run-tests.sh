@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Set up a virtualenv and run the whole wsproto_tw test suite (trial), which
-# includes the Autobahn conformance runs and the interoperability tests;
-# then, for the whole suite, the core and protocol tests once more with
-# WSPROTO_TW_NO_SPEEDUPS=1, on the pure-Python code instead of the C
-# accelerator. Prints one last line, over both runs:
-# "N passed, N failed[, N skipped]".
-set -u
+# Set up a virtualenv, build the C accelerator, and run the whole wsproto_tw
+# test suite (trial), which includes the Autobahn conformance runs and the
+# interoperability tests; then, for the whole suite, the core, protocol,
+# loopback and stress tests once more with WSPROTO_TW_NO_SPEEDUPS=1, on the
+# pure-Python code instead of the C accelerator. With arguments, only the
+# named tests run, once.
+#
+# The C accelerator is built afresh (old builds removed first), and the
+# command fails if it can't be built; WSPROTO_TW_NO_SPEEDUPS=1 opts out:
+# nothing is built and everything runs on the pure-Python code, once.
+#
+# Each run counts by trial's own exit status and final summary line; a run
+# that printed no summary (a crash) counts as failed, and so does every
+# skipped test (WSPROTO_TW_NO_SKIPS=1): none may skip here. The last line
+# printed, over all runs, is "N passed, N failed[, N skipped]"; the exit
+# status is 0 only if nothing failed.
+set -u -o pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
@@ -13,30 +23,50 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV" || exit 1
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1
-"$VENV/bin/python" -m pip install -q -e '.[test]' --config-settings editable_mode=compat || exit 1
-log=$(mktemp)
-"$VENV/bin/python" -m twisted.trial --temp-directory="$(mktemp -d)/_trial_temp" "${@:-tests}" 2>&1 | tee "$log"
-logs=("$log")
-if [ $# -eq 0 ]; then
-    pureLog=$(mktemp)
-    WSPROTO_TW_NO_SPEEDUPS=1 "$VENV/bin/python" -m twisted.trial --temp-directory="$(mktemp -d)/_trial_temp" \
-        tests.core tests.test_protocol 2>&1 | tee "$pureLog"
-    logs+=("$pureLog")
-fi
-"$VENV/bin/python" - "${logs[@]}" <<'PY'
-import re, sys
-passed = failed = skipped = 0
-for path in sys.argv[1:]:
-    text = open(path, errors="replace").read()
-    m = re.findall(r"^(PASSED|FAILED) \((.*)\)\s*$", text, re.M)
-    counts = dict(re.findall(r"(\w+)=(\d+)", m[-1][1])) if m else {}
-    passed += int(counts.get("successes", 0)) + int(counts.get("expectedFailures", 0))
-    runFailed = int(counts.get("failures", 0)) + int(counts.get("errors", 0)) + int(counts.get("unexpectedSuccesses", 0))
-    failed += runFailed if m else max(runFailed, 1)
-    skipped += int(counts.get("skips", 0))
-line = f"{passed} passed, {failed} failed"
-if skipped:
-    line += f", {skipped} skipped"
-print(line)
-sys.exit(1 if failed else 0)
+# An earlier build must never stand in for this one.
+rm -rf build wsproto_tw/core/_speedups*.so wsproto_tw/core/_speedups*.pyd
+if [ -n "${WSPROTO_TW_NO_SPEEDUPS:-}" ]; then
+    echo "WSPROTO_TW_NO_SPEEDUPS is set: the C accelerator is neither built nor tested" >&2
+    export WSPROTO_TW_NO_SPEEDUPS
+    "$VENV/bin/python" -m pip install -q -e '.[test]' --config-settings editable_mode=compat || exit 1
+else
+    if ! WSPROTO_TW_REQUIRE_SPEEDUPS=1 "$VENV/bin/python" -m pip install -q -e '.[test]' \
+        --config-settings editable_mode=compat; then
+        echo "FAILED: could not build the C accelerator (wsproto_tw/core/_speedups.c); it needs a C" \
+            "compiler and Python's headers. To test without it: WSPROTO_TW_NO_SPEEDUPS=1 bash run-tests.sh" >&2
+        exit 1
+    fi
+    # The extension imported must be the one just built, and in use.
+    if ! "$VENV/bin/python" - <<'PY'
+import os, sys
+from wsproto_tw.core import _speedups, frames
+built = os.path.realpath(_speedups.__file__)
+if not built.startswith(os.path.realpath("wsproto_tw") + os.sep) or frames.apply_mask is not _speedups.apply_mask:
+    sys.exit(f"the C accelerator in use is not the one just built: {built}")
 PY
+    then
+        echo "FAILED: the C accelerator was not installed" >&2
+        exit 1
+    fi
+fi
+export WSPROTO_TW_NO_SKIPS=1
+runs=()
+# trial RUN-LABEL TRIAL-ARGUMENTS...: one trial run, its output shown and kept.
+trial() {
+    local label=$1 log status
+    shift
+    log=$(mktemp)
+    "$VENV/bin/python" -m twisted.trial --temp-directory="$(mktemp -d)/_trial_temp" "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    runs+=(--run "$label" "$status" "$log")
+}
+if [ $# -gt 0 ]; then
+    trial "trial $*" "$@"
+else
+    trial "trial tests" tests
+    if [ -z "${WSPROTO_TW_NO_SPEEDUPS:-}" ]; then
+        WSPROTO_TW_NO_SPEEDUPS=1 trial "trial (pure Python)" \
+            tests.core tests.test_protocol tests.test_e2e tests.test_client tests.test_stress
+    fi
+fi
+"$VENV/bin/python" -m tests.trialsummary "${runs[@]}"

@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -22,7 +23,22 @@ try:
 except ImportError:  # built without a C compiler
     _speedups = None  # type: ignore[assignment]
 
+#: The C accelerator's source, in this checkout.
+SOURCE = Path(__file__).resolve().parents[2] / "wsproto_tw" / "core" / "_speedups.c"
+
 NO_SPEEDUPS = bool(os.environ.get("WSPROTO_TW_NO_SPEEDUPS"))
+
+
+def _requireBuilt(testCase: SynchronousTestCase) -> None:
+    """
+    Fail C{testCase} if the C accelerator was not built: a missing build
+    must not pass for a tested one.
+    """
+    if _speedups is None:
+        testCase.fail(
+            "wsproto_tw.core._speedups was not built (it needs a C compiler and Python's headers; "
+            "WSPROTO_TW_NO_SPEEDUPS=1 opts out of building and testing it)"
+        )
 
 
 def _reference(data: bytes, key: bytes) -> bytes:
@@ -75,6 +91,24 @@ class SelectionTests(SynchronousTestCase):
         self.assertEqual(out.strip(), "True")
 
 
+class CBuildTests(SynchronousTestCase):
+    """
+    The C accelerator tested is this checkout's.
+    """
+
+    def test_builtFromCurrentSource(self) -> None:
+        """
+        The C accelerator imported was built after the last change to
+        C{wsproto_tw/core/_speedups.c}: a build that failed must not leave an
+        older one to be tested in its place.
+        """
+        _requireBuilt(self)
+        built = Path(_speedups.__file__).stat().st_mtime
+        self.assertGreaterEqual(
+            built, SOURCE.stat().st_mtime, f"{_speedups.__file__} is older than {SOURCE}: rebuild it"
+        )
+
+
 class PythonMaskTests(SynchronousTestCase):
     """
     The pure-Python masking, against the RFC's definition.
@@ -98,8 +132,7 @@ class CMaskTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        if _speedups is None:
-            raise self.skipTest("wsproto_tw.core._speedups was not built")
+        _requireBuilt(self)
         self.rng = random.Random(7692)
 
     def test_randomLengthsAndKeys(self) -> None:
@@ -253,8 +286,7 @@ class CBytesBuilderTests(_BytesBuilderTestsMixin, SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        if _speedups is None:
-            raise self.skipTest("wsproto_tw.core._speedups was not built")
+        _requireBuilt(self)
         self.builderType = _speedups.BytesBuilder
 
     def test_agreesWithPython(self) -> None:
@@ -272,3 +304,9 @@ class CBytesBuilderTests(_BytesBuilderTestsMixin, SynchronousTestCase):
                 c.append(piece)
                 python.append(piece)
             self.assertEqual(c.build(), python.build())
+
+
+if _speedups is None and NO_SPEEDUPS:
+    # The user opted out of the C accelerator (WSPROTO_TW_NO_SPEEDUPS=1, and
+    # run-tests.sh then builds none): there is no C code here to test.
+    del CBuildTests, CMaskTests, CBytesBuilderTests
