@@ -597,7 +597,7 @@ class SiteOpenTimeoutTests(SynchronousTestCase):
         open C{close_timeout} later.
         """
         fixture = SiteFixture(Config(open_timeout=5, close_timeout=3))
-        _, transport = fixture.connect(b"NOT HTTP\r\n")
+        _, transport = fixture.connect(b"GET / HTTP/1.2\r\n")
         answer = transport.value()
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer)
         self.assertTrue(transport.disconnecting)

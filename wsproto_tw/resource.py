@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from twisted.internet.interfaces import IDelayedCall, IProtocol, IReactorTime
 from twisted.logger import Logger
@@ -31,7 +32,13 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import HandshakeFailed
-from wsproto_tw.core.handshake import STATUS_PHRASES, HandshakeRequest, validate_request
+from wsproto_tw.core.handshake import (
+    STATUS_PHRASES,
+    HandshakeRequest,
+    check_request_start,
+    parse_target,
+    validate_request,
+)
 from wsproto_tw.server import WebSocketServerFactory
 
 __all__ = ["WebSocketResource", "WebSocketSite", "mountAt", "takeOverChannel"]
@@ -191,6 +198,14 @@ class WebSocketSite(Site):
         C{431 Request Header Fields Too Large} and the connection closes.
         These limits apply to every request of the site.
 
+      - The connection's first request is answered with C{400} as soon as
+        its first bytes can't begin an HTTP/1.1 request (a TLS handshake
+        on a plain-text port, a bare LF, a malformed request line), as
+        the standalone server does, rather than when the deadline passes.
+      - A request target in absolute-form (C{GET http://host/chat},
+        which a server must accept, RFC 9112 §3.2.2) finds the resource
+        of its path, C{/chat}, as the origin-form C{GET /chat} does.
+
     A connection that does not close within C{config.close_timeout} of
     such an answer is aborted. A plain L{Site} has none of this: only its
     idle timeout (one minute by default), started again by every byte
@@ -230,6 +245,22 @@ class WebSocketSite(Site):
         channel = _LimitedChannel(self.config, self.reactor)
         proxy = _http2Switch()
         return channel if proxy is None else proxy(channel)
+
+    def getResourceFor(self, request: Any) -> Any:
+        """
+        Find the resource for C{request}, by the path of its target in
+        absolute-form too: C{twisted.web} would look up C{http:} and the
+        host as path segments.
+        """
+        if not request.path.startswith(b"/"):
+            try:
+                path = parse_target(request.path.decode("latin-1"))[0]
+            except HandshakeFailed:
+                pass  # Not absolute-form: found, or not, as twisted.web does.
+            else:
+                request.path = path.encode("latin-1")
+                request.postpath = [unquote_to_bytes(segment) for segment in request.path[1:].split(b"/")]
+        return super().getResourceFor(request)
 
     def acceptableProtocols(self) -> list[bytes]:
         """
@@ -274,6 +305,8 @@ class _LimitedChannel(HTTPChannel):
         self._abortCall: IDelayedCall | None = None
         self._headBytes = 0
         self._headFields = 0
+        # The first request's head so far, checked as it arrives.
+        self._early: bytearray | None = bytearray()
         if config.max_head_size:
             # Raise or lower twisted.web's limits to ours: ours, checked
             # first, answer 431 where its own would answer 400 or nothing.
@@ -285,6 +318,20 @@ class _LimitedChannel(HTTPChannel):
         super().connectionMade()  # May call setTimeout(None): before ours.
         if self._config.open_timeout is not None:
             self._openDeadline = self._clock.callLater(self._config.open_timeout, self._openTimedOut)
+
+    def dataReceived(self, data: bytes) -> None:
+        early = self._early
+        if early is not None:
+            early += data
+            try:
+                check_request_start(early)
+            except HandshakeFailed as exc:
+                self._early = None
+                self._refuse(exc.status, exc.reason)
+                return
+            if len(early) > self.totalHeadersSize:
+                self._early = None  # The head limits answer this one.
+        super().dataReceived(data)
 
     def lineReceived(self, line: bytes) -> None:
         # Counted as the core counts a head: each line with its CRLF.
@@ -307,6 +354,7 @@ class _LimitedChannel(HTTPChannel):
 
     def allHeadersReceived(self) -> None:
         self._headBytes = self._headFields = 0
+        self._early = None
         super().allHeadersReceived()
 
     def allContentReceived(self) -> None:

@@ -45,6 +45,7 @@ from wsproto_tw.core.handshake import (
     build_accept_response,
     build_error_response,
     build_request,
+    check_request_start,
     parse_request,
     parse_response,
     validate_request,
@@ -701,6 +702,7 @@ class ServerConnection(Connection):
             return
         head = self._take_head()
         if head is None:
+            check_request_start(self._reader.buffer)  # fail early garbage at once
             return
         config = self._config
         request = parse_request(head, config.max_headers, self.peer)

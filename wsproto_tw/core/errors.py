@@ -119,6 +119,16 @@ class HeadTooLarge(HandshakeFailed):
     status = 431
 
 
+class TLSOnPlainTextPort(HandshakeFailed):
+    """
+    A TLS handshake arrived where a plain-text HTTP request was expected:
+    the client meant C{wss://}, or a port with TLS. It is answered at once,
+    in plain text, and the connection closes.
+    """
+
+    status = 400
+
+
 class HandshakeRejected(WebSocketError):
     """
     The server answered the client's opening handshake with something other

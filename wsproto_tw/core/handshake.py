@@ -21,6 +21,7 @@ from wsproto_tw.core.errors import (
     HandshakeRejected,
     HeadTooLarge,
     MethodNotAllowed,
+    TLSOnPlainTextPort,
     UpgradeRequired,
 )
 
@@ -29,7 +30,30 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 # RFC 9110 §5.6.2: header names are tokens.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)")
+_NOT_TOKEN = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+# RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT; and what can still
+# become one.
+_HTTP_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
+_HTTP_VERSION_START = re.compile(rb"(?:H(?:T(?:T(?:P(?:/(?:[0-9](?:\.[0-9]?)?)?)?)?)?)?)?")
+# What no request-target form has (RFC 9112 §3.2): a control character (or
+# a space, which ends it), or a fragment (RFC 3986 §3.5).
+_NOT_IN_TARGET = re.compile(rb"[\x00-\x1f\x7f#]")
+# RFC 8446 §5.1: a TLS record starts with its type, 22 for a handshake, and
+# a legacy version whose first byte is 3.
+_TLS_HANDSHAKE = 0x16
+_TLS_MAJOR = 0x03
+# RFC 9112 §3.2.2: absolute-form, for the schemes a WebSocket server can be
+# asked for (RFC 9110 §4.2, RFC 6455 §3): scheme "://" authority, then
+# path-abempty and an optional query.
+_ABSOLUTE_FORM = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?]*)([^?]*)(?:\?(.*))?", re.ASCII | re.DOTALL)
+_TARGET_SCHEMES = frozenset(("http", "https", "ws", "wss"))
+# RFC 3986 §3.2.2, §3.2.3: an IP literal or a reg-name (or IPv4 address),
+# then an optional port.
+_AUTHORITY = re.compile(
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::([0-9]*))?", re.ASCII
+)
+# RFC 9112 §3.2.3: authority-form, host ":" port, only for CONNECT.
+_AUTHORITY_FORM = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+):[0-9]+", re.ASCII)
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
 # A header line: a token, a colon, a value without CR, LF or NUL (RFC 9110
 # §5.5). This also rejects obsolete line folding (RFC 9112 §5.2).
@@ -94,8 +118,10 @@ class HandshakeRequest:
     accepts or rejects.
 
     @ivar method: the request method, e.g. C{"GET"}.
-    @ivar target: the request target as sent, e.g. C{"/chat?room=1"}.
-    @ivar path: the target's path.
+    @ivar target: the request target as sent, e.g. C{"/chat?room=1"}, or
+        C{"http://example.com/chat?room=1"} in absolute-form.
+    @ivar path: the target's path, whichever its form: C{"/chat"} for both
+        of those (see L{parse_target}).
     @ivar query: the target's query string, without C{?}.
     @ivar http_version: e.g. C{(1, 1)}.
     @ivar headers: (name, value) pairs in the order received.
@@ -115,11 +141,11 @@ class HandshakeRequest:
 
     @property
     def path(self) -> str:
-        return self.target.split("?", 1)[0]
+        return _target_parts(self.target)[0]
 
     @property
     def query(self) -> str:
-        return self.target.partition("?")[2]
+        return _target_parts(self.target)[1]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """
@@ -147,7 +173,13 @@ class HandshakeRequest:
 
     @property
     def host(self) -> str | None:
-        return self.get("host")
+        """
+        The host (and port) the request is for: the authority of an
+        absolute-form target, which takes the place of the C{Host} header
+        (RFC 9112 §3.2.2), else the C{Host} header.
+        """
+        authority = _target_parts(self.target)[2]
+        return authority if authority is not None else self.get("host")
 
 
 def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, str], ...]]:
@@ -178,22 +210,172 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
     return lines[0], tuple(headers)
 
 
+def check_request_start(data: bytes | bytearray) -> None:
+    """
+    Fail at once on the first bytes of a connection that can never become a
+    valid HTTP/1.1 request head, without waiting for the end of the head
+    (or for a deadline, when that end never comes).
+
+    These are: a TLS handshake (L{TLSOnPlainTextPort}); a line end that is
+    not CRLF (RFC 9112 §2.2), anywhere in the head; and a request line that
+    is going wrong (RFC 9112 §3): a method that is not a token, a control
+    character or a fragment in the target, anything but C{HTTP/x.y} after
+    it. One empty line before the request line is allowed (RFC 9112 §2.2).
+    What comes after the end of the head, if it is there, is not looked at.
+
+    This checks syntax only, whatever the method: the form of the target
+    is checked by L{validate_request}.
+
+    @param data: the bytes received so far, from the start of the request.
+    @raise HandshakeFailed: with status 400 and what is wrong.
+    """
+    if len(data) < 2:
+        # A TLS record's first byte, or an empty line's CR: the next byte
+        # tells.
+        if data in (b"\x16", b"\r"):
+            return
+    elif data[0] == _TLS_HANDSHAKE and data[1] == _TLS_MAJOR:
+        raise TLSOnPlainTextPort(
+            "tls handshake received on a plain-text port; connect with ws:// here, or with wss:// to a tls port"
+        )
+    start = 2 if data[:2] == b"\r\n" else 0
+    end = data.find(b"\r\n\r\n", start)
+    if end < 0:
+        end = len(data)
+    # RFC 9112 §2.2: every line ends with CRLF. A CR at the very end may
+    # still be followed by its LF.
+    crlf = data.count(b"\r\n", start, end)
+    if data.count(b"\n", start, end) != crlf:
+        raise HandshakeFailed("bare lf in request head; lines must end with crlf")
+    if data.count(b"\r", start, end) - (end == len(data) and data[end - 1 : end] == b"\r") != crlf:
+        raise HandshakeFailed("bare cr in request head")
+    line_end = data.find(b"\r", start, end)
+    if line_end >= 0:
+        _split_request_line(bytes(data[start:line_end]))
+        return
+    # The request line so far: can it still become one?
+    first_space = data.find(b" ", start, end)
+    method_end = end if first_space < 0 else first_space
+    if first_space == start or _NOT_TOKEN.search(data, start, method_end):
+        raise HandshakeFailed("malformed request line")
+    if first_space < 0:
+        return
+    second_space = data.find(b" ", first_space + 1, end)
+    _check_target_characters(data, first_space + 1, end if second_space < 0 else second_space)
+    if second_space < 0:
+        return
+    if second_space == first_space + 1 or not _HTTP_VERSION_START.fullmatch(data, second_space + 1, end):
+        raise HandshakeFailed("malformed request line")
+
+
+def _check_target_characters(data: bytes | bytearray, start: int, end: int) -> None:
+    """
+    @raise HandshakeFailed: C{data[start:end]}, a request target or its
+        beginning, has a character that no request target has.
+    """
+    bad = _NOT_IN_TARGET.search(data, start, end)
+    if bad is not None:
+        if bad.group() == b"#":
+            raise HandshakeFailed("request target has a fragment")
+        raise HandshakeFailed("control character in request target")
+
+
+def _split_request_line(line: bytes) -> tuple[bytes, bytes, int, int]:
+    """
+    Split a request line (RFC 9112 §3): C{method SP request-target SP
+    HTTP-version}, one space each.
+
+    @return: the method, the target, and the version's major and minor
+        numbers.
+    @raise HandshakeFailed: the line is malformed.
+    """
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        if (
+            len(parts) > 3
+            and all(parts)
+            and _TOKEN.fullmatch(parts[0])
+            and _HTTP_VERSION.fullmatch(parts[-1])
+        ):
+            raise HandshakeFailed("space in request target")
+        raise HandshakeFailed("malformed request line")
+    method, target, version = parts
+    match = _HTTP_VERSION.fullmatch(version)
+    if not target or match is None or not _TOKEN.fullmatch(method):
+        raise HandshakeFailed("malformed request line")
+    _check_target_characters(target, 0, len(target))
+    return method, target, int(match.group(1)), int(match.group(2))
+
+
+def parse_target(target: str) -> tuple[str, str, str | None]:
+    """
+    Split a request target in origin-form (C{/chat?room=1}) or absolute-form
+    (C{http://example.com:8080/chat?room=1}), the two forms a C{GET} may
+    have (RFC 9112 §3.2). The absolute-form's scheme may be C{http} or
+    C{https} (RFC 9110 §4.2), or C{ws} or C{wss} (RFC 6455 §3), in any
+    case; an empty path there is C{/}.
+
+    @return: the path, the query (without C{?}; empty if none), and the
+        authority of an absolute-form target (L{None} in origin-form).
+    @raise HandshakeFailed: the target is in another form (C{*},
+        C{host:port}), has a fragment, or its scheme or authority is not
+        one a server can be asked for.
+    """
+    if "#" in target:
+        raise HandshakeFailed("request target has a fragment")
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+        return path, query, None
+    if target == "*":
+        raise HandshakeFailed("request target * is for options requests; a websocket handshake names a path")
+    match = _ABSOLUTE_FORM.fullmatch(target)
+    if match is None:
+        if _AUTHORITY_FORM.fullmatch(target):
+            raise HandshakeFailed("request target host:port is for connect requests; a websocket handshake names a path")
+        raise HandshakeFailed("malformed request target; it must be a path or an absolute url")
+    scheme, authority, path, query = match.groups()
+    if scheme.lower() not in _TARGET_SCHEMES:
+        raise HandshakeFailed(f"request target scheme {scheme} is not http, https, ws or wss")
+    # RFC 9110 §4.2.4: user info in an http(s) URI is an error.
+    if "@" in authority:
+        raise HandshakeFailed("request target has user info")
+    host = _AUTHORITY.fullmatch(authority)
+    if host is None:
+        raise HandshakeFailed("request target has a malformed host or port")
+    if not host.group(1):
+        raise HandshakeFailed("request target has no host")
+    return path or "/", query or "", authority
+
+
+def _target_parts(target: str) -> tuple[str, str, str | None]:
+    """
+    L{parse_target}, or for a target it refuses (which L{validate_request}
+    refuses too), the part before C{?} and the part after it.
+    """
+    try:
+        return parse_target(target)
+    except HandshakeFailed:
+        path, _, query = target.partition("?")
+        return path, query, None
+
+
 def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> HandshakeRequest:
     """
-    Parse a request head (everything before the blank line).
+    Parse a request head (everything before the blank line). Its syntax is
+    checked by L{check_request_start}, then field by field.
 
     @param peer: the peer's address, for L{HandshakeRequest.peer}.
     @raise HandshakeFailed: it is not a well-formed HTTP/1.1 request.
     """
+    check_request_start(head)
+    if head.startswith(b"\r\n"):
+        head = head[2:]  # RFC 9112 §2.2
     first, headers = parse_head(head, max_headers)
-    match = _REQUEST_LINE.fullmatch(first)
-    if match is None:
-        raise HandshakeFailed("malformed request line")
-    method, target, major, minor = match.groups()
+    method, target, major, minor = _split_request_line(first)
     return HandshakeRequest(
         method=sys.intern(method.decode("ascii")),
         target=target.decode("latin-1"),
-        http_version=(int(major), int(minor)),
+        http_version=(major, minor),
         headers=headers,
         peer=peer,
     )
@@ -211,6 +393,7 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         raise MethodNotAllowed(f"method {request.method} is not allowed; a websocket handshake uses GET")
     if request.http_version < (1, 1):
         raise HandshakeFailed("a websocket handshake needs http/1.1 or later")
+    parse_target(request.target)
     if "websocket" not in [t.lower() for t in request.tokens("upgrade")]:
         raise UpgradeRequired("this is a websocket endpoint; send an upgrade: websocket request")
     # RFC 9112 §3.2: exactly one Host; RFC 6455 §11.3.1, §11.3.5: at most
