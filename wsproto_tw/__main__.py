@@ -17,16 +17,17 @@ standard error); 2 for bad arguments.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 from typing import Any, TextIO
 
-from wsproto_tw._protocol import WebSocketApplication
-from wsproto_tw.core.config import Config
-from wsproto_tw.core.handshake import split_url
+from twisted.python import usage
 
-__all__ = ["describeError", "main"]
+from wsproto_tw.server import WebSocketApplication
+from wsproto_tw.core.handshake import split_url
+from wsproto_tw.options import ConfigOptions, seconds
+
+__all__ = ["Options", "describeError", "main"]
 
 # The ping payload that marks the end of input.
 _EOF_PING = b"wsproto-tw eof"
@@ -274,47 +275,67 @@ def _header(value: str) -> tuple[str, str]:
     name, colon, content = value.partition(":")
     name = name.strip()
     if not colon or not name:
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {value!r}")
+        raise usage.UsageError(f"--header: expected 'Name: value', got {value!r}")
     return name, content.strip()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wsproto-tw",
-        description=(
-            "Connect to a WebSocket server, send each line of standard input as a "
-            "text message and print each message received."
-        ),
+class Options(ConfigOptions):
+    """
+    The options of C{wsproto-tw}: the shared limits, timeouts, keepalive,
+    subprotocol and compression options of L{ConfigOptions}, and the
+    client's own.
+    """
+
+    synopsis = "Usage: wsproto-tw [options] URL  (or: python -m wsproto_tw [options] URL)"
+    longdesc = (
+        "Connect to a WebSocket server (URL: ws://host[:port]/path or wss://...), send each line of "
+        "standard input as a text message and print each message received. "
+        "0 turns a limit or timeout off (--close-timeout and --max-write-buffer must be positive). "
+        "Exit status: 0 after a clean close with 1000, 1001 or no code; 1 after any other close or "
+        "a failed connection; 2 for bad arguments."
     )
-    parser.add_argument("url", help="ws://host[:port]/path or wss://...")
-    parser.add_argument(
-        "-s", "--subprotocol", action="append", default=[], metavar="NAME",
-        help="offer a subprotocol (repeatable, in order of preference)",
-    )
-    parser.add_argument(
-        "-H", "--header", action="append", default=[], type=_header, metavar="'NAME: VALUE'",
-        help="add a request header (repeatable)",
-    )
-    parser.add_argument("-o", "--origin", help="send this Origin header")
-    parser.add_argument("--insecure", action="store_true", help="wss: don't verify the server's certificate")
-    parser.add_argument("--cafile", metavar="PEM", help="wss: trust the CA certificates in this file instead of the system's")
-    parser.add_argument(
-        "--compression", action="store_true",
-        help="offer permessage-deflate (RFC 7692); used if the server accepts it",
-    )
-    parser.add_argument(
-        "--max-message-size", type=int, default=1 << 20, metavar="BYTES",
-        help="largest message accepted, after decompression; 0 = no limit (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--wait", type=float, default=0.5, metavar="SECONDS",
-        help="at end of input, close once no message arrived for this long (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--open-timeout", type=float, default=10.0, metavar="SECONDS",
-        help="give up if the connection is not open after this long (default: %(default)s)",
-    )
-    return parser
+    optFlags = [
+        ["insecure", None, "wss: don't verify the server's certificate."],
+    ]
+    optParameters = [
+        ["origin", "o", None, "Send this Origin header."],
+        ["cafile", None, None, "wss: trust the CA certificates in this PEM file instead of the system's."],
+        ["wait", None, 0.5, "At end of input, close once no message arrived for this many seconds.", seconds("wait")],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["header"] = []
+
+    opt_s = ConfigOptions.opt_subprotocol
+
+    def opt_header(self, value: str) -> None:
+        """
+        Add a request header, 'Name: value' (repeatable).
+        """
+        self["header"].append(_header(value))
+
+    opt_H = opt_header
+
+    def opt_help(self) -> None:
+        """
+        Display this help and exit.
+        """
+        super().opt_help()
+
+    opt_h = opt_help
+
+    def parseArgs(self, url: str) -> None:
+        self["url"] = url
+
+    def postOptions(self) -> None:
+        try:
+            self["server"] = split_url(self["url"])
+        except ValueError as exc:
+            raise usage.UsageError(str(exc)) from None
+        if self["insecure"] and self["cafile"]:
+            raise usage.UsageError("--insecure and --cafile exclude each other")
+        super().postOptions()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,33 +346,20 @@ def main(argv: list[str] | None = None) -> int:
         by default.
     @return: the exit status.
     """
-    parser = _parser()
-    args = parser.parse_args(argv)
+    options = Options()
     try:
-        secure, host, port, _hostHeader, _target = split_url(args.url)
-        if args.insecure and args.cafile:
-            raise ValueError("--insecure and --cafile exclude each other")
-        if args.open_timeout <= 0 or args.wait < 0:
-            raise ValueError("--open-timeout must be positive and --wait not negative")
-        compression = None
-        if args.compression:
-            from wsproto_tw.core.deflate import PerMessageDeflate
-
-            compression = PerMessageDeflate()
-        config = Config(
-            subprotocols=tuple(args.subprotocol),
-            open_timeout=args.open_timeout,
-            max_message_size=args.max_message_size or None,
-            compression=compression,
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
+        options.parseOptions(sys.argv[1:] if argv is None else argv)
+        config = options.config()
+    except usage.UsageError as exc:
+        print(f"{options.synopsis}\nwsproto-tw: error: {exc}", file=sys.stderr)
+        return 2
+    _secure, host, port, _hostHeader, _target = options["server"]
     trustRoot = None
-    if args.cafile:
+    if options["cafile"]:
         from wsproto_tw.client import loadTrustRoot
 
         try:
-            trustRoot = loadTrustRoot(args.cafile)
+            trustRoot = loadTrustRoot(options["cafile"])
         except (OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -365,21 +373,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdin.buffer,
         sys.stdout,
         sys.stderr,
-        wait=args.wait,
+        wait=options["wait"],
         interactive=sys.stdin.isatty(),
     )
 
     def start() -> None:
         try:
             d = connect(
-                args.url,
+                options["url"],
                 lambda: _Printer(session),
                 config=config,
-                origin=args.origin,
-                headers=args.header,
+                origin=options["origin"],
+                headers=options["header"],
                 reactor=reactor,
                 trustRoot=trustRoot,
-                insecure=args.insecure,
+                insecure=options["insecure"],
             )
         except Exception as exc:
             session.failed(exc, host, port)

@@ -213,6 +213,15 @@ class ConfigOptions(usage.Options):
         self.update(self.configDefaults)
         self.defaults.update(self.configDefaults)
 
+    def opt_version(self) -> None:
+        """
+        Display the version of wsproto_tw and exit.
+        """
+        from wsproto_tw import __version__
+
+        print(f"wsproto_tw {__version__}")
+        sys.exit(0)
+
     def opt_subprotocol(self, name: str) -> None:
         """
         Subprotocol: a server speaks them, a client offers them, in order of preference (repeatable).
@@ -301,10 +310,18 @@ class ServerConfigOptions(ConfigOptions):
 def _compression(options: ConfigOptions) -> Any:
     """
     @return: the C{PerMessageDeflate} policy of C{options}, or L{None}.
+    @raise usage.UsageError: permessage-deflate is asked for and can't be
+        had.
     """
     if not options["compression"]:
         return None
-    from wsproto_tw.core.deflate import PerMessageDeflate
+    try:
+        from wsproto_tw.core.deflate import PerMessageDeflate
+    except ImportError:
+        raise usage.UsageError(
+            "--compression needs permessage-deflate support (wsproto_tw.core.deflate), "
+            "which this installation lacks"
+        ) from None
 
     values = {field: options[option] for option, field in _COMPRESSION}
     return PerMessageDeflate(server_no_context_takeover=options["compression-no-context-takeover"], **values)

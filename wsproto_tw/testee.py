@@ -13,35 +13,61 @@ makes the server write its report.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.python import usage
 
-from wsproto_tw._protocol import WebSocketApplication
+from wsproto_tw.server import WebSocketApplication
 from wsproto_tw.client import connect
 from wsproto_tw.core.config import Config
+from wsproto_tw.options import ConfigOptions
 
-__all__ = ["EchoClient", "defaultConfig", "main", "runTestee"]
+__all__ = ["EchoClient", "Options", "defaultConfig", "main", "runTestee"]
+
+
+class Options(ConfigOptions):
+    """
+    The options of C{python -m wsproto_tw.testee}: the shared limits,
+    timeouts, keepalive, subprotocol and compression options of
+    L{ConfigOptions}, with the testee's own defaults, and the run's.
+    """
+
+    synopsis = "Usage: python -m wsproto_tw.testee [options] [URL]"
+    longdesc = (
+        "Run wsproto_tw's client through an Autobahn fuzzing server's cases "
+        "(URL: the fuzzing server, default ws://127.0.0.1:9001). "
+        "0 turns a limit or timeout off (--close-timeout and --max-write-buffer must be positive)."
+    )
+    # Messages up to 64 MiB (the 9.* cases send 16 MiB), and no keepalive
+    # pings (they would show up in the case reports).
+    configDefaults = {
+        "max-message-size": 64 << 20,
+        "ping-interval": 0,
+        "ping-timeout": 0,
+        "max-write-buffer": 128 << 20,
+    }
+    optFlags = [["quiet", None, "No line per case."]]
+    optParameters = [["agent", None, "wsproto_tw", "Agent name in the reports."]]
+
+    def parseArgs(self, url: str = "ws://127.0.0.1:9001") -> None:
+        self["url"] = url
 
 
 def defaultConfig(compression: Any = None) -> Config:
     """
-    The testee's configuration: messages up to 64 MiB (the 9.* cases send
-    16 MiB), no keepalive pings (they would show up in the case reports).
+    The testee's configuration: that of its options' defaults (messages up
+    to 64 MiB, no keepalive pings), with C{compression}.
 
     @param compression: a C{PerMessageDeflate} policy, or L{None}.
     """
-    return Config(
-        max_message_size=64 << 20,
-        ping_interval=None,
-        ping_timeout=None,
-        compression=compression,
-        max_write_buffer=128 << 20,
-    )
+    options = Options()
+    options.parseOptions([])
+    return replace(options.config(), compression=compression)
 
 
 class EchoClient(WebSocketApplication):
@@ -155,17 +181,14 @@ def main(argv: list[str] | None = None) -> int:
 
     @return: the exit status: 0 once the server has its reports, 1 if the
         run could not be completed.
+    @raise SystemExit: the arguments are wrong (with the message).
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m wsproto_tw.testee",
-        description="Run wsproto_tw's client through an Autobahn fuzzing server's cases.",
-    )
-    parser.add_argument("url", nargs="?", default="ws://127.0.0.1:9001", help="the fuzzing server (default: %(default)s)")
-    parser.add_argument("--agent", default="wsproto_tw", help="agent name in the reports (default: %(default)s)")
-    parser.add_argument("--compression", action="store_true", help="offer permessage-deflate")
-    parser.add_argument("--quiet", action="store_true", help="no line per case")
-    args = parser.parse_args(argv)
-    config = defaultConfig(_compression() if args.compression else None)
+    options = Options()
+    try:
+        options.parseOptions(sys.argv[1:] if argv is None else argv)
+        config = options.config()
+    except usage.UsageError as exc:
+        raise SystemExit(f"{options.synopsis}\nerror: {exc}") from None
 
     from twisted.internet import reactor
 
@@ -180,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         reactor.stop()
 
     def start() -> None:
-        d = runTestee(args.url, args.agent, reactor, config, None if args.quiet else report)
+        d = runTestee(options["url"], options["agent"], reactor, config, None if options["quiet"] else report)
         d.addBoth(finished)
 
     reactor.callWhenRunning(start)
