@@ -55,6 +55,6 @@ class BoundaryTests(SynchronousTestCase):
         )
         self.assertEqual(result.returncode, 0, result.stderr)
         imported, leaked = result.stdout.splitlines()
-        for name in ("errors", "frames"):
+        for name in ("broker", "config", "errors", "events", "frames", "routing", "session"):
             self.assertIn(f"wsproto_tw.stomp.{name}", imported.split(","))
         self.assertEqual(leaked, "")

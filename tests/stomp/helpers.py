@@ -1,0 +1,47 @@
+"""
+Helpers for the STOMP tests: sessions opened on a broker, exact frames.
+"""
+
+from __future__ import annotations
+
+from wsproto_tw.stomp.broker import EmbeddedBroker
+from wsproto_tw.stomp.config import StompConfig
+from wsproto_tw.stomp.session import StompSession
+
+CONFIG = StompConfig(server="test", heart_beat=(0, 0))
+
+
+def frame(command: str, *headers: str, body: bytes = b"") -> bytes:
+    """
+    The octets of a frame whose header lines are given as C{"name:value"}
+    strings, written as they are (no escaping).
+    """
+    return ("\n".join((command, *headers)) + "\n\n").encode("utf-8") + body + b"\x00"
+
+
+def connected(
+    broker: EmbeddedBroker | None = None,
+    version: str = "1.2",
+    principal: str | None = None,
+    config: StompConfig = CONFIG,
+    session_id: str = "s1",
+    **kwargs,
+) -> StompSession:
+    """
+    A session that received C{CONNECT} for C{version} and was accepted;
+    its C{CONNECTED} has been taken out.
+    """
+    session = StompSession(config, broker or EmbeddedBroker(), session_id=session_id, **kwargs)
+    session.receive_data(frame("CONNECT", f"accept-version:{version}", "host:h"), now=0)
+    session.events()
+    session.accept_connect(principal, now=0)
+    out = session.messages_to_send()
+    assert len(out) == 1 and out[0].startswith("CONNECTED\n"), out
+    return session
+
+
+def sent(session: StompSession) -> list[str | bytes]:
+    """
+    The messages C{session} wants sent, taken out.
+    """
+    return session.messages_to_send()
