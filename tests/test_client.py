@@ -22,7 +22,7 @@ from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, succeed
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError, DNSLookupError
-from twisted.internet.interfaces import IHostnameResolver, IStreamClientEndpoint
+from twisted.internet.interfaces import IHostnameResolver, IReactorPluggableNameResolver, IStreamClientEndpoint
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.task import Clock
@@ -1085,3 +1085,234 @@ asyncio.run(serve())
     port = deferToThread(readLine, "port")
     port.addCallbacks(started, reap)
     return outcome, port
+
+
+# -- non-ASCII URLs (issue 12) ----------------------------------------------------
+
+
+def exactHead(transport: StringTransport, *lines: str) -> bytes:
+    """
+    @return: the request head C{lines} would make, with the key the client
+        actually sent after the fixed fields, as the client writes it.
+    """
+    key = requestHead(transport)["sec-websocket-key"]
+    fixed = ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    return ("\r\n".join([*lines[:2], *fixed, *lines[2:]]) + "\r\n\r\n").encode("latin-1")
+
+
+class InternationalURLTests(SynchronousTestCase):
+    """
+    L{connectWebSocket} and L{connect} take IRIs: the host goes out as its
+    IDNA A-label, the path and query percent-encoded as UTF-8, and what
+    can't be sent raises L{ValueError} from the call.
+    """
+
+    def test_nonASCIIHostAndTarget(self) -> None:
+        """
+        C{ws://bücher.example:8080/café?q=ü} sends C{Host:
+        xn--bcher-kva.example:8080} and the target C{/caf%C3%A9?q=%C3%BC}.
+        """
+        _, endpoint, app, clock, d = startFake(url="ws://b\u00fccher.example:8080/caf\u00e9?q=\u00fc")
+        self.assertEqual(
+            endpoint.transport.value(),
+            exactHead(
+                endpoint.transport,
+                "GET /caf%C3%A9?q=%C3%BC HTTP/1.1",
+                "Host: xn--bcher-kva.example:8080",
+            ),
+        )
+
+    def test_cyrillic(self) -> None:
+        """
+        A host and a path wholly outside Latin-1 (C{ws://пример.рф:9/привет})
+        are sent as an A-label and UTF-8 percent-encodings.
+        """
+        _, endpoint, app, clock, d = startFake(
+            url="ws://\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444:9/\u043f\u0440\u0438\u0432\u0435\u0442"
+        )
+        self.assertEqual(
+            endpoint.transport.value(),
+            exactHead(
+                endpoint.transport,
+                "GET /%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82 HTTP/1.1",
+                "Host: xn--e1afmkfd.xn--p1ai:9",
+            ),
+        )
+
+    def test_upperCaseNonASCIIHost(self) -> None:
+        """
+        A non-ASCII host is mapped (UTS #46) before encoding: C{BÜCHER.example}
+        is C{xn--bcher-kva.example}; the default port is left out of C{Host}.
+        """
+        _, endpoint, app, clock, d = startFake(url="wss://B\u00dcCHER.example/")
+        self.assertEqual(requestHead(endpoint.transport)["host"], "xn--bcher-kva.example")
+
+    def test_asciiKeptAsWritten(self) -> None:
+        """
+        Percent-encodings already in the URL, reserved characters in the path
+        and query, an IPv6 host and an ASCII host with an underscore go out
+        unchanged; a space is percent-encoded.
+        """
+        _, endpoint, app, clock, d = startFake(url="ws://my_host:81/a%2Fb/c:d@e?x=%26&y=a b")
+        fields = requestHead(endpoint.transport)
+        self.assertEqual(fields[":line"], "GET /a%2Fb/c:d@e?x=%26&y=a%20b HTTP/1.1")
+        self.assertEqual(fields["host"], "my_host:81")
+        _, endpoint, app, clock, d = startFake(url="ws://[::1]:9000")
+        fields = requestHead(endpoint.transport)
+        self.assertEqual((fields[":line"], fields["host"]), ("GET / HTTP/1.1", "[::1]:9000"))
+
+    def assertRefused(self, message: str, **kwargs: Any) -> None:
+        """
+        Starting a connection with C{kwargs} raises L{ValueError} with
+        C{message} from the call, and nothing is connected.
+        """
+        endpoint = FakeEndpoint()
+        error = self.assertRaises(
+            ValueError,
+            connectWebSocket,
+            endpoint,
+            kwargs.pop("url", "ws://example.com/"),
+            Recorder,
+            reactor=Clock(),
+            **kwargs,
+        )
+        self.assertEqual(str(error), message)
+        self.assertIsNone(endpoint.protocol)
+
+    def test_unencodableHeaderRefused(self) -> None:
+        """
+        A header value with a line break or NUL, or a character outside
+        Latin-1, and a header name that is not a token raise L{ValueError}
+        at once.
+        """
+        self.assertRefused(
+            "header X-Name has a character outside latin-1 in its value: '\u0416'",
+            headers=[("X-Name", "\u0416")],
+        )
+        self.assertRefused(
+            "header X-A has a line break or NUL in its value: 'b\\r\\nEvil: 1'",
+            headers=[("X-A", "b\r\nEvil: 1")],
+        )
+        self.assertRefused("header X-A has a line break or NUL in its value: 'b\\x00'", headers=[("X-A", "b\x00")])
+        self.assertRefused("invalid header name 'X-\u00e4'", headers=[("X-\u00e4", "b")])
+        self.assertRefused(
+            "header Origin has a line break or NUL in its value: 'https://a\\n'", origin="https://a\n"
+        )
+        self.assertRefused(
+            "header Origin has a character outside latin-1 in its value: 'https://\u043f'", origin="https://\u043f"
+        )
+
+    def test_latin1HeaderSent(self) -> None:
+        """
+        A header value in Latin-1 is sent as Latin-1 (RFC 9110 §5.5).
+        """
+        _, endpoint, app, clock, d = startFake(headers=[("X-Name", "Jos\u00e9")])
+        self.assertIn(b"\r\nX-Name: Jos\xe9\r\n", endpoint.transport.value())
+
+    def test_invalidHostRefused(self) -> None:
+        """
+        A host that is no valid name or address raises L{ValueError} at once.
+        """
+        self.assertRefused("invalid host 'a..b' in websocket url: empty or too long label", url="ws://a..b/")
+        self.assertRefused(
+            "invalid host 'exa mple' in websocket url: Codepoint U+0020 at position 4 of 'exa mple' not allowed",
+            url="ws://exa mple/",
+        )
+        self.assertRefused(
+            "invalid host '-b\u00fccher-.example' in websocket url: Label must not start or end with a hyphen",
+            url="ws://-b\u00fccher-.example/",
+        )
+        self.assertRefused("a websocket url has no user information: 'ws://u:p@example.com/'", url="ws://u:p@example.com/")
+        self.assertRefused("websocket url port out of range: 'ws://example.com:70000/'", url="ws://example.com:70000/")
+        self.assertRefused("websocket url has no host: 'ws:///x'", url="ws:///x")
+
+    def test_connectResolvesALabel(self) -> None:
+        """
+        L{connect} resolves the A-label, and raises L{ValueError} for an
+        invalid host before resolving anything.
+        """
+        memory = MemoryReactorClock()
+        resolver = FixedResolver("192.0.2.1")
+        memory.installNameResolver(resolver)
+        connect("ws://b\u00fccher.example/", Recorder, reactor=memory, proxy=False)
+        self.assertRaises(ValueError, connect, "ws://a..b/", Recorder, reactor=memory, proxy=False)
+        self.assertEqual(resolver.asked, [("xn--bcher-kva.example", 80)])
+
+
+@implementer(IReactorPluggableNameResolver)
+class ResolvingReactor:
+    """
+    The global reactor, with a name resolver of the test's own.
+    """
+
+    def __init__(self, resolver: Any) -> None:
+        self.nameResolver = resolver
+
+    def installNameResolver(self, resolver: Any) -> Any:
+        old, self.nameResolver = self.nameResolver, resolver
+        return old
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(reactor, name)
+
+
+class _RecordingTLS:
+    """
+    Server TLS settings that record the SNI name of each client.
+    """
+
+    def __init__(self, certPath: str, keyPath: str) -> None:
+        from twisted.internet import ssl
+
+        with open(certPath, "rb") as c, open(keyPath, "rb") as k:
+            pem = c.read() + k.read()
+        self.names: list[bytes | None] = []
+        self._context = ssl.PrivateCertificate.loadPEM(pem).options().getContext()
+        self._context.set_tlsext_servername_callback(lambda connection: self.names.append(connection.get_servername()))
+
+    def getContext(self) -> Any:
+        return self._context
+
+
+class InternationalTLSTests(TestCase):
+    """
+    C{wss://} to a non-ASCII host name over loopback TLS.
+    """
+
+    timeout = 30
+
+    @inlineCallbacks
+    def test_aLabelForSNIAndCertificate(self) -> None:
+        """
+        The A-label is the TLS SNI name and is matched against the
+        certificate (which names only C{xn--bcher-kva.example}), and the
+        server sees it in C{Host}.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, names=("xn--bcher-kva.example",), ips=())
+        ChatServer.requests = []
+        factory = WebSocketServerFactory(ChatServer)
+        self.addCleanup(closeAll, factory)
+        tls = _RecordingTLS(certPath, keyPath)
+        port = reactor.listenSSL(0, factory, tls, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        number = port.getHost().port
+        resolver = FixedResolver("127.0.0.1")
+        app = Recorder()
+        transport = yield connect(
+            f"wss://b\u00fccher.example:{number}/caf\u00e9",
+            lambda: app,
+            reactor=ResolvingReactor(resolver),
+            trustRoot=certPath,
+            proxy=False,
+        )
+        got = app.nextMessage()
+        transport.sendText("hall\u00f6")
+        self.assertEqual((yield got), "hall\u00f6")
+        transport.close()
+        yield app.closed
+        self.assertEqual(resolver.asked, [("xn--bcher-kva.example", number)])
+        self.assertEqual(tls.names, [b"xn--bcher-kva.example"])
+        [request] = ChatServer.requests
+        self.assertEqual((request.host, request.target), (f"xn--bcher-kva.example:{number}", "/caf%C3%A9"))

@@ -24,7 +24,9 @@ application's C{connectionOpened} has run, or fails with one of:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -42,7 +44,6 @@ from zope.interface import implementer
 from wsproto_tw._protocol import WebSocketApplication, WebSocketProtocol
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import ClientConnection, Connection
-from wsproto_tw.core.handshake import split_url
 from wsproto_tw.errors import ConnectionClosed, HandshakeRejected, HandshakeTimeout
 
 __all__ = [
@@ -51,8 +52,10 @@ __all__ = [
     "HandshakeRejected",
     "HandshakeTimeout",
     "WebSocketApplication",
+    "WebSocketURL",
     "connect",
     "connectWebSocket",
+    "parseURL",
 ]
 
 
@@ -172,8 +175,9 @@ def connectWebSocket(
 
     @param endpoint: how to reach the server: TCP, TLS, a UNIX socket, a
         proxy; C{url} does not change it.
-    @param url: the C{ws://} or C{wss://} URL; it gives the C{Host} header
-        and the request target.
+    @param url: the C{ws://} or C{wss://} URL, which may hold non-ASCII
+        characters (see L{parseURL}); it gives the C{Host} header and the
+        request target.
     @param applicationFactory: called with no arguments to build the
         L{IWebSocketApplication} of the connection.
     @param config: limits, timeouts and the offered subprotocols
@@ -184,28 +188,36 @@ def connectWebSocket(
         default.
     @return: a L{Deferred} firing with the open L{WebSocketProtocol}; see
         the module documentation for its failures.
-    @raise ValueError: C{url} is not a WebSocket URL.
+    @raise ValueError: at once, before connecting: C{url} is not a WebSocket
+        URL, or a header or the origin can't be sent (a name that is not a
+        token, a value with a line break or NUL or a character outside
+        Latin-1).
     """
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
         reactor = _reactor  # type: ignore[assignment]
     config = config if config is not None else Config()
-    _secure, _host, _port, hostHeader, target = split_url(url)
+    parsed = parseURL(url)
     extraHeaders = _checkHeaders(headers)
+    if origin is not None:
+        _checkHeaders([("Origin", origin)])
     startedAt = reactor.seconds()
+    # The request is built now, so that whatever can't be sent fails the
+    # call at once rather than the connection later. The opening deadline
+    # counts from the call, not from the TCP connection: one timeout bounds
+    # the whole opening.
+    core = ClientConnection(
+        config,
+        host=parsed.hostHeader,
+        target=parsed.target,
+        origin=origin,
+        extra_headers=extraHeaders,
+        now=startedAt,
+    )
 
     def makeCore(now: float) -> Connection:
-        # The opening deadline counts from the call, not from the TCP
-        # connection: one timeout bounds the whole opening.
-        return ClientConnection(
-            config,
-            host=hostHeader,
-            target=target,
-            origin=origin,
-            extra_headers=extraHeaders,
-            now=startedAt,
-        )
+        return core
 
     opening = _Opening(applicationFactory, config, reactor, makeCore)
     opening.start(endpoint)
@@ -223,22 +235,35 @@ def connect(
     trustRoot: Any = None,
     insecure: bool = False,
     connectTimeout: float = 30,
+    proxy: str | bool | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Deferred:
     """
     Open a WebSocket connection to a C{ws://} or C{wss://} URL.
 
     The host name is resolved and each of its addresses tried
-    (L{HostnameEndpoint}); C{wss://} wraps the connection in TLS that
-    verifies the server's certificate and host name
+    (L{HostnameEndpoint}), directly or through an HTTP proxy's C{CONNECT}
+    tunnel (L{wsproto_tw.proxy.HTTPTunnelEndpoint}); C{wss://} wraps the
+    connection in TLS that verifies the server's certificate and host name
     (L{optionsForClientTLS <twisted.internet.ssl.optionsForClientTLS>};
-    needs the C{tls} extra: pyOpenSSL and service_identity).
+    needs the C{tls} extra: pyOpenSSL and service_identity), end to end
+    through a proxy's tunnel.
+
+    The URL may hold non-ASCII characters (an IRI): see L{parseURL}. The
+    host's ASCII form (IDNA A-labels) is what is resolved, sent in C{Host}
+    and as TLS SNI, and matched against the certificate.
+
+    Everything that can't be sent (the URL, a header, the origin, the proxy
+    URL) raises L{ValueError} from this call, before any connection is
+    attempted.
 
     @param url: e.g. C{"wss://example.com/chat?room=1"}.
     @param applicationFactory: called with no arguments to build the
         L{IWebSocketApplication} of the connection.
     @param config: limits, timeouts, the offered subprotocols
         (C{Config.subprotocols}) and compression. C{Config.open_timeout}
-        bounds the whole opening: DNS, TCP, TLS and the upgrade.
+        bounds the whole opening: DNS, TCP, the proxy's tunnel, TLS and the
+        upgrade.
     @param origin: the C{Origin} header to send, if any.
     @param headers: extra request headers, as (name, value) pairs.
     @param reactor: the reactor; the global one by default.
@@ -250,20 +275,45 @@ def connect(
     @param insecure: C{wss://} only: do not verify the certificate or the
         host name at all. For tests against throwaway servers only.
     @param connectTimeout: seconds for each TCP connection attempt.
-    @return: a L{Deferred} as for L{connectWebSocket}.
-    @raise ValueError: C{url} is not a WebSocket URL, or C{trustRoot} and
+    @param proxy: the HTTP proxy: a URL such as
+        C{"http://user:password@proxy.example:3128"}; C{False} to connect
+        directly whatever the environment says; L{None} (the default) to
+        follow the environment: C{https_proxy} for C{wss://},
+        C{http_proxy} for C{ws://} (also in upper case), unless the host is
+        in C{no_proxy} (see L{wsproto_tw.proxy.proxyFor}).
+    @param environ: the environment to read proxies from; C{os.environ} by
+        default.
+    @return: a L{Deferred} as for L{connectWebSocket}; through a proxy it
+        may also fail with L{wsproto_tw.proxy.ProxyAuthenticationFailed}
+        (a C{407}), L{wsproto_tw.proxy.ProxyRefused} (another refusal, with
+        the proxy's C{status}) or L{wsproto_tw.proxy.ProxyError}.
+    @raise ValueError: C{url} is not a WebSocket URL, a header or the origin
+        can't be sent, the proxy URL is invalid, or C{trustRoot} and
         C{insecure} are both given.
     """
+    from wsproto_tw.proxy import HTTPTunnelEndpoint, proxyFor
+
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
         reactor = _reactor
-    secure, host, port, _hostHeader, _target = split_url(url)
+    parsed = parseURL(url)
     if insecure and trustRoot is not None:
         raise ValueError("trustRoot and insecure exclude each other")
-    endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout=connectTimeout)
-    if secure:
-        endpoint = wrapClientTLS(tlsOptions(host, trustRoot=trustRoot, insecure=insecure), endpoint)
+    via = proxyFor(parsed.secure, parsed.host, parsed.port, proxy, environ)
+    endpoint: IStreamClientEndpoint
+    if via is None:
+        endpoint = HostnameEndpoint(reactor, parsed.host, parsed.port, timeout=connectTimeout)
+    else:
+        endpoint = HTTPTunnelEndpoint(
+            HostnameEndpoint(reactor, via.host, via.port, timeout=connectTimeout),
+            parsed.host,
+            parsed.port,
+            via.authorization,
+        )
+    if parsed.secure:
+        options = tlsOptions(parsed.host, trustRoot=trustRoot, insecure=insecure)
+        endpoint = wrapClientTLS(options, endpoint)
     return connectWebSocket(
         endpoint,
         url,
@@ -342,13 +392,112 @@ class _UnverifiedTLS:
         return connection
 
 
+@dataclass(frozen=True)
+class WebSocketURL:
+    """
+    A C{ws://} or C{wss://} URL, as it goes on the wire.
+
+    @ivar secure: C{wss://}.
+    @ivar host: the host to connect to: a DNS name in its ASCII form (IDNA
+        A-labels, e.g. C{xn--bcher-kva.example} for C{bücher.example}), or an
+        IP address (an IPv6 address without brackets). It is also the name
+        sent as TLS SNI and checked against the server's certificate.
+    @ivar port: the port, 80 or 443 if the URL gives none.
+    @ivar hostHeader: the C{Host} header value: the host, with the port
+        unless it is the scheme's default.
+    @ivar target: the request target: the path and query, non-ASCII
+        characters percent-encoded as UTF-8 (RFC 3987 §3.1), C{/} if empty.
+    """
+
+    secure: bool
+    host: str
+    port: int
+    hostHeader: str
+    target: str
+
+
+# RFC 3986 §3.2.2: an ASCII reg-name is unreserved characters, sub-delims
+# and percent-encodings; "_" is common in private names, so it is let through.
+_REG_NAME = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]+")
+
+
+def parseURL(url: str) -> WebSocketURL:
+    """
+    Split a C{ws://} or C{wss://} URL (RFC 6455 §3), which may be an IRI
+    (RFC 3987): a non-ASCII host name becomes its IDNA A-label (UTS #46
+    mapping, so C{BÜCHER.example} is C{xn--bcher-kva.example}), a non-ASCII
+    or space character in the path or query is percent-encoded as UTF-8, and
+    percent-encodings already there are kept.
+
+    @param url: e.g. C{"ws://bücher.example:8080/café?q=ü"}.
+    @return: a L{WebSocketURL}.
+    @raise ValueError: the URL is not a WebSocket URL: another scheme, a
+        fragment, user information, no host, a host that is not a valid
+        name (IDNA 2008) or address, or a port out of range.
+    """
+    import hyperlink
+    import idna
+    from twisted.internet.abstract import isIPAddress, isIPv6Address
+
+    try:
+        parts = hyperlink.URL.from_text(url)
+    except (hyperlink.URLParseError, ValueError) as exc:
+        raise ValueError(f"invalid websocket url {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"not a websocket url (scheme must be ws or wss): {url!r}")
+    if parts.fragment or "#" in url:
+        raise ValueError(f"a websocket url has no fragment: {url!r}")
+    if parts.userinfo:
+        raise ValueError(f"a websocket url has no user information: {url!r}")
+    host = parts.host
+    if not host:
+        raise ValueError(f"websocket url has no host: {url!r}")
+    secure = scheme == "wss"
+    default = 443 if secure else 80
+    port = parts.port if parts.port is not None else default
+    if not 0 < port < 65536:
+        raise ValueError(f"websocket url port out of range: {url!r}")
+    if isIPv6Address(host):
+        shown = f"[{host}]"
+    elif isIPAddress(host) or (host.isascii() and _REG_NAME.fullmatch(host)):
+        labels = host.removesuffix(".").split(".")
+        if len(host) > 253 or not all(0 < len(label) < 64 for label in labels):
+            raise ValueError(f"invalid host {host!r} in websocket url: empty or too long label")
+        shown = host
+    else:
+        try:
+            host = shown = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"invalid host {parts.host!r} in websocket url: {exc}") from None
+    hostHeader = shown if port == default else f"{shown}:{port}"
+    # Encoded in a URL of its own, with an ASCII placeholder host (an IPv6
+    # host is no IDNA input), then cut after the authority.
+    prefix = "ws://h"
+    uri = hyperlink.URL(scheme="ws", host="h", path=parts.path, query=parts.query).to_uri().to_text()
+    target = uri[len(prefix):] or "/"
+    return WebSocketURL(secure, host, port, hostHeader, target)
+
+
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def _checkHeaders(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """
-    @raise ValueError: a header name or value would break the request head.
+    @return: C{headers} as a tuple.
+    @raise ValueError: a header name is not a token, or a value would break
+        the request head (CR, LF or NUL) or can't be sent (a character
+        outside Latin-1; RFC 9110 §5.5).
     """
     checked = []
     for name, value in headers:
-        if not name or any(c in name for c in ":\r\n \t") or any(c in value for c in "\r\n"):
-            raise ValueError(f"invalid header {name!r}: {value!r}")
+        if not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"header {name} has a line break or NUL in its value: {value!r}")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {name} has a character outside latin-1 in its value: {value!r}") from None
         checked.append((name, value))
     return tuple(checked)

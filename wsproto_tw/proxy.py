@@ -16,7 +16,7 @@ C{proxy=} argument, else the environment (C{https_proxy} for C{wss://},
 C{http_proxy} for C{ws://}, C{no_proxy}).
 
 The endpoint's C{connect} fails with L{ProxyAuthenticationFailed} when the
-proxy answers C{407}, with L{ProxyRefused} (carrying the proxy's C{status})
+proxy answers C{407} (or C{401}), with L{ProxyRefused} (carrying the proxy's C{status})
 for any other non-2xx answer, and with L{ProxyError} when the proxy closes
 the connection or answers with something other than HTTP.
 """

@@ -76,8 +76,9 @@ class AnswerTests(SynchronousTestCase):
 
     def test_proxyAuthenticationRequired(self) -> None:
         """
-        407 raises L{ProxyAuthenticationFailed}, saying whether credentials
-        were sent.
+        407, or 401 (which only the proxy can send before the tunnel is
+        open), raises L{ProxyAuthenticationFailed}, saying whether
+        credentials were sent.
         """
         head = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"p\"\r\n\r\n"
         error = self.assertRaises(ProxyAuthenticationFailed, TunnelOpening("h", 443).receive_data, head)
@@ -86,6 +87,8 @@ class AnswerTests(SynchronousTestCase):
         self.assertEqual(str(error), "proxy authentication failed (proxy needs credentials): 407 Proxy Authentication Required")
         error = self.assertRaises(ProxyAuthenticationFailed, TunnelOpening("h", 443, True).receive_data, head)
         self.assertEqual(str(error), "proxy authentication failed (credentials refused): 407 Proxy Authentication Required")
+        error = self.assertRaises(ProxyAuthenticationFailed, TunnelOpening("h", 443, True).receive_data, b"HTTP/1.0 401 Unauthorized\r\n\r\n")
+        self.assertEqual(str(error), "proxy authentication failed (credentials refused): 401 Unauthorized")
 
     def test_refused(self) -> None:
         """

@@ -47,7 +47,9 @@ class ProxyRefused(ProxyError):
 class ProxyAuthenticationFailed(ProxyRefused):
     """
     The HTTP proxy answered C{407 Proxy Authentication Required}: it wants
-    credentials, or refused the ones sent (RFC 9110 §15.5.8).
+    credentials, or refused the ones sent (RFC 9110 §15.5.8). Some proxies
+    (tinyproxy) answer C{CONNECT} with C{401} instead; as the tunnel is not
+    open, that too can only be the proxy's, and means the same.
 
     @ivar sentCredentials: whether a C{Proxy-Authorization} was sent.
     """
@@ -148,7 +150,9 @@ class TunnelOpening:
         # RFC 9110 §9.3.6: any 2xx means the tunnel is open.
         if 200 <= status < 300:
             return True
-        if status == 407:
+        # RFC 9110 §15.5.8; the tunnel is not open, so a 401 can only be
+        # the proxy's own, which some proxies (tinyproxy) send instead.
+        if status in (401, 407):
             raise ProxyAuthenticationFailed(
                 self._authority, status, reason, response.headers, self._sentCredentials
             )
