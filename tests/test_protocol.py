@@ -1,5 +1,5 @@
 """
-Tests for L{wsproto_tw._protocol} and L{wsproto_tw.server}: the Twisted layer,
+Tests for L{wsproto_tw.connection}, L{wsproto_tw.wire} and L{wsproto_tw.server}: the Twisted layer,
 driven through C{StringTransport} and C{Clock}.
 """
 
@@ -19,13 +19,15 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from wsproto_tw._protocol import WebSocketProtocol
+from wsproto_tw._timers import sharedTimer
+from wsproto_tw.connection import WebSocketConnection
 from wsproto_tw.core import CloseCode, Config
 from wsproto_tw.core.connection import ServerConnection
 from wsproto_tw.core.frames import FrameReader, build_frame
 from wsproto_tw.errors import ConnectionClosed, Reject
-from wsproto_tw.interfaces import IWebSocketApplication, IWebSocketTransport
-from wsproto_tw.server import Accept, WebSocketApplication, WebSocketServerFactory
+from wsproto_tw.interfaces import IWebSocketApplication, IWebSocketTransport, IWire, IWireReceiver
+from wsproto_tw.server import Accept, WebSocketApplication, WebSocketServerFactory, _ServerRole
+from wsproto_tw.wire import StreamWire
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -162,11 +164,14 @@ def opened(config: Config | None = None, app: RecordingApplication | None = None
 class HandshakeTests(SynchronousTestCase):
     def test_interfaces(self):
         """
-        The protocol provides IWebSocketTransport; the base application
-        provides IWebSocketApplication.
+        The connection provides IWebSocketTransport (for the application)
+        and IWireReceiver (for its wire); the stream wire provides IWire;
+        the base application provides IWebSocketApplication.
         """
         _, protocol, _, _, _ = opened()
-        self.assertTrue(verifyObject(IWebSocketTransport, protocol))
+        self.assertTrue(verifyObject(IWebSocketTransport, protocol.connection))
+        self.assertTrue(verifyObject(IWireReceiver, protocol.connection))
+        self.assertTrue(verifyObject(IWire, protocol))
         self.assertTrue(verifyObject(IWebSocketApplication, WebSocketApplication()))
 
     def test_acceptByDefault(self):
@@ -184,8 +189,8 @@ class HandshakeTests(SynchronousTestCase):
         seen = app.calls[0][1]
         self.assertEqual((seen.path, seen.query), ("/room", "id=7"))
         self.assertEqual(seen.peer.host, "192.168.1.1")
-        self.assertIs(app.calls[1][1], protocol)
-        self.assertIs(app.transport, protocol)
+        self.assertIs(app.calls[1][1], protocol.connection)
+        self.assertIs(app.transport, protocol.connection)
 
     def test_framesInSameReadAsHead(self):
         """
@@ -207,7 +212,7 @@ class HandshakeTests(SynchronousTestCase):
         response = transport.value().decode("latin-1")
         self.assertIn("Sec-WebSocket-Protocol: b\r\n", response)
         self.assertIn("X-Room: 7\r\n", response)
-        self.assertEqual(protocol.subprotocol, "b")
+        self.assertEqual(protocol.connection.subprotocol, "b")
 
     def test_configuredSubprotocol(self):
         """
@@ -424,8 +429,8 @@ class MessageTests(SynchronousTestCase):
         _, protocol, transport, app, _ = opened()
         protocol.dataReceived(clientFrame(0x1, "héllo".encode()) + clientFrame(0x2, b"\x00\xff"))
         self.assertEqual(app.calls[-2:], [("text", "héllo"), ("binary", b"\x00\xff")])
-        protocol.sendText("hé")
-        protocol.sendBinary(b"\x01")
+        protocol.connection.sendText("hé")
+        protocol.connection.sendBinary(b"\x01")
         self.assertEqual(transport.value(), b"\x81\x03h\xc3\xa9\x82\x01\x01")
 
     def test_pingPong(self):
@@ -443,8 +448,8 @@ class MessageTests(SynchronousTestCase):
         sendText takes str and sendBinary bytes: anything else is a TypeError.
         """
         _, protocol, _, _, _ = opened()
-        self.assertRaises(TypeError, protocol.sendText, b"bytes")
-        self.assertRaises(TypeError, protocol.sendBinary, "text")
+        self.assertRaises(TypeError, protocol.connection.sendText, b"bytes")
+        self.assertRaises(TypeError, protocol.connection.sendBinary, "text")
 
     def test_echoBeforeViolation(self):
         """
@@ -534,7 +539,10 @@ class MessageTests(SynchronousTestCase):
 
         logs = captureLogs(self)
         config = Config()
-        protocol = WebSocketProtocol(RecordingApplication(), config, Clock(), lambda now: BrokenCore(config, now=now))
+        connection = WebSocketConnection(
+            RecordingApplication(), config, Clock(), lambda now: BrokenCore(config, now=now), _ServerRole(None)
+        )
+        protocol = StreamWire(connection)
         transport = StringTransport()
         protocol.makeConnection(transport)
         protocol.dataReceived(request() + clientFrame(0x1, b"x"))
@@ -583,7 +591,7 @@ class CloseTests(SynchronousTestCase):
         does not let it close.
         """
         _, protocol, transport, app, clock = opened(Config(close_timeout=5, ping_interval=None))
-        protocol.close(4000, "done")
+        protocol.connection.close(4000, "done")
         self.assertEqual(transport.value(), b"\x88\x06\x0f\xa0done")
         self.assertFalse(transport.disconnecting)
         clock.advance(5)
@@ -598,7 +606,7 @@ class CloseTests(SynchronousTestCase):
         """
         _, protocol, _, _, _ = opened()
         for code in (1005, 1006, 1015, 999, 5000):
-            self.assertRaises(ValueError, protocol.close, code)
+            self.assertRaises(ValueError, protocol.connection.close, code)
 
     def test_missingPongFailsConnection(self):
         """
@@ -625,7 +633,7 @@ class CloseTests(SynchronousTestCase):
         transport.clear()
         clock.advance(0.25)
         protocol.dataReceived(clientFrame(0xA, ping.payload))
-        self.assertEqual(protocol.roundTripTime, 0.25)
+        self.assertEqual(protocol.connection.roundTripTime, 0.25)
         clock.advance(19.75)
         self.assertFalse(transport.disconnecting)
         clock.advance(0.25)
@@ -642,14 +650,14 @@ class CloseTests(SynchronousTestCase):
         ping = serverFrames(transport.value())[0]
         transport.clear()
         clock.advance(1)
-        protocol.pauseReading()
+        protocol.connection.pauseReading()
         protocol.dataReceived(clientFrame(0xA, ping.payload))
         clock.advance(100)
         self.assertEqual(transport.value(), b"")
         self.assertFalse(transport.disconnecting)
-        protocol.resumeReading()
+        protocol.connection.resumeReading()
         self.assertEqual(app.calls[-1], ("pong", ping.payload))
-        self.assertIsNotNone(protocol.roundTripTime)
+        self.assertIsNotNone(protocol.connection.roundTripTime)
         clock.advance(19.9)
         self.assertEqual(transport.value(), b"")
         clock.advance(0.1)
@@ -773,11 +781,11 @@ class FlowControlTests(SynchronousTestCase):
         was waiting.
         """
         _, protocol, transport, app, _ = opened()
-        protocol.pauseReading()
+        protocol.connection.pauseReading()
         self.assertEqual(transport.producerState, "paused")
         protocol.dataReceived(clientFrame(0x1, b"a") + clientFrame(0x1, b"b"))
         self.assertNotIn("text", app.kinds())
-        protocol.resumeReading()
+        protocol.connection.resumeReading()
         self.assertEqual([c[1] for c in app.calls if c[0] == "text"], ["a", "b"])
         self.assertEqual(transport.producerState, "producing")
 
@@ -789,12 +797,12 @@ class FlowControlTests(SynchronousTestCase):
         _, protocol, transport, app, _ = opened()
         protocol.pauseProducing()
         self.assertEqual(transport.producerState, "paused")
-        drained = protocol.whenDrained()
+        drained = protocol.connection.whenDrained()
         self.assertNoResult(drained)
         protocol.resumeProducing()
         self.assertEqual(transport.producerState, "producing")
         self.assertIsNone(self.successResultOf(drained))
-        self.assertIsNone(self.successResultOf(protocol.whenDrained()))
+        self.assertIsNone(self.successResultOf(protocol.connection.whenDrained()))
 
     def test_slowConsumerDroppedPastLimit(self):
         """
@@ -803,9 +811,9 @@ class FlowControlTests(SynchronousTestCase):
         """
         _, protocol, transport, app, _ = opened(Config(max_write_buffer=1000))
         protocol.pauseProducing()
-        protocol.sendBinary(b"x" * 600)
+        protocol.connection.sendBinary(b"x" * 600)
         self.assertFalse(transport.disconnecting)
-        protocol.sendBinary(b"x" * 600)
+        protocol.connection.sendBinary(b"x" * 600)
         self.assertTrue(transport.disconnected)
         protocol.connectionLost(Failure(ConnectionDone()))
         closed = app.calls[-1][1].value
@@ -841,14 +849,14 @@ class FlowControlTests(SynchronousTestCase):
             def stopProducing(self):
                 states.append("stop")
 
-        protocol.registerProducer(Producer(), True)
-        self.assertRaises(RuntimeError, protocol.registerProducer, Producer(), True)
-        protocol.write(b"chunk")
+        protocol.connection.registerProducer(Producer(), True)
+        self.assertRaises(RuntimeError, protocol.connection.registerProducer, Producer(), True)
+        protocol.connection.write(b"chunk")
         self.assertEqual(transport.value(), b"\x82\x05chunk")
         protocol.pauseProducing()
         protocol.resumeProducing()
         self.assertEqual(states, ["pause", "resume"])
-        protocol.unregisterProducer()
+        protocol.connection.unregisterProducer()
 
 
 class ShutdownTests(SynchronousTestCase):
@@ -957,14 +965,14 @@ class SharedTimerTests(SynchronousTestCase):
         protocol.makeConnection(transport)
         protocol.dataReceived(request())
         protocol.dataReceived(clientFrame(0x1, b"hello"))
-        protocol.sendText("hi")
-        protocol.pauseReading()
-        protocol.resumeReading()
+        protocol.connection.sendText("hi")
+        protocol.connection.pauseReading()
+        protocol.connection.resumeReading()
         protocol.pauseProducing()
-        protocol.whenDrained()
+        protocol.connection.whenDrained()
         protocol.resumeProducing()
         clock.advance(5)
-        protocol.close(1000, "bye")
+        protocol.connection.close(1000, "bye")
         protocol.dataReceived(clientFrame(0x8, struct.pack("!H", 1000)))
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(set(vars(protocol)) - names, set())
@@ -975,14 +983,14 @@ class SharedTimerTests(SynchronousTestCase):
         timers still fire, and later ones are still scheduled.
         """
         clock = Clock()
-        _, broken, _, _, _ = opened(Config(ping_interval=5.0), clock=clock)
         _, _, transport, _, _ = opened(Config(ping_interval=5.0), clock=clock)
         _, _, later, _, _ = opened(Config(ping_interval=9.0), clock=clock)
 
-        def fail():
-            raise RuntimeError("boom")
+        class Broken:
+            def _timerFired(self):
+                raise RuntimeError("boom")
 
-        broken._timerFired = fail
+        sharedTimer(clock).schedule(5.0, Broken())
         clock.advance(5)
         self.assertEqual(transport.value()[:1], b"\x89")
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from wsproto_tw._protocol import WebSocketApplication
+from wsproto_tw.application import WebSocketApplication
 
 _log = Logger(namespace="wsproto_tw.apps")
 
@@ -100,12 +100,10 @@ class BroadcastApplication(WebSocketApplication):
         @param size: its size, counted against the group's limit.
         """
         if self._backlog is None:
-            whenDrained = getattr(self.transport, "whenDrained", None)
-            if whenDrained is not None:
-                drained = whenDrained()
-                if not drained.called:
-                    self._backlog = 0
-                    drained.addBoth(self._drained)
+            drained = self.transport.whenDrained()
+            if not drained.called:
+                self._backlog = 0
+                drained.addBoth(self._drained)
         if self._backlog is not None:
             limit = self.group.maxWriteBuffer
             self._backlog += size

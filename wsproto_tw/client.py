@@ -41,7 +41,9 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wsproto_tw._protocol import WebSocketApplication, WebSocketProtocol
+from wsproto_tw.application import WebSocketApplication
+from wsproto_tw.connection import WebSocketConnection, _Role
+from wsproto_tw.wire import StreamWire
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import ClientConnection, Connection
 from wsproto_tw.errors import ConnectionClosed, HandshakeRejected, HandshakeTimeout
@@ -59,25 +61,38 @@ __all__ = [
 ]
 
 
-class _ClientProtocol(WebSocketProtocol):
+class _ClientRole(_Role):
     """
-    A client connection that reports a transport failure before the server
-    answered (a TLS error, a reset) as itself rather than as a handshake
-    rejection.
+    The client side of a connection: fires the L{connectWebSocket} result
+    when the connection opens, or fails it.
     """
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        conn = self._conn
-        if (
-            self._onOpen is not None
-            and conn is not None
-            and getattr(conn, "response", None) is None
-            and reason is not None
-            and not reason.check(ConnectionDone)
-        ):
-            onOpen, self._onOpen = self._onOpen, None
-            onOpen.errback(reason)
-        super().connectionLost(reason)
+    __slots__ = ("_onOpen",)
+
+    def __init__(self, onOpen: Deferred) -> None:
+        self._onOpen: Deferred | None = onOpen
+
+    def _fail(self, failure: Failure) -> None:
+        onOpen, self._onOpen = self._onOpen, None
+        if onOpen is not None:
+            onOpen.errback(failure)
+
+    def opened(self, connection: WebSocketConnection) -> None:
+        onOpen, self._onOpen = self._onOpen, None
+        if onOpen is not None:
+            onOpen.callback(connection)
+
+    def handshakeFailed(self, connection: WebSocketConnection, error: Exception) -> None:
+        self._fail(Failure(error))
+
+    def wireLost(self, connection: WebSocketConnection, reason: Failure) -> None:
+        # A transport failure before the server answered (a TLS error, a
+        # reset) is reported as itself rather than as a handshake rejection.
+        if connection.response is None and reason is not None and not reason.check(ConnectionDone):
+            self._fail(reason)
+
+    def lost(self, connection: WebSocketConnection, reason: Failure) -> None:
+        self._fail(reason)
 
 
 class _Opening(Factory):
@@ -101,7 +116,7 @@ class _Opening(Factory):
         self._config = config
         self._reactor = reactor
         self._makeCore = makeCore
-        self._protocol: WebSocketProtocol | None = None
+        self._connection: WebSocketConnection | None = None
         self._connecting: Deferred | None = None
         self._timer: Any = None
         self._why: type[Exception] | None = None
@@ -113,15 +128,17 @@ class _Opening(Factory):
         self._connecting = endpoint.connect(self)
         self._connecting.addCallbacks(lambda protocol: self._stopTimer(), self._connectFailed)
 
-    def buildProtocol(self, addr: Any) -> WebSocketProtocol:
+    def buildProtocol(self, addr: Any) -> StreamWire:
         opened: Deferred = Deferred()
         opened.addBoth(self._done)
-        protocol = _ClientProtocol(
-            self._applicationFactory(), self._config, self._reactor, self._makeCore, onOpen=opened
+        connection = WebSocketConnection(
+            self._applicationFactory(), self._config, self._reactor, self._makeCore, _ClientRole(opened)
         )
-        protocol.factory = self
-        self._protocol = protocol
-        return protocol
+        connection.factory = self
+        self._connection = connection
+        wire = StreamWire(connection)
+        wire.factory = self
+        return wire
 
     def _connectFailed(self, failure: Failure) -> None:
         if self._why is HandshakeTimeout:
@@ -154,8 +171,8 @@ class _Opening(Factory):
     def _cancel(self, result: Deferred) -> None:
         # Deferred.cancel fails the result with CancelledError afterwards.
         self._why = CancelledError
-        if self._protocol is not None:
-            self._protocol.abortConnection()
+        if self._connection is not None:
+            self._connection.abortConnection()
         elif self._connecting is not None:
             self._connecting.cancel()
 
@@ -186,7 +203,7 @@ def connectWebSocket(
     @param headers: extra request headers, as (name, value) pairs.
     @param reactor: the L{IReactorTime} for timeouts; the global reactor by
         default.
-    @return: a L{Deferred} firing with the open L{WebSocketProtocol}; see
+    @return: a L{Deferred} firing with the open L{WebSocketConnection}; see
         the module documentation for its failures.
     @raise ValueError: at once, before connecting: C{url} is not a WebSocket
         URL, or a header or the origin can't be sent (a name that is not a

@@ -1,6 +1,9 @@
 # -*- test-case-name: tests.test_protocol -*-
 """
-The contracts between wsproto_tw and applications.
+The contracts of wsproto_tw: between applications and connections
+(L{IWebSocketApplication}, L{IWebSocketTransport}), and between a
+connection and the wire that carries its bytes (L{IWire},
+L{IWireReceiver}). See C{docs/architecture.rst}.
 """
 
 from __future__ import annotations
@@ -50,7 +53,14 @@ class IWebSocketTransport(Interface):
 
     def abortConnection() -> None:
         """
-        Drop the TCP connection at once, without a closing handshake.
+        Drop the connection at once, without a closing handshake.
+        """
+
+    def goAway(code: int = 1001, reason: str = "going away") -> None:
+        """
+        Close for a shutdown: an open connection starts the closing
+        handshake with C{code} (1001 Going Away by default); one that is
+        still opening is dropped.
         """
 
     def getPeer():
@@ -61,6 +71,136 @@ class IWebSocketTransport(Interface):
     def getHost():
         """
         @return: our L{twisted.internet.interfaces.IAddress}.
+        """
+
+    def pauseReading() -> None:
+        """
+        Stop delivering messages, and stop reading from the peer, until
+        L{resumeReading}. While paused, keepalive sends no ping and neither
+        the pong deadline nor the idle timeout counts.
+        """
+
+    def resumeReading() -> None:
+        """
+        Undo L{pauseReading}: deliver what arrived meanwhile, read again.
+        """
+
+    def whenDrained():
+        """
+        @return: a L{twisted.internet.defer.Deferred} that fires with
+            L{None} once the outgoing buffer is not full (at once if it
+            isn't), or fails with L{wsproto_tw.errors.ConnectionClosed} if
+            the connection is lost first.
+        """
+
+    def registerProducer(producer, streaming: bool) -> None:
+        """
+        C{IConsumer}: stream a producer into the connection; each C{write}
+        is one binary message. A push producer (C{streaming=True}) is
+        paused while the outgoing buffer is full; a pull producer is asked
+        for data once per reactor turn while it is not. Told
+        C{stopProducing} when the connection is lost.
+
+        @raise RuntimeError: a producer is already registered.
+        """
+
+    def unregisterProducer() -> None:
+        """
+        C{IConsumer}: forget the registered producer.
+        """
+
+    def write(data: bytes) -> None:
+        """
+        C{IConsumer}: send C{data} as one binary message.
+        """
+
+    def writeSequence(data) -> None:
+        """
+        C{IConsumer}: send the joined C{data} as one binary message.
+        """
+
+
+class IWire(Interface):
+    """
+    What carries one WebSocket connection's bytes, below the seam: a TCP or
+    TLS connection after an HTTP/1.1 upgrade, a C{twisted.web} channel
+    taken over, and in time an HTTP/2 stream. A wire moves bytes; it parses
+    nothing. It reports to its L{IWireReceiver}.
+    """
+
+    transport = Attribute(
+        "The Twisted transport under the wire (for TLS details such as"
+        " negotiatedProtocol or getPeerCertificate), or None if it has none."
+    )
+
+    def write(data: bytes) -> None:
+        """
+        Queue C{data} for the peer. Never blocks.
+        """
+
+    def loseConnection() -> None:
+        """
+        Close once what was written has been sent.
+        """
+
+    def abortConnection() -> None:
+        """
+        Close at once, dropping what was not sent.
+        """
+
+    def pauseReading() -> None:
+        """
+        Stop delivering received bytes (the peer feels backpressure).
+        """
+
+    def resumeReading() -> None:
+        """
+        Deliver received bytes again.
+        """
+
+    def getPeer():
+        """
+        @return: the peer's L{twisted.internet.interfaces.IAddress}.
+        """
+
+    def getHost():
+        """
+        @return: our L{twisted.internet.interfaces.IAddress}.
+        """
+
+
+class IWireReceiver(Interface):
+    """
+    What a wire reports to, above the seam: a L{WebSocketConnection
+    <wsproto_tw.connection.WebSocketConnection>}. A wire calls
+    L{wireConnected} once, then any of the others, and L{wireLost} once.
+    """
+
+    def wireConnected(wire) -> None:
+        """
+        The wire is ready: C{wire} provides L{IWire}.
+        """
+
+    def bytesReceived(data: bytes) -> None:
+        """
+        Bytes arrived from the peer.
+        """
+
+    def writesPaused() -> None:
+        """
+        The wire's write buffer is full: the peer does not read.
+        """
+
+    def writesResumed() -> None:
+        """
+        The wire's write buffer has drained.
+        """
+
+    def wireLost(reason) -> None:
+        """
+        The wire is gone.
+
+        @param reason: a L{twisted.python.failure.Failure}.
         """
 
 

@@ -6,20 +6,32 @@ Serving WebSocket: the server factory and the application base class.
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IProtocolNegotiationFactory, IReactorTime
 from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wsproto_tw._protocol import Accept, WebSocketApplication, WebSocketProtocol, serverCore
+from wsproto_tw.application import WebSocketApplication
+from wsproto_tw.connection import WebSocketConnection, _peer, _Role
+from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
+from wsproto_tw.core.connection import ServerConnection, State
+from wsproto_tw.core.events import RequestReceived
 from wsproto_tw.errors import ConnectionClosed, Reject
+from wsproto_tw.flow import PauseReason
+from wsproto_tw.wire import StreamWire
+
+_log = Logger(namespace="wsproto_tw")
 
 __all__ = [
     "Accept",
+    "WebSocketConnection",
     "Config",
     "ConnectionClosed",
     "Reject",
@@ -27,6 +39,96 @@ __all__ = [
     "WebSocketApplication",
     "WebSocketServerFactory",
 ]
+
+
+class Accept:
+    """
+    What an application's C{requestReceived} returns to accept with a chosen
+    subprotocol or extra response headers.
+
+    @ivar subprotocol: the subprotocol to answer with (one the client
+        offered), L{None} for none, or C{...} for the configured choice.
+    @ivar headers: extra response headers as (name, value) pairs.
+    """
+
+    def __init__(self, subprotocol: Any = ..., headers: tuple | list = ()) -> None:
+        self.subprotocol = subprotocol
+        self.headers = tuple(headers)
+
+
+class _ServerRole(_Role):
+    """
+    The server side of a connection: the application answers the opening
+    request (C{requestReceived}), at once or later through a Deferred;
+    reading waits meanwhile. Over C{max_connections}, C{503}.
+    """
+
+    __slots__ = ("_overLimit",)
+
+    def __init__(self, overLimit: Callable[[], bool] | None) -> None:
+        self._overLimit = overLimit
+
+    def requestReceived(self, connection: WebSocketConnection, event: RequestReceived) -> None:
+        core = connection._conn
+        if self._overLimit is not None and self._overLimit():
+            core.reject(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections; try again later", (("Retry-After", "5"),))
+            return
+        d = maybeDeferred(connection._app.requestReceived, event.request)
+        d.addCallbacks(self._accept, self._reject, (connection,), None, (connection,))
+        d.addErrback(self._failed, connection)
+        if core.state is State.CONNECTING:
+            # The application answers later: read nothing meanwhile.
+            connection._pause(PauseReason.NEGOTIATING)
+
+    def _accept(self, result: Any, connection: WebSocketConnection) -> None:
+        core = connection._conn
+        if core.state is not State.CONNECTING:
+            return  # timed out or lost meanwhile
+        assert isinstance(core, ServerConnection)
+        if result is None:
+            result = Accept()
+        if not isinstance(result, Accept):
+            raise TypeError(f"requestReceived must return None or Accept, not {result!r}")
+        core.accept(result.subprotocol, result.headers, now=connection._clock.seconds())
+        connection._flush()
+        connection._open()
+        connection._resume(PauseReason.NEGOTIATING)
+
+    def _reject(self, failure: Failure, connection: WebSocketConnection) -> None:
+        core = connection._conn
+        if core.state is not State.CONNECTING:
+            return
+        assert isinstance(core, ServerConnection)
+        if failure.check(Reject):
+            error = failure.value
+            # A Reject with a status or headers that can't be sent raises
+            # here, and _failed answers 500.
+            core.reject(error.status, error.reason, error.headers)
+        else:
+            _log.failure("application failed in requestReceived", failure)
+            core.reject(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error")
+        connection._resume(PauseReason.NEGOTIATING)
+        connection._flush()
+
+    def _failed(self, failure: Failure, connection: WebSocketConnection) -> None:
+        """
+        Answering the request failed: the application's answer can't be sent
+        (a subprotocol the client did not offer, a value that is not an
+        L{Accept}, a header with a line break, a L{Reject} with a status that
+        is not an error), or C{connectionOpened} raised. Answer 500 at once,
+        or fail the connection with 1011 if it has opened.
+        """
+        _log.failure(
+            "application failed answering the opening handshake from {peer}", failure, peer=_peer(connection.wire)
+        )
+        core = connection._conn
+        if core.state is State.CONNECTING:
+            assert isinstance(core, ServerConnection)
+            core.reject(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error")
+        else:
+            core.fail(CloseCode.INTERNAL_ERROR, "internal error", now=connection._clock.seconds())
+        connection._resume(PauseReason.NEGOTIATING)
+        connection._flush()
 
 
 @implementer(IProtocolNegotiationFactory)
@@ -41,7 +143,7 @@ class WebSocketServerFactory(Factory):
     client that offers none gets none.
 
     @ivar config: the L{Config} every connection shares.
-    @ivar connections: the open (or opening) L{WebSocketProtocol}s.
+    @ivar connections: the open (or opening) L{WebSocketConnection}s.
     """
 
     noisy = False
@@ -59,25 +161,43 @@ class WebSocketServerFactory(Factory):
         self.applicationFactory = applicationFactory
         self.config = config if config is not None else Config()
         self.reactor = reactor
-        self.connections: set[WebSocketProtocol] = set()
-        self._makeCore = serverCore(self.config)
+        self.connections: set[WebSocketConnection] = set()
+        config = self.config
+        self._makeCore = lambda now: ServerConnection(config, now=now)
         self._waiters: list[Deferred] = []
         self._abort: Any = None
         limit = self.config.max_connections
-        self._overLimit = None if limit is None else (lambda: len(self.connections) > limit)
+        # The server side keeps no per-connection state: one for all.
+        self._role = _ServerRole(None if limit is None else (lambda: len(self.connections) > limit))
 
-    def buildProtocol(self, addr: Any) -> WebSocketProtocol:
-        protocol = WebSocketProtocol(
+    def buildProtocol(self, addr: Any) -> StreamWire:
+        """
+        @return: the L{StreamWire} of a new L{WebSocketConnection}, which
+            is in L{connections} until it is gone.
+        """
+        connection = self.buildConnection()
+        wire = StreamWire(connection)
+        wire.factory = self
+        return wire
+
+    def buildConnection(self) -> WebSocketConnection:
+        """
+        Build a server connection and its application, for any wire.
+
+        @return: a L{WebSocketConnection} that has no wire yet; it is in
+            L{connections} until it is gone.
+        """
+        connection = WebSocketConnection(
             self.applicationFactory(),
             self.config,
             self.reactor,
             self._makeCore,
+            self._role,
             onClose=self._lost,
-            overLimit=self._overLimit,
         )
-        protocol.factory = self
-        self.connections.add(protocol)
-        return protocol
+        connection.factory = self
+        self.connections.add(connection)
+        return connection
 
     def acceptableProtocols(self) -> list[bytes]:
         """
@@ -91,8 +211,8 @@ class WebSocketServerFactory(Factory):
         """
         return [b"http/1.1"]
 
-    def _lost(self, protocol: WebSocketProtocol) -> None:
-        self.connections.discard(protocol)
+    def _lost(self, connection: WebSocketConnection) -> None:
+        self.connections.discard(connection)
         if not self.connections and self._waiters:
             if self._abort is not None and self._abort.active():
                 self._abort.cancel()
@@ -101,7 +221,9 @@ class WebSocketServerFactory(Factory):
             for d in waiters:
                 d.callback(None)
 
-    def shutdown(self, code: int = 1001, reason: str = "going away", grace: float = 10.0) -> Deferred:
+    def shutdown(
+        self, code: int = CloseCode.GOING_AWAY, reason: str = "going away", grace: float = 10.0
+    ) -> Deferred:
         """
         Close every connection: open ones with C{code} (1001 Going Away by
         default), the others at once; after C{grace} seconds, drop whatever
@@ -114,15 +236,15 @@ class WebSocketServerFactory(Factory):
         d: Deferred = Deferred()
         self._waiters.append(d)
         if self._abort is None:
-            for protocol in list(self.connections):
-                protocol.goAway(code, reason)
+            for connection in list(self.connections):
+                connection.goAway(code, reason)
             self._abort = self.reactor.callLater(grace, self._abortAll)
         return d
 
     def _abortAll(self) -> None:
         self._abort = None
-        for protocol in list(self.connections):
-            protocol.abortConnection()
+        for connection in list(self.connections):
+            connection.abortConnection()
 
 
 class ShutdownService(Service):

@@ -311,10 +311,9 @@ class _Adapter:
         if self._lost:
             return
         self._lost = True
-        producer, self.producer = self.producer, None
-        if producer is not None:
-            # As a TCP transport does with its producer.
-            producer.stopProducing()
+        # The connection has told an attached producer to stop, as a TCP
+        # transport does.
+        self.producer = None
         self.protocol.connectionLost(streamReason(reason))
 
 

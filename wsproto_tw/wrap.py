@@ -170,7 +170,7 @@ class ProtocolApplication:
             return
         stream.connected = False
         stream.disconnecting = True
-        stream.stopProducer()
+        # The WebSocket connection has told the producer to stop already.
         protocol.connectionLost(streamReason(reason))
 
 
@@ -257,80 +257,15 @@ class _StreamTransport:
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         """
-        Register a producer: paused while the WebSocket connection's write
-        buffer is full. A pull producer is asked for more after each write,
-        as long as the buffer is not full.
+        Register a producer with the WebSocket connection: a push producer
+        is paused while the connection's write buffer is full; a pull
+        producer is asked for data once per reactor turn while it is not
+        (L{PullToPush <wsproto_tw.flow.PullToPush>}); either is told to stop
+        when the connection is lost.
 
         @raise RuntimeError: a producer is already registered.
         """
-        if self._producer is not None:
-            raise RuntimeError(f"a producer is already registered: {self._producer!r}")
-        if not streaming:
-            producer = _PullToPush(producer, self._reactor)
-        self._producer = producer
-        self._ws.registerProducer(producer, True)
-        if not streaming:
-            producer.start()
+        self._ws.registerProducer(producer, streaming)
 
     def unregisterProducer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is None:
-            return
-        if isinstance(producer, _PullToPush):
-            producer.stop()
         self._ws.unregisterProducer()
-
-    def stopProducer(self) -> None:
-        """
-        The connection is gone: stop the registered producer, as a TCP
-        transport does.
-        """
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            producer.stopProducing()
-
-
-@implementer(IPushProducer)
-class _PullToPush:
-    """
-    Drive a pull producer as a push producer: ask it for data once per
-    reactor iteration while not paused.
-    """
-
-    def __init__(self, pull: Any, reactor: Any) -> None:
-        self._pull = pull
-        self._reactor = reactor
-        self._paused = False
-        self._running = False
-        self._call: Any = None
-
-    def start(self) -> None:
-        self._running = True
-        self._schedule()
-
-    def stop(self) -> None:
-        self._running = False
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
-
-    def _schedule(self) -> None:
-        if self._running and not self._paused and self._call is None:
-            self._call = self._reactor.callLater(0, self._tick)
-
-    def _tick(self) -> None:
-        self._call = None
-        if self._running and not self._paused:
-            self._pull.resumeProducing()
-            self._schedule()
-
-    def pauseProducing(self) -> None:
-        self._paused = True
-
-    def resumeProducing(self) -> None:
-        self._paused = False
-        self._schedule()
-
-    def stopProducing(self) -> None:
-        self.stop()
-        self._pull.stopProducing()
