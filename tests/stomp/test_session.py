@@ -292,6 +292,19 @@ class FrameHandlingTests(SynchronousTestCase):
             ["MESSAGE\ndestination:/topic/a\\cb\nmessage-id:1\nsubscription:0\nk:x\\ny\ncontent-length:1\n\nm\x00"],
         )
 
+    def test_noEscapesIn10Session(self):
+        """
+        A 1.0 session reads and writes headers unescaped: a backslash is
+        itself.
+        """
+        session = connected(version="1.0")
+        session.receive_data(frame("SUBSCRIBE", "destination:/topic/a\\b"), now=0)
+        session.receive_data(frame("SEND", "destination:/topic/a\\b", body=b"m"), now=0)
+        self.assertEqual(
+            sent(session),
+            ["MESSAGE\ndestination:/topic/a\\b\nmessage-id:1\nsubscription:/topic/a\\b\ncontent-length:1\n\nm\x00"],
+        )
+
     def test_binaryBodyInBinaryMessage(self):
         """
         A frame whose octets are UTF-8 goes out as text; one that is not,

@@ -433,7 +433,13 @@ class StompSession:
             if found is None:
                 raise DestinationError(f"no handler for {destination}")
             handler, params = found
-            handler(ApplicationRequest(self, frame, params))
+            try:
+                handler(ApplicationRequest(self, frame, params))
+            except StompError:
+                raise
+            except Exception:
+                _logger.exception("stomp session %s: handler of %s raised", self.session_id, destination)
+                raise StompError(f"the handler of {destination} failed") from None
             return
         self.broker.publish(Message(destination, _passed_on(frame.headers), frame.body))
 
