@@ -1,0 +1,1 @@
+wsproto_tw.interfaces.IWebSocketTransport now declares pauseReading, resumeReading, whenDrained, registerProducer, unregisterProducer, write, writeSequence and goAway, and a connection's registered producer is told stopProducing when the connection is lost; wsproto_tw.interfaces.IWire and IWireReceiver describe what a new wire (an HTTP/2 stream, say) must provide.
