@@ -2,7 +2,14 @@
 """
 The WebSocket connection state machine: one object per connection that turns
 received bytes into events and commands into bytes to send. Every state
-transition is made in this file.
+transition is made in this file, through one table (L{_TRANSITIONS}); the
+message under way and keepalive are objects of their own
+(L{wsproto_tw.core.assembly}, L{wsproto_tw.core.keepalive}).
+
+Every method taking C{now} wants the current time in seconds on the
+caller's clock: any monotonic clock, the same for every call on a
+connection. Only differences between values matter; deadlines come back on
+that clock (L{Connection.next_deadline}).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from wsproto_tw.core.assembly import MessageAssembler
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import (
@@ -25,7 +33,6 @@ from wsproto_tw.core.errors import (
     InvalidText,
     MessageTooBig,
     PeerViolation,
-    PolicyViolation,
 )
 from wsproto_tw.core.events import (
     BinaryMessage,
@@ -39,7 +46,7 @@ from wsproto_tw.core.events import (
     RequestReceived,
     TextMessage,
 )
-from wsproto_tw.core.frames import BytesBuilder, FrameReader, build_frame, is_valid_wire_code
+from wsproto_tw.core.frames import FrameReader, build_frame, is_valid_wire_code
 from wsproto_tw.core.handshake import (
     HandshakeRequest,
     build_accept_response,
@@ -51,7 +58,8 @@ from wsproto_tw.core.handshake import (
     validate_request,
     validate_response,
 )
-from wsproto_tw.core.utf8 import Utf8Decoder, decode_text
+from wsproto_tw.core.keepalive import Keepalive
+from wsproto_tw.core.utf8 import decode_text
 
 _pack_code = struct.Struct("!H").pack
 _unpack_code = struct.Struct("!H").unpack_from
@@ -60,9 +68,6 @@ _unpack_code = struct.Struct("!H").unpack_from
 _MAX_EARLY_DATA = 64 * 1024
 # Bytes of a rejection's body kept for HandshakeRejected.
 _MAX_REJECT_BODY = 4096
-# Most bytes allocated for a message before they arrive, on the strength of
-# the length its first frame announces.
-_MAX_PREALLOCATION = 64 << 20
 
 
 class State(enum.Enum):
@@ -81,10 +86,70 @@ class Role(enum.Enum):
     CLIENT = "client"
 
 
+class _Input(enum.Enum):
+    """
+    What moves a connection from one L{State} to the next.
+    """
+
+    # The opening handshake completed (server: accept(); client: a valid 101).
+    OPENED = "opened"
+    # The opening handshake failed or was refused, or timed out.
+    HANDSHAKE_FAILED = "handshake failed"
+    # We sent Close first (RFC 6455 §7.1.2).
+    CLOSE_SENT = "close sent"
+    # The peer's Close arrived, first or in answer to ours (RFC 6455 §7.1.5).
+    CLOSE_RECEIVED = "close received"
+    # The connection was failed (RFC 6455 §7.1.7), by the peer's fault, ours
+    # or the caller's.
+    FAILED = "failed"
+    # The close deadline passed: the peer did not answer our Close, or (a
+    # client) the server did not close TCP after the closing handshake.
+    CLOSE_TIMEOUT = "close timeout"
+    # The transport closed.
+    EOF = "eof"
+
+
+_S = State
+_I = _Input
+#: Every allowed transition: C{(state, input) -> next state}. Anything else
+#: is a bug of ours and raises L{IllegalTransition}.
+_TRANSITIONS: dict[tuple[State, _Input], State] = {
+    (_S.CONNECTING, _I.OPENED): _S.OPEN,
+    (_S.CONNECTING, _I.HANDSHAKE_FAILED): _S.CLOSED,
+    (_S.CONNECTING, _I.FAILED): _S.CLOSED,
+    (_S.CONNECTING, _I.EOF): _S.CLOSED,
+    (_S.OPEN, _I.CLOSE_SENT): _S.CLOSING,
+    (_S.OPEN, _I.CLOSE_RECEIVED): _S.CLOSED,
+    (_S.OPEN, _I.FAILED): _S.CLOSED,
+    (_S.OPEN, _I.EOF): _S.CLOSED,
+    (_S.CLOSING, _I.CLOSE_RECEIVED): _S.CLOSED,
+    (_S.CLOSING, _I.FAILED): _S.CLOSED,
+    (_S.CLOSING, _I.CLOSE_TIMEOUT): _S.CLOSED,
+    (_S.CLOSING, _I.EOF): _S.CLOSED,
+    # A client after the closing handshake waits in CLOSED for the server to
+    # close TCP (RFC 6455 §7.1.1), and gives up at the close deadline.
+    (_S.CLOSED, _I.CLOSE_TIMEOUT): _S.CLOSED,
+    (_S.CLOSED, _I.EOF): _S.CLOSED,
+}
+del _S, _I
+
+
+class IllegalTransition(RuntimeError):
+    """
+    A transition that L{_TRANSITIONS} does not allow was attempted: a bug in
+    this module, never the peer's doing. Raised while parsing, it fails the
+    connection with 1011 like any other bug of ours.
+    """
+
+
 class Connection:
     """
     What the server and client connections share: frames, messages, the
     closing handshake, keepalive and timers.
+
+    L{state} starts as L{State.CONNECTING} and changes only in
+    L{_transition}, by L{_TRANSITIONS}; the one way into L{State.CLOSED} is
+    L{_go_closed}.
 
     @ivar state: the current L{State}.
     @ivar subprotocol: the negotiated subprotocol, or L{None}.
@@ -104,15 +169,18 @@ class Connection:
     __slots__ = (
         "state", "subprotocol", "extensions", "wants_transport_closed", "rtt",
         "_config", "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
-        "_msg_opcode", "_msg_parts", "_msg_text", "_msg_decoder", "_msg_compressed", "_msg_size",
-        "_msg_frames", "_close_sent", "_close_received", "_failed",
-        "_open_by", "_close_by", "_ping_at", "_pong_by", "_ping_sent", "_ping_count", "_idle_by",
-        "_keepalive_paused",
+        "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by", "_keepalive",
     )
 
     def __init__(
         self, config: Config, *, now: float, mask_source: Callable[[int], bytes] = os.urandom
     ) -> None:
+        """
+        @param now: the current time in seconds, on the caller's clock: the
+            opening deadline runs from it.
+        @param mask_source: returns that many random bytes (client masking
+            keys and nonce).
+        """
         self._config = config
         # Clients mask what they send (RFC 6455 §5.3); servers don't.
         self._mask_source = mask_source if self.role is Role.CLIENT else None
@@ -129,14 +197,9 @@ class Connection:
         )
         self._codec: Any = None
         self._head_scan = 0
-        # The message being received, when it comes in more than one piece.
-        self._msg_opcode: Opcode | None = None
-        self._msg_parts: BytesBuilder | None = None
-        self._msg_text: list[str] | None = None
-        self._msg_decoder: Utf8Decoder | None = None
-        self._msg_compressed = False
-        self._msg_size = 0
-        self._msg_frames = 0
+        # The message being received, when it comes in more than one piece
+        # (or compressed); None between messages.
+        self._message: MessageAssembler | None = None
         # The closing handshake: one record.
         self._close_sent: int | None = None
         self._close_received: tuple[int, str] | None = None
@@ -144,13 +207,7 @@ class Connection:
         # Deadlines, on the caller's clock.
         self._open_by = None if config.open_timeout is None else now + config.open_timeout
         self._close_by: float | None = None
-        self._ping_at: float | None = None
-        self._pong_by: float | None = None
-        self._ping_sent: tuple[bytes, float] | None = None
-        self._ping_count = 0
-        self._idle_by: float | None = None
-        # The caller is not reading (see pause_keepalive).
-        self._keepalive_paused = False
+        self._keepalive = Keepalive(config)
 
     # -- I/O in ----------------------------------------------------------
 
@@ -159,13 +216,18 @@ class Connection:
         Feed bytes received from the transport. They are parsed lazily, as
         L{events} is iterated, so that what the application sends in answer
         to one message goes out before the core acts on the next frame.
+
+        @param now: the current time in seconds, on the caller's clock (when
+            the bytes arrived): the idle timeout runs from it, and the events
+            the bytes produce are dated by it.
         """
         if self.state is State.CLOSED:
             return
         self._reader.buffer += data
         self._now = now
-        if self._idle_by is not None:
-            self._idle_by = now + self._config.idle_timeout
+        keepalive = self._keepalive
+        if keepalive.idle_by is not None:
+            keepalive.idle_by = now + keepalive.idle_timeout
 
     def receive_eof(self) -> None:
         """
@@ -178,9 +240,7 @@ class Connection:
             self._events.extend(list(self.events()))
         if self.role is Role.CLIENT and self.state is State.CONNECTING:
             self._client_eof()
-        self.state = State.CLOSED
-        self._reader.buffer.clear()
-        self._open_by = self._close_by = self._ping_at = self._pong_by = self._idle_by = None
+        self._go_closed(_Input.EOF)
 
     # -- I/O out ---------------------------------------------------------
 
@@ -241,14 +301,11 @@ class Connection:
 
     def next_deadline(self) -> float | None:
         """
-        @return: when L{handle_timer} must next be called, or L{None}.
+        @return: when L{handle_timer} must next be called, in seconds on the
+            caller's clock (the clock of the C{now} arguments), or L{None}.
         """
-        deadline = None
-        if self._keepalive_paused:
-            pending: tuple = (self._open_by, self._close_by)
-        else:
-            pending = (self._open_by, self._close_by, self._ping_at, self._pong_by, self._idle_by)
-        for t in pending:
+        deadline = self._keepalive.next_deadline()
+        for t in (self._open_by, self._close_by):
             if t is not None and (deadline is None or t < deadline):
                 deadline = t
         return deadline
@@ -256,6 +313,8 @@ class Connection:
     def handle_timer(self, *, now: float) -> None:
         """
         Act on every deadline that has passed at C{now}.
+
+        @param now: the current time in seconds, on the caller's clock.
         """
         self._now = now
         if self._open_by is not None and now >= self._open_by:
@@ -265,32 +324,17 @@ class Connection:
                 return
         if self._close_by is not None and now >= self._close_by:
             # The peer did not finish the closing handshake in time.
-            self._close_by = None
-            self._stop_timers()
-            self.state = State.CLOSED
-            self.wants_transport_closed = True
+            self._go_closed(_Input.CLOSE_TIMEOUT)
             return
-        if self._keepalive_paused:
-            return
-        if self._pong_by is not None and now >= self._pong_by:
+        keepalive = self._keepalive
+        if keepalive.pong_overdue(now):
             self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout", now, drop=True)
             return
-        if self._idle_by is not None and now >= self._idle_by:
-            self._idle_by = None
+        if keepalive.idle_expired(now):
             self.send_close(CloseCode.GOING_AWAY, "idle timeout", now=now)
             return
-        if self._ping_at is not None and now >= self._ping_at:
-            self._ping_count += 1
-            payload = _pack_code(self._ping_count & 0xFFFF)
-            self._ping_sent = (payload, now)
-            config = self._config
-            if config.ping_timeout is not None:
-                # The next ping follows the pong.
-                self._ping_at = None
-                self._pong_by = now + config.ping_timeout
-            else:
-                # No pong deadline: keep pinging, answered or not.
-                self._ping_at = now + config.ping_interval
+        payload = keepalive.ping_due(now)
+        if payload is not None:
             self._send_frame(Opcode.PING, payload)
 
     # -- commands --------------------------------------------------------
@@ -349,6 +393,8 @@ class Connection:
 
         @param code: a code valid on the wire, or L{None} for a Close frame
             without a code.
+        @param now: the current time in seconds, on the caller's clock: the
+            peer has C{close_timeout} from it to answer.
         @raise ValueError: the code can't be sent, or the reason is over 123
             bytes.
         @raise InvalidState: the connection is not open yet.
@@ -360,8 +406,8 @@ class Connection:
             return
         self._close_sent = CloseCode.NO_STATUS_RCVD if code is None else code
         self._send_frame(Opcode.CLOSE, payload)
-        self.state = State.CLOSING
-        self._stop_timers()
+        self._transition(_Input.CLOSE_SENT)
+        self._keepalive.stop()
         self._close_by = now + self._config.close_timeout
 
     def pause_keepalive(self) -> None:
@@ -372,7 +418,7 @@ class Connection:
         enforce neither the pong deadline nor the idle timeout. The opening
         and closing deadlines still apply.
         """
-        self._keepalive_paused = True
+        self._keepalive.pause()
 
     def resume_keepalive(self, *, now: float) -> None:
         """
@@ -380,17 +426,12 @@ class Connection:
         unanswered keepalive ping gets a full C{ping_timeout} from C{now},
         and the idle timeout starts over; a ping that fell due meanwhile
         goes out at once.
+
+        @param now: the current time in seconds, on the caller's clock.
         """
-        if not self._keepalive_paused:
-            return
-        self._keepalive_paused = False
-        # What waited unread is parsed from now on.
-        self._now = now
-        config = self._config
-        if self._pong_by is not None and config.ping_timeout is not None:
-            self._pong_by = now + config.ping_timeout
-        if self._idle_by is not None and config.idle_timeout is not None:
-            self._idle_by = now + config.idle_timeout
+        if self._keepalive.resume(now):
+            # What waited unread is parsed from now on.
+            self._now = now
 
     def fail(self, code: int, reason: str, *, now: float) -> None:
         """
@@ -398,6 +439,7 @@ class Connection:
         overloaded server): queue a Close frame with C{code} and ask for the
         transport to be closed. Does nothing once closed.
 
+        @param now: the current time in seconds, on the caller's clock.
         @raise ValueError: C{code} can't be sent.
         """
         _close_payload(code, reason)
@@ -458,7 +500,7 @@ class Connection:
             if rsv1:
                 raise PeerViolation("rsv1 set on a control frame")
             self._receive_control(opcode, data, self._now)
-        elif start and end and fin and not rsv1 and opcode and self._msg_opcode is None:
+        elif start and end and fin and not rsv1 and opcode and self._message is None:
             # The common case: a whole, uncompressed message in one piece.
             limit = self._config.max_message_size
             if limit and len(data) > limit:
@@ -468,71 +510,30 @@ class Connection:
             else:
                 self._events.append(BinaryMessage(data))
         else:
-            self._receive_fragment(opcode, fin, rsv1, data, start, end)
-
-    def _receive_fragment(
-        self, opcode: Opcode, fin: bool, rsv1: bool, data: bytes, start: bool, end: bool
-    ) -> None:
-        """
-        Add a piece of a data frame to the message under way: a fragmented
-        or compressed message, or a frame that arrives in pieces.
-        """
-        if start:
-            if opcode is Opcode.CONTINUATION:
-                if self._msg_opcode is None:
-                    raise PeerViolation("continuation frame without a message to continue")
-                if rsv1:
-                    raise PeerViolation("rsv1 set on a continuation frame")
-            else:
-                if self._msg_opcode is not None:
+            # A piece of a fragmented or compressed message, or of a frame
+            # that arrives in pieces (RFC 6455 §5.4).
+            message = self._message
+            if start:
+                if opcode is Opcode.CONTINUATION:
+                    if message is None:
+                        raise PeerViolation("continuation frame without a message to continue")
+                    if rsv1:
+                        raise PeerViolation("rsv1 set on a continuation frame")
+                elif message is not None:
                     raise PeerViolation("new message started before the previous one finished")
-                self._msg_opcode = opcode
-                self._msg_compressed = rsv1
-                self._msg_size = 0
-                self._msg_frames = 0
-                if opcode is Opcode.TEXT:
-                    self._msg_decoder = Utf8Decoder()
-                    self._msg_text = []
-                elif rsv1:
-                    self._msg_parts = BytesBuilder()
                 else:
-                    # Room for the whole frame at once, as far as the peer's
-                    # word is trusted.
-                    announced = len(data) + self._reader.remaining
-                    self._msg_parts = BytesBuilder(min(announced, _MAX_PREALLOCATION))
-            self._msg_frames += 1
-            if self._config.max_fragments and self._msg_frames > self._config.max_fragments:
-                raise PolicyViolation(f"message of more than {self._config.max_fragments} frames")
-        last = fin and end
-        limit = self._config.max_message_size
-        if self._msg_compressed:
-            # RFC 7692 §7.2.2; the limit applies to the inflated size and is
-            # enforced while inflating (None: no limit; 0: nothing more).
-            data = self._codec.decompress(data, last, limit - self._msg_size if limit else None)
-        self._msg_size += len(data)
-        if limit and self._msg_size > limit:
-            raise MessageTooBig(f"message exceeds the limit of {limit} bytes")
-        decoder = self._msg_decoder
-        if decoder is not None:
-            # Validate as the bytes arrive (RFC 6455 §8.1: fail fast).
-            text = decoder.decode(data, last)
-            if text:
-                self._msg_text.append(text)
-            if last:
-                self._events.append(TextMessage("".join(self._msg_text)))
-                self._msg_decoder = None
-                self._msg_text = None
-                self._msg_opcode = None
-        else:
-            # The pieces are joined as they come: the message is copied
-            # once, however many pieces it came in.
-            parts = self._msg_parts
-            if data:
-                parts.append(data)
-            if last:
-                self._events.append(BinaryMessage(parts.build()))
-                self._msg_parts = None
-                self._msg_opcode = None
+                    config = self._config
+                    message = self._message = MessageAssembler(
+                        opcode,
+                        self._codec if rsv1 else None,
+                        config.max_message_size,
+                        config.max_fragments,
+                        len(data) + self._reader.remaining,
+                    )
+            event = message.add(data, start, fin and end)
+            if event is not None:
+                self._message = None
+                self._events.append(event)
 
     def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
         if opcode is Opcode.PING:
@@ -541,13 +542,9 @@ class Connection:
                 self._send_frame(Opcode.PONG, payload)
             self._events.append(Ping(payload))
         elif opcode is Opcode.PONG:
-            rtt = None
-            if self._ping_sent is not None and payload == self._ping_sent[0]:
-                rtt = self.rtt = now - self._ping_sent[1]
-                self._ping_sent = None
-                self._pong_by = None
-                if self.state is State.OPEN and self._config.ping_interval is not None:
-                    self._ping_at = now + self._config.ping_interval
+            rtt = self._keepalive.pong_received(payload, now)
+            if rtt is not None:
+                self.rtt = rtt
             self._events.append(Pong(payload, rtt))
         else:
             self._receive_close(payload, now)
@@ -573,23 +570,50 @@ class Connection:
             self._close_sent = echo
             self._send_frame(Opcode.CLOSE, _pack_code(echo))
         self._events.append(CloseReceived(code, reason))
-        self._closed(now)
+        self._closed(_Input.CLOSE_RECEIVED, now)
 
-    def _closed(self, now: float) -> None:
+    def _closed(self, input: _Input, now: float, drop: bool = False) -> None:
         """
         Both Close frames are exchanged, or the connection failed: RFC 6455
-        §7.1.1, the server closes TCP first; the client waits for it.
+        §7.1.1, the server closes TCP first; the client waits for it, unless
+        it drops the connection.
         """
-        self.state = State.CLOSED
-        self._stop_timers()
-        self._reader.buffer.clear()
-        self._msg_parts = None
-        self._msg_text = None
-        if self.role is Role.SERVER:
-            self.wants_transport_closed = True
-            self._close_by = None
+        if self.role is Role.SERVER or drop:
+            self._go_closed(input)
         else:
-            self._close_by = now + self._config.close_timeout
+            self._go_closed(input, close_by=now + self._config.close_timeout)
+
+    def _transition(self, input: _Input) -> None:
+        """
+        Move to the state L{_TRANSITIONS} gives for C{input}: the one place
+        L{state} changes.
+
+        @raise IllegalTransition: the table allows no such transition.
+        """
+        try:
+            self.state = _TRANSITIONS[self.state, input]
+        except KeyError:
+            raise IllegalTransition(f"no transition from {self.state.value} on {input.value}") from None
+
+    def _go_closed(self, input: _Input, close_by: float | None = None) -> None:
+        """
+        The one way into L{State.CLOSED}: parse nothing more (drop the
+        receive buffer and the message under way), stop every deadline, and
+        ask for the transport to be closed once L{data_to_send} is written,
+        unless it closed already (C{input} is EOF).
+
+        @param close_by: instead of asking, wait until then (seconds, on
+            the caller's clock) for the peer to close the transport: a client
+            after the closing handshake (RFC 6455 §7.1.1).
+        """
+        self._transition(input)
+        self._reader.buffer.clear()
+        self._message = None
+        self._keepalive.stop()
+        self._open_by = None
+        self._close_by = close_by
+        if close_by is None and input is not _Input.EOF:
+            self.wants_transport_closed = True
 
     def _fail(
         self, code: int, reason: str, now: float, drop: bool = False, error: BaseException | None = None
@@ -604,35 +628,22 @@ class Connection:
         if self.state is State.CLOSED:
             return
         if self.state is State.CONNECTING:
-            self.state = State.CLOSED
-            self.wants_transport_closed = True
-            self._open_by = None
             if error is not None:
                 # Nothing goes on the wire, but the caller must hear of it.
                 self._events.append(ConnectionFailed(code, reason, error))
+            self._go_closed(_Input.FAILED)
             return
         self._failed = (code, reason)
         if self._close_sent is None:
             self._close_sent = code
             self._send_frame(Opcode.CLOSE, _close_payload(code, reason))
         self._events.append(ConnectionFailed(code, reason, error))
-        self._closed(now)
-        if drop:
-            self.wants_transport_closed = True
-            self._close_by = None
-
-    def _stop_timers(self) -> None:
-        self._ping_at = self._pong_by = self._idle_by = None
-        self._ping_sent = None
+        self._closed(_Input.FAILED, now, drop)
 
     def _opened(self, now: float) -> None:
-        self.state = State.OPEN
+        self._transition(_Input.OPENED)
         self._open_by = None
-        config = self._config
-        if config.ping_interval is not None:
-            self._ping_at = now + config.ping_interval
-        if config.idle_timeout is not None:
-            self._idle_by = now + config.idle_timeout
+        self._keepalive.start(now)
 
     def _take_head(self) -> bytes | None:
         """
@@ -685,6 +696,10 @@ class ServerConnection(Connection):
     __slots__ = ("request", "peer", "_key", "_proposed_subprotocol", "_proposed_extensions", "_proposed_codec")
 
     def __init__(self, config: Config, *, now: float, mask_source: Callable[[int], bytes] = os.urandom) -> None:
+        """
+        @param now: the current time in seconds, on the caller's clock (the
+            connection was made): the opening deadline runs from it.
+        """
         super().__init__(config, now=now, mask_source=mask_source)
         self.request: HandshakeRequest | None = None
         self.peer: object = None
@@ -740,6 +755,8 @@ class ServerConnection(Connection):
 
         @param subprotocol: the subprotocol to answer with; by default the
             one the configuration picked (see L{RequestReceived}).
+        @param now: the current time in seconds, on the caller's clock:
+            keepalive and the idle timeout run from it.
         @raise InvalidState: no request has arrived, or it was answered.
         @raise ValueError: the subprotocol was not offered by the client.
         """
@@ -780,10 +797,7 @@ class ServerConnection(Connection):
         assert isinstance(error, HandshakeFailed)
         self._out.append(build_error_response(error))
         self._events.append(HandshakeFailure(error))
-        self.state = State.CLOSED
-        self._open_by = None
-        self._reader.buffer.clear()
-        self.wants_transport_closed = True
+        self._go_closed(_Input.HANDSHAKE_FAILED)
 
     def _open_timed_out(self) -> None:
         self._handshake_failed(HandshakeFailed("opening handshake timed out", 408))
@@ -812,6 +826,16 @@ class ClientConnection(Connection):
         now: float,
         mask_source: Callable[[int], bytes] = os.urandom,
     ) -> None:
+        """
+        @param host: the C{Host} header's value.
+        @param target: the request target (path and query).
+        @param origin: the C{Origin} header's value, or L{None} for none.
+        @param extra_headers: more request headers, as (name, value) pairs.
+        @param now: the current time in seconds, on the caller's clock (the
+            connection was made): the opening deadline runs from it.
+        @param mask_source: returns that many random bytes: the nonce, and
+            each frame's masking key (RFC 6455 §5.3).
+        """
         super().__init__(config, now=now, mask_source=mask_source)
         # RFC 6455 §4.1 item 7: a fresh random 16-byte nonce.
         self.key = base64.b64encode(mask_source(16)).decode("ascii")
@@ -884,10 +908,7 @@ class ClientConnection(Connection):
             # A response head over the limit: report it as a bad response.
             error = HandshakeRejected(f"malformed response: {error.reason}")
         self._events.append(HandshakeFailure(error))
-        self.state = State.CLOSED
-        self._open_by = None
-        self._reader.buffer.clear()
-        self.wants_transport_closed = True
+        self._go_closed(_Input.HANDSHAKE_FAILED)
 
     def _open_timed_out(self) -> None:
         self._handshake_failed(HandshakeTimeout("opening handshake timed out"))
