@@ -1,0 +1,277 @@
+"""
+Tests for L{wsproto_tw.stomp.server}, the Twisted adapter, with a
+recording transport and a L{Clock}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.cred import strcred
+from twisted.cred.checkers import AllowAnonymousAccess, InMemoryUsernamePasswordDatabaseDontUse
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from tests.stomp.helpers import frame
+from wsproto_tw.core.handshake import HandshakeRequest
+from wsproto_tw.errors import ConnectionClosed
+from wsproto_tw.interfaces import IWebSocketApplication
+from wsproto_tw.stomp.config import StompConfig
+from wsproto_tw.stomp.errors import DestinationError
+from wsproto_tw.stomp.server import StompApplication, StompServer, portalFor
+
+CONFIG = StompConfig(server="test", heart_beat=(0, 0))
+
+
+class RecordingTransport:
+    """
+    The part of an C{IWebSocketTransport} the adapter uses, recording what
+    it is asked to do.
+    """
+
+    def __init__(self, subprotocol: str | None = None) -> None:
+        self.subprotocol = subprotocol
+        self.sent: list[Any] = []
+        self.closed: tuple[int, str] | None = None
+
+    def sendText(self, text: str) -> None:
+        self.sent.append(text)
+
+    def sendBinary(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+
+    def take(self) -> list[Any]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+def opened(server: StompServer, subprotocol: str | None = None) -> tuple[StompApplication, RecordingTransport]:
+    app = server.buildApplication()
+    transport = RecordingTransport(subprotocol)
+    app.connectionOpened(transport)
+    return app, transport
+
+
+def lose(app: StompApplication) -> None:
+    app.connectionLost(Failure(ConnectionClosed(1000, "", True)))
+
+
+class ApplicationTests(SynchronousTestCase):
+    """
+    Tests for L{StompApplication}.
+    """
+
+    def test_interface(self):
+        """
+        A L{StompApplication} provides L{IWebSocketApplication}.
+        """
+        app = StompServer(CONFIG, reactor=Clock()).buildApplication()
+        self.assertTrue(verifyObject(IWebSocketApplication, app))
+
+    def test_subprotocolRule(self):
+        """
+        C{requestReceived} answers the subprotocol the server's rule picks
+        among the client's offers: by default the first STOMP one.
+        """
+        request = HandshakeRequest("GET", "/", (1, 1), (("Sec-WebSocket-Protocol", "chat, v10.stomp, v11.stomp"),))
+        accept = StompServer(CONFIG, reactor=Clock()).buildApplication().requestReceived(request)
+        self.assertEqual(accept.subprotocol, "v10.stomp")
+        highest = StompServer(StompConfig(subprotocol_rule="highest"), reactor=Clock())
+        self.assertEqual(highest.buildApplication().requestReceived(request).subprotocol, "v11.stomp")
+        request = HandshakeRequest("GET", "/", (1, 1), ())
+        self.assertIsNone(highest.buildApplication().requestReceived(request).subprotocol)
+
+    def test_textAndBinaryCarryFrames(self):
+        """
+        Frames arrive in text and binary messages alike, split or packed;
+        a frame that is not UTF-8 leaves in a binary message.
+        """
+        server = StompServer(CONFIG, reactor=Clock())
+        app, transport = opened(server, "v12.stomp")
+        data = frame("CONNECT", "accept-version:1.2") + frame("SUBSCRIBE", "id:0", "destination:/topic/t")
+        app.binaryMessageReceived(data[:7])
+        app.textMessageReceived(data[7:].decode())
+        app.binaryMessageReceived(frame("SEND", "destination:/topic/t", "content-length:1", body=b"\xff"))
+        [connected, message] = transport.take()
+        self.assertEqual(connected, "CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:test\nsession:session-1\n\n\x00")
+        self.assertEqual(
+            message, b"MESSAGE\ndestination:/topic/t\nmessage-id:1\nsubscription:0\ncontent-length:1\n\n\xff\x00"
+        )
+
+    def test_errorCloses(self):
+        """
+        After C{ERROR} the WebSocket connection is closed with 1000.
+        """
+        app, transport = opened(StompServer(CONFIG, reactor=Clock()))
+        app.textMessageReceived("SEND\n\n\x00")
+        self.assertEqual(transport.take(), ["ERROR\nmessage:expected CONNECT, got SEND\ncontent-length:0\n\n\x00"])
+        self.assertEqual(transport.closed, (1000, ""))
+
+    def test_disconnectCloses(self):
+        """
+        C{DISCONNECT} gets its C{RECEIPT}, then the connection is closed.
+        """
+        app, transport = opened(StompServer(CONFIG, reactor=Clock()))
+        app.textMessageReceived((frame("CONNECT") + frame("DISCONNECT", "receipt:r")).decode())
+        self.assertEqual(transport.take()[1], "RECEIPT\nreceipt-id:r\n\n\x00")
+        self.assertEqual(transport.closed, (1000, ""))
+
+    def test_heartBeatTimers(self):
+        """
+        The negotiated heart-beats run on the reactor's clock: an EOL is
+        sent every send interval, and a client silent past its interval
+        (times the grace) gets C{ERROR} and a close.
+        """
+        clock = Clock()
+        server = StompServer(StompConfig(server="test", heart_beat=(1000, 1000), heart_beat_grace=2), reactor=clock)
+        app, transport = opened(server)
+        app.textMessageReceived(frame("CONNECT", "accept-version:1.1", "heart-beat:1000,1000").decode())
+        transport.take()
+        clock.advance(1)
+        self.assertEqual(transport.take(), ["\n"])
+        app.textMessageReceived("\n")
+        clock.advance(1)
+        self.assertEqual(transport.take(), ["\n"])
+        clock.advance(1)
+        self.assertEqual(transport.take(), ["ERROR\nmessage:no heart-beat from the client in 1000 ms\ncontent-length:0\n\n\x00"])
+        self.assertEqual(transport.closed, (1000, ""))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_connectionLostEndsSession(self):
+        """
+        When the connection is lost, the session leaves the server, its
+        timer is cancelled and its queue messages go to others.
+        """
+        clock = Clock()
+        server = StompServer(StompConfig(server="test", heart_beat=(1000, 0)), reactor=clock)
+        a, ta = opened(server)
+        b, tb = opened(server)
+        a.textMessageReceived((frame("CONNECT", "accept-version:1.2", "heart-beat:0,1000")
+                               + frame("SUBSCRIBE", "id:0", "destination:/queue/q", "ack:client")).decode())
+        b.textMessageReceived(frame("CONNECT", "accept-version:1.2").decode())
+        server.publish("/queue/q", "job")
+        self.assertEqual(len(ta.take()), 2)
+        self.assertEqual(len(server.sessions), 2)
+        lose(a)
+        self.assertEqual(len(server.sessions), 1)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        b.textMessageReceived(frame("SUBSCRIBE", "id:0", "destination:/queue/q").decode())
+        self.assertEqual(tb.take()[-1], "MESSAGE\ndestination:/queue/q\nmessage-id:2\nsubscription:0\n"
+                         "content-type:text/plain;charset=utf-8\ncontent-length:3\n\njob\x00")
+
+
+class PublishTests(SynchronousTestCase):
+    """
+    Tests for L{StompServer.publish} and L{StompServer.route}.
+    """
+
+    def test_publishReachesSubscribers(self):
+        """
+        Server code's C{publish} goes out at once to every subscriber's
+        transport.
+        """
+        server = StompServer(CONFIG, reactor=Clock())
+        app, transport = opened(server)
+        app.textMessageReceived((frame("CONNECT", "accept-version:1.2")
+                                 + frame("SUBSCRIBE", "id:s", "destination:/topic/prices")).decode())
+        transport.take()
+        server.publish("/topic/prices", b"42", [("x-symbol", "ACME")])
+        self.assertEqual(
+            transport.take(),
+            ["MESSAGE\ndestination:/topic/prices\nmessage-id:1\nsubscription:s\nx-symbol:ACME\ncontent-length:2\n\n42\x00"],
+        )
+        self.assertRaises(DestinationError, server.publish, "/nowhere", b"")
+
+    def test_route(self):
+        """
+        C{route} registers a handler of an application destination.
+        """
+        server = StompServer(CONFIG, reactor=Clock())
+
+        @server.route("/app/echo/{word}")
+        def echo(request):
+            request.reply("/topic/echo", request.params["word"])
+
+        app, transport = opened(server)
+        app.textMessageReceived((frame("CONNECT", "accept-version:1.2")
+                                 + frame("SUBSCRIBE", "id:e", "destination:/topic/echo")
+                                 + frame("SEND", "destination:/app/echo/hi")).decode())
+        self.assertEqual(transport.take()[-1], "MESSAGE\ndestination:/topic/echo\nmessage-id:session-1-reply\n"
+                         "subscription:e\ncontent-type:text/plain;charset=utf-8\ncontent-length:2\n\nhi\x00")
+
+
+class AuthenticationTests(SynchronousTestCase):
+    """
+    Tests for logins checked through C{twisted.cred}.
+    """
+
+    def connect(self, server: StompServer, *headers: str) -> RecordingTransport:
+        app, transport = opened(server)
+        app.textMessageReceived(frame("CONNECT", "accept-version:1.2", *headers).decode())
+        return transport
+
+    def test_portalAccepts(self):
+        """
+        A login the portal's checker accepts gets C{CONNECTED} naming the
+        user, who becomes the session's principal.
+        """
+        checker = InMemoryUsernamePasswordDatabaseDontUse(ann=b"secret")
+        server = StompServer(CONFIG, portal=portalFor(checker), reactor=Clock())
+        transport = self.connect(server, "login:ann", "passcode:secret")
+        self.assertEqual(
+            transport.take(), ["CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:test\nsession:session-1\nuser-name:ann\n\n\x00"]
+        )
+        [session] = server.sessions
+        self.assertEqual(session.principal, "ann")
+
+    def test_portalRefuses(self):
+        """
+        A wrong passcode, an unknown user, and (without an anonymous
+        checker) no login at all get C{ERROR} and a close.
+        """
+        server = StompServer(CONFIG, portal=portalFor(strcred.makeChecker("memory:ann:secret")), reactor=Clock())
+        for headers in (("login:ann", "passcode:wrong"), ("login:bob", "passcode:secret"), ()):
+            transport = self.connect(server, *headers)
+            self.assertEqual(transport.take(), ["ERROR\nmessage:authentication failed\ncontent-length:0\n\n\x00"])
+            self.assertEqual(transport.closed, (1000, ""))
+        self.flushLoggedErrors()
+
+    def test_anonymousChecker(self):
+        """
+        With L{AllowAnonymousAccess}, a C{CONNECT} without C{login} is
+        accepted with no principal.
+        """
+        server = StompServer(CONFIG, portal=portalFor(AllowAnonymousAccess()), reactor=Clock())
+        transport = self.connect(server)
+        self.assertEqual(transport.take(), ["CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:test\nsession:session-1\n\n\x00"])
+
+    def test_deferredAuthenticate(self):
+        """
+        An C{authenticate} callable may answer later: frames that followed
+        C{CONNECT} wait for it; a failure refuses the login.
+        """
+        answers: list[Deferred] = []
+        server = StompServer(CONFIG, authenticate=lambda login, passcode, host: answers.append(Deferred()) or answers[-1],
+                             reactor=Clock())
+        app, transport = opened(server)
+        app.textMessageReceived((frame("CONNECT", "accept-version:1.2", "login:x")
+                                 + frame("BEGIN", "transaction:t", "receipt:r")).decode())
+        self.assertEqual(transport.take(), [])
+        answers[0].callback("x")
+        self.assertEqual(transport.take(), ["CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:test\nsession:session-1\nuser-name:x\n\n\x00",
+                                            "RECEIPT\nreceipt-id:r\n\n\x00"])
+        server = StompServer(CONFIG, authenticate=lambda *a: fail(ValueError("no")), reactor=Clock())
+        transport = self.connect(server, "login:x")
+        self.assertEqual(transport.take(), ["ERROR\nmessage:authentication failed\ncontent-length:0\n\n\x00"])
+
+    def test_portalOrCallable(self):
+        """
+        A portal and an C{authenticate} callable exclude each other.
+        """
+        self.assertRaises(ValueError, StompServer, portal=portalFor(), authenticate=print, reactor=Clock())
