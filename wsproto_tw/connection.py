@@ -290,6 +290,20 @@ class WebSocketConnection:
         if self._outbound.resume():
             self._resume(PauseReason.WRITES)
 
+    def readLost(self) -> None:
+        # The peer half-closed: the core parses what it sent, goes CLOSED
+        # and asks for the wire to close, after what is queued (our answer
+        # to its Close, say) has been written (RFC 6455 section 7.1.1).
+        conn = self._conn
+        if conn is None:
+            return
+        conn.receive_eof()
+        try:
+            self._deliver()
+        finally:
+            self._closeWire()
+            self._flush()
+
     def wireLost(self, reason: Failure) -> None:
         conn = self._conn
         if conn is None:
@@ -469,12 +483,8 @@ class WebSocketConnection:
                 self._writeStalled("write buffer over its limit")
                 return
             self.wire.write(data)
-        if conn.wants_transport_closed and not self._closing:
-            self._closing = True
-            self.wire.loseConnection()
-            # A peer that doesn't read can keep loseConnection waiting for
-            # the write buffer forever: abort after the close timeout.
-            self._abortCall = self._clock.callLater(self._config.close_timeout, self.wire.abortConnection)
+        if conn.wants_transport_closed:
+            self._closeWire()
         deadline = conn.next_deadline()
         # Deadlines only move later on the hot path: re-arm only for an
         # earlier one (entries start with their deadline).
@@ -482,6 +492,18 @@ class WebSocketConnection:
             if self._timer is not None:
                 self._timers.cancel(self._timer)
             self._timer = self._timers.schedule(deadline, self)
+
+    def _closeWire(self) -> None:
+        """
+        Close the wire once what was written has gone out (once).
+        """
+        if self._closing:
+            return
+        self._closing = True
+        self.wire.loseConnection()
+        # A peer that doesn't read can keep loseConnection waiting for the
+        # write buffer forever: abort after the close timeout.
+        self._abortCall = self._clock.callLater(self._config.close_timeout, self.wire.abortConnection)
 
     def _timerFired(self) -> None:
         # Deadlines only move later on the hot path, so the timer is re-armed

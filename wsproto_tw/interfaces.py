@@ -173,7 +173,8 @@ class IWireReceiver(Interface):
     """
     What a wire reports to, above the seam: a L{WebSocketConnection
     <wsproto_tw.connection.WebSocketConnection>}. A wire calls
-    L{wireConnected} once, then any of the others, and L{wireLost} once.
+    L{wireConnected} once, then any of the others (L{readLost} at most
+    once), and L{wireLost} once.
     """
 
     def wireConnected(wire) -> None:
@@ -194,6 +195,12 @@ class IWireReceiver(Interface):
     def writesResumed() -> None:
         """
         The wire's write buffer has drained.
+        """
+
+    def readLost() -> None:
+        """
+        The peer will send nothing more, but may still read (a TCP
+        half-close): what is queued still goes out, then the wire closes.
         """
 
     def wireLost(reason) -> None:

@@ -23,12 +23,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet.interfaces import IDelayedCall, IProtocol, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IProtocol, IReactorTime
 from twisted.logger import Logger
 from twisted.web import http
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
+from zope.interface import alsoProvides
 
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import HandshakeFailed
@@ -458,6 +459,15 @@ def takeOverChannel(channel: HTTPChannel, protocol: IProtocol) -> bytes:
     # LineReceiver passes what follows the head in the same read here.
     channel.rawDataReceived = protocol.dataReceived  # type: ignore[method-assign]
     channel.connectionLost = protocol.connectionLost  # type: ignore[method-assign]
+    # What the transport reports a half-close to: the channel, or the
+    # wrapper Site puts around it. HTTPChannel is not half-closeable; the
+    # WebSocket wire is (RFC 6455 section 7.1.1: answer a Close even after
+    # the peer's FIN).
+    if IHalfCloseableProtocol.providedBy(protocol):
+        reported = getattr(transport, "protocol", channel)
+        alsoProvides(reported, IHalfCloseableProtocol)
+        reported.readConnectionLost = protocol.readConnectionLost
+        reported.writeConnectionLost = protocol.writeConnectionLost
     buffered = getattr(channel, "_dataBuffer", None) or []
     unread = b"".join(buffered)
     del buffered[:]

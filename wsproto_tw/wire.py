@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -20,13 +20,18 @@ from wsproto_tw.interfaces import IWire
 __all__ = ["StreamWire"]
 
 
-@implementer(IWire, IPushProducer)
+@implementer(IWire, IPushProducer, IHalfCloseableProtocol)
 class StreamWire(Protocol):
     """
     Moves bytes between a stream transport and a connection (an
     L{IWireReceiver <wsproto_tw.interfaces.IWireReceiver>}), and relays the
     transport's write-buffer state: it registers as the transport's push
     producer, so the transport tells it when its buffer is full.
+
+    A peer that shuts down only its sending side (a TCP half-close, a FIN
+    while it still reads) is told what we still have to say, such as the
+    answer to its Close frame (RFC 6455 section 7.1.1), before the
+    connection closes.
 
     @ivar connection: the L{IWireReceiver} it carries.
     """
@@ -51,6 +56,14 @@ class StreamWire(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.connection.wireLost(reason)
+
+    # -- IHalfCloseableProtocol ----------------------------------------------
+
+    def readConnectionLost(self) -> None:
+        self.connection.readLost()
+
+    def writeConnectionLost(self) -> None:
+        pass  # we never close only our sending side
 
     # -- IPushProducer: the transport's write buffer -------------------------
 
