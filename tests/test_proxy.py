@@ -290,14 +290,27 @@ class ProxySelectionTests(SynchronousTestCase):
         Hosts, domain suffixes, host:port pairs and C{*} in C{no_proxy} (or
         C{NO_PROXY}) are reached directly.
         """
-        environ = {"https_proxy": "p.example:1", "no_proxy": "internal.example, .corp.example,localhost:8443"}
+        environ = {"https_proxy": "p.example:1", "no_proxy": "internal.example, .corp.example,gateway.example:8443"}
         self.assertIsNone(proxyFor(True, "internal.example", 443, environ=environ))
         self.assertIsNone(proxyFor(True, "a.internal.example", 443, environ=environ))
         self.assertIsNone(proxyFor(True, "x.corp.example", 443, environ=environ))
-        self.assertIsNone(proxyFor(True, "localhost", 8443, environ=environ))
-        self.assertIsNotNone(proxyFor(True, "localhost", 443, environ=environ))
+        self.assertIsNone(proxyFor(True, "gateway.example", 8443, environ=environ))
+        self.assertIsNotNone(proxyFor(True, "gateway.example", 443, environ=environ))
         self.assertIsNotNone(proxyFor(True, "notinternal.example", 443, environ=environ))
         self.assertIsNone(proxyFor(True, "anything", 443, environ={"https_proxy": "p:1", "NO_PROXY": "*"}))
+
+    def test_loopbackDirect(self) -> None:
+        """
+        Loopback hosts are reached directly whatever the environment says;
+        a C{proxy} argument still applies to them.
+        """
+        environ = {"https_proxy": "p.example:1", "http_proxy": "p.example:1"}
+        for host in ("localhost", "LOCALHOST.", "a.localhost", "127.0.0.1", "127.1.2.3", "::1"):
+            self.assertIsNone(proxyFor(True, host, 443, environ=environ), host)
+            self.assertIsNone(proxyFor(False, host, 80, environ=environ), host)
+        self.assertIsNotNone(proxyFor(True, "192.0.2.1", 443, environ=environ))
+        self.assertIsNotNone(proxyFor(True, "localhost.example", 443, environ=environ))
+        self.assertEqual(proxyFor(True, "127.0.0.1", 443, "p.example:2", environ), ProxyURL("p.example", 2))
 
 
 class ConnectWiringTests(SynchronousTestCase):

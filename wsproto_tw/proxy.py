@@ -23,6 +23,7 @@ the connection or answers with something other than HTTP.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,14 +127,16 @@ def proxyFor(
 
     @param secure: C{wss://}.
     @param host: the origin's host (ASCII form) and C{port}.
-    @param proxy: a proxy URL to use; C{False} for none; L{None} to follow
-        the environment: C{https_proxy} (C{wss://}) or C{http_proxy}
+    @param proxy: a proxy URL to use (for any host); C{False} for none;
+        L{None} (or C{True}) to follow the environment: C{https_proxy} (C{wss://}) or C{http_proxy}
         (C{ws://}), each also in upper case, the lower-case name first;
         C{HTTP_PROXY} is ignored when C{REQUEST_METHOD} is set (a CGI
         script, where a request's C{Proxy} header lands there); an empty
         value means none. C{no_proxy} (or C{NO_PROXY}) lists host names,
         domain suffixes (C{.example.com} or C{example.com}), C{host:port}
-        pairs, or C{*} for every host, that are reached directly.
+        pairs, or C{*} for every host, that are reached directly; so are
+        loopback hosts (C{localhost}, C{127.0.0.0/8}, C{::1}), as a proxy
+        can't reach our own machine's loopback.
     @param environ: the environment; C{os.environ} by default.
     @return: the proxy, or L{None} for a direct connection.
     @raise ValueError: the proxy URL is invalid.
@@ -149,7 +152,7 @@ def proxyFor(
     value = environ.get(name)
     if value is None and not (name == "http_proxy" and "REQUEST_METHOD" in environ):
         value = environ.get(name.upper())
-    if not value:
+    if not value or _isLoopback(host):
         return None
     noProxy = environ.get("no_proxy", environ.get("NO_PROXY", ""))
     if noProxy:
@@ -157,6 +160,18 @@ def proxyFor(
         if proxy_bypass_environment(f"{shown}:{port}", {"no": noProxy}):
             return None
     return parseProxyURL(value)
+
+
+def _isLoopback(host: str) -> bool:
+    """
+    @return: whether C{host} names this machine's loopback interface.
+    """
+    if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @implementer(IStreamClientEndpoint)
