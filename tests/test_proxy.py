@@ -555,7 +555,9 @@ class TinyproxyTests(TestCase):
         self.assertIn(error.status, (401, 407))
         self.assertIn("credentials refused", str(error))
         error = yield self.assertFailure(
-            connect(url, Recorder, environ={"http_proxy": f"127.0.0.1:{proxyPort}"}), ProxyAuthenticationFailed
+            # The proxy refuses before it looks the origin up.
+            connect("ws://origin.example:9/", Recorder, environ={"http_proxy": f"127.0.0.1:{proxyPort}"}),
+            ProxyAuthenticationFailed,
         )
         self.assertIn("proxy needs credentials", str(error))
 
