@@ -219,16 +219,25 @@ class AuthenticationTests(SynchronousTestCase):
     def test_portalAccepts(self):
         """
         A login the portal's checker accepts gets C{CONNECTED} naming the
-        user, who becomes the session's principal.
+        user, who becomes the session's principal: with an in-memory
+        checker, and with C{strcred}'s C{memory:} and C{file:} checkers.
         """
-        checker = InMemoryUsernamePasswordDatabaseDontUse(ann=b"secret")
-        server = StompServer(CONFIG, portal=portalFor(checker), reactor=Clock())
-        transport = self.connect(server, "login:ann", "passcode:secret")
-        self.assertEqual(
-            transport.take(), ["CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:test\nsession:session-1\nuser-name:ann\n\n\x00"]
-        )
-        [session] = server.sessions
-        self.assertEqual(session.principal, "ann")
+        users = self.mktemp()
+        with open(users, "w") as f:
+            f.write("ann:secret\n")
+        for checker in (
+            InMemoryUsernamePasswordDatabaseDontUse(ann=b"secret"),
+            strcred.makeChecker("memory:ann:secret"),
+            strcred.makeChecker("file:" + users),
+        ):
+            server = StompServer(CONFIG, portal=portalFor(checker), reactor=Clock())
+            transport = self.connect(server, "login:ann", "passcode:secret")
+            self.assertEqual(
+                transport.take(),
+                ["CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:test\nsession:session-1\nuser-name:ann\n\n\x00"],
+            )
+            [session] = server.sessions
+            self.assertEqual(session.principal, "ann")
 
     def test_portalRefuses(self):
         """

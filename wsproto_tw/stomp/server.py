@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.cred.checkers import ANONYMOUS, ICredentialsChecker
+from twisted.cred.checkers import ANONYMOUS, ICredentialsChecker, InMemoryUsernamePasswordDatabaseDontUse
 from twisted.cred.credentials import Anonymous, UsernamePassword
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import maybeDeferred, succeed
@@ -74,7 +74,24 @@ def portalFor(*checkers: ICredentialsChecker) -> Portal:
     refused unless a checker allows anonymous access
     (L{twisted.cred.checkers.AllowAnonymousAccess}).
     """
-    return Portal(PrincipalRealm(), checkers)
+    return Portal(PrincipalRealm(), [_bytesChecker(checker) for checker in checkers])
+
+
+def _bytesChecker(checker: ICredentialsChecker) -> ICredentialsChecker:
+    # strcred's "memory:" checker stores str names and passwords, while
+    # UsernamePassword carries bytes (as "file:" checkers expect): a copy
+    # with bytes makes "--auth memory:..." work.
+    if not isinstance(checker, InMemoryUsernamePasswordDatabaseDontUse):
+        return checker
+    users = {
+        (name.encode("utf-8") if isinstance(name, str) else name): (
+            password.encode("utf-8") if isinstance(password, str) else password
+        )
+        for name, password in checker.users.items()
+    }
+    copy = InMemoryUsernamePasswordDatabaseDontUse()
+    copy.users = users
+    return copy
 
 
 class StompServer:
