@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_resource -*-
+# -*- test-case-name: tests.test_resource,tests.test_targets -*-
 """
 WebSocket inside a C{twisted.web} site: L{WebSocketResource} upgrades the
 requests that reach its place in an ordinary resource tree, so one port

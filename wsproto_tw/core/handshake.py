@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.core.test_handshake -*-
+# -*- test-case-name: tests.core.test_handshake,tests.core.test_targets -*-
 """
 The opening handshake (RFC 6455 §4): HTTP/1.1 heads parsed from raw bytes,
 validated, and answered.
