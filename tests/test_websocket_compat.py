@@ -17,14 +17,16 @@ from twisted.internet.error import (
     ConnectionLost,
     ConnectionRefusedError,
 )
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import AccumulatingProtocol, MemoryReactorClock
 from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
 from twisted.test.iosim import ConnectionCompleter
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
-from twisted.web.iweb import IAgentEndpointFactory
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import Data
@@ -34,6 +36,7 @@ import wsproto_tw.websocket
 from tests.helpers import RecordingProducer
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
+from wsproto_tw.errors import HandshakeRejected
 from wsproto_tw.websocket import (
     ConnectionRejected,
     WebSocketClientEndpoint,
@@ -116,10 +119,13 @@ class ServerFactory(WebSocketServerFactory[Peer]):
 class ClientFactory(WebSocketClientFactory[Peer]):
     def __init__(self) -> None:
         self.urls: list[str] = []
+        self.peers: list[Peer] = []
 
     def buildProtocol(self, url: str) -> Peer:
         self.urls.append(url)
-        return Peer()
+        peer = Peer()
+        self.peers.append(peer)
+        return peer
 
 
 class PublicNamesTests(SynchronousTestCase):
@@ -259,13 +265,20 @@ class LoopbackTests(TestCase):
         """
         Connecting to a URL that answers without upgrading fails with
         L{ConnectionRejected}, whose C{response} has the status, headers and
-        body.
+        body; the body's protocol gets L{ConnectionDone} at its end, as with
+        Twisted's module.
         """
         failure = yield self.assertFailure(self.connect("/page"), ConnectionRejected)
         response = failure.response
         self.assertEqual(response.code, 200)
         self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"text/plain"])
-        self.assertEqual((yield readBody(response)), b"just a page")
+        self.assertEqual(response.length, len(b"just a page"))
+        reader = AccumulatingProtocol()
+        reader.closedDeferred = Deferred()
+        response.deliverBody(reader)
+        yield reader.closedDeferred
+        self.assertEqual(reader.data, b"just a page")
+        self.assertIs(reader.closedReason.type, ConnectionDone)
         failure = yield self.assertFailure(self.connect("/nothing"), ConnectionRejected)
         self.assertEqual(failure.response.code, 404)
 
@@ -294,13 +307,80 @@ class LoopbackTests(TestCase):
     @inlineCallbacks
     def test_plainGet(self) -> Any:
         """
-        A plain HTTP GET gets C{426 Upgrade Required}.
+        A plain HTTP GET gets C{400} with the body C{websocket protocol
+        negotiation error}, as from Twisted's module; so does a HEAD,
+        without the body.
         """
         pool = HTTPConnectionPool(reactor, persistent=False)
-        response = yield Agent(reactor, pool=pool).request(b"GET", (self.base + "/connect").encode())
-        self.assertEqual(response.code, 426)
-        self.assertIn(b"websocket", (yield readBody(response)))
+        agent = Agent(reactor, pool=pool)
+        url = (self.base + "/connect").encode()
+        response = yield agent.request(b"GET", url)
+        self.assertEqual(response.code, 400)
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"text/plain"])
+        self.assertEqual((yield readBody(response)), b"websocket protocol negotiation error")
+        response = yield agent.request(b"HEAD", url)
+        self.assertEqual(response.code, 400)
+        self.assertEqual((yield readBody(response)), b"")
         yield pool.closeCachedConnections()
+        self.assertEqual(self.serverFactory.peers, [])
+
+    @inlineCallbacks
+    def test_upgradeBreakingRules(self) -> Any:
+        """
+        A request that asks for a WebSocket but breaks a rule of RFC 6455 is
+        answered by wsproto_tw's core: another version gets C{426} and the
+        version it supports.
+        """
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        headers = Headers(
+            {
+                b"Upgrade": [b"websocket"],
+                b"Connection": [b"Upgrade"],
+                b"Sec-WebSocket-Key": [b"dGhlIHNhbXBsZSBub25jZQ=="],
+                b"Sec-WebSocket-Version": [b"8"],
+            }
+        )
+        response = yield Agent(reactor, pool=pool).request(b"GET", (self.base + "/connect").encode(), headers)
+        self.assertEqual(response.code, 426)
+        self.assertEqual(response.headers.getRawHeaders(b"sec-websocket-version"), [b"13"])
+        yield readBody(response)
+        yield pool.closeCachedConnections()
+
+    @inlineCallbacks
+    def test_producerStoppedOnceOnClose(self) -> Any:
+        """
+        Over a real socket, an attached producer is the socket's producer,
+        and after a closing handshake it is told C{stopProducing} once.
+        """
+        client = yield self.connect()
+        [server] = self.serverFactory.peers
+        events: list[str] = []
+        producer = RecordingProducer(events)
+        server.transport.attachProducer(producer)
+        [channel] = self.tracked.protocols.keys()
+        self.assertIs(channel.transport.producer, producer)
+        client.transport.loseConnection()
+        yield client.lost
+        yield server.lost
+        self.assertEqual(events, ["stopped"])
+
+    @inlineCallbacks
+    def test_producerStoppedOnceOnAbort(self) -> Any:
+        """
+        When the socket goes away without a closing handshake, the socket
+        itself tells the attached producer C{stopProducing}; it is not told
+        again.
+        """
+        client = yield self.connect()
+        [server] = self.serverFactory.peers
+        events: list[str] = []
+        server.transport.attachProducer(RecordingProducer(events))
+        [channel] = self.tracked.protocols.keys()
+        channel.transport.abortConnection()
+        yield server.lost
+        yield client.lost
+        self.assertEqual(events, ["stopped"])
+        self.assertEqual(server.lostReason.value.code, 1006)
 
     @inlineCallbacks
     def test_limits(self) -> Any:
@@ -366,40 +446,312 @@ class MemoryEndpoints:
 
 class ProducerTests(SynchronousTestCase):
     """
-    C{attachProducer} relays the connection's backpressure to a producer,
-    over in-memory connections.
+    C{attachProducer} makes a producer the producer of the connection's
+    stream transport, as Twisted's module does, over in-memory connections.
     """
 
-    def test_backpressure(self) -> None:
-        """
-        The producer is paused while the transport's write buffer is full,
-        resumed when it drains, and stopped when the connection is lost;
-        once detached it hears nothing more.
-        """
+    def setUp(self) -> None:
         memory = MemoryReactorClock()
-        serverFactory = ServerFactory()
+        self.serverFactory = ServerFactory()
         root = Resource()
-        root.putChild(b"connect", WebSocketResource(serverFactory, reactor=memory))
+        root.putChild(b"connect", WebSocketResource(self.serverFactory, reactor=memory))
         memory.listenTCP(80, Site(root, reactor=memory))
         # An endpoint factory of its own, as the dataclass allows: resolving
         # names on a memory reactor needs a recent Twisted.
         endpoint = WebSocketClientEndpoint(MemoryEndpoints(memory), "http://127.0.0.1:80/connect")
         connected = Deferred.fromCoroutine(endpoint.connect(ClientFactory()))
-        pump = ConnectionCompleter(memory).succeedOnce()
-        pump.flush()
-        client = self.successResultOf(connected)
-        [server] = serverFactory.peers
-        events: list[str] = []
-        server.transport.attachProducer(RecordingProducer(events))
-        pump.serverIO.producer.pauseProducing()
-        pump.serverIO.producer.resumeProducing()
-        self.assertEqual(events, ["paused", "resumed"])
-        server.transport.detachProducer()
-        pump.serverIO.producer.pauseProducing()
-        pump.serverIO.producer.resumeProducing()
-        self.assertEqual(events, ["paused", "resumed"])
-        server.transport.attachProducer(RecordingProducer(events))
-        client.transport.loseConnection()
-        pump.flush()
-        self.assertEqual(events, ["paused", "resumed", "stopped"])
-        self.assertIsNotNone(server.lostReason)
+        self.pump = ConnectionCompleter(memory).succeedOnce()
+        self.pump.flush()
+        self.client = self.successResultOf(connected)
+        [self.server] = self.serverFactory.peers
+        self.events: list[str] = []
+
+    def test_backpressure(self) -> None:
+        """
+        The stream transport pauses and resumes the attached producer
+        itself; once detached, the producer hears nothing more, and the
+        next send makes wsproto_tw's own transport the stream's producer
+        again.
+        """
+        stream = self.pump.serverIO
+        own = stream.producer
+        self.assertIsNotNone(own)
+        producer = RecordingProducer(self.events)
+        self.server.transport.attachProducer(producer)
+        self.assertIs(stream.producer, producer)
+        stream.producer.pauseProducing()
+        stream.producer.resumeProducing()
+        self.assertEqual(self.events, ["paused", "resumed"])
+        self.server.transport.detachProducer()
+        self.assertIsNone(stream.producer)
+        self.server.transport.sendTextMessage("more")
+        self.assertIs(stream.producer, own)
+        own.pauseProducing()
+        own.resumeProducing()
+        self.assertEqual(self.events, ["paused", "resumed"])
+
+    def test_attachWhileFull(self) -> None:
+        """
+        A producer attached while the stream's write buffer is full is
+        paused at once, and resumed when the stream drains.
+        """
+        self.pump.serverIO.producer.pauseProducing()
+        self.server.transport.attachProducer(RecordingProducer(self.events))
+        self.assertEqual(self.events, ["paused"])
+        self.pump.serverIO.producer.resumeProducing()
+        self.assertEqual(self.events, ["paused", "resumed"])
+
+    def test_attachTwice(self) -> None:
+        """
+        Attaching a second producer raises L{RuntimeError}; after a detach,
+        another one can be attached.
+        """
+        first = RecordingProducer(self.events)
+        self.server.transport.attachProducer(first)
+        self.assertRaises(RuntimeError, self.server.transport.attachProducer, RecordingProducer([]))
+        self.assertIs(self.pump.serverIO.producer, first)
+        self.server.transport.detachProducer()
+        second = RecordingProducer(self.events)
+        self.server.transport.attachProducer(second)
+        self.assertIs(self.pump.serverIO.producer, second)
+
+    def test_stoppedOnClose(self) -> None:
+        """
+        An attached producer is told C{stopProducing} once when the
+        connection closes; a detached one is not told.
+        """
+        self.server.transport.attachProducer(RecordingProducer([]))
+        self.server.transport.detachProducer()
+        self.server.transport.attachProducer(RecordingProducer(self.events))
+        self.client.transport.loseConnection()
+        self.pump.flush()
+        self.assertEqual(self.events, ["stopped"])
+        self.assertIsNotNone(self.server.lostReason)
+
+    def test_attachWhileClosing(self) -> None:
+        """
+        A producer attached once the connection is closing is stopped at
+        once, and the closing is not held up.
+        """
+        self.server.transport.loseConnection()
+        self.pump.flush()
+        self.client.transport.loseConnection()
+        self.server.transport.attachProducer(RecordingProducer(self.events))
+        self.assertEqual(self.events, ["stopped"])
+        self.assertIsNone(self.pump.serverIO.producer)
+
+
+class CannedServer(Factory):
+    """
+    Builds plain protocols whose answers the tests write by hand.
+    """
+
+    def __init__(self) -> None:
+        self.protocols: list[Protocol] = []
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        protocol = Protocol()
+        protocol.factory = self
+        self.protocols.append(protocol)
+        return protocol
+
+
+class RefusalTests(SynchronousTestCase):
+    """
+    A refused opening handshake fails the connection with
+    L{ConnectionRejected} as soon as the response head has arrived, and the
+    body is streamed to C{deliverBody} as it arrives, over in-memory
+    connections to a server whose answers are written by hand.
+    """
+
+    def setUp(self) -> None:
+        self.memory = MemoryReactorClock()
+        self.serverEnd = CannedServer()
+        self.memory.listenTCP(80, self.serverEnd)
+        self.clientFactory = ClientFactory()
+        endpoint = WebSocketClientEndpoint(MemoryEndpoints(self.memory), "http://127.0.0.1:80/ws")
+        self.connected = Deferred.fromCoroutine(endpoint.connect(self.clientFactory))
+        self.pump = ConnectionCompleter(self.memory).succeedOnce(greet=False)
+        self.clientCalls: list[str] = []
+        self.pump.clientIO.pauseProducing = lambda: self.clientCalls.append("pause")  # type: ignore[method-assign]
+        self.pump.clientIO.resumeProducing = lambda: self.clientCalls.append("resume")  # type: ignore[method-assign]
+        self.pump.flush()
+        [self.server] = self.serverEnd.protocols
+
+    def answer(self, data: bytes) -> None:
+        """
+        Write C{data} from the server, and deliver it.
+        """
+        self.server.transport.write(data)
+        self.pump.flush()
+
+    def rejected(self) -> Any:
+        """
+        @return: the response of the L{ConnectionRejected} the connection
+            failed with.
+        """
+        return self.failureResultOf(self.connected, ConnectionRejected).value.response
+
+    def read(self, response: Any) -> AccumulatingProtocol:
+        """
+        @return: the protocol C{response}'s body is delivered to.
+        """
+        reader = AccumulatingProtocol()
+        response.deliverBody(reader)
+        return reader
+
+    def test_rejectedOnHead(self) -> None:
+        """
+        The connection fails as soon as the head arrives, with the status,
+        phrase, headers and length; the body follows as it arrives, and the
+        client closes the connection once it is complete: its protocol gets
+        L{ConnectionDone}.
+        """
+        self.answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\nX-Why: origin\r\n\r\n")
+        response = self.rejected()
+        self.assertEqual((response.code, response.phrase, response.length), (403, b"Forbidden", 10))
+        self.assertEqual(response.headers.getRawHeaders(b"x-why"), [b"origin"])
+        reader = self.read(response)
+        self.assertEqual(reader.data, b"")
+        self.answer(b"01234")
+        self.assertEqual(reader.data, b"01234")
+        self.assertIsNone(reader.closedReason)
+        self.answer(b"56789")
+        self.assertEqual(reader.data, b"0123456789")
+        self.assertIs(reader.closedReason.type, ConnectionDone)
+        self.assertTrue(self.pump.clientIO.disconnecting)
+
+    def test_chunked(self) -> None:
+        """
+        A chunked body is delivered without its chunks.
+        """
+        self.answer(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+        response = self.rejected()
+        self.assertEqual(response.length, UNKNOWN_LENGTH)
+        reader = self.read(response)
+        self.assertEqual(reader.data, b"hel")
+        self.answer(b"lo\r\n6\r\n world\r\n0\r\n\r\n")
+        self.assertEqual(reader.data, b"hello world")
+        self.assertIs(reader.closedReason.type, ConnectionDone)
+
+    def test_untilClose(self) -> None:
+        """
+        A body without a length lasts until the server closes.
+        """
+        self.answer(b"HTTP/1.0 500 Oops\r\n\r\nsomething ")
+        reader = self.read(self.rejected())
+        self.answer(b"broke")
+        self.assertIsNone(reader.closedReason)
+        self.server.transport.loseConnection()
+        self.pump.flush()
+        self.assertEqual(reader.data, b"something broke")
+        self.assertIs(reader.closedReason.type, ConnectionDone)
+
+    def test_pausedUntilRead(self) -> None:
+        """
+        The connection is not read while nobody reads the body: what came
+        with the head is kept for C{deliverBody}, which resumes reading.
+        """
+        self.answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nno")
+        response = self.rejected()
+        self.assertEqual(self.clientCalls, ["pause"])
+        reader = self.read(response)
+        self.assertEqual(self.clientCalls, ["pause", "resume"])
+        self.assertEqual(reader.data, b"no")
+        self.answer(b"pe")
+        self.assertEqual(reader.data, b"nope")
+
+    def test_bodyBeforeDeliver(self) -> None:
+        """
+        A body that has all arrived before C{deliverBody} is delivered whole,
+        with how it ended; a second C{deliverBody} raises.
+        """
+        self.answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope")
+        response = self.rejected()
+        reader = self.read(response)
+        self.assertEqual(reader.data, b"nope")
+        self.assertIs(reader.closedReason.type, ConnectionDone)
+        self.assertRaises(RuntimeError, response.deliverBody, AccumulatingProtocol())
+
+    def test_noBody(self) -> None:
+        """
+        A response without a body (a 1xx, as Twisted's tests send) ends at
+        its head.
+        """
+        self.answer(b"HTTP/1.1 102 Processing\r\n\r\n")
+        reader = self.read(self.rejected())
+        self.assertEqual(reader.data, b"")
+        self.assertIs(reader.closedReason.type, ConnectionDone)
+
+    def test_cutShort(self) -> None:
+        """
+        A body cut short ends with L{HandshakeRejected}.
+        """
+        self.answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nabc")
+        reader = self.read(self.rejected())
+        self.server.transport.loseConnection()
+        self.pump.flush()
+        self.assertEqual(reader.data, b"abc")
+        reader.closedReason.trap(HandshakeRejected)
+        self.assertEqual(reader.closedReason.value.reason, "response body cut short")
+
+    def test_malformedChunk(self) -> None:
+        """
+        A malformed chunk ends the body with L{HandshakeRejected}, and the
+        client drops the connection.
+        """
+        self.answer(b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nzz\r\n")
+        reader = self.read(self.rejected())
+        self.assertTrue(self.pump.clientIO.disconnecting)
+        self.pump.flush()
+        self.assertEqual(reader.data, b"ok")
+        reader.closedReason.trap(HandshakeRejected)
+        self.assertEqual(reader.closedReason.value.reason, "malformed response: bad chunk size b'zz'")
+
+    def test_protocolTold(self) -> None:
+        """
+        The client's protocol, told that the negotiation started, is told of
+        the refusal with C{connectionLost}.
+        """
+        self.answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        self.rejected()
+        [peer] = self.clientFactory.peers
+        self.assertEqual(peer.events, ["started", "lost"])
+        self.assertEqual(peer.lostReason.value.code, 1006)
+        self.assertEqual(peer.lostReason.value.reason, "refused with 403")
+
+    def test_invalidSwitch(self) -> None:
+        """
+        A C{101} that breaks RFC 6455 (a wrong C{Sec-WebSocket-Accept}) is a
+        refusal too, with an empty body.
+        """
+        self.answer(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: wrong\r\n\r\n"
+        )
+        response = self.rejected()
+        self.assertEqual(response.code, 101)
+        reader = self.read(response)
+        self.assertEqual(reader.data, b"")
+        self.assertIs(reader.closedReason.type, ConnectionDone)
+
+    def test_notHTTP(self) -> None:
+        """
+        An answer that is not HTTP fails the connection with
+        L{HandshakeRejected}, from wsproto_tw's core.
+        """
+        self.answer(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        failure = self.failureResultOf(self.connected, HandshakeRejected)
+        self.assertEqual(failure.value.reason, "malformed response: not an http status line")
+
+    def test_closedBeforeHead(self) -> None:
+        """
+        A server that closes after part of a head fails the connection with
+        L{HandshakeRejected}, from wsproto_tw's core.
+        """
+        self.answer(b"HTTP/1.1 403 Forb")
+        self.assertNoResult(self.connected)
+        self.server.transport.loseConnection()
+        self.pump.flush()
+        failure = self.failureResultOf(self.connected, HandshakeRejected)
+        self.assertEqual(failure.value.reason, "connection closed before the handshake response")

@@ -12,10 +12,16 @@ Servers put a L{WebSocketResource} in a C{twisted.web} resource tree;
 clients call C{WebSocketClientEndpoint.new(reactor, url).connect(factory)}.
 Both sides' application code conforms to L{WebSocketProtocol}.
 
+Twisted's own tests of its module (C{twisted/web/test/test_websocket.py})
+pass against this one with only their import changed
+(C{tests.test_twisted_suite} runs them).
+
 Where wsproto_tw behaves differently, it is on the side of the RFC:
 C{loseConnection(code)} runs the closing handshake instead of dropping
-TCP at once; a plain C{GET} gets C{426 Upgrade Required} instead of C{400};
-C{connectionLost} receives a failure whose value is both a
+TCP at once; a request that asks for a WebSocket but breaks a rule of
+RFC 6455 gets the status of that rule (C{426} and
+C{Sec-WebSocket-Version: 13} for another version, say) where Twisted
+answers C{400}; C{connectionLost} receives a failure whose value is both a
 L{twisted.internet.error.ConnectionDone} (a clean close with code 1000 or
 1001) or L{twisted.internet.error.ConnectionLost} (anything else) and a
 L{wsproto_tw.errors.ConnectionClosed} (with C{code}, C{reason},
@@ -25,22 +31,29 @@ C{wasClean}).
 from __future__ import annotations
 
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IPushProducer, IReactorTCP
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IPushProducer, IReactorTCP, IStreamClientEndpoint
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
-from twisted.web.client import URI, BrowserLikePolicyForHTTPS, ResponseDone
+from twisted.web.client import URI, BrowserLikePolicyForHTTPS
 from twisted.web.error import SchemeNotSupported
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
 from wsproto_tw.client import connectWebSocket
+from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
-from wsproto_tw.core.handshake import split_url
+from wsproto_tw.core.errors import HandshakeFailed
+from wsproto_tw.core.handshake import HandshakeResponse, parse_response, split_tokens, split_url
+from wsproto_tw.core.httpbody import ResponseBody, split_head
 from wsproto_tw.errors import ConnectionClosed, HandshakeRejected, InvalidState
 from wsproto_tw.interfaces import IWebSocketApplication
 from wsproto_tw.resource import WebSocketResource as _WebSocketResource
@@ -165,60 +178,265 @@ class ConnectionRejected(Exception):
     The server answered the opening handshake with an HTTP response other
     than C{101}.
 
-    @ivar response: that response, an L{IResponse}: its C{code}, C{phrase},
-        C{headers}, and its body through C{deliverBody} (or
-        L{twisted.web.client.readBody}); at most the first 4 KiB of it.
+    @ivar response: that response, an L{IResponse}, given as soon as its
+        head has arrived: its C{code}, C{phrase} and C{headers}, and its
+        body streamed to the protocol given to C{deliverBody} as it
+        arrives. That protocol's C{connectionLost} gets
+        L{ConnectionDone <twisted.internet.error.ConnectionDone>} once the
+        body is complete and the connection closed, as with Twisted's
+        module (so L{twisted.web.client.readBody} fails with it), or another
+        failure if the body was cut short or malformed.
     """
 
     response: Any
 
 
 @implementer(IResponse)
-class _RejectionResponse:
+class _RefusalResponse:
     """
-    The HTTP response of a refused opening handshake, with the body already
-    read.
+    The HTTP response of a refused opening handshake. Its body is buffered
+    until a protocol is given to L{deliverBody}, then streamed to it; the
+    connection does not read while nobody reads the body.
     """
 
     version = (b"HTTP", 1, 1)
     request = None
     previousResponse = None
 
-    def __init__(self, code: int, phrase: str, headers: list, body: bytes) -> None:
+    def __init__(
+        self, code: int, phrase: str, headers: Iterable[tuple[str, str]], length: int | None, transport: Any
+    ) -> None:
+        """
+        @param length: the body's length, if the head gives it.
+        @param transport: the connection the body arrives on, or L{None} if
+            it has all arrived.
+        """
         self.code = code
         self.phrase = phrase.encode("latin-1", "replace")
         self.headers = Headers()
         for name, value in headers:
             self.headers.addRawHeader(name, value)
-        self.length = len(body) if body else UNKNOWN_LENGTH
-        self._body = body
+        self.length = UNKNOWN_LENGTH if length is None else length
+        self._transport = transport
+        self._buffered: list[bytes] | None = []
+        self._protocol: Any = None
+        self._reason: Failure | None = None
+
+    @classmethod
+    def received(
+        cls, code: int, phrase: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> _RefusalResponse:
+        """
+        @return: a response whose body has all arrived: C{body}, ended by
+            the connection's close.
+        """
+        response = cls(code, phrase, headers, len(body), None)
+        response.bodyReceived(body)
+        response.bodyFinished(Failure(ConnectionDone()))
+        return response
 
     def deliverBody(self, protocol: Any) -> None:
-        protocol.makeConnection(_DoneTransport())
-        if self._body:
-            protocol.dataReceived(self._body)
-        protocol.connectionLost(Failure(ResponseDone()))
+        """
+        Deliver the body to C{protocol}: what arrived already at once, the
+        rest as it arrives, then C{connectionLost}.
+
+        @raise RuntimeError: the body was delivered already.
+        """
+        buffered, self._buffered = self._buffered, None
+        if buffered is None:
+            raise RuntimeError("the response body has been delivered already")
+        self._protocol = protocol
+        protocol.makeConnection(_BodyTransport(self._transport))
+        for data in buffered:
+            protocol.dataReceived(data)
+        if self._reason is not None:
+            self._finish()
+        elif self._transport is not None:
+            self._transport.resumeProducing()
 
     def setPreviousResponse(self, response: Any) -> None:
         self.previousResponse = response
 
+    def bodyReceived(self, data: bytes) -> None:
+        """
+        The next bytes of the body arrived.
+        """
+        if not data:
+            return
+        if self._protocol is not None:
+            self._protocol.dataReceived(data)
+        elif self._buffered is not None:
+            self._buffered.append(data)
 
-class _DoneTransport:
+    def bodyFinished(self, reason: Failure) -> None:
+        """
+        The body ended (C{reason} says how), or no more of it will come.
+        """
+        if self._reason is None:
+            self._reason = reason
+            if self._protocol is not None:
+                self._finish()
+
+    def _finish(self) -> None:
+        protocol, self._protocol = self._protocol, None
+        assert self._reason is not None
+        protocol.connectionLost(self._reason)
+
+
+@implementer(IPushProducer)
+class _BodyTransport:
     """
-    The transport of a response body that has been read already.
+    What a refusal's body protocol can do to the connection its body
+    arrives on: pause and resume reading it, or stop it.
     """
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
 
     def pauseProducing(self) -> None:
-        pass
+        if self._transport is not None:
+            self._transport.pauseProducing()
 
     def resumeProducing(self) -> None:
-        pass
+        if self._transport is not None:
+            self._transport.resumeProducing()
 
     def stopProducing(self) -> None:
-        pass
+        if self._transport is not None:
+            self._transport.stopProducing()
 
     def abortConnection(self) -> None:
-        pass
+        if self._transport is not None:
+            self._transport.abortConnection()
+
+
+class _RefusalWatch(ProtocolWrapper):
+    """
+    Stands between a client's connection and its wsproto_tw protocol until
+    the head of the server's answer has arrived. A C{101}, or an answer that
+    is not well-formed HTTP, goes to the protocol, which checks it and runs
+    the connection; from then on the watch passes bytes through. Any other
+    answer is a refusal: the protocol is told the connection is gone, and
+    the response is handed on (L{_RefusalWatchingEndpoint.refusal}) as soon
+    as its head is here, its body streamed as it arrives. Twisted's module
+    does the same.
+    """
+
+    factory: _WatchingFactory
+
+    def __init__(self, factory: _WatchingFactory, wrappedProtocol: Any) -> None:
+        super().__init__(factory, wrappedProtocol)
+        # What arrived before the head was whole; None once it was.
+        self._held: bytearray | None = bytearray()
+        self._body: ResponseBody | None = None
+        self._refusal: _RefusalResponse | None = None
+        self._closing = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._held is None:
+            if self._refusal is None:
+                self.wrappedProtocol.dataReceived(data)
+            else:
+                self._bodyReceived(data)
+            return
+        self._held += data
+        config = self.factory.config
+        try:
+            found = split_head(self._held, config.max_head_size)
+            if found is None:
+                return
+            response: HandshakeResponse | None = parse_response(found[0], config.max_headers)
+            assert response is not None
+            body = None if response.status == HTTPStatus.SWITCHING_PROTOCOLS else ResponseBody(response)
+        except (HandshakeFailed, HandshakeRejected):
+            # Not HTTP, or a body of unknown length: the protocol's core
+            # rejects it with its own reason.
+            response = body = None
+        held, self._held = bytes(self._held), None
+        if response is None or body is None:
+            self.wrappedProtocol.dataReceived(held)
+            return
+        assert found is not None
+        self._refused(response, body, found[1])
+
+    def _refused(self, response: HandshakeResponse, body: ResponseBody, rest: bytes) -> None:
+        transport = self.transport
+        self._body = body
+        self._refusal = refusal = _RefusalResponse(
+            response.status, response.reason, response.headers, body.length, transport
+        )
+        self.factory.endpoint.refusal = refusal
+        # The protocol (its wire) registered itself as the connection's
+        # producer; it hears no more of the connection.
+        transport.unregisterProducer()
+        # Read no more until someone reads the body (deliverBody resumes).
+        transport.pauseProducing()
+        self._bodyReceived(rest)
+        self.wrappedProtocol.connectionLost(Failure(ConnectionDone("the server refused the upgrade")))
+
+    def _bodyReceived(self, data: bytes) -> None:
+        body, refusal = self._body, self._refusal
+        assert body is not None and refusal is not None
+        if self._closing:
+            return
+        refusal.bodyReceived(body.receive_data(data))
+        if body.error is not None:
+            self._closing = True
+            self.transport.abortConnection()
+        elif body.done:
+            # As Twisted's module does: close once the body is complete.
+            self._closing = True
+            self.loseConnection()
+
+    def connectionLost(self, reason: Failure) -> None:
+        if self._refusal is None:
+            if self._held:
+                # Let the protocol's core judge what came before the close.
+                held, self._held = bytes(self._held), None
+                self.wrappedProtocol.dataReceived(held)
+            super().connectionLost(reason)
+            return
+        self.factory.unregisterProtocol(self)
+        body = self._body
+        assert body is not None
+        body.receive_eof()
+        self._refusal.bodyFinished(reason if body.error is None else Failure(body.error))
+
+
+class _WatchingFactory(WrappingFactory):
+    """
+    Builds a L{_RefusalWatch} around each protocol of the factory it wraps.
+
+    @ivar endpoint: the L{_RefusalWatchingEndpoint} connecting.
+    @ivar config: gives the limits of a response head.
+    """
+
+    protocol = _RefusalWatch
+    noisy = False
+
+    def __init__(self, wrappedFactory: Any, endpoint: _RefusalWatchingEndpoint, config: Config) -> None:
+        super().__init__(wrappedFactory)
+        self.endpoint = endpoint
+        self.config = config
+
+
+@implementer(IStreamClientEndpoint)
+class _RefusalWatchingEndpoint:
+    """
+    Connects through another endpoint, watching for a refusal of the
+    opening handshake.
+
+    @ivar refusal: the L{_RefusalResponse} of a refusal, once its head has
+        arrived.
+    """
+
+    def __init__(self, endpoint: IStreamClientEndpoint, config: Config) -> None:
+        self._endpoint = endpoint
+        self._config = config
+        self.refusal: _RefusalResponse | None = None
+
+    def connect(self, protocolFactory: Any) -> Any:
+        return self._endpoint.connect(_WatchingFactory(protocolFactory, self, self._config))
 
 
 class _Transport:
@@ -238,14 +456,17 @@ class _Transport:
 
     def sendTextMessage(self, text: str) -> None:
         self._open().sendText(text)
+        self._adapter.sent()
 
     def sendBytesMessage(self, data: bytes) -> None:
         self._open().sendBinary(bytes(data))
+        self._adapter.sent()
 
     def ping(self, payload: bytes = b"") -> None:
         self._open().ping(payload)
+        self._adapter.sent()
 
-    def loseConnection(self, code: int = 1000, reason: str = "") -> None:
+    def loseConnection(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         transport = self._adapter.transport
         if transport is None:
             # Still negotiating: close as soon as the connection opens.
@@ -254,13 +475,33 @@ class _Transport:
             transport.close(code, reason)
 
     def attachProducer(self, producer: IPushProducer) -> None:
-        self._open().registerProducer(producer, True)
-        self._adapter.producer = producer
+        """
+        Make C{producer} the producer of the connection's stream transport,
+        as Twisted's module does: the transport pauses it while its write
+        buffer is full, resumes it when the buffer drains, and stops it
+        when the connection is lost. Attached to a closing connection, it
+        is stopped at once.
+
+        @raise RuntimeError: a producer is attached already.
+        """
+        self._adapter.attach(self._open(), producer)
 
     def detachProducer(self) -> None:
-        self._adapter.producer = None
-        if self._adapter.transport is not None:
-            self._adapter.transport.unregisterProducer()
+        """
+        Detach the producer given to L{attachProducer}.
+        """
+        self._adapter.detach()
+
+
+def _stream(connection: Any) -> Any:
+    """
+    @param connection: wsproto_tw's transport of one connection, a
+        L{WebSocketConnection <wsproto_tw.connection.WebSocketConnection>}.
+    @return: the stream transport (TCP, TLS) under it; the connection's
+        wire (a L{StreamWire <wsproto_tw.wire.StreamWire>}) is that
+        transport's producer.
+    """
+    return connection.transport
 
 
 @implementer(IWebSocketApplication)
@@ -269,6 +510,7 @@ class _Adapter:
     The wsproto_tw application that drives one L{WebSocketProtocol}.
 
     @ivar transport: wsproto_tw's transport, once the connection is open.
+    @ivar producer: the producer attached with C{attachProducer}, if any.
     """
 
     def __init__(self, protocol: Any) -> None:
@@ -279,11 +521,66 @@ class _Adapter:
         self.webSocketTransport = _Transport(self)
         self._started = False
         self._lost = False
+        # A producer was detached: the connection's wire becomes the
+        # stream's producer again at the next send.
+        self._reclaim = False
 
     def start(self) -> None:
         if not self._started:
             self._started = True
             self.protocol.negotiationStarted(self.webSocketTransport)
+
+    def attach(self, transport: Any, producer: IPushProducer) -> None:
+        """
+        Put C{producer} in the place of C{transport} as its stream's
+        producer.
+        """
+        if self.producer is not None:
+            raise RuntimeError(f"a producer is attached already: {self.producer!r}")
+        stream = _stream(transport)
+        if getattr(stream, "disconnecting", False):
+            # The connection is closing: as a socket transport does for a
+            # producer registered once it has closed.
+            producer.stopProducing()
+            return
+        full = False
+        if not self._reclaim:
+            # The connection's wire stops being the stream's producer: the
+            # connection must not stay paused for a buffer it will hear no
+            # more of.
+            stream.unregisterProducer()
+            drained = transport.whenDrained()
+            full = not drained.called
+            drained.addErrback(lambda failure: None)
+            if full:
+                transport.writesResumed()
+        self._reclaim = False
+        stream.registerProducer(producer, True)
+        self.producer = producer
+        if full:
+            producer.pauseProducing()
+
+    def detach(self) -> None:
+        """
+        Take the attached producer off the stream.
+        """
+        if self.producer is None:
+            return
+        self.producer = None
+        if self.transport is not None:
+            _stream(self.transport).unregisterProducer()
+            self._reclaim = True
+
+    def sent(self) -> None:
+        """
+        The application sent something: after a producer was detached, the
+        connection's wire is the stream's producer again, for the
+        connection's write-buffer limits and its pausing of reads while the
+        peer does not read.
+        """
+        if self._reclaim and not self._lost:
+            self._reclaim = False
+            _stream(self.transport).registerProducer(self.transport.wire, True)
 
     def requestReceived(self, request: Any) -> None:
         self.start()
@@ -311,16 +608,37 @@ class _Adapter:
         if self._lost:
             return
         self._lost = True
-        # The connection has told an attached producer to stop, as a TCP
-        # transport does.
-        self.producer = None
+        producer, self.producer = self.producer, None
+        if producer is not None and self._producerStillRuns(producer):
+            producer.stopProducing()
         self.protocol.connectionLost(streamReason(reason))
+
+    def _producerStillRuns(self, producer: Any) -> bool:
+        """
+        Whether the attached C{producer} still has to be told
+        C{stopProducing} now that the connection is lost.
+
+        A socket transport tells its producer as the connection goes
+        (C{FileDescriptor.connectionLost}) and lets go of it. wsproto_tw's
+        transport takes the producer off the stream before it closes the
+        stream itself, after a closing handshake or a failure, and then
+        nobody has told it. Some transports (the test transports of
+        C{twisted.internet.testing} and C{twisted.test.iosim}) never tell
+        it, and keep holding it.
+        """
+        stream = _stream(self.transport)
+        return getattr(stream, "producer", None) is producer or bool(getattr(stream, "disconnecting", False))
 
 
 class WebSocketResource(_WebSocketResource):
     """
     A resource that accepts WebSocket connections at its place in a
     C{twisted.web} resource tree, each driving a L{WebSocketProtocol}.
+
+    As with Twisted's module, a C{GET} (or C{HEAD}) that does not ask for a
+    WebSocket gets C{400} with the body C{websocket protocol negotiation
+    error}; a request that does ask for one is answered by wsproto_tw's
+    core, by RFC 6455's rules.
 
     @ivar factory: the L{WebSocketServerFactory} given.
     """
@@ -348,6 +666,18 @@ class WebSocketResource(_WebSocketResource):
 
     def applicationFor(self, request: Any) -> _Adapter:
         return _Adapter(self.factory.buildProtocol(request))
+
+    def render(self, request: Any) -> bytes | int:
+        """
+        Upgrade C{request}, or answer why it can't be upgraded.
+        """
+        if request.method in (b"GET", b"HEAD") and not request.clientproto.startswith(b"HTTP/2"):
+            upgrade = b",".join(request.requestHeaders.getRawHeaders(b"upgrade", []))
+            if "websocket" not in [token.lower() for token in split_tokens(upgrade.decode("latin-1"))]:
+                request.setResponseCode(HTTPStatus.BAD_REQUEST)
+                request.setHeader(b"content-type", b"text/plain")
+                return b"websocket protocol negotiation error"
+        return super().render(request)
 
 
 @implementer(IAgentEndpointFactory)
@@ -459,7 +789,8 @@ class WebSocketClientEndpoint:
         @raise ConnectionRejected: the server refused the upgrade.
         """
         wsUrl, uri = _urls(self.url)
-        endpoint = self.endpointFactory.endpointForURI(uri)
+        config = self.config if self.config is not None else Config()
+        endpoint = _RefusalWatchingEndpoint(self.endpointFactory.endpointForURI(uri), config)
         built: list[_Adapter] = []
 
         def applicationFactory() -> _Adapter:
@@ -469,17 +800,19 @@ class WebSocketClientEndpoint:
             return adapter
 
         try:
-            await connectWebSocket(
-                endpoint, wsUrl, applicationFactory, config=self.config, reactor=self.reactor
-            )
+            await connectWebSocket(endpoint, wsUrl, applicationFactory, config=config, reactor=self.reactor)
         except Exception as exc:
+            refusal = endpoint.refusal
+            if refusal is None and isinstance(exc, HandshakeRejected) and exc.status:
+                # A 101 that breaks the rules, or a refusal whose body's
+                # length is unknown: the core kept the first bytes of it.
+                refusal = _RefusalResponse.received(exc.status, exc.reason, exc.headers, exc.body)
             if built:
                 # The protocol was told the negotiation started: tell it how
                 # it ended.
-                built[-1].connectionLost(Failure(ConnectionClosed(1006, str(exc))))
-            if isinstance(exc, HandshakeRejected) and exc.status:
-                raise ConnectionRejected(
-                    _RejectionResponse(exc.status, exc.reason, exc.headers, exc.body)
-                ) from None
+                why = f"refused with {refusal.code}" if refusal is not None else str(exc)
+                built[-1].connectionLost(Failure(ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, why)))
+            if refusal is not None:
+                raise ConnectionRejected(refusal) from None
             raise
         return built[-1].protocol

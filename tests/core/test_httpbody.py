@@ -76,6 +76,7 @@ class ResponseBodyTests(SynchronousTestCase):
         for status in (102, 204, 304):
             reader = body(status, content_length="5")
             self.assertTrue(reader.done, status)
+            self.assertEqual(reader.length, 0)
             self.assertEqual(reader.receive_data(b"hello"), b"")
 
     def test_contentLength(self) -> None:
@@ -84,6 +85,7 @@ class ResponseBodyTests(SynchronousTestCase):
         after it are left out.
         """
         reader = body(content_length="5")
+        self.assertEqual(reader.length, 5)
         self.assertEqual(reader.receive_data(b"hel"), b"hel")
         self.assertFalse(reader.done)
         self.assertEqual(reader.receive_data(b"loEXTRA"), b"lo")
@@ -120,6 +122,7 @@ class ResponseBodyTests(SynchronousTestCase):
         connection closes.
         """
         reader = body()
+        self.assertIsNone(reader.length)
         self.assertEqual(reader.receive_data(b"some"), b"some")
         self.assertEqual(reader.receive_data(b" more"), b" more")
         self.assertFalse(reader.done)
@@ -143,6 +146,7 @@ class ResponseBodyTests(SynchronousTestCase):
         bytes after the end are left out.
         """
         reader = body(transfer_encoding="chunked", content_length="999")
+        self.assertIsNone(reader.length)
         data = b"5\r\nhello\r\nA;name=value\r\n, world!!!\r\n0\r\nTrailer: x\r\n\r\nAFTER"
         self.assertEqual(reader.receive_data(data), b"hello, world!!!")
         self.assertTrue(reader.done)
@@ -168,62 +172,83 @@ class ResponseBodyTests(SynchronousTestCase):
         reader.receive_data(b"\r\n")
         self.assertTrue(reader.done)
 
+    def assertMalformed(self, reader: ResponseBody, data: bytes, reason: str, before: bytes = b"") -> None:
+        """
+        Giving C{data} to C{reader} gives C{before} (what came before the
+        malformed part) and sets its L{ResponseBody.error} to C{reason};
+        it takes nothing more.
+        """
+        self.assertEqual(reader.receive_data(data), before)
+        self.assertIsInstance(reader.error, HandshakeRejected)
+        self.assertEqual(reader.error.reason, reason)
+        self.assertFalse(reader.done)
+        self.assertEqual(reader.receive_data(b"0\r\n\r\n"), b"")
+        reader.receive_eof()
+        self.assertEqual(reader.error.reason, reason)
+
     def test_badChunkSize(self) -> None:
         """
-        A chunk size that is not hexadecimal is an error.
+        A chunk size that is not hexadecimal is an error; the chunks before
+        it are delivered.
         """
-        with self.assertRaises(HandshakeRejected) as raised:
-            body(transfer_encoding="chunked").receive_data(b"zz\r\n")
-        self.assertEqual(raised.exception.reason, "malformed response: bad chunk size b'zz'")
+        self.assertMalformed(
+            body(transfer_encoding="chunked"),
+            b"2\r\nok\r\nzz\r\n",
+            "malformed response: bad chunk size b'zz'",
+            before=b"ok",
+        )
 
     def test_chunkLongerThanSize(self) -> None:
         """
         Chunk data not followed by CRLF is an error.
         """
-        with self.assertRaises(HandshakeRejected) as raised:
-            body(transfer_encoding="chunked").receive_data(b"2\r\nabc\r\n")
-        self.assertEqual(raised.exception.reason, "malformed response: chunk data longer than its size")
+        self.assertMalformed(
+            body(transfer_encoding="chunked"),
+            b"2\r\nabc\r\n",
+            "malformed response: chunk data longer than its size",
+            before=b"ab",
+        )
 
     def test_bareLineFeed(self) -> None:
         """
         Chunk lines end with CRLF.
         """
-        with self.assertRaises(HandshakeRejected) as raised:
-            body(transfer_encoding="chunked").receive_data(b"2\nab")
-        self.assertEqual(raised.exception.reason, "malformed response: bad chunk line")
+        self.assertMalformed(body(transfer_encoding="chunked"), b"2\nab", "malformed response: bad chunk line")
 
     def test_longChunkLine(self) -> None:
         """
         A chunk line over 4 KiB is an error, whole or not.
         """
-        with self.assertRaises(HandshakeRejected) as raised:
-            body(transfer_encoding="chunked").receive_data(b"1;" + b"x" * 5000)
-        self.assertEqual(raised.exception.reason, "malformed response: chunk line over 4096 bytes")
+        reason = "malformed response: chunk line over 4096 bytes"
+        self.assertMalformed(body(transfer_encoding="chunked"), b"1;" + b"x" * 5000, reason)
         reader = body(transfer_encoding="chunked")
-        with self.assertRaises(HandshakeRejected):
-            reader.receive_data(b"1;" + b"x" * 4000)
-            reader.receive_data(b"x" * 200 + b"\r\n")
+        self.assertEqual(reader.receive_data(b"1;" + b"x" * 4000), b"")
+        self.assertIsNone(reader.error)
+        self.assertMalformed(reader, b"x" * 200 + b"\r\n", "malformed response: bad chunk line")
 
     def test_tooManyTrailers(self) -> None:
         """
         More than 100 trailer fields is an error.
         """
-        reader = body(transfer_encoding="chunked")
-        with self.assertRaises(HandshakeRejected) as raised:
-            reader.receive_data(b"0\r\n" + b"T: x\r\n" * 101)
-        self.assertEqual(raised.exception.reason, "malformed response: more than 100 trailer fields")
+        self.assertMalformed(
+            body(transfer_encoding="chunked"),
+            b"0\r\n" + b"T: x\r\n" * 101,
+            "malformed response: more than 100 trailer fields",
+        )
 
     def test_cutShort(self) -> None:
         """
-        The connection closing before a chunked or sized body is complete is
-        an error.
+        The connection closing before a chunked or sized body is complete
+        sets L{ResponseBody.error}.
         """
         for reader in (body(content_length="5"), body(transfer_encoding="chunked")):
             reader.receive_data(b"5\r\n")
-            with self.assertRaises(HandshakeRejected) as raised:
-                reader.receive_eof()
-            self.assertEqual(raised.exception.reason, "response body cut short")
+            self.assertIsNone(reader.error)
+            reader.receive_eof()
+            self.assertEqual(reader.error.reason, "response body cut short")
+            self.assertFalse(reader.done)
         done = body(content_length="1")
         done.receive_data(b"x")
         done.receive_eof()
         self.assertTrue(done.done)
+        self.assertIsNone(done.error)

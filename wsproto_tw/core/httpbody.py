@@ -54,6 +54,11 @@ class ResponseBody:
 
     @ivar done: the body is complete: bytes received after it are not part
         of it, and L{receive_data} takes no more.
+    @ivar length: the body's length in bytes if the head gives it (0 for a
+        response without a body), else L{None}.
+    @ivar error: a L{HandshakeRejected} saying what was wrong if the body
+        turned out malformed or cut short, else L{None}; L{receive_data}
+        then takes no more.
     """
 
     def __init__(self, response: HandshakeResponse) -> None:
@@ -64,6 +69,8 @@ class ResponseBody:
             disagree.
         """
         self.done = False
+        self.length: int | None = None
+        self.error: HandshakeRejected | None = None
         self._chunked = False
         self._remaining: int | None = None  # None: until the connection closes
         # Chunked bodies: the line being read and what it is.
@@ -73,6 +80,7 @@ class ResponseBody:
         status = response.status
         if 100 <= status < 200 or status in (204, 304):
             self.done = True
+            self.length = 0
             return
         codings = response.tokens("transfer-encoding")
         if codings:
@@ -86,7 +94,7 @@ class ResponseBody:
             values = {value.strip() for value in length.split(",")}
             if len(values) != 1 or not next(iter(values)).isdigit():
                 raise HandshakeRejected(f"malformed response: bad content-length {length!r}")
-            self._remaining = int(next(iter(values)))
+            self.length = self._remaining = int(next(iter(values)))
             self.done = self._remaining == 0
 
     def receive_data(self, data: bytes) -> bytes:
@@ -95,13 +103,18 @@ class ResponseBody:
         given before).
 
         @return: the body bytes they hold, taken out of their chunks; bytes
-            after the body's end are left out.
-        @raise HandshakeRejected: the chunks are malformed.
+            after the body's end are left out, and so are those from a
+            malformed chunk on (L{error} then says what was wrong).
         """
-        if self.done or not data:
+        if self.done or self.error is not None or not data:
             return b""
         if self._chunked:
-            return self._dechunk(data)
+            out = bytearray()
+            try:
+                self._dechunk(data, out)
+            except HandshakeRejected as exc:
+                self.error = exc
+            return bytes(out)
         if self._remaining is None:
             return data
         taken = data[: self._remaining]
@@ -111,18 +124,22 @@ class ResponseBody:
 
     def receive_eof(self) -> None:
         """
-        The connection closed: a body that lasts until then is complete.
-
-        @raise HandshakeRejected: the body was cut short.
+        The connection closed: a body that lasts until then is complete;
+        one that does not is cut short (L{error} says so).
         """
-        if self.done:
+        if self.done or self.error is not None:
             return
         if self._chunked or self._remaining is not None:
-            raise HandshakeRejected("response body cut short")
-        self.done = True
+            self.error = HandshakeRejected("response body cut short")
+        else:
+            self.done = True
 
-    def _dechunk(self, data: bytes) -> bytes:
-        out = bytearray()
+    def _dechunk(self, data: bytes, out: bytearray) -> None:
+        """
+        Append the data of the chunks in C{data} to C{out}.
+
+        @raise HandshakeRejected: a chunk is malformed.
+        """
         view = memoryview(data)
         while view and not self.done:
             if self._expect == "data":
@@ -148,7 +165,6 @@ class ResponseBody:
             if len(line) > _MAX_LINE + 2 or not line.endswith(b"\r\n"):
                 raise HandshakeRejected("malformed response: bad chunk line")
             self._line_received(line[:-2])
-        return bytes(out)
 
     def _line_received(self, line: bytes) -> None:
         if self._expect == "size":
