@@ -11,7 +11,7 @@ new WebSocket("ws://localhost:8080/").
 
 import sys
 
-from twisted.internet import endpoints, reactor
+from twisted.internet import defer, endpoints, task
 
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 
@@ -24,17 +24,15 @@ class Echo(WebSocketApplication):
         self.transport.sendBinary(data)
 
 
-def main(description="tcp:8080"):
-    endpoint = endpoints.serverFromString(reactor, description)
-    listening = endpoint.listen(WebSocketServerFactory(Echo))
-
-    def ready(port):
-        address = port.getHost()
-        print(f"echo server listening on ws://{address.host}:{address.port}/", flush=True)
-
-    listening.addCallbacks(ready, lambda failure: (print(failure.value), reactor.stop()))
-    reactor.run()
+async def main(reactor, description="tcp:8080"):
+    try:
+        port = await endpoints.serverFromString(reactor, description).listen(WebSocketServerFactory(Echo))
+    except Exception as exc:  # a bad endpoint string, a port in use, ...
+        raise SystemExit(f"echo server: can't listen on {description}: {exc}")
+    address = port.getHost()
+    print(f"echo server listening on ws://{address.host}:{address.port}/", flush=True)
+    await defer.Deferred()  # serve until interrupted
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    task.react(lambda reactor, *args: defer.ensureDeferred(main(reactor, *args)), sys.argv[1:])

@@ -13,7 +13,7 @@ Send a line from a browser's console:
 
 import sys
 
-from twisted.internet import endpoints, reactor
+from twisted.internet import defer, endpoints, task
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineReceiver
 
@@ -48,25 +48,23 @@ class ChatFactory(Factory):
         self.numbers = itertools.count(1)
 
 
-def main(tcpDescription="tcp:8023", webSocketDescription="tcp:8080"):
+async def main(reactor, tcpDescription="tcp:8023", webSocketDescription="tcp:8080"):
     chat = ChatFactory()
     # The same factory twice: as is over TCP, wrapped over WebSocket, where
     # each line is one text message without its delimiter.
     webSocket = WebSocketServerFactory(wrapFactory(chat, text=True, delimiter=b"\n"))
-
-    def listening(kind, scheme):
-        def ready(port):
-            address = port.getHost()
-            print(f"{kind} listening on {scheme}://{address.host}:{address.port}/", flush=True)
-
-        return ready
-
-    endpoints.serverFromString(reactor, tcpDescription).listen(chat).addCallback(listening("lines", "tcp"))
-    endpoints.serverFromString(reactor, webSocketDescription).listen(webSocket).addCallback(
-        listening("websocket", "ws")
-    )
-    reactor.run()
+    for kind, scheme, description, factory in [
+        ("lines", "tcp", tcpDescription, chat),
+        ("websocket", "ws", webSocketDescription, webSocket),
+    ]:
+        try:
+            port = await endpoints.serverFromString(reactor, description).listen(factory)
+        except Exception as exc:  # a bad endpoint string, a port in use, ...
+            raise SystemExit(f"{kind}: can't listen on {description}: {exc}")
+        address = port.getHost()
+        print(f"{kind} listening on {scheme}://{address.host}:{address.port}/", flush=True)
+    await defer.Deferred()  # serve until interrupted
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    task.react(lambda reactor, *args: defer.ensureDeferred(main(reactor, *args)), sys.argv[1:])

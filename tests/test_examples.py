@@ -108,3 +108,64 @@ class ExamplesTests(SynchronousTestCase):
                 tcp.sendall(b"hello from telnet\r\n")
                 self.assertEqual(ws.recv(timeout=10), "guest1: hello from telnet")
                 self.assertEqual(reader.readline(), b"guest1: hello from telnet\n")
+
+
+class ExampleFailureTests(SynchronousTestCase):
+    """
+    A server example that can't listen says so in one line and exits with
+    a non-zero status, at once.
+    """
+
+    def refused(self, script: str, *arguments: str) -> str:
+        """
+        Run C{script} with C{arguments} and check that it fails quickly.
+
+        @return: its standard error.
+        """
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), *arguments],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+        error = done.stderr.decode()
+        self.assertNotEqual(done.returncode, 0, error)
+        self.assertEqual(len(error.strip().splitlines()), 1, error)
+        self.assertNotIn("Traceback", error)
+        return error
+
+    def busyPort(self) -> str:
+        """
+        @return: the endpoint string of a loopback port that is in use
+            until the test ends.
+        """
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        return f"tcp:{busy.getsockname()[1]}:interface=127.0.0.1"
+
+    def test_portInUse(self) -> None:
+        """
+        Each server example, given a port that is in use, prints one line
+        naming the endpoint and the cause and exits with status 1.
+        """
+        busy = self.busyPort()
+        for script, arguments in [
+            ("echo_server.py", [busy]),
+            ("chat/server.py", [busy]),
+            ("wrapped_lines.py", [busy, LOOPBACK]),
+            ("wrapped_lines.py", [LOOPBACK, busy]),
+        ]:
+            error = self.refused(script, *arguments)
+            self.assertIn(f"can't listen on {busy}", error)
+            self.assertIn("in use", error)
+
+    def test_badEndpoint(self) -> None:
+        """
+        An endpoint string that is not one fails the same way.
+        """
+        for script in ("echo_server.py", "chat/server.py", "wrapped_lines.py"):
+            error = self.refused(script, "tcp:abc")
+            self.assertIn("can't listen on tcp:abc", error)

@@ -13,7 +13,7 @@ import itertools
 import os
 import sys
 
-from twisted.internet import endpoints, reactor
+from twisted.internet import defer, endpoints, task
 from twisted.web.server import Site
 from twisted.web.static import File
 
@@ -49,20 +49,20 @@ class Member(WebSocketApplication):
         self.room.say(f"* {self.name} left")
 
 
-def main(description="tcp:8080"):
+async def main(reactor, description="tcp:8080"):
     room = Room()
     root = File(os.path.join(os.path.dirname(os.path.abspath(__file__)), "public"))
     # Small messages only; a keepalive ping every 30 seconds.
     config = Config(max_message_size=4096, ping_interval=30)
     root.putChild(b"ws", WebSocketResource(lambda: Member(room), config))
-
-    def ready(port):
-        address = port.getHost()
-        print(f"chat listening on http://{address.host}:{address.port}/", flush=True)
-
-    endpoints.serverFromString(reactor, description).listen(Site(root)).addCallback(ready)
-    reactor.run()
+    try:
+        port = await endpoints.serverFromString(reactor, description).listen(Site(root))
+    except Exception as exc:  # a bad endpoint string, a port in use, ...
+        raise SystemExit(f"chat: can't listen on {description}: {exc}")
+    address = port.getHost()
+    print(f"chat listening on http://{address.host}:{address.port}/", flush=True)
+    await defer.Deferred()  # serve until interrupted
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    task.react(lambda reactor, *args: defer.ensureDeferred(main(reactor, *args)), sys.argv[1:])
