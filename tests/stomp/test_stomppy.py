@@ -1,0 +1,117 @@
+"""
+Interoperability with the C{stomp.py} package's WebSocket client, run in a
+child process against a L{StompServer} on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from twisted.cred import strcred
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.protocol import ProcessProtocol
+from twisted.trial.unittest import TestCase
+
+import wsproto_tw
+from wsproto_tw.stomp.config import StompConfig
+from wsproto_tw.stomp.server import StompServer, portalFor
+
+CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_client.py")
+
+
+def ensureStompPy() -> None:
+    """
+    Install C{stomp.py} into this interpreter's environment if it is
+    missing.
+
+    @raise AssertionError: it can't be installed.
+    """
+    try:
+        import stomp  # noqa: F401
+    except ImportError:
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "stomp.py"], capture_output=True, text=True, timeout=300
+        )
+        if result.returncode != 0:
+            raise AssertionError("stomp.py is missing and can't be installed:\n" + result.stdout + result.stderr)
+
+
+class _Collect(ProcessProtocol):
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.ended: Deferred = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def errReceived(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback((reason.value.exitCode, b"".join(self.out).decode("utf-8", "replace")))
+
+
+def runChild(argv: list[str], limit: float) -> Deferred:
+    """
+    Run C{argv} in a child process, killed after C{limit} seconds.
+
+    @return: a Deferred firing with (exit code, output).
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(wsproto_tw.__file__)))
+    collect = _Collect()
+    env = dict(os.environ, PYTHONPATH=root, PYTHONUNBUFFERED="1")
+    process = reactor.spawnProcess(collect, argv[0], argv, env=env)
+    killer = reactor.callLater(limit, process.signalProcess, "KILL")
+    collect.ended.addBoth(lambda result: (killer.active() and killer.cancel(), result)[1])
+    return collect.ended
+
+
+class StompPyTests(TestCase):
+    """
+    Tests with C{stomp.py} over WebSocket.
+    """
+
+    timeout = 120
+
+    @inlineCallbacks
+    def test_session(self) -> Any:
+        """
+        C{stomp.py}'s WebSocket connection, STOMP 1.2: a wrong passcode is
+        refused; logged in, it gets server heart-beats, ACKs and NACKs
+        queue messages (the NACKed one comes back with a new id), receives
+        a topic on two connections with transactions committed and
+        aborted, a user queue on both of the user's sessions, what an
+        application handler publishes, and its DISCONNECT receipts.
+        """
+        ensureStompPy()
+        server = StompServer(
+            StompConfig(server="test", heart_beat=(500, 0)),
+            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
+            reactor=reactor,
+        )
+
+        @server.route("/app/shout")
+        def shout(request: Any) -> None:
+            request.publish("/topic/news", request.text.upper())
+
+        port = reactor.listenTCP(0, server.webSocketFactory(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        code, output = yield runChild([sys.executable, CLIENT, str(port.getHost().port)], 90)
+        self.assertEqual(code, 0, output)
+        result = json.loads(output.strip().splitlines()[-1])
+        self.assertEqual(result["badLogin"], "refused")
+        self.assertEqual(
+            result["connected"], {"version": "1.2", "user-name": "ann", "heart-beat": "500,0", "server": "test"}
+        )
+        self.assertTrue(result["heartbeat"])
+        self.assertEqual(result["queue"], ["a", "b", "b", True])
+        self.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
+        self.assertEqual(result["user"], ["for ann", "for ann"])
+        self.assertEqual(result["app"], ["HEY", "HEY"])
+        self.assertEqual(result["receipts"], [True, True])
+        self.assertEqual(result["errors"], [])
