@@ -23,6 +23,13 @@ INFORMATIONAL = {"7.1.6", "7.13.1", "7.13.2"}
 #: The groups of RFC 6455 cases (12.* and 13.* are RFC 7692's).
 RFC6455_GROUPS = {"1", "2", "3", "4", "5", "6", "7", "9", "10"}
 
+#: How many cases the suite has in the RFC 6455 groups.
+RFC6455_CASES = 301
+
+#: How many cases the suite has in the permessage-deflate groups, 12.* and
+#: 13.*.
+COMPRESSION_CASES = 216
+
 _log = Logger()
 
 
@@ -158,18 +165,20 @@ class SuiteTests(SynchronousTestCase):
 
     def assertRFC6455Run(self, results: dict[str, tuple[str, str]]) -> None:
         """
-        Every RFC 6455 group ran, no compression case did, and the only
-        INFORMATIONAL cases are those the suite defines so.
+        Every case of every RFC 6455 group ran, no compression case did, and
+        the only INFORMATIONAL cases are those the suite defines so.
         """
         self.assertEqual({case.split(".")[0] for case in results}, RFC6455_GROUPS)
+        self.assertEqual(len(results), RFC6455_CASES)
         informational = {case for case, verdict in results.items() if "INFORMATIONAL" in verdict}
         self.assertEqual(informational, INFORMATIONAL)
 
     def assertCompressionRun(self, results: dict[str, tuple[str, str]]) -> None:
         """
-        Both compression groups ran, and nothing else.
+        Every case of both compression groups ran, and nothing else.
         """
         self.assertEqual({case.split(".")[0] for case in results}, {"12", "13"})
+        self.assertEqual(len(results), COMPRESSION_CASES)
 
     def test_server(self) -> None:
         """
