@@ -17,11 +17,17 @@ standard error); 2 for bad arguments.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import select
 import sys
-import threading
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any
 
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.protocol import Protocol
 from twisted.python import usage
+from zope.interface import implementer
 
 from wsproto_tw.server import WebSocketApplication
 from wsproto_tw.core.handshake import split_url
@@ -108,11 +114,83 @@ class _Printer(WebSocketApplication):
         self._session.show(formatBinary(data))
 
     def pongReceived(self, payload: bytes) -> None:
-        if payload == _EOF_PING:
-            self._session.caughtUp()
+        self._session.pongReceived(payload)
 
     def connectionLost(self, reason: Any) -> None:
         self._session.closed(reason.value)
+
+
+class _Output:
+    """
+    Writes whole lines to standard output and standard error.
+
+    L{StandardIO} makes standard input non-blocking, and on a terminal
+    standard output and error share its mode; so each line is written with
+    C{os.write}, waiting for room whenever the descriptor is full, and in
+    order with everything written before it.
+    """
+
+    def __init__(self, stdout: int, stderr: int, encoding: str) -> None:
+        self._stdout = stdout
+        self._stderr = stderr
+        self._encoding = encoding
+
+    def out(self, line: str) -> None:
+        self._write(self._stdout, line)
+
+    def err(self, line: str) -> None:
+        self._write(self._stderr, line)
+
+    def _write(self, fd: int, line: str) -> None:
+        # A terminal that can't show some characters gets escapes.
+        view = memoryview((line + "\n").encode(self._encoding, "backslashreplace"))
+        try:
+            while view:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    select.select([], [fd], [])
+        except OSError:
+            pass  # the reader went away
+
+
+@implementer(IHalfCloseableProtocol)
+class _StandardInput(Protocol):
+    """
+    Standard input, read by the reactor through L{StandardIO} (no thread):
+    hands each line to the session, and the end of input once it is closed.
+    """
+
+    def __init__(self, session: _Session) -> None:
+        self._session = session
+        self._partial = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._session.lineReceived(line)
+
+    def readConnectionLost(self) -> None:
+        if self._partial:
+            line, self._partial = self._partial, b""
+            self._session.lineReceived(line)
+        self._session.inputEnded()
+
+    def writeConnectionLost(self) -> None:
+        pass  # standard output is written by _Output
+
+    def connectionLost(self, reason: Any = None) -> None:
+        pass  # the reactor is stopping
+
+
+#: The commands understood in interactive mode (or with C{--commands}).
+COMMANDS = """\
+/binary HEX            send a binary message, e.g. /binary 00ff10 (spaces allowed)
+/ping [TEXT]           send a ping; the pong is shown on standard error
+/close [CODE [REASON]] close with CODE (default 1000), e.g. /close 4000 bye
+/help                  show this list
+//TEXT                 send /TEXT as a text message"""
 
 
 class _Session:
@@ -125,22 +203,23 @@ class _Session:
     def __init__(
         self,
         reactor: Any,
-        stdin: Any,
-        stdout: TextIO,
-        stderr: TextIO,
+        output: _Output,
         wait: float,
         interactive: bool,
+        commands: bool,
+        standardIO: Callable[[Any], Any],
     ) -> None:
         self._reactor = reactor
-        self._stdin = stdin
-        self._stdout = stdout
-        self._stderr = stderr
+        self._output = output
         self._wait = wait
         self._interactive = interactive
+        self._commands = commands
+        self._standardIO = standardIO
         self._transport: Any = None
         self._open = False
         self._ended = False
         self._caughtUp = False
+        self._closeSent: int | None = None
         self._quiet: Any = None
         self._giveUp: Any = None
         self._lost: Any = None
@@ -150,25 +229,12 @@ class _Session:
 
     def show(self, line: str) -> None:
         prefix = "< " if self._interactive else ""
-        self._write(self._stdout, prefix + line)
+        self._output.out(prefix + line)
         if self._caughtUp:
             self._armQuiet()
 
     def _say(self, line: str) -> None:
-        self._write(self._stderr, line)
-
-    @staticmethod
-    def _write(stream: TextIO, line: str) -> None:
-        try:
-            try:
-                stream.write(line + "\n")
-            except UnicodeEncodeError:
-                # A terminal that can't show some characters gets escapes.
-                encoding = stream.encoding or "ascii"
-                stream.write(line.encode(encoding, "backslashreplace").decode(encoding) + "\n")
-            stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # the reader went away
+        self._output.err(line)
 
     # -- the connection ----------------------------------------------------
 
@@ -177,9 +243,8 @@ class _Session:
         self._open = True
         if self._interactive:
             chosen = f" (subprotocol {transport.subprotocol})" if transport.subprotocol else ""
-            self._say(f"connected{chosen}; type lines to send, Ctrl-D to close")
-        reader = threading.Thread(target=self._read, name="wsproto-tw stdin", daemon=True)
-        reader.start()
+            self._say(f"connected{chosen}; type lines to send, /help for commands, Ctrl-D to close")
+        self._standardIO(_StandardInput(self))
 
     def failed(self, error: BaseException, host: str, port: int) -> None:
         self._say(f"error: {describeError(error, host, port)}")
@@ -194,7 +259,8 @@ class _Session:
             lost.callback(None)
         reason = f" {closed.reason}" if closed.reason else ""
         self._say(f"closed: {closed.code}{reason}{'' if closed.wasClean else ' (not clean)'}")
-        self.status = 0 if closed.wasClean and closed.code in (1000, 1001, 1005) else 1
+        expected = (1000, 1001, 1005) if self._closeSent is None else (self._closeSent, 1005)
+        self.status = 0 if closed.wasClean and closed.code in expected else 1
         self._stop()
 
     def _stop(self) -> None:
@@ -203,51 +269,80 @@ class _Session:
         try:
             self._reactor.stop()
         except ReactorNotRunning:
-            pass  # already stopping (Ctrl-C)
+            pass  # already stopping (Ctrl-C, SIGTERM)
+
+    def _close(self, code: int = 1000, reason: str = "") -> None:
+        if self._transport is not None and self._open and self._closeSent is None:
+            self._transport.close(code, reason)
+            self._closeSent = code
+        self._cancelTimers()
 
     # -- input ---------------------------------------------------------------
 
-    def _read(self) -> None:
-        """
-        Runs in a thread: blocking reads from standard input, each handed to
-        the reactor.
-        """
-        callFromThread = self._reactor.callFromThread
-        try:
-            for line in iter(self._stdin.readline, b""):
-                callFromThread(self.lineReceived, line)
-        except (OSError, ValueError):
-            pass
-        callFromThread(self.inputEnded)
-
     def lineReceived(self, line: bytes) -> None:
-        if self._transport is None or self._ended:
+        if self._transport is None or self._ended or not self._open:
             return
-        text = line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
+        text = line.rstrip(b"\r").decode("utf-8", "replace")
+        if self._commands and text.startswith("/"):
+            if text.startswith("//"):
+                text = text[1:]
+            else:
+                self._command(text)
+                return
         self._transport.sendText(text)
 
+    def _command(self, line: str) -> None:
+        """
+        Carry out one of L{COMMANDS}; a wrong one is reported on standard
+        error and changes nothing.
+        """
+        name, _, argument = line.partition(" ")
+        argument = argument.strip()
+        if name == "/binary":
+            try:
+                data = bytes.fromhex(argument)
+            except ValueError:
+                self._say(f"error: /binary takes hex digits, e.g. /binary 00ff10, not {argument!r}")
+                return
+            self._transport.sendBinary(data)
+        elif name == "/ping":
+            payload = argument.encode("utf-8")
+            if len(payload) > 125:
+                self._say("error: /ping takes at most 125 bytes (RFC 6455 §5.5)")
+                return
+            self._transport.ping(payload)
+        elif name == "/close":
+            code, _, reason = argument.partition(" ")
+            try:
+                self._close(int(code) if code else 1000, reason.strip())
+            except ValueError as exc:
+                self._say(f"error: /close {argument}: {exc}")
+        elif name == "/help":
+            self._say(COMMANDS)
+        else:
+            self._say(f"error: unknown command {name}; /help lists them, //TEXT sends /TEXT")
+
+    def pongReceived(self, payload: bytes) -> None:
+        if payload == _EOF_PING:
+            if self._ended:
+                self._caughtUp = True
+                self._armQuiet()
+            return
+        shown = payload.decode("utf-8", "replace")
+        self._say(f"pong: {shown}" if shown else "pong")
+
     def inputEnded(self) -> None:
-        if self._transport is None or self._ended:
+        if self._transport is None or self._ended or not self._open:
             return
         self._ended = True
         # The pong comes after the server has handled every earlier message.
         self._transport.ping(_EOF_PING)
         self._giveUp = self._reactor.callLater(max(10.0, self._wait), self._close)
 
-    def caughtUp(self) -> None:
-        if self._ended:
-            self._caughtUp = True
-            self._armQuiet()
-
     def _armQuiet(self) -> None:
         if self._quiet is not None and self._quiet.active():
             self._quiet.cancel()
         self._quiet = self._reactor.callLater(self._wait, self._close)
-
-    def _close(self) -> None:
-        self._cancelTimers()
-        if self._transport is not None:
-            self._transport.close(1000)
 
     def _cancelTimers(self) -> None:
         for call in (self._quiet, self._giveUp):
@@ -257,18 +352,101 @@ class _Session:
 
     def shutdown(self) -> Any:
         """
-        Before the reactor stops (Ctrl-C): close the connection, waiting a
-        little for the closing handshake.
+        Before the reactor stops (Ctrl-C, SIGTERM): close the connection,
+        waiting a little for the closing handshake.
         """
         from twisted.internet.defer import Deferred
 
         if not self._open or self._lost is not None:
             return None
         self._lost = Deferred()
-        self._transport.close(1000)
+        if self._closeSent is None:
+            self._close(1000)
         self._lost.addTimeout(2, self._reactor)
         self._lost.addErrback(lambda f: None)
         return self._lost
+
+
+class _ReconnectingSession(_Session):
+    """
+    A L{_Session} for C{--reconnect}: a connection lost before the end of
+    input (and not closed with C{/close}) is replaced by L{service}; lines
+    read meanwhile, and the end of input, wait for the next connection.
+
+    @ivar service: the L{ReconnectingClientService
+        <wsproto_tw.reconnect.ReconnectingClientService>} keeping the
+        connection.
+    """
+
+    service: Any = None
+    #: The server's host and port, for error messages.
+    where: tuple[str, int] = ("", 0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading = False
+        self._waiting: list[bytes] = []
+        self._inputDone = False
+
+    def opened(self, transport: Any) -> None:
+        if not self._reading:
+            self._reading = True
+            super().opened(transport)
+            return
+        self._transport = transport
+        self._open = True
+        self._say("reconnected")
+        waiting, self._waiting = self._waiting, []
+        for line in waiting:
+            super().lineReceived(line)
+        if self._inputDone:
+            super().inputEnded()
+
+    def lineReceived(self, line: bytes) -> None:
+        if not self._open:
+            self._waiting.append(line)
+            return
+        super().lineReceived(line)
+
+    def inputEnded(self) -> None:
+        self._inputDone = True
+        if self._open:
+            super().inputEnded()
+
+    def closed(self, closed: Any) -> None:
+        if self._ended or self._closeSent is not None or not self.service.running:
+            self.service.stopService()
+            super().closed(closed)
+            return
+        self._open = False
+        self._transport = None
+        reason = f" {closed.reason}" if closed.reason else ""
+        self._say(f"closed: {closed.code}{reason}{'' if closed.wasClean else ' (not clean)'}; reconnecting")
+        self.service.whenConnected().addCallbacks(self.opened, self._gaveUp)
+
+    def _gaveUp(self, failure: Any) -> None:
+        from twisted.internet.defer import CancelledError
+
+        if not failure.check(CancelledError):
+            self.failed(failure.value, *self.where)
+
+    def failed(self, error: BaseException, host: str, port: int) -> None:
+        if self.service is not None and self.service.running:
+            self.service.stopService()
+        super().failed(error, host, port)
+
+    def shutdown(self) -> Any:
+        """
+        Before the reactor stops (Ctrl-C, SIGTERM): stop the service, which
+        closes the connection with 1001, waiting a little for the closing
+        handshake.
+        """
+        if self.service is None or not self.service.running:
+            return None
+        stopped = self.service.stopService()
+        stopped.addTimeout(2, self._reactor)
+        stopped.addErrback(lambda f: None)
+        return stopped
 
 
 def _header(value: str) -> tuple[str, str]:
@@ -291,15 +469,24 @@ class Options(ConfigOptions):
         "Connect to a WebSocket server (URL: ws://host[:port]/path or wss://...), send each line of "
         "standard input as a text message and print each message received. "
         "0 turns a limit or timeout off (--close-timeout and --max-write-buffer must be positive). "
-        "Exit status: 0 after a clean close with 1000, 1001 or no code; 1 after any other close or "
-        "a failed connection; 2 for bad arguments."
+        "Ctrl-D (end of input), Ctrl-C or SIGTERM closes with 1000. "
+        "Exit status: 0 after a clean close with 1000, 1001 or no code (or with the code of your own "
+        "/close); 1 after any other close or a failed connection; 2 for bad arguments."
     )
     optFlags = [
         ["insecure", None, "wss: don't verify the server's certificate."],
+        ["commands", None, "Understand /binary, /ping, /close and /help lines when standard input is not a "
+         "terminal too (on a terminal they always are)."],
+        ["no-proxy", None, "Connect directly, whatever https_proxy, http_proxy and no_proxy say."],
+        ["reconnect", None, "Reconnect when the connection is lost or can't be opened, with backoff (1 s "
+         "doubling up to 60 s, with jitter); give up on a 4xx refusal. Lines read meanwhile wait for the "
+         "next connection."],
     ]
     optParameters = [
         ["origin", "o", None, "Send this Origin header."],
         ["cafile", None, None, "wss: trust the CA certificates in this PEM file instead of the system's."],
+        ["proxy", None, None, "Go through this HTTP proxy with CONNECT: http://[user:password@]host[:port]. "
+         "Default: https_proxy (wss) or http_proxy (ws), unless the host is in no_proxy or loopback."],
         ["wait", None, 0.5, "At end of input, close once no message arrived for this many seconds.", seconds("wait")],
     ]
 
@@ -325,6 +512,12 @@ class Options(ConfigOptions):
 
     opt_h = opt_help
 
+    def getUsage(self, width: int | None = None) -> str:
+        """
+        @return: the help text: the options, then the commands.
+        """
+        return f"{super().getUsage(width)}\nCommands (on a terminal, or with --commands):\n{COMMANDS}\n"
+
     def parseArgs(self, url: str) -> None:
         self["url"] = url
 
@@ -335,6 +528,15 @@ class Options(ConfigOptions):
             raise usage.UsageError(str(exc)) from None
         if self["insecure"] and self["cafile"]:
             raise usage.UsageError("--insecure and --cafile exclude each other")
+        if self["proxy"] is not None:
+            from wsproto_tw.proxy import parseProxyURL
+
+            if self["no-proxy"]:
+                raise usage.UsageError("--proxy and --no-proxy exclude each other")
+            try:
+                parseProxyURL(self["proxy"])
+            except ValueError as exc:
+                raise usage.UsageError(f"--proxy: {exc}") from None
         super().postOptions()
 
 
@@ -368,16 +570,44 @@ def main(argv: list[str] | None = None) -> int:
 
     from wsproto_tw.client import connect
 
-    session = _Session(
+    from twisted.internet.stdio import StandardIO
+
+    interactive = sys.stdin.isatty()
+    proxy = False if options["no-proxy"] else options["proxy"]
+    sessionClass = _ReconnectingSession if options["reconnect"] else _Session
+    session = sessionClass(
         reactor,
-        sys.stdin.buffer,
-        sys.stdout,
-        sys.stderr,
+        _Output(sys.stdout.fileno(), sys.stderr.fileno(), sys.stdout.encoding or "utf-8"),
         wait=options["wait"],
-        interactive=sys.stdin.isatty(),
+        interactive=interactive,
+        commands=interactive or options["commands"],
+        standardIO=lambda protocol: StandardIO(protocol, reactor=reactor),
     )
 
     def start() -> None:
+        if options["reconnect"]:
+            from wsproto_tw.reconnect import ReconnectingClientService
+
+            try:
+                session.service = ReconnectingClientService(
+                    options["url"],
+                    lambda: _Printer(session),
+                    reactor=reactor,
+                    config=config,
+                    origin=options["origin"],
+                    headers=options["header"],
+                    trustRoot=trustRoot,
+                    insecure=options["insecure"],
+                    proxy=proxy,
+                )
+            except Exception as exc:
+                session.failed(exc, host, port)
+                return
+            session.where = (host, port)
+            session.service.startService()
+            d = session.service.whenConnected()
+            d.addCallbacks(session.opened, lambda f: session.failed(f.value, host, port))
+            return
         try:
             d = connect(
                 options["url"],
@@ -388,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
                 reactor=reactor,
                 trustRoot=trustRoot,
                 insecure=options["insecure"],
+                proxy=proxy,
             )
         except Exception as exc:
             session.failed(exc, host, port)
@@ -396,8 +627,38 @@ def main(argv: list[str] | None = None) -> int:
 
     reactor.addSystemEventTrigger("before", "shutdown", session.shutdown)
     reactor.callWhenRunning(start)
-    reactor.run()
+    flags = _descriptorFlags()
+    try:
+        reactor.run()
+    finally:
+        # StandardIO leaves standard input non-blocking (and with it a
+        # terminal's output): give the shell back what it had.
+        _restoreFlags(flags)
     return session.status
+
+
+def _descriptorFlags() -> dict[int, int]:
+    """
+    @return: the file status flags of standard input, output and error.
+    """
+    flags = {}
+    for fd in (0, 1, 2):
+        try:
+            flags[fd] = fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:
+            pass  # closed
+    return flags
+
+
+def _restoreFlags(flags: dict[int, int]) -> None:
+    """
+    Set the file status flags saved by L{_descriptorFlags} back.
+    """
+    for fd, value in flags.items():
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, value)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
