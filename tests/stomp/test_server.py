@@ -10,7 +10,9 @@ from typing import Any
 from twisted.cred import strcred
 from twisted.cred.checkers import AllowAnonymousAccess, InMemoryUsernamePasswordDatabaseDontUse
 from twisted.internet.defer import Deferred, fail
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -284,3 +286,33 @@ class AuthenticationTests(SynchronousTestCase):
         A portal and an C{authenticate} callable exclude each other.
         """
         self.assertRaises(ValueError, StompServer, portal=portalFor(), authenticate=print, reactor=Clock())
+
+
+class StreamTests(SynchronousTestCase):
+    """
+    Tests for STOMP over a byte stream (L{StompServer.streamFactory}).
+    """
+
+    def test_framesOverBytes(self):
+        """
+        Over a byte stream, frames and heart-beats are written as octets,
+        and C{ERROR} is followed by closing the connection.
+        """
+        clock = Clock()
+        server = StompServer(StompConfig(server="test", heart_beat=(1000, 0)), reactor=clock)
+        protocol = server.streamFactory().buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(frame("CONNECT", "accept-version:1.1", "heart-beat:0,1000")[:5])
+        protocol.dataReceived(frame("CONNECT", "accept-version:1.1", "heart-beat:0,1000")[5:])
+        self.assertEqual(transport.value(), b"CONNECTED\nversion:1.1\nheart-beat:1000,0\nserver:test\nsession:session-1\n\n\x00")
+        transport.clear()
+        clock.advance(1)
+        self.assertEqual(transport.value(), b"\n")
+        transport.clear()
+        protocol.dataReceived(b"BOGUS\n\n\x00")
+        self.assertEqual(transport.value(), b"ERROR\nmessage:unknown command BOGUS\ncontent-length:0\n\n\x00")
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(server.sessions, set())
+        self.assertEqual(clock.getDelayedCalls(), [])

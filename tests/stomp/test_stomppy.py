@@ -22,6 +22,7 @@ from wsproto_tw.stomp.config import StompConfig
 from wsproto_tw.stomp.server import StompServer, portalFor
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_client.py")
+TCP_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_tcp_client.py")
 
 
 def ensureStompPy() -> None:
@@ -115,3 +116,29 @@ class StompPyTests(TestCase):
         self.assertEqual(result["app"], ["HEY", "HEY"])
         self.assertEqual(result["receipts"], [True, True])
         self.assertEqual(result["errors"], [])
+
+    @inlineCallbacks
+    def test_tcpEveryVersion(self) -> Any:
+        """
+        C{stomp.py} over TCP (L{StompServer.streamFactory}) in STOMP 1.0,
+        1.1 and 1.2: each version is negotiated, a queue message is
+        received and acknowledged as that version names it, and each
+        DISCONNECT gets its receipt.
+        """
+        ensureStompPy()
+        server = StompServer(
+            StompConfig(server="test", heart_beat=(0, 0)),
+            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
+            reactor=reactor,
+        )
+        port = reactor.listenTCP(0, server.streamFactory(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        code, output = yield runChild([sys.executable, TCP_CLIENT, str(port.getHost().port)], 90)
+        self.assertEqual(code, 0, output)
+        result = json.loads(output.strip().splitlines()[-1])
+        for version in ("1.0", "1.1", "1.2"):
+            self.assertEqual(
+                result[version],
+                {"version": version, "body": "hello " + version, "receipts": ["sub", "ack", "bye"], "errors": []},
+            )
+        self.assertEqual(server.sessions, set())

@@ -24,6 +24,7 @@ from twisted.cred.credentials import Anonymous, UsernamePassword
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
@@ -35,7 +36,7 @@ from wsproto_tw.stomp.events import ConnectRequested, SessionFailed
 from wsproto_tw.stomp.routing import Router
 from wsproto_tw.stomp.session import SessionState, StompSession, encode_body
 
-__all__ = ["IStompPrincipal", "PrincipalRealm", "StompApplication", "StompServer", "portalFor"]
+__all__ = ["IStompPrincipal", "PrincipalRealm", "StompApplication", "StompServer", "StompStreamProtocol", "portalFor"]
 
 _log = Logger(namespace="wsproto_tw.stomp")
 
@@ -168,6 +169,17 @@ class StompServer:
             factory to give a WebSocket server factory.
         """
         return StompApplication(self)
+
+    def streamFactory(self) -> Factory:
+        """
+        @return: a factory of STOMP-over-TCP connections to this server
+            (the same broker and sessions, no WebSocket), for back-end
+            services and any STOMP client: C{listen} it on C{tcp:61613}.
+        """
+        factory = Factory()
+        factory.buildProtocol = lambda addr: StompStreamProtocol(self)  # type: ignore[method-assign]
+        factory.noisy = False
+        return factory
 
     def webSocketFactory(self, config: Any = None) -> Any:
         """
@@ -330,3 +342,42 @@ class StompApplication:
             self.session.wake = None
             self.session.connection_lost()
             self.server.sessions.discard(self.session)
+
+
+class _StreamTransport:
+    # What StompApplication uses of a WebSocket transport, over a byte
+    # stream: a frame or heart-beat is written as its octets.
+    subprotocol = None
+    request = None
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def sendText(self, text: str) -> None:
+        self._transport.write(text.encode("utf-8"))
+
+    def sendBinary(self, data: bytes) -> None:
+        self._transport.write(data)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self._transport.loseConnection()
+
+
+class StompStreamProtocol(Protocol):
+    """
+    STOMP over a plain byte stream (TCP, TLS, a UNIX socket): one session
+    of a L{StompServer}, driven by the same L{StompApplication} as a
+    WebSocket connection.
+    """
+
+    def __init__(self, server: StompServer) -> None:
+        self._app = server.buildApplication()
+
+    def connectionMade(self) -> None:
+        self._app.connectionOpened(_StreamTransport(self.transport))
+
+    def dataReceived(self, data: bytes) -> None:
+        self._app.binaryMessageReceived(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._app.connectionLost(reason)

@@ -1,0 +1,84 @@
+"""
+STOMP 1.0, 1.1 and 1.2 sessions over TCP written with the C{stomp.py}
+package, run as a child process by L{tests.stomp.test_stomppy}. For each
+version it subscribes to a queue with client acks, sends, receives, ACKs
+as that version requires, and disconnects with a receipt; it prints one
+JSON object of what it saw. Every wait is bounded.
+
+Usage: python stomppy_tcp_client.py PORT
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+import stomp
+
+PORT = int(sys.argv[1])
+TIMEOUT = 10
+
+
+class Recorder(stomp.ConnectionListener):
+    """
+    Records frames; C{wait} blocks until a condition holds.
+    """
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.connected: dict | None = None
+        self.messages: list[tuple[dict, str]] = []
+        self.receipts: list[str] = []
+        self.errors: list[str] = []
+
+    def _record(self, change) -> None:
+        with self.condition:
+            change()
+            self.condition.notify_all()
+
+    def on_connected(self, frame) -> None:
+        self._record(lambda: setattr(self, "connected", dict(frame.headers)))
+
+    def on_message(self, frame) -> None:
+        self._record(lambda: self.messages.append((dict(frame.headers), frame.body)))
+
+    def on_receipt(self, frame) -> None:
+        self._record(lambda: self.receipts.append(frame.headers["receipt-id"]))
+
+    def on_error(self, frame) -> None:
+        self._record(lambda: self.errors.append(frame.headers.get("message")))
+
+    def wait(self, what: str, predicate) -> None:
+        with self.condition:
+            if not self.condition.wait_for(predicate, TIMEOUT):
+                raise SystemExit(f"timed out waiting for {what}")
+
+
+result: dict = {}
+for version, cls in (("1.0", stomp.Connection10), ("1.1", stomp.Connection11), ("1.2", stomp.Connection12)):
+    conn = cls([("127.0.0.1", PORT)], timeout=TIMEOUT, reconnect_attempts_max=1)
+    recorder = Recorder()
+    conn.set_listener("", recorder)
+    conn.connect("ann", "secret", wait=True)
+    queue = "/queue/v" + version
+    conn.subscribe(queue, id="s", ack="client", receipt="sub")
+    recorder.wait("the subscribe receipt", lambda: "sub" in recorder.receipts)
+    conn.send(queue, "hello " + version)
+    recorder.wait("a message", lambda: recorder.messages)
+    headers, body = recorder.messages[0]
+    if version == "1.0":
+        conn.ack(headers["message-id"], receipt="ack")
+    elif version == "1.1":
+        conn.ack(headers["message-id"], headers["subscription"], receipt="ack")
+    else:
+        conn.ack(headers["ack"], receipt="ack")
+    recorder.wait("the ack receipt", lambda: "ack" in recorder.receipts)
+    conn.disconnect(receipt="bye")
+    result[version] = {
+        "version": recorder.connected.get("version"),
+        "body": body,
+        "receipts": recorder.receipts,
+        "errors": recorder.errors,
+    }
+print(json.dumps(result), flush=True)
