@@ -571,7 +571,7 @@ class RefusalTests(SynchronousTestCase):
         self.clientFactory = ClientFactory()
         endpoint = WebSocketClientEndpoint(MemoryEndpoints(self.memory), "http://127.0.0.1:80/ws")
         self.connected = Deferred.fromCoroutine(endpoint.connect(self.clientFactory))
-        self.pump = ConnectionCompleter(self.memory).succeedOnce(greet=False)
+        self.pump = ConnectionCompleter(self.memory).succeedOnce()
         self.clientCalls: list[str] = []
         self.pump.clientIO.pauseProducing = lambda: self.clientCalls.append("pause")  # type: ignore[method-assign]
         self.pump.clientIO.resumeProducing = lambda: self.clientCalls.append("resume")  # type: ignore[method-assign]
