@@ -5,14 +5,21 @@ WebSocket client in the manner of C{wscat}.
 
 Each line read from standard input is sent as a text message; each message
 received is printed on standard output, text as it is, binary as
-C{<binary N bytes: HEX...>}. At the end of input the client waits for the
-server to catch up (it sends a ping and waits for the pong, then until no
-message has arrived for C{--wait} seconds), closes with 1000, and prints the
-close code and reason on standard error.
+C{<binary N bytes: HEX...>}. On a terminal (or with C{--commands}) lines
+starting with C{/} are commands (L{COMMANDS}): C{/binary HEX}, C{/ping},
+C{/close CODE REASON}. At the end of input the client waits for the server
+to catch up (it sends a ping and waits for the pong, then until no message
+has arrived for C{--wait} seconds), closes with 1000, and prints the close
+code and reason on standard error. Ctrl-C and SIGTERM close with 1000 too.
 
-Exit status: 0 after a clean close with 1000, 1001 or no code; 1 after any
-other close or a failed connection (with a one-line C{error: ...} on
-standard error); 2 for bad arguments.
+Standard input is read by the reactor (L{StandardIO
+<twisted.internet.stdio.StandardIO>}), never by a thread, so the process
+can end whenever the session does, with its input still open.
+
+Exit status: 0 after a clean close with 1000, 1001 or no code, or with the
+code of the user's own C{/close}; 1 after any other close or a failed
+connection (with a one-line C{error: ...} on standard error); 2 for bad
+arguments.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+wsproto_tw.__main__ (python -m wsproto_tw) now understands /binary HEX, /ping [TEXT], /close [CODE [REASON]] and /help lines on a terminal (and from a pipe with --commands), shows pongs on standard error, and prints its version with --version; the commands are listed in --help and README.rst.
