@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 import wsproto_tw
 
 # The modules that may import Twisted: the adapter and what it needs.
-TWISTED_MODULES = ("wsproto_tw.stomp.server",)
+TWISTED_MODULES = ("wsproto_tw.stomp.options", "wsproto_tw.stomp.server")
 
 _SCRIPT = """
 import pkgutil, sys

@@ -1,0 +1,121 @@
+# -*- test-case-name: tests.stomp.test_options -*-
+"""
+Command-line options of a STOMP server (C{twistd websocket --mode stomp})
+and the one path from them to a L{StompServer}.
+
+Mix L{StompOptionsMixin} into a L{usage.Options} whose C{optParameters}
+include L{STOMP_PARAMETERS}; it brings C{--auth} (Twisted's C{strcred}:
+C{--auth memory:ann:secret}, C{--auth file:users.txt}, C{--help-auth}) and
+the repeatable C{--stomp-port}. As on every wsproto_tw command line, C{0}
+turns a limit off.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import IService
+from twisted.cred.credentials import IAnonymous, IUsernamePassword
+from twisted.cred.strcred import AuthOptionMixin
+from twisted.python import reflect, usage
+
+from wsproto_tw.options import byteCount, count
+from wsproto_tw.stomp.broker import EmbeddedBroker
+from wsproto_tw.stomp.config import FIRST, HIGHEST, StompConfig
+from wsproto_tw.stomp.server import StompServer, portalFor
+
+__all__ = ["STOMP_PARAMETERS", "StompOptionsMixin", "buildStompServer", "stompPortServices"]
+
+
+def _heartBeat(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise usage.UsageError(f"--heart-beat must be two whole numbers of milliseconds, cx,cy, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _subprotocolRule(text: str) -> str:
+    if text not in (FIRST, HIGHEST):
+        raise usage.UsageError(f"--stomp-subprotocol must be first or highest, not {text!r}")
+    return text
+
+
+def _prefix(text: str) -> str | None:
+    if text == "none":
+        return None
+    if not text.startswith("/"):
+        raise usage.UsageError(f"--app-prefix must start with / (or be none), not {text!r}")
+    return text
+
+
+STOMP_PARAMETERS: list[list[Any]] = [
+    ["app-prefix", None, "/app", "STOMP destinations handled by the application (--app registers handlers); none for none.", _prefix],
+    ["heart-beat", None, (10000, 10000), "STOMP heart-beats in ms, cx,cy: we send at least every cx, we want the client's every cy; 0 for none.", _heartBeat],
+    ["stomp-subprotocol", None, FIRST, "Which vNN.stomp subprotocol to answer: first (the first the client offered that we speak) or highest.", _subprotocolRule],
+    ["stomp-max-frame-size", None, 1 << 20, "Largest STOMP frame received, in bytes.", byteCount("stomp-max-frame-size")],
+    ["max-subscriptions", None, 100, "Most STOMP subscriptions of one session.", count("max-subscriptions")],
+    ["max-unacked", None, 1000, "Most unacknowledged messages per subscription; delivery pauses there.", count("max-unacked")],
+]
+
+
+class StompOptionsMixin(AuthOptionMixin):
+    """
+    C{--auth} (any C{strcred} checker of user names and passwords, or
+    anonymous access) and C{--stomp-port}.
+    """
+
+    supportedInterfaces = (IUsernamePassword, IAnonymous)
+
+    def opt_stomp_port(self, description: str) -> None:
+        """
+        Endpoint for STOMP over TCP on the same broker, e.g. tcp:61613 (repeatable; --mode stomp).
+        """
+        if description.isdigit():
+            description = f"tcp:{description}"
+        self.setdefault("stomp-port", []).append(description)  # type: ignore[attr-defined]
+
+
+def _off(value: int) -> int:
+    # 0 turns a limit off.
+    return value or sys.maxsize
+
+
+def buildStompServer(options: Any, reactor: Any) -> StompServer:
+    """
+    The L{StompServer} that C{options} describe: its configuration, its
+    broker, C{--auth} checkers in a portal, and the handlers C{--app}
+    registers (C{--app package.module.register} names a callable that is
+    called with the server, e.g. to use C{server.route}).
+
+    @raise usage.UsageError: C{--app} can't be imported or called.
+    """
+    config = StompConfig(
+        heart_beat=options["heart-beat"],
+        app_prefix=options["app-prefix"],
+        subprotocol_rule=options["stomp-subprotocol"],
+        max_frame_size=_off(options["stomp-max-frame-size"]),
+        max_subscriptions=_off(options["max-subscriptions"]),
+    )
+    broker = EmbeddedBroker(max_unacked=_off(options["max-unacked"]))
+    checkers = options.get("credCheckers") or []
+    server = StompServer(config, broker, portal=portalFor(*checkers) if checkers else None, reactor=reactor)
+    app = options.get("app")
+    if app is not None:
+        try:
+            register = reflect.namedAny(app)
+        except Exception as exc:
+            raise usage.UsageError(f"--app {app}: can't import it: {exc}") from None
+        if not callable(register):
+            raise usage.UsageError(f"--app {app}: not callable: {register!r}")
+        register(server)
+    return server
+
+
+def stompPortServices(server: StompServer, options: Any) -> list[IService]:
+    """
+    @return: one listening service of STOMP over TCP per C{--stomp-port}.
+    """
+    factory = server.streamFactory()
+    return [strports.service(description, factory) for description in options.get("stomp-port", [])]
