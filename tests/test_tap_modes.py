@@ -283,7 +283,11 @@ class TwistdModeTests(SynchronousTestCase):
         With a site (C{--mode broadcast}), C{--open-timeout} is an absolute
         deadline for the connection's first request: a client that sends
         nothing and one that sends a byte every 0.1 seconds both get C{408}
-        and are closed about a second after they connected.
+        and are closed about a second after they connected. (The bounds are
+        generous, since this is real time in a child process on a shared
+        machine; the dripping client has 100 s of bytes to send, so an idle
+        timeout instead of an absolute one fails. C{tests.test_resource}
+        tests the deadline itself with a L{Clock}.)
         """
         server = self.start("--mode", "broadcast", "--open-timeout", "1")
         host, port = server.split(":")
@@ -292,10 +296,10 @@ class TwistdModeTests(SynchronousTestCase):
         dripping = socket.create_connection((host, int(port)), timeout=10)
         self.addCleanup(idle.close)
         self.addCleanup(dripping.close)
-        drip = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 100
+        drip = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 1000
         received = {idle: b"", dripping: b""}
         closedAt: dict[socket.socket, float] = {}
-        while len(closedAt) < 2 and time.monotonic() - start < 5:
+        while len(closedAt) < 2 and time.monotonic() - start < 30:
             if dripping not in closedAt and drip:
                 try:
                     dripping.send(drip[:1])
@@ -312,10 +316,10 @@ class TwistdModeTests(SynchronousTestCase):
                 received[sock] += chunk
                 if not chunk:
                     closedAt[sock] = time.monotonic() - start
-        self.assertEqual(len(closedAt), 2, f"still open after 5 s: {received}")
+        self.assertEqual(len(closedAt), 2, f"still open after 30 s: {received}")
         for sock in (idle, dripping):
             self.assertTrue(received[sock].startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received[sock])
-            self.assertLess(closedAt[sock], 2.0)
+            self.assertLess(closedAt[sock], 15.0)
             self.assertGreater(closedAt[sock], 0.9)
         self.stop()
 
