@@ -303,6 +303,35 @@ class CommandTests(TestCase):
         self.assertIn("expected 'Name: value'", err)
 
 
+class HelpTests(TestCase):
+    """
+    C{--help} and C{--version}.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_version(self) -> None:
+        """
+        C{--version} prints the version of wsproto_tw and exits with 0.
+        """
+        from wsproto_tw import __version__
+
+        out, err, code = yield runCommand(self, ["--version"])
+        self.assertEqual((out, code), (f"wsproto_tw {__version__}\n", 0))
+
+    @inlineCallbacks
+    def test_helpListsCommands(self) -> None:
+        """
+        C{--help} lists the options and the interactive commands, and
+        exits with 0.
+        """
+        out, err, code = yield runCommand(self, ["--help"])
+        self.assertEqual(code, 0)
+        for text in ("--max-message-size=", "--commands", "--version", "/binary HEX", "/ping [TEXT]", "/close [CODE [REASON]]"):
+            self.assertIn(text, out)
+
+
 class SecureCommandTests(TestCase):
     """
     The command against a wss:// server with a self-signed certificate.
