@@ -52,11 +52,14 @@ from wsproto_tw.core.handshake import (
     build_accept_response,
     build_error_response,
     build_request,
+    build_response,
+    build_stream_error_response,
     check_request_start,
     parse_request,
     parse_response,
     validate_request,
     validate_response,
+    validate_stream_request,
 )
 from wsproto_tw.core.keepalive import Keepalive
 from wsproto_tw.core.utf8 import decode_text
@@ -686,6 +689,13 @@ class ServerConnection(Connection):
     The server side: parses the opening request, then waits for L{accept} or
     L{reject}.
 
+    A WebSocket over an HTTP/2 stream (RFC 8441) starts from the extended
+    CONNECT request its carrier parsed (C{stream_request}): nothing but
+    frames is read, the request is checked by L{validate_stream_request},
+    and the answer is a head without C{Sec-WebSocket-Accept} (C{200}, or
+    the error status and its body) that the carrier turns into its HEADERS
+    frame, followed by frames.
+
     @ivar request: the L{HandshakeRequest} once it has arrived.
     @ivar peer: the peer's address as the transport layer knows it, or
         L{None}: the request carries it as L{HandshakeRequest.peer}.
@@ -693,14 +703,27 @@ class ServerConnection(Connection):
 
     role = Role.SERVER
 
-    __slots__ = ("request", "peer", "_key", "_proposed_subprotocol", "_proposed_extensions", "_proposed_codec")
+    __slots__ = (
+        "request", "peer", "_key", "_stream_request", "_proposed_subprotocol", "_proposed_extensions",
+        "_proposed_codec",
+    )
 
-    def __init__(self, config: Config, *, now: float, mask_source: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        now: float,
+        mask_source: Callable[[int], bytes] = os.urandom,
+        stream_request: HandshakeRequest | None = None,
+    ) -> None:
         """
         @param now: the current time in seconds, on the caller's clock (the
             connection was made): the opening deadline runs from it.
+        @param stream_request: the extended CONNECT request of an HTTP/2
+            stream (RFC 8441), or L{None} to parse an HTTP/1.1 head.
         """
         super().__init__(config, now=now, mask_source=mask_source)
+        self._stream_request = stream_request
         self.request: HandshakeRequest | None = None
         self.peer: object = None
         self._key: str | None = None
@@ -715,13 +738,18 @@ class ServerConnection(Connection):
             if len(self._reader.buffer) > _MAX_EARLY_DATA:
                 raise HandshakeFailed("data before the handshake completed")
             return
-        head = self._take_head()
-        if head is None:
-            check_request_start(self._reader.buffer)  # fail early garbage at once
-            return
         config = self._config
-        request = parse_request(head, config.max_headers, self.peer)
-        self._key = validate_request(request, config.allowed_origins)
+        request = self._stream_request
+        if request is not None:
+            # RFC 8441 §4, §5: an HTTP/2 stream; what it carries is frames.
+            validate_stream_request(request, config.allowed_origins)
+        else:
+            head = self._take_head()
+            if head is None:
+                check_request_start(self._reader.buffer)  # fail early garbage at once
+                return
+            request = parse_request(head, config.max_headers, self.peer)
+            self._key = validate_request(request, config.allowed_origins)
         subprotocol = None
         offered = request.subprotocols
         for name in config.subprotocols:
@@ -766,10 +794,19 @@ class ServerConnection(Connection):
             subprotocol = self._proposed_subprotocol
         elif subprotocol is not None and subprotocol not in self.request.subprotocols:
             raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
-        assert self._key is not None
-        self._out.append(
-            build_accept_response(self._key, subprotocol, self._proposed_extensions, extra_headers)
-        )
+        if self._stream_request is not None:
+            # RFC 8441 §5: a 2xx answer, without Sec-WebSocket-Accept.
+            fields = []
+            if subprotocol is not None:
+                fields.append(("Sec-WebSocket-Protocol", subprotocol))
+            if self._proposed_extensions:
+                fields.append(("Sec-WebSocket-Extensions", self._proposed_extensions))
+            self._out.append(build_response(200, [*fields, *extra_headers]))
+        else:
+            assert self._key is not None
+            self._out.append(
+                build_accept_response(self._key, subprotocol, self._proposed_extensions, extra_headers)
+            )
         self.subprotocol = subprotocol
         self.extensions = self._proposed_extensions
         if self._proposed_codec is not None:
@@ -795,7 +832,10 @@ class ServerConnection(Connection):
 
     def _handshake_failed(self, error: Exception) -> None:
         assert isinstance(error, HandshakeFailed)
-        self._out.append(build_error_response(error))
+        if self._stream_request is not None:
+            self._out.append(build_stream_error_response(error))
+        else:
+            self._out.append(build_error_response(error))
         self._events.append(HandshakeFailure(error))
         self._go_closed(_Input.HANDSHAKE_FAILED)
 

@@ -427,6 +427,56 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
     return key.strip()
 
 
+def validate_stream_request(request: HandshakeRequest, allowed_origins: frozenset[str] | None) -> None:
+    """
+    Check an extended CONNECT request that opens a WebSocket over an HTTP/2
+    stream (RFC 8441 §4, §5): the same rules as L{validate_request} where
+    they apply, without C{Upgrade}, C{Connection} and C{Sec-WebSocket-Key}
+    (the stream itself is the upgrade). The caller has checked that
+    C{:protocol} is C{websocket}; the C{:authority} pseudo-header comes as
+    C{host}.
+
+    @param allowed_origins: the origins allowed, or L{None} for any.
+    @raise HandshakeFailed: with the status to answer.
+    """
+    if request.method != "CONNECT":
+        raise HandshakeFailed(
+            f"method {request.method} is not allowed; a websocket over http/2 opens with connect",
+            405,
+            (("Allow", "CONNECT"),),
+        )
+    parse_target(request.target)
+    if not _single(request, "host"):
+        raise HandshakeFailed("missing :authority")
+    version = _single(request, "sec-websocket-version")
+    if version is None:
+        raise HandshakeFailed("missing sec-websocket-version header")
+    if version.strip() != "13":
+        # RFC 8441 §5: no Upgrade over HTTP/2; the version is what matters.
+        raise HandshakeFailed(
+            f"unsupported websocket version {version.strip()}; this server speaks 13",
+            426,
+            (("Sec-WebSocket-Version", "13"),),
+        )
+    if allowed_origins is not None:
+        origin = request.get("origin")
+        if origin is not None and origin.strip().lower() not in allowed_origins:
+            raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
+
+
+def build_stream_error_response(error: HandshakeFailed) -> bytes:
+    """
+    The answer to a refused WebSocket over an HTTP/2 stream (RFC 8441): as
+    L{build_error_response}, without a C{Connection} field (RFC 9113
+    §8.2.2: HTTP/2 has none; the stream ends after the body instead).
+    """
+    body = (" ".join(error.reason.splitlines()) + "\n").encode("utf-8")
+    headers = [(name, value) for name, value in error.headers if name.lower() != "connection"]
+    headers.append(("Content-Type", "text/plain; charset=utf-8"))
+    headers.append(("Content-Length", str(len(body))))
+    return build_response(error.status, headers, body)
+
+
 def _single(request: HandshakeRequest, name: str) -> str | None:
     """
     @param name: a header name in lower case.
