@@ -92,12 +92,14 @@ class ApplicationDestinationTests(SynchronousTestCase):
     def test_replyAndPublish(self):
         """
         A handler can reply to the sender on its subscriptions to a
-        destination, and publish to any broker destination.
+        destination (each reply with its own message id; none without a
+        subscription), and publish to any broker destination.
         """
 
         @self.router.route("/app/echo")
         def echo(request):
             request.reply("/topic/me", "just you")
+            request.reply("/topic/none", "nobody subscribed")
             request.publish("/topic/all", request.body, [("x-from", request.session.session_id)])
 
         sender = self.session(session_id="a")
@@ -106,16 +108,24 @@ class ApplicationDestinationTests(SynchronousTestCase):
             session.receive_data(frame("SUBSCRIBE", "id:me", "destination:/topic/me"), now=0)
             session.receive_data(frame("SUBSCRIBE", "id:all", "destination:/topic/all"), now=0)
         sender.receive_data(frame("SEND", "destination:/app/echo", body=b"hi"), now=0)
+        sender.receive_data(frame("SEND", "destination:/app/echo", body=b"hi"), now=0)
         self.assertEqual(
             sent(sender),
             [
-                "MESSAGE\ndestination:/topic/me\nmessage-id:a-reply\nsubscription:me\n"
+                "MESSAGE\ndestination:/topic/me\nmessage-id:a-reply-1\nsubscription:me\n"
                 "content-type:text/plain;charset=utf-8\ncontent-length:8\n\njust you\x00",
                 "MESSAGE\ndestination:/topic/all\nmessage-id:1\nsubscription:all\nx-from:a\ncontent-length:2\n\nhi\x00",
+                "MESSAGE\ndestination:/topic/me\nmessage-id:a-reply-2\nsubscription:me\n"
+                "content-type:text/plain;charset=utf-8\ncontent-length:8\n\njust you\x00",
+                "MESSAGE\ndestination:/topic/all\nmessage-id:3\nsubscription:all\nx-from:a\ncontent-length:2\n\nhi\x00",
             ],
         )
         self.assertEqual(
-            sent(other), ["MESSAGE\ndestination:/topic/all\nmessage-id:2\nsubscription:all\nx-from:a\ncontent-length:2\n\nhi\x00"]
+            sent(other),
+            [
+                "MESSAGE\ndestination:/topic/all\nmessage-id:2\nsubscription:all\nx-from:a\ncontent-length:2\n\nhi\x00",
+                "MESSAGE\ndestination:/topic/all\nmessage-id:4\nsubscription:all\nx-from:a\ncontent-length:2\n\nhi\x00",
+            ],
         )
 
     def test_handlerRaises(self):

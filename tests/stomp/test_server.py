@@ -145,6 +145,18 @@ class ApplicationTests(SynchronousTestCase):
         self.assertEqual(transport.closed, (1000, ""))
         self.assertEqual(clock.getDelayedCalls(), [])
 
+    def test_connectTimeout(self):
+        """
+        A connection that sends no C{CONNECT} within C{connect_timeout}
+        gets C{ERROR} and is closed.
+        """
+        clock = Clock()
+        server = StompServer(StompConfig(server="test", connect_timeout=3), reactor=clock)
+        app, transport = opened(server)
+        clock.advance(3)
+        self.assertEqual(transport.take(), ["ERROR\nmessage:no CONNECT accepted within 3 seconds\ncontent-length:0\n\n\x00"])
+        self.assertEqual(transport.closed, (1000, ""))
+
     def test_connectionLostEndsSession(self):
         """
         When the connection is lost, the session leaves the server, its
@@ -204,7 +216,7 @@ class PublishTests(SynchronousTestCase):
         app.textMessageReceived((frame("CONNECT", "accept-version:1.2")
                                  + frame("SUBSCRIBE", "id:e", "destination:/topic/echo")
                                  + frame("SEND", "destination:/app/echo/hi")).decode())
-        self.assertEqual(transport.take()[-1], "MESSAGE\ndestination:/topic/echo\nmessage-id:session-1-reply\n"
+        self.assertEqual(transport.take()[-1], "MESSAGE\ndestination:/topic/echo\nmessage-id:session-1-reply-1\n"
                          "subscription:e\ncontent-type:text/plain;charset=utf-8\ncontent-length:2\n\nhi\x00")
 
 

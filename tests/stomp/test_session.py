@@ -193,6 +193,27 @@ class HeartBeatTests(SynchronousTestCase):
         self.assertTrue(session.wants_close)
         self.assertIsNone(session.next_deadline())
 
+    def test_connectTimeout(self):
+        """
+        A session not connected C{connect_timeout} seconds after it
+        started (no C{CONNECT}, or no answer to the authentication) gets
+        C{ERROR}; once connected, the deadline is gone.
+        """
+        config = StompConfig(server="test", heart_beat=(0, 0), connect_timeout=5)
+        session = newSession(config, now=10.0)
+        self.assertEqual(session.next_deadline(), 15.0)
+        session.receive_data(frame("CONNECT"), now=12.0)
+        session.handle_timer(now=14.9)
+        self.assertEqual(sent(session), [])
+        session.handle_timer(now=15.0)
+        self.assertEqual(sent(session), ["ERROR\nmessage:no CONNECT accepted within 5 seconds\ncontent-length:0\n\n\x00"])
+        self.assertTrue(session.wants_close)
+        session = newSession(config, now=10.0)
+        session.receive_data(frame("CONNECT"), now=12.0)
+        session.accept_connect(None, now=12.0)
+        self.assertIsNone(session.next_deadline())
+        self.assertIsNone(newSession(StompConfig(connect_timeout=None)).next_deadline())
+
     def test_noHeartBeatsIn10(self):
         """
         A STOMP 1.0 session has no heart-beats.

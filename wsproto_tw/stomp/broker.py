@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import enum
 import itertools
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,7 +74,7 @@ class Subscriber(Protocol):
         """
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscription:
     """
     One C{SUBSCRIBE} of one session.
@@ -85,15 +85,16 @@ class Subscription:
     @ivar ack: the L{AckMode}.
     @ivar unacked: message id to L{Message}, in delivery order, of what
         was delivered and not yet acknowledged (never in C{AUTO} mode).
-    @ivar pending: topic messages held while C{unacked} is full.
+    @ivar pending: topic messages held while C{unacked} is full, or
+        L{None} when none ever were (an idle subscription stays small).
     """
 
     subscriber: Subscriber
     id: str
     destination: str
     ack: AckMode
-    unacked: OrderedDict[str, Message] = field(default_factory=OrderedDict)
-    pending: deque[Message] = field(default_factory=deque)
+    unacked: dict[str, Message] = field(default_factory=dict)
+    pending: deque[Message] | None = None
     _key: tuple[str, ...] = ()
 
 
@@ -278,6 +279,8 @@ class EmbeddedBroker(Broker):
             ):
                 self._deliver(subscription, message)
             else:
+                if subscription.pending is None:
+                    subscription.pending = deque()
                 subscription.pending.append(message)
                 if len(subscription.pending) > self.max_pending:
                     subscription.subscriber.fail(

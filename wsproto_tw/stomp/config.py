@@ -30,6 +30,8 @@ class StompConfig:
         them; C{0} for none.
     @ivar heart_beat_grace: the client is given this many times the
         negotiated interval before its silence fails the session.
+    @ivar connect_timeout: seconds from the start of a session for its
+        C{CONNECT} to arrive and be accepted; L{None} for no limit.
     @ivar max_frame_size: largest frame received, in octets.
     @ivar max_headers: most header lines in a received frame.
     @ivar max_header_line: longest received header line, in octets.
@@ -46,6 +48,7 @@ class StompConfig:
     versions: tuple[Version, ...] = (Version.V1_0, Version.V1_1, Version.V1_2)
     heart_beat: tuple[int, int] = (10000, 10000)
     heart_beat_grace: float = 2.0
+    connect_timeout: float | None = 30.0
     max_frame_size: int = 1 << 20
     max_headers: int = 100
     max_header_line: int = 8192
@@ -64,6 +67,8 @@ class StompConfig:
         if len(self.heart_beat) != 2 or any(not isinstance(v, int) or v < 0 for v in self.heart_beat):
             raise ValueError("heart_beat must be two non-negative integers of milliseconds")
         object.__setattr__(self, "heart_beat", tuple(self.heart_beat))
+        if self.connect_timeout is not None and not self.connect_timeout > 0:
+            raise ValueError("connect_timeout must be positive, or None")
         if self.heart_beat_grace < 1:
             raise ValueError("heart_beat_grace must be at least 1")
         for name in ("max_frame_size", "max_headers", "max_header_line", "max_subscriptions",

@@ -252,6 +252,7 @@ class StompApplication:
         )
         self.session.wake = self._flush
         server.sessions.add(self.session)
+        self._rearm()
 
     def textMessageReceived(self, text: str) -> None:
         self._receive(text.encode("utf-8"))

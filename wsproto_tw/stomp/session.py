@@ -204,6 +204,8 @@ class StompSession:
         self._pending_connect: tuple[Version, tuple[int, int]] | None = None
         self._send_at: float | None = None
         self._receive_by: float | None = None
+        self._connect_by = None if config.connect_timeout is None else now + config.connect_timeout
+        self._replies = 0
 
     # Output
 
@@ -385,6 +387,7 @@ class StompSession:
             headers.append(("user-name", principal))
         self._send(Frame(Command.CONNECTED, tuple(headers)))
         self.state = SessionState.CONNECTED
+        self._connect_by = None
         send, receive = self.heart_beat
         self._send_at = now + send / 1000 if send else None
         self._receive_by = now + receive * self.config.heart_beat_grace / 1000 if receive else None
@@ -515,9 +518,10 @@ class StompSession:
         message = Message(destination, _passed_on(headers), data)
         for subscription in list(self._subscriptions.values()):
             if subscription is not None and subscription.destination == destination:
+                self._replies += 1
                 self.deliver(
                     Subscription(self, subscription.id, destination, AckMode.AUTO),
-                    f"{self.session_id}-reply", message,
+                    f"{self.session_id}-reply-{self._replies}", message,
                 )
 
     def fail(self, error: StompError) -> None:
@@ -545,7 +549,7 @@ class StompSession:
     def _close(self) -> None:
         self.state = SessionState.CLOSED
         self.wants_close = True
-        self._send_at = self._receive_by = None
+        self._send_at = self._receive_by = self._connect_by = None
         self._end()
 
     def _end(self) -> None:
@@ -561,7 +565,7 @@ class StompSession:
         """
         if self.state is not SessionState.CLOSED:
             self.state = SessionState.CLOSED
-            self._send_at = self._receive_by = None
+            self._send_at = self._receive_by = self._connect_by = None
             self._end()
 
     # Heart-beats
@@ -570,14 +574,18 @@ class StompSession:
         """
         @return: when L{handle_timer} must next be called, or L{None}.
         """
-        pending = [t for t in (self._send_at, self._receive_by) if t is not None]
+        pending = [t for t in (self._send_at, self._receive_by, self._connect_by) if t is not None]
         return min(pending, default=None)
 
     def handle_timer(self, *, now: float) -> None:
         """
         Send a heart-beat if one is due; fail the session if the client
-        has been silent for longer than its heart-beat allows.
+        has been silent for longer than its heart-beat allows, or if it
+        is not connected C{connect_timeout} seconds after the start.
         """
+        if self._connect_by is not None and now >= self._connect_by:
+            self._fail(StompError(f"no CONNECT accepted within {self.config.connect_timeout:g} seconds"), None)
+            return
         if self._receive_by is not None and now >= self._receive_by:
             self._fail(StompError(f"no heart-beat from the client in {self.heart_beat[1]} ms"), None)
             return
