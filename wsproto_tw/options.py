@@ -45,7 +45,6 @@ class _Number:
     """
     A coercer for a L{usage.Options} parameter that names its option when
     the value is wrong.
-
     """
 
     def __init__(self, option: str, parse: Callable[[str], Any], what: str, check: Callable[[Any], bool]) -> None:
@@ -97,7 +96,7 @@ def integer(option: str) -> _Number:
 
 
 # The options backed by a number in Config: option, Config field, and what
-# Config takes for off.
+# Config takes for off (never used for those in _NEVER_OFF).
 _NUMBERS: tuple[tuple[str, str, Any], ...] = (
     ("max-message-size", "max_message_size", 0),
     ("max-frame-size", "max_frame_size", 0),
