@@ -582,3 +582,104 @@ class TinyproxyTests(TestCase):
         child.waitFor(rf"CONNECT localhost:{port} HTTP/1\.1", timeout=10)
         d = connect(f"wss://127.0.0.1:{port}/", Recorder, proxy=proxy, trustRoot=certPath, environ={})
         yield self.assertFailure(d, VerificationError)
+
+
+# -- the command-line client -------------------------------------------------------
+
+
+def runCommandWith(testCase: TestCase, args: list[str], env: dict[str, str], input: bytes = b"") -> Deferred:
+    """
+    Run C{python -m wsproto_tw ARGS} with C{env} added to the environment
+    (and the proxy variables of the test's own environment removed).
+
+    @return: a L{Deferred} firing with (stdout, stderr, exit status).
+    """
+    import sys
+
+    from tests.test_cli import CommandOutput
+
+    names = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+    environment = {k: v for k, v in os.environ.items() if k not in names}
+    environment.update(env)
+    child = CommandOutput(input)
+    process = reactor.spawnProcess(child, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=environment)
+
+    def kill() -> Deferred | None:
+        if child.ended.called:
+            return None
+        process.signalProcess("KILL")
+        return child.ended
+
+    testCase.addCleanup(kill)
+    return child.ended
+
+
+class CommandTests(TestCase):
+    """
+    C{python -m wsproto_tw} with C{--proxy}, C{--no-proxy} and the proxy
+    environment variables.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_proxyOption(self) -> None:
+        """
+        C{--proxy} sends the C{CONNECT} to that proxy; its refusal is the
+        error line, and the exit status is 1.
+        """
+        factory = RefusingProxyFactory(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        port = listenTCP(self, factory)
+        out, err, code = yield runCommandWith(
+            self, ["ws://origin.example:9/", "--proxy", f"http://u:p@127.0.0.1:{port}"], {}
+        )
+        self.assertEqual((out, err, code), ("", "error: proxy refused connect to origin.example:9: 403 Forbidden\n", 1))
+        self.assertEqual(
+            factory.heads, [b"CONNECT origin.example:9 HTTP/1.1\r\nHost: origin.example:9\r\nProxy-Authorization: Basic dTpw"]
+        )
+
+    @inlineCallbacks
+    def test_environmentAndNoProxy(self) -> None:
+        """
+        By default the command follows C{http_proxy}; C{--no-proxy} connects
+        directly (here: fails to resolve C{.invalid}) without asking it.
+        """
+        factory = RefusingProxyFactory(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        port = listenTCP(self, factory)
+        env = {"http_proxy": f"127.0.0.1:{port}"}
+        out, err, code = yield runCommandWith(self, ["ws://origin.invalid:9/"], env)
+        self.assertEqual(
+            (err, code), ("error: proxy authentication failed (proxy needs credentials): 407 Proxy Authentication Required\n", 1)
+        )
+        out, err, code = yield runCommandWith(self, ["ws://origin.invalid:9/", "--no-proxy", "--open-timeout", "20"], env)
+        self.assertEqual(code, 1)
+        self.assertNotIn("proxy", err)
+        self.assertEqual(len(factory.heads), 1)
+
+    @inlineCallbacks
+    def test_throughTinyproxy(self) -> None:
+        """
+        Lines go through tinyproxy's tunnel to the server and back.
+        """
+        proxyPort, proxy = startTinyproxy(self)
+        factory = WebSocketServerFactory(ChatServer)
+        self.addCleanup(closeAll, factory)
+        port = listenTCP(self, factory)
+        out, err, code = yield runCommandWith(
+            self, [f"ws://127.0.0.1:{port}/", "--proxy", f"127.0.0.1:{proxyPort}"], {}, b"hi\nthere\n"
+        )
+        self.assertEqual((out, err, code), ("hi\nthere\n", "closed: 1000\n", 0))
+        proxy.waitFor(rf"CONNECT 127\.0\.0\.1:{port} HTTP/1\.1", timeout=10)
+
+    @inlineCallbacks
+    def test_badProxyOptions(self) -> None:
+        """
+        An invalid C{--proxy}, or C{--proxy} with C{--no-proxy}, is a usage
+        error (status 2).
+        """
+        out, err, code = yield runCommandWith(self, ["ws://h/", "--proxy", "ftp://p"], {})
+        self.assertEqual(code, 2)
+        self.assertIn("wsproto-tw: error: --proxy: only http:// proxies are supported, not ftp://\n", err)
+        out, err, code = yield runCommandWith(self, ["ws://h/", "--proxy", "p:1", "--no-proxy"], {})
+        self.assertEqual(code, 2)
+        self.assertIn("wsproto-tw: error: --proxy and --no-proxy exclude each other\n", err)

@@ -15,6 +15,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import CancelledError, Deferred, fail, inlineCallbacks, succeed
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError, DNSLookupError
 from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -224,6 +225,21 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(len(apps[1].opened), 1)
         self.assertIs(self.successResultOf(service.whenConnected()), apps[1].opened[0])
 
+    def test_whenConnectedFromConnectionLost(self) -> None:
+        """
+        L{whenConnected} asked from the application's C{connectionLost}
+        waits for the next connection.
+        """
+        service, endpoint, clock, apps = startService()
+        endpoint.accept()
+        asked: list[Deferred] = []
+        apps[0].connectionLost = lambda reason: asked.append(service.whenConnected())  # type: ignore[method-assign]
+        endpoint.drop()
+        self.assertNoResult(asked[0])
+        clock.advance(1)
+        endpoint.accept()
+        self.assertIs(self.successResultOf(asked[0]), apps[1].opened[0])
+
     def test_serverErrorsRetried(self) -> None:
         """
         A handshake answered with 5xx, 408 or 429 is retried; C{Retry-After}
@@ -385,3 +401,126 @@ class LoopbackTests(TestCase):
         yield service.stopService()
         self.assertEqual([(c.code, c.wasClean) for c in apps[1].lost], [(1001, True)])
         self.assertEqual(Dropper.served, 2)
+
+
+# -- the command-line client ------------------------------------------------------
+
+
+class Conversation(ProcessProtocol):
+    """
+    Runs C{python -m wsproto_tw}: writes C{first}; once standard error
+    shows C{cue}, writes C{then} and closes standard input.
+    """
+
+    def __init__(self, first: bytes, cue: str, then: bytes) -> None:
+        self.first = first
+        self.cue = cue
+        self.then = then
+        self.out = b""
+        self.err = b""
+        self.ended: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.first)
+        if not self.cue:
+            self.transport.write(self.then)
+            self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def errReceived(self, data: bytes) -> None:
+        cued = self.cue and self.cue in self.err.decode(errors="replace")
+        self.err += data
+        if self.cue and not cued and self.cue in self.err.decode(errors="replace"):
+            self.transport.write(self.then)
+            self.transport.closeStdin()
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended.callback((self.out.decode(), self.err.decode(), getattr(reason.value, "exitCode", None)))
+
+
+def converse(testCase: TestCase, args: list[str], first: bytes, cue: str = "", then: bytes = b"") -> Deferred:
+    """
+    Run the command with a L{Conversation}; it is killed if the test ends
+    first.
+
+    @return: a L{Deferred} firing with (stdout, stderr, exit status).
+    """
+    import os
+    import sys
+
+    child = Conversation(first, cue, then)
+    process = reactor.spawnProcess(child, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=os.environ)
+
+    def kill() -> Deferred | None:
+        if child.ended.called:
+            return None
+        process.signalProcess("KILL")
+        return child.ended
+
+    testCase.addCleanup(kill)
+    return child.ended
+
+
+class CommandTests(TestCase):
+    """
+    C{python -m wsproto_tw --reconnect}.
+    """
+
+    timeout = 60
+
+    def serve(self, config: Config | None = None, port: int = 0) -> int:
+        from tests.test_cli import Server
+
+        factory = WebSocketServerFactory(Server, config)
+        self.addCleanup(closeAll, factory)
+        listening = reactor.listenTCP(port, factory, interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        return listening.getHost().port
+
+    @inlineCallbacks
+    def test_reconnectsAfterClose(self) -> None:
+        """
+        When the server closes, the command says so, reconnects, and goes on
+        with the next lines; the end of input still closes with 1000 and
+        exit status 0.
+        """
+        port = self.serve()
+        out, err, code = yield converse(
+            self, [f"ws://127.0.0.1:{port}/", "--reconnect"], b"quit\n", "reconnecting", b"hi\n"
+        )
+        self.assertEqual(
+            (out, err, code), ("hi\n", "closed: 4000 bye; reconnecting\nreconnected\nclosed: 1000\n", 0)
+        )
+
+    @inlineCallbacks
+    def test_retriesUntilServerListens(self) -> None:
+        """
+        A refused connection is retried until the server listens; lines
+        wait for the connection.
+        """
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        ended = converse(self, [f"ws://127.0.0.1:{port}/", "--reconnect"], b"hello\n")
+        started = Deferred()
+        reactor.callLater(1.5, started.callback, None)
+        yield started
+        self.assertFalse(ended.called)
+        self.serve(port=port)
+        out, err, code = yield ended
+        self.assertEqual((out, err, code), ("hello\n", "closed: 1000\n", 0))
+
+    @inlineCallbacks
+    def test_givesUpOnRefusal(self) -> None:
+        """
+        A 403 stops the retries: the error line, exit status 1.
+        """
+        port = self.serve(Config(allowed_origins=frozenset({"https://good.example"})))
+        out, err, code = yield converse(
+            self, [f"ws://127.0.0.1:{port}/", "--reconnect", "--origin", "https://evil.example"], b"hi\n"
+        )
+        self.assertEqual((out, err, code), ("", "error: 403 Forbidden\n", 1))

@@ -269,7 +269,9 @@ class ReconnectingClientService(Service):
             the refusal if the service gives up, and with L{CancelledError}
             if the service stops first.
         """
-        if self._current is not None:
+        # Asked from the application's connectionLost, the connection is
+        # already gone.
+        if self._current is not None and not (self._watched is not None and self._watched.isLost):
             return succeed(self._current)
         if self.refusal is not None:
             return fail(self.refusal)
