@@ -281,3 +281,29 @@ class TerminalExitTests(ExitTestsMixin, TestCase):
         process.write(b"/close\n")
         result = yield session.ended.addTimeout(WAIT, reactor)
         self.assertEnded(result, 0, "closed: 1000")
+
+    @inlineCallbacks
+    def test_ctrlC(self) -> None:
+        """
+        Ctrl-C typed on the terminal (the terminal sends SIGINT) closes with
+        1000 and exits with 0.
+        """
+        session, process = start(self, [self.base + "/"], True)
+        yield session.shown(b"< hello")
+        process.write(b"\x03")
+        result = yield session.ended.addTimeout(WAIT, reactor)
+        self.assertEnded(result, 0, "closed: 1000")
+
+    @inlineCallbacks
+    def test_ctrlD(self) -> None:
+        """
+        Ctrl-D typed on the terminal ends the input: the client closes with
+        1000 and exits with 0.
+        """
+        session, process = start(self, [self.base + "/", "--wait", "0.1"], True)
+        yield session.shown(b"< hello")
+        process.write(b"last\n")
+        yield session.shown(b"< last")
+        process.write(b"\x04")
+        result = yield session.ended.addTimeout(WAIT, reactor)
+        self.assertEnded(result, 0, "closed: 1000")
