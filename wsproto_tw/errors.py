@@ -15,6 +15,7 @@ from wsproto_tw.core.errors import (
     PeerViolation,
     WebSocketError,
 )
+from wsproto_tw.core.tunnel import ProxyAuthenticationFailed, ProxyError, ProxyRefused
 
 __all__ = [
     "ConnectionClosed",
@@ -25,6 +26,9 @@ __all__ = [
     "InvalidState",
     "MessageTooBig",
     "PeerViolation",
+    "ProxyAuthenticationFailed",
+    "ProxyError",
+    "ProxyRefused",
     "Reject",
     "WebSocketError",
 ]
