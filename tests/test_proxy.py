@@ -358,6 +358,25 @@ class ConnectWiringTests(SynchronousTestCase):
             resolver.asked, [("proxy.example", 8080), ("origin.example", 80), ("direct.example", 80)]
         )
 
+    def test_openTimeoutWhileTunnelling(self) -> None:
+        """
+        A proxy that never answers C{CONNECT} is dropped at
+        C{open_timeout}, and the Deferred fails with L{HandshakeTimeout}.
+        """
+        from wsproto_tw.core.config import Config
+        from wsproto_tw.errors import HandshakeTimeout
+
+        memory = MemoryReactorClock()
+        memory.installNameResolver(FixedResolver("192.0.2.9"))
+        d = connect("ws://origin.example/", Recorder, reactor=memory, proxy="p.example:1", config=Config(open_timeout=5))
+        transport = StringTransport()
+        memory.tcpClients[0][2].buildProtocol(None).makeConnection(transport)
+        memory.advance(4.9)
+        self.assertNoResult(d)
+        memory.advance(0.1)
+        self.failureResultOf(d, HandshakeTimeout)
+        self.assertTrue(transport.disconnecting)
+
     def test_badProxyRefusedAtOnce(self) -> None:
         """
         An invalid proxy URL raises L{ValueError} from L{connect}.
