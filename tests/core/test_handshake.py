@@ -1047,10 +1047,14 @@ class ClientHandshakeTests(SynchronousTestCase):
 
     def test_garbage(self):
         """
-        An answer that is not HTTP fails with status 0.
+        An answer that is not HTTP fails with status 0, saying what it is;
+        one that starts like HTTP but is not a status line is malformed.
         """
         client = self.client()
         client.receive_data(b"SSH-2.0-OpenSSH_9.2\r\n\r\n", now=0.0)
+        self.assertRejected(client, 'not a websocket server but an ssh server ("SSH-2.0-OpenSSH_9.2")', 0)
+        client = self.client()
+        client.receive_data(b"HTTP/1.1 OK\r\n\r\n", now=0.0)
         self.assertRejected(client, "malformed response: not an http status line", 0)
 
     def test_malformedResponseHeader(self):
@@ -1067,7 +1071,7 @@ class ClientHandshakeTests(SynchronousTestCase):
         it is over C{max_head_size}.
         """
         client = self.client(Config(max_head_size=1024))
-        client.receive_data(b"\x00" * 1025, now=0.0)
+        client.receive_data(b"HTTP/1.1 200 " + b"x" * 1012, now=0.0)
         self.assertRejected(client, "malformed response: head over 1024 bytes", 0)
 
     def test_eofBeforeResponse(self):

@@ -55,6 +55,7 @@ from wsproto_tw.core.handshake import (
     build_response,
     build_stream_error_response,
     check_request_start,
+    check_response_start,
     parse_request,
     parse_response,
     validate_request,
@@ -894,6 +895,8 @@ class ClientConnection(Connection):
         if self._reject is not None:
             self._collect_reject_body(eof=False)
             return
+        # Another protocol on this port (TLS, SSH) fails at its first bytes.
+        check_response_start(self._reader.buffer)
         head = self._take_head()
         if head is None:
             return

@@ -150,6 +150,14 @@ class HandshakeRejected(WebSocketError):
         self.body = body
 
 
+class NotWebSocketServer(HandshakeRejected):
+    """
+    The server's answer can never begin an HTTP response: the port speaks
+    another protocol (TLS to a C{ws://} URL, SSH, ...). Raised from its first
+    bytes, without waiting for a head that will never end.
+    """
+
+
 class InvalidState(WebSocketError):
     """
     A command was given in a state that does not allow it (caller misuse).

@@ -21,6 +21,7 @@ from wsproto_tw.core.errors import (
     HandshakeRejected,
     HeadTooLarge,
     MethodNotAllowed,
+    NotWebSocketServer,
     TLSOnPlainTextPort,
     UpgradeRequired,
 )
@@ -55,6 +56,13 @@ _AUTHORITY = re.compile(
 # RFC 9112 §3.2.3: authority-form, host ":" port, only for CONNECT.
 _AUTHORITY_FORM = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+):[0-9]+", re.ASCII)
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?")
+# RFC 8446 §5.1: the record types a TLS server answers with first: an alert
+# (21) to a request that is not TLS, or a handshake (22).
+_TLS_ANSWERS = (0x15, 0x16)
+# RFC 4253 §4.2: an SSH server starts with its identification string.
+_SSH_BANNER = b"SSH-"
+# Characters of a foreign answer's first line quoted in an error.
+_QUOTED = 60
 # A header line: a token, a colon, a value without CR, LF or NUL (RFC 9110
 # §5.5). This also rejects obsolete line folding (RFC 9112 §5.2).
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)")
@@ -674,6 +682,45 @@ def parse_response(head: bytes, max_headers: int = 100) -> HandshakeResponse:
         reason=(match.group(4) or b"").decode("latin-1"),
         headers=headers,
     )
+
+
+def check_response_start(data: bytes | bytearray) -> None:
+    """
+    Fail at once on the first bytes of an answer that can never begin an
+    HTTP status line (RFC 9112 §4), without waiting for the end of a head
+    that may never come: the server speaks another protocol on this port.
+
+    @param data: the bytes received so far, from the start of the answer.
+    @raise NotWebSocketServer: saying what the bytes look like: TLS (the
+        URL should be C{wss://}), an SSH server, or anything else that is
+        not HTTP, quoting its first line.
+    """
+    if b"HTTP/".startswith(bytes(data[:5])):
+        return  # RFC 9112 §4: a status line, or the start of one
+    first = data[0]
+    if first in _TLS_ANSWERS:
+        if len(data) < 2:
+            return  # the next byte tells
+        if data[1] == _TLS_MAJOR:
+            raise NotWebSocketServer(
+                "the server answered in tls, not http: this port speaks tls; connect with wss://"
+            )
+    elif _SSH_BANNER.startswith(bytes(data[:4])):
+        if len(data) < len(_SSH_BANNER):
+            return
+        raise NotWebSocketServer(f"not a websocket server but an ssh server ({_first_line(data)})")
+    raise NotWebSocketServer(f"not a websocket server: its answer is not http ({_first_line(data)})")
+
+
+def _first_line(data: bytes | bytearray) -> str:
+    """
+    @return: the first line of C{data}, or its first characters, printable.
+    """
+    shown = bytes(data[:_QUOTED])
+    line, newline, _ = shown.partition(b"\n")
+    text = "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in line.rstrip(b"\r"))
+    more = "" if newline or len(data) <= _QUOTED else "..."
+    return f'"{text}{more}"'
 
 
 def validate_response(response: HandshakeResponse, key: str, subprotocols: tuple[str, ...] | list[str]) -> None:
