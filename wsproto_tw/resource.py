@@ -20,6 +20,7 @@ C{open_timeout} and the head size limits.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -52,9 +53,12 @@ class WebSocketResource(Resource):
 
     Answers, for a request that does not ask for a WebSocket upgrade, go
     through C{twisted.web} and keep the HTTP connection open: a plain C{GET}
-    gets C{426 Upgrade Required}, another method C{405}. A request over
-    HTTP/2 gets C{505}: WebSocket over HTTP/2 (RFC 8441) is not supported,
-    and a client must connect over HTTP/1.1 for it. An upgrade request takes
+    gets C{426 Upgrade Required}, another method C{405}. Over the HTTP/2
+    connections of a L{WebSocketSite} built with C{http2=True}, an extended
+    CONNECT (RFC 8441) takes its stream over (L{wsproto_tw.http2}) and the
+    core answers it, with C{200} or an error status; another request there
+    gets C{405}. Over Twisted's own HTTP/2 (any other site), a request gets
+    C{505}, and a client must connect over HTTP/1.1. An upgrade request takes
     over the HTTP/1.1 connection; from then on the core answers it, with
     C{101} or an error status, as the standalone server does.
 
@@ -114,11 +118,7 @@ class WebSocketResource(Resource):
         Upgrade C{request}, or answer why it can't be upgraded.
         """
         if request.clientproto.startswith(b"HTTP/2"):
-            return _answer(
-                request,
-                505,
-                "websocket over http/2 is not supported here; connect over http/1.1",
-            )
+            return self._renderHTTP2(request)
         handshake = handshakeRequest(request)
         if "websocket" not in [token.lower() for token in handshake.tokens("upgrade")]:
             try:
@@ -140,6 +140,39 @@ class WebSocketResource(Resource):
         # The core answers the request as the standalone server would: with
         # 101, or with the error status of the rule it breaks.
         protocol.dataReceived(requestHead(request) + unread)
+        return NOT_DONE_YET
+
+
+    def _renderHTTP2(self, request: Any) -> bytes | int:
+        """
+        Take an extended CONNECT's stream over (RFC 8441), or answer why
+        not.
+        """
+        from wsproto_tw.http2 import webSocketStream
+
+        stream = webSocketStream(request)
+        if stream is None:
+            return _answer(
+                request,
+                505,
+                "websocket over http/2 is not supported here; connect over http/1.1",
+            )
+        if request.method != b"CONNECT":
+            return _answer(
+                request,
+                405,
+                "a websocket over http/2 opens with an extended connect (rfc 8441)",
+                (("Allow", "CONNECT"),),
+            )
+        handshake = replace(handshakeRequest(request), peer=request.getClientAddress())
+        self._prepared = self.applicationFor(request)
+        try:
+            connection = self.webSocketFactory.buildConnection(handshake)
+        finally:
+            self._prepared = None
+        # The core answers the request as over HTTP/1.1: 200, or the error
+        # status of the rule it breaks.
+        stream.takeOver(connection)
         return NOT_DONE_YET
 
 
@@ -216,8 +249,17 @@ class WebSocketSite(Site):
 
     Give it the L{Config} of the site's L{WebSocketResource}s.
 
+    With C{http2=True}, over TLS it offers C{h2} and C{http/1.1} by ALPN
+    and serves HTTP/2 with L{wsproto_tw.http2.HTTP2Channel}: pages as
+    C{twisted.web} does, and WebSockets over HTTP/2 (RFC 8441) on the same
+    connection; HTTP/1.1 clients upgrade as before. Without it, a request
+    over HTTP/2 (Twisted's own) for a L{WebSocketResource} gets C{505}.
+
     @ivar config: the L{Config} whose C{open_timeout}, C{max_head_size},
         C{max_headers} and C{close_timeout} apply.
+    @ivar http2: whether WebSocket over HTTP/2 is served.
+    @ivar http2MaxStreams: the most streams an HTTP/2 connection has open
+        at once (C{SETTINGS_MAX_CONCURRENT_STREAMS}).
     """
 
     def __init__(
@@ -225,6 +267,8 @@ class WebSocketSite(Site):
         resource: Any,
         config: Config | None = None,
         reactor: IReactorTime | None = None,
+        http2: bool = False,
+        http2MaxStreams: int = 100,
         **kwargs: Any,
     ) -> None:
         """
@@ -232,11 +276,15 @@ class WebSocketSite(Site):
         @param config: the defaults of L{Config} if L{None}.
         @param reactor: the L{IReactorTime} for the deadline and the site's
             own timeouts; the global reactor if L{None}.
+        @param http2: serve WebSocket over HTTP/2 (RFC 8441), see above.
+        @param http2MaxStreams: streams open at once per HTTP/2 connection.
         @param kwargs: passed to L{Site} (C{logPath}, C{timeout},
             C{requestFactory} ...).
         """
         super().__init__(resource, reactor=reactor, **kwargs)
         self.config = config if config is not None else Config()
+        self.http2 = http2
+        self.http2MaxStreams = http2MaxStreams
 
     def protocol(self) -> Any:  # type: ignore[override]
         """
@@ -244,7 +292,12 @@ class WebSocketSite(Site):
         wrapped as L{Site} wraps its own so that it can switch to HTTP/2.
         """
         channel = _LimitedChannel(self.config, self.reactor)
-        proxy = _http2Switch()
+        if self.http2:
+            from wsproto_tw.http2 import http2Switch
+
+            proxy = http2Switch(self.config, self.reactor, self.http2MaxStreams)
+        else:
+            proxy = _http2Switch()
         return channel if proxy is None else proxy(channel)
 
     def getResourceFor(self, request: Any) -> Any:
@@ -268,6 +321,8 @@ class WebSocketSite(Site):
         The ALPN protocols offered over TLS: those of L{Site}, without
         C{h2} if this Twisted can't switch our channel to HTTP/2.
         """
+        if self.http2:
+            return [b"h2", b"http/1.1"]
         protocols = super().acceptableProtocols()
         if _http2Switch() is None:
             protocols = [name for name in protocols if name != b"h2"]

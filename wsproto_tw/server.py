@@ -180,18 +180,25 @@ class WebSocketServerFactory(Factory):
         wire.factory = self
         return wire
 
-    def buildConnection(self) -> WebSocketConnection:
+    def buildConnection(self, streamRequest: Any = None) -> WebSocketConnection:
         """
         Build a server connection and its application, for any wire.
 
+        @param streamRequest: for a WebSocket over an HTTP/2 stream (RFC
+            8441), the L{HandshakeRequest <wsproto_tw.core.HandshakeRequest>}
+            of its extended CONNECT; the wire then carries only frames.
         @return: a L{WebSocketConnection} that has no wire yet; it is in
             L{connections} until it is gone.
         """
+        makeCore = self._makeCore
+        if streamRequest is not None:
+            config = self.config
+            makeCore = lambda now: ServerConnection(config, now=now, stream_request=streamRequest)  # noqa: E731
         connection = WebSocketConnection(
             self.applicationFactory(),
             self.config,
             self.reactor,
-            self._makeCore,
+            makeCore,
             self._role,
             onClose=self._lost,
         )

@@ -1,0 +1,814 @@
+"""
+WebSocket over HTTP/2 (RFC 8441), server side, over real loopback TLS
+sockets: L{wsproto_tw.http2} behind a L{WebSocketSite} built with
+C{http2=True}, driven by an C{h2}-based client that opens WebSockets with
+extended CONNECT. The certificates are generated when the tests run.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.endpoints import SSL4ClientEndpoint, SSL4ServerEndpoint
+from twisted.internet.interfaces import IProtocolNegotiationFactory
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import deferLater
+from twisted.protocols.policies import WrappingFactory
+from twisted.trial.unittest import TestCase
+from twisted.web.resource import Resource
+from twisted.web.static import Data
+from zope.interface import implementer
+
+from tests.helpers import clientFrame, closePayload, parseFrames
+from tests.test_tls import Collector, echoRoundTrip, selfSignedCertificate
+from wsproto_tw.apps import EchoApplication
+from wsproto_tw.client import connectWebSocket
+from wsproto_tw.core.config import Config
+from wsproto_tw.core.deflate import PerMessageDeflate
+from wsproto_tw.http2 import H2StreamWire
+from wsproto_tw.resource import WebSocketResource, WebSocketSite
+from wsproto_tw.server import Accept, WebSocketApplication
+
+TEXT, BINARY, CLOSE, PING = 0x1, 0x2, 0x8, 0x9
+
+
+@implementer(IProtocolNegotiationFactory)
+class TrackingFactory(WrappingFactory):
+    """
+    Tracks the server's connections, and declares the ALPN protocols of
+    the factory it wraps (which a plain L{WrappingFactory} hides).
+    """
+
+    def acceptableProtocols(self) -> list[bytes]:
+        return self.wrappedFactory.acceptableProtocols()
+
+
+class H2WebSocketClient(Protocol):
+    """
+    An HTTP/2 client over C{h2} that opens WebSockets with extended CONNECT
+    (RFC 8441) and sends and reads raw WebSocket frames on their streams.
+
+    @ivar settings: a Deferred firing once the server's SETTINGS arrived.
+    @ivar streams: stream id to a L{ClientStream}.
+    @ivar terminated: a Deferred firing with the server's GOAWAY event.
+    """
+
+    def __init__(self, acknowledge: bool = True) -> None:
+        self.settings: Deferred = Deferred()
+        self.terminated: Deferred = Deferred()
+        self.lost: Deferred = Deferred()
+        self.streams: dict[int, ClientStream] = {}
+        self.acknowledge = acknowledge
+
+    def connectionMade(self) -> None:
+        from h2.config import H2Configuration
+        from h2.connection import H2Connection
+
+        self.h2 = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+        self.h2.initiate_connection()
+        self.flush()
+
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data:
+            self.transport.write(data)
+
+    def request(self, headers: list[tuple[str, str]], endStream: bool = False) -> ClientStream:
+        """
+        Send a request's HEADERS on a new stream.
+        """
+        streamID = self.h2.get_next_available_stream_id()
+        stream = self.streams[streamID] = ClientStream(self, streamID)
+        self.h2.send_headers(streamID, headers, end_stream=endStream)
+        self.flush()
+        return stream
+
+    def openWebSocket(self, path: str = "/ws", headers: list[tuple[str, str]] = ()) -> ClientStream:
+        """
+        Send an extended CONNECT for a WebSocket at C{path}.
+        """
+        return self.request(
+            [
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":path", path),
+                (":authority", "localhost"),
+                ("sec-websocket-version", "13"),
+                *headers,
+            ]
+        )
+
+    def dataReceived(self, data: bytes) -> None:
+        import h2.events
+
+        for event in self.h2.receive_data(data):
+            stream = self.streams.get(getattr(event, "stream_id", 0) or 0)
+            if isinstance(event, h2.events.RemoteSettingsChanged) and not self.settings.called:
+                self.remoteSettings = dict(self.h2.remote_settings.items())
+                self.settings.callback(self.remoteSettings)
+            elif isinstance(event, h2.events.ResponseReceived) and stream is not None:
+                stream.response.callback(event.headers)
+            elif isinstance(event, h2.events.DataReceived) and stream is not None:
+                stream.dataReceived(event.data, event.flow_controlled_length)
+            elif isinstance(event, h2.events.StreamEnded) and stream is not None:
+                stream.ended.callback("ended")
+            elif isinstance(event, h2.events.StreamReset) and stream is not None:
+                if not stream.ended.called:
+                    stream.ended.callback(("reset", event.error_code))
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                if not self.terminated.called:
+                    self.terminated.callback(event)
+        self.flush()
+
+    def connectionLost(self, reason: Any) -> None:
+        if not self.terminated.called:
+            self.terminated.callback(None)
+        self.lost.callback(None)
+
+
+class ClientStream:
+    """
+    One stream of an L{H2WebSocketClient}: its response, its data, its end.
+    """
+
+    def __init__(self, client: H2WebSocketClient, streamID: int) -> None:
+        self.client = client
+        self.streamID = streamID
+        self.response: Deferred = Deferred()
+        self.ended: Deferred = Deferred()
+        self.data = b""
+        self.unacknowledged = 0
+        self._frames: list[tuple[int, bytes, bool, int]] = []
+        self._waiting: list[tuple[int, Deferred]] = []
+
+    def dataReceived(self, data: bytes, length: int) -> None:
+        self.data += data
+        if self.client.acknowledge:
+            self.client.h2.acknowledge_received_data(length, self.streamID)
+        else:
+            self.unacknowledged += length
+        self._check()
+
+    def acknowledge(self) -> None:
+        """
+        Open the window by what arrived unacknowledged.
+        """
+        self.client.h2.acknowledge_received_data(self.unacknowledged, self.streamID)
+        self.unacknowledged = 0
+        self.client.flush()
+
+    def frames(self) -> list[tuple[int, bytes, bool, int]]:
+        """
+        @return: the complete frames received so far.
+        """
+        frames = []
+        data = self.data
+        while data:
+            try:
+                [frame] = parseFrames(data[: _frameLength(data)])
+            except (ValueError, struct.error):
+                break
+            frames.append(frame)
+            data = data[_frameLength(data) :]
+        return frames
+
+    def nextFrames(self, count: int) -> Deferred:
+        """
+        @return: a Deferred firing with the first C{count} frames received.
+        """
+        d: Deferred = Deferred()
+        self._waiting.append((count, d))
+        self._check()
+        return d
+
+    def _check(self) -> None:
+        frames = self.frames()
+        for entry in list(self._waiting):
+            count, d = entry
+            if len(frames) >= count:
+                self._waiting.remove(entry)
+                d.callback(frames[:count])
+
+    def send(self, data: bytes, endStream: bool = False) -> None:
+        self.client.h2.send_data(self.streamID, data, end_stream=endStream)
+        self.client.flush()
+
+    def end(self) -> None:
+        self.client.h2.end_stream(self.streamID)
+        self.client.flush()
+
+
+def _frameLength(data: bytes) -> int:
+    """
+    @return: the length of the server frame that C{data} starts with.
+    """
+    n = data[1] & 0x7F
+    head = 2
+    if n == 126:
+        n, head = struct.unpack_from("!H", data, 2)[0], 4
+    elif n == 127:
+        n, head = struct.unpack_from("!Q", data, 2)[0], 10
+    return head + n
+
+
+def deflateFrame(text: bytes) -> bytes:
+    """
+    A masked, compressed text frame (RFC 7692 §7.2.1), RSV1 set.
+    """
+    compressor = zlib.compressobj(wbits=-15)
+    payload = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert payload.endswith(b"\x00\x00\xff\xff")
+    return clientFrame(TEXT, payload[:-4], rsv=4)
+
+
+def inflate(payload: bytes) -> bytes:
+    return zlib.decompressobj(wbits=-15).decompress(payload + b"\x00\x00\xff\xff")
+
+
+class Recorder(WebSocketApplication):
+    """
+    Records every call the connection makes on its application, with what
+    an application sees of the transport: a way to compare HTTP/1.1 and
+    HTTP/2.
+    """
+
+    instances: list[Recorder] = []
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+        self.lost: Deferred = Deferred()
+        Recorder.instances.append(self)
+
+    def requestReceived(self, request: Any) -> Any:
+        self.request = request
+        self.calls.append(("requestReceived", request.path, request.query, request.subprotocols, request.origin))
+        return Accept(subprotocol="chat" if "chat" in request.subprotocols else None)
+
+    def connectionOpened(self, transport: Any) -> None:
+        self.calls.append(("connectionOpened", transport.subprotocol, transport.extensions))
+
+    def textMessageReceived(self, text: str) -> None:
+        self.calls.append(("text", text))
+        self.transport.sendText(text)
+
+    def binaryMessageReceived(self, data: bytes) -> None:
+        self.calls.append(("binary", data))
+        self.transport.sendBinary(data)
+
+    def pingReceived(self, payload: bytes) -> None:
+        self.calls.append(("ping", payload))
+
+    def connectionLost(self, reason: Any) -> None:
+        closed = reason.value
+        self.calls.append(("connectionLost", type(closed).__name__, closed.code, closed.reason, closed.wasClean))
+        self.lost.callback(closed)
+
+
+class HTTP2ServerMixin:
+    """
+    A L{WebSocketSite} with C{http2=True} over TLS on loopback: a page at
+    C{/}, a WebSocket resource at C{/ws}.
+    """
+
+    timeout = 15
+    config = Config(compression=PerMessageDeflate(), subprotocols=())
+    maxStreams = 100
+    applicationFactory: Any = EchoApplication
+
+    @inlineCallbacks
+    def startServer(self) -> Any:
+        from twisted.internet import ssl
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        self.certPath = certPath
+        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
+            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
+        # No acceptableProtocols: the site declares them, as under twistd.
+        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        root = Resource()
+        root.putChild(b"", Data(b"home", "text/plain"))
+        self.resource = WebSocketResource(self.applicationFactory, self.config, reactor)
+        root.putChild(b"ws", self.resource)
+        self.site = WebSocketSite(root, self.config, reactor, http2=True, http2MaxStreams=self.maxStreams)
+        self.tracked = TrackingFactory(self.site)
+        self.port = yield SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1").listen(self.tracked)
+        self.addCleanup(self.port.stopListening)
+        self.addCleanup(self.serverConnectionsGone)
+        self.portNumber = self.port.getHost().port
+
+    @inlineCallbacks
+    def serverConnectionsGone(self) -> Any:
+        for _ in range(500):
+            if not self.tracked.protocols:
+                return
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.fail(f"server connections left open: {self.tracked.protocols}")
+
+    def clientTLS(self, protocols: list[bytes] | None) -> Any:
+        from twisted.internet import ssl
+
+        with open(self.certPath, "rb") as f:
+            authority = ssl.Certificate.loadPEM(f.read())
+        return ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=protocols)
+
+    @inlineCallbacks
+    def h2Client(self, acknowledge: bool = True) -> Any:
+        """
+        @return: a Deferred firing with a connected L{H2WebSocketClient}
+            once the server's SETTINGS arrived.
+        """
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", self.portNumber, self.clientTLS([b"h2", b"http/1.1"]))
+        client = H2WebSocketClient(acknowledge)
+        yield endpoint.connect(Factory.forProtocol(lambda: client))
+        self.addCleanup(self.closeClient, client)
+        yield client.settings
+        return client
+
+    @inlineCallbacks
+    def closeClient(self, client: H2WebSocketClient) -> Any:
+        if not client.lost.called:
+            client.transport.loseConnection()
+        yield client.lost
+
+
+class ExtendedConnectTests(HTTP2ServerMixin, TestCase):
+    """
+    WebSockets over HTTP/2 streams: the handshake, messages both ways,
+    compression, the close, many streams on one connection, and pages on
+    the same connection.
+    """
+
+    def setUp(self) -> Any:
+        return self.startServer()
+
+    @inlineCallbacks
+    def test_settingsAndALPN(self) -> Any:
+        """
+        The site negotiates C{h2} by ALPN and its first SETTINGS allow
+        extended CONNECT (RFC 8441 §3) and bound the streams.
+        """
+        from h2.settings import SettingCodes
+
+        client = yield self.h2Client()
+        self.assertEqual(client.transport.negotiatedProtocol, b"h2")
+        settings = client.remoteSettings
+        self.assertEqual(settings[SettingCodes.ENABLE_CONNECT_PROTOCOL], 1)
+        self.assertEqual(settings[SettingCodes.MAX_CONCURRENT_STREAMS], 100)
+
+    @inlineCallbacks
+    def test_textAndBinaryEcho(self) -> Any:
+        """
+        An extended CONNECT gets C{200} without C{sec-websocket-accept},
+        and its stream stays open: a text and a binary message come back.
+        """
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        headers = dict((yield stream.response))
+        self.assertEqual(headers[b":status"], b"200")
+        self.assertNotIn(b"sec-websocket-accept", headers)
+        stream.send(clientFrame(TEXT, "héllo".encode()) + clientFrame(BINARY, b"\x00\xff"))
+        frames = yield stream.nextFrames(2)
+        self.assertEqual([(op, payload) for op, payload, _, _ in frames], [(TEXT, "héllo".encode()), (BINARY, b"\x00\xff")])
+        self.assertFalse(stream.ended.called)
+
+    @inlineCallbacks
+    def test_fragmented(self) -> Any:
+        """
+        A message in three fragments arrives whole and comes back.
+        """
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        stream.send(clientFrame(TEXT, b"ab", fin=False))
+        stream.send(clientFrame(0x0, b"cd", fin=False) + clientFrame(0x0, b"ef"))
+        [frame] = yield stream.nextFrames(1)
+        self.assertEqual(frame[:2], (TEXT, b"abcdef"))
+
+    @inlineCallbacks
+    def test_compressed(self) -> Any:
+        """
+        permessage-deflate is negotiated as over HTTP/1.1: the answer names
+        it, a compressed message is inflated, and the echo comes back
+        compressed (RSV1).
+        """
+        client = yield self.h2Client()
+        stream = client.openWebSocket(headers=[("sec-websocket-extensions", "permessage-deflate")])
+        headers = dict((yield stream.response))
+        self.assertTrue(headers[b"sec-websocket-extensions"].startswith(b"permessage-deflate"))
+        stream.send(deflateFrame(b"squeeze me " * 20))
+        [(opcode, payload, fin, rsv)] = yield stream.nextFrames(1)
+        self.assertEqual((opcode, fin, rsv), (TEXT, True, 4))
+        self.assertEqual(inflate(payload), b"squeeze me " * 20)
+
+    @inlineCallbacks
+    def test_clientCloses(self) -> Any:
+        """
+        The client's Close is answered with a Close, then the server ends
+        the stream (END_STREAM), and the connection stays up for more.
+        """
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        stream.send(clientFrame(CLOSE, closePayload(1000, b"bye")))
+        [(opcode, payload, _, _)] = yield stream.nextFrames(1)
+        self.assertEqual((opcode, payload), (CLOSE, struct.pack("!H", 1000)))
+        self.assertEqual((yield stream.ended), "ended")
+        # The connection carries on.
+        other = client.openWebSocket()
+        yield other.response
+        other.send(clientFrame(TEXT, b"again"))
+        [frame] = yield other.nextFrames(1)
+        self.assertEqual(frame[:2], (TEXT, b"again"))
+
+    @inlineCallbacks
+    def test_hundredWebSockets(self) -> Any:
+        """
+        100 WebSockets share one HTTP/2 connection, each echoing its own
+        messages.
+        """
+        client = yield self.h2Client()
+        streams = [client.openWebSocket(f"/ws/{i}") for i in range(100)]
+        for stream in streams:
+            self.assertEqual(dict((yield stream.response))[b":status"], b"200")
+        for i, stream in enumerate(streams):
+            stream.send(clientFrame(TEXT, f"message {i}".encode()))
+        for i, stream in enumerate(streams):
+            [frame] = yield stream.nextFrames(1)
+            self.assertEqual(frame[:2], (TEXT, f"message {i}".encode()))
+        self.assertEqual(len(self.resource.webSocketFactory.connections), 100)
+
+    @inlineCallbacks
+    def test_pagesOnTheSameConnection(self) -> Any:
+        """
+        An ordinary GET is served by C{twisted.web} over the same HTTP/2
+        connection as a WebSocket, and a missing page gets C{404}.
+        """
+        client = yield self.h2Client()
+        ws = client.openWebSocket()
+        yield ws.response
+        for path, status, body in (("/", b"200", b"home"), ("/missing", b"404", None)):
+            page = client.request(
+                [(":method", "GET"), (":scheme", "https"), (":path", path), (":authority", "localhost")],
+                endStream=True,
+            )
+            headers = dict((yield page.response))
+            yield page.ended
+            self.assertEqual(headers[b":status"], status)
+            if body is not None:
+                self.assertEqual(page.data, body)
+        ws.send(clientFrame(TEXT, b"still here"))
+        [frame] = yield ws.nextFrames(1)
+        self.assertEqual(frame[:2], (TEXT, b"still here"))
+
+    @inlineCallbacks
+    def test_getToTheWebSocketResource(self) -> Any:
+        """
+        A GET for the WebSocket resource over HTTP/2 gets C{405} with
+        C{allow: CONNECT}.
+        """
+        client = yield self.h2Client()
+        page = client.request(
+            [(":method", "GET"), (":scheme", "https"), (":path", "/ws"), (":authority", "localhost")], endStream=True
+        )
+        headers = dict((yield page.response))
+        yield page.ended
+        self.assertEqual((headers[b":status"], headers[b"allow"]), (b"405", b"CONNECT"))
+
+    @inlineCallbacks
+    def test_http11OnTheSamePort(self) -> Any:
+        """
+        HTTP/1.1 upgrades still work on the port: from a client offering
+        only C{http/1.1} by ALPN, and from one offering none.
+        """
+        for offered in ([b"http/1.1"], None):
+            endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", self.portNumber, self.clientTLS(offered))
+            application = Collector()
+            opening = connectWebSocket(endpoint, f"wss://localhost:{self.portNumber}/ws", lambda: application)
+            negotiated = []
+            yield echoRoundTrip(self, opening, application, lambda p: negotiated.append(p.transport.negotiatedProtocol))
+            self.assertEqual(negotiated, [offered[0] if offered else None])
+
+
+class RefusalTests(HTTP2ServerMixin, TestCase):
+    """
+    What is not a WebSocket over HTTP/2 gets the right status or error.
+    """
+
+    config = Config(allowed_origins=frozenset({"https://good.example"}), open_timeout=0.5)
+    maxStreams = 3
+
+    def setUp(self) -> Any:
+        return self.startServer()
+
+    @inlineCallbacks
+    def refused(self, headers: list[tuple[str, str]]) -> Any:
+        client = yield self.h2Client()
+        stream = client.request(headers)
+        response = dict((yield stream.response))
+        yield stream.ended
+        return response[b":status"], stream.data
+
+    @inlineCallbacks
+    def test_connectWithoutProtocol(self) -> Any:
+        """
+        A CONNECT without C{:protocol} asks for a tunnel (RFC 9113 §8.5):
+        C{501}.
+        """
+        status, body = yield self.refused([(":method", "CONNECT"), (":authority", "example.com:443")])
+        self.assertEqual(status, b"501")
+        self.assertEqual(body, b"connect without :protocol opens a tunnel; this server is not a proxy\n")
+
+    @inlineCallbacks
+    def test_otherProtocol(self) -> Any:
+        """
+        An extended CONNECT for another protocol than C{websocket} gets
+        C{501}.
+        """
+        status, body = yield self.refused(
+            [(":method", "CONNECT"), (":protocol", "webtransport"), (":scheme", "https"), (":path", "/ws"),
+             (":authority", "localhost")]
+        )
+        self.assertEqual((status, body), (b"501", b"protocol webtransport is not supported here; websocket is\n"))
+
+    @inlineCallbacks
+    def test_forbiddenOrigin(self) -> Any:
+        """
+        The Origin rule of HTTP/1.1 applies: C{403}, and the stream ends.
+        """
+        client = yield self.h2Client()
+        stream = client.openWebSocket(headers=[("origin", "https://evil.example")])
+        response = dict((yield stream.response))
+        self.assertEqual(response[b":status"], b"403")
+        self.assertEqual((yield stream.ended), "ended")
+        self.assertEqual(stream.data, b"origin https://evil.example is not allowed\n")
+
+    @inlineCallbacks
+    def test_wrongVersion(self) -> Any:
+        """
+        Another WebSocket version gets C{426} and C{sec-websocket-version:
+        13}.
+        """
+        client = yield self.h2Client()
+        stream = client.request(
+            [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/ws"),
+             (":authority", "localhost"), ("sec-websocket-version", "8")]
+        )
+        response = dict((yield stream.response))
+        self.assertEqual((response[b":status"], response[b"sec-websocket-version"]), (b"426", b"13"))
+
+    @inlineCallbacks
+    def test_tooManyStreams(self) -> Any:
+        """
+        A peer that opens more streams than C{SETTINGS_MAX_CONCURRENT_STREAMS}
+        allows gets a connection error (GOAWAY, C{PROTOCOL_ERROR}).
+        """
+        from h2.errors import ErrorCodes
+
+        client = yield self.h2Client()
+        streams = [client.openWebSocket() for _ in range(3)]
+        for stream in streams:
+            yield stream.response
+        # Past the limit the client's h2 would refuse: raise it there.
+        client.h2.remote_settings.max_concurrent_streams = 10
+        client.openWebSocket()
+        event = yield client.terminated
+        self.assertEqual(event.error_code, ErrorCodes.PROTOCOL_ERROR)
+        yield client.lost
+
+    @inlineCallbacks
+    def test_flowControlIgnored(self) -> Any:
+        """
+        A peer sending more than the stream's window gets a connection
+        error (GOAWAY, C{FLOW_CONTROL_ERROR}).
+        """
+        from h2.errors import ErrorCodes
+        from hyperframe.frame import DataFrame
+
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        # The application has not read anything: reading is paused while
+        # requestReceived decides? No: it accepted. Send past the window
+        # behind h2's back.
+        for _ in range(5):
+            frame = DataFrame(stream.streamID)
+            frame.data = b"\x00" * 16384
+            client.transport.write(frame.serialize())
+        event = yield client.terminated
+        self.assertEqual(event.error_code, ErrorCodes.FLOW_CONTROL_ERROR)
+        yield client.lost
+
+    @inlineCallbacks
+    def test_openDeadline(self) -> Any:
+        """
+        A request the application does not answer within C{open_timeout}
+        gets C{408} on its stream.
+        """
+        self.resource.applicationFactory = Undecided
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        response = dict((yield stream.response))
+        self.assertEqual(response[b":status"], b"408")
+        self.assertEqual((yield stream.ended), "ended")
+
+
+class Undecided(WebSocketApplication):
+    """
+    Never answers the opening request.
+    """
+
+    def requestReceived(self, request: Any) -> Deferred:
+        return Deferred()
+
+
+class FlowControlTests(HTTP2ServerMixin, TestCase):
+    """
+    HTTP/2 flow control and the connection's own, both ways.
+    """
+
+    def setUp(self) -> Any:
+        return self.startServer()
+
+    @inlineCallbacks
+    def test_blockedWindowPausesProducer(self) -> Any:
+        """
+        A client that does not open its window blocks the stream: the
+        application's push producer is paused, and resumed once the client
+        acknowledges what it got.
+        """
+        events: list[str] = []
+        producerApps: list[Any] = []
+
+        class Producer:
+            def pauseProducing(self) -> None:
+                events.append("pause")
+
+            def resumeProducing(self) -> None:
+                events.append("resume")
+
+            def stopProducing(self) -> None:
+                events.append("stop")
+
+        class Big(WebSocketApplication):
+            def connectionOpened(self, transport: Any) -> None:
+                producerApps.append(self)
+                transport.registerProducer(Producer(), True)
+                transport.sendBinary(b"x" * 200000)
+
+        self.resource.applicationFactory = Big
+        client = yield self.h2Client(acknowledge=False)
+        stream = client.openWebSocket()
+        yield stream.response
+        for _ in range(100):
+            if events:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual(events, ["pause"])
+        self.assertEqual(len(stream.data), 65535)
+        client.acknowledge = True
+        stream.acknowledge()
+        [(opcode, payload, _, _)] = yield stream.nextFrames(1)
+        self.assertEqual((opcode, len(payload)), (BINARY, 200000))
+        self.assertEqual(events, ["pause", "resume"])
+
+    @inlineCallbacks
+    def test_pausedReadingWithholdsWindow(self) -> Any:
+        """
+        While the application has paused reading, what the client sends is
+        not acknowledged: the client's window runs out. Once it resumes,
+        the window opens and every message arrives.
+        """
+        received: list[bytes] = []
+        apps: list[Any] = []
+
+        class Slow(WebSocketApplication):
+            def connectionOpened(self, transport: Any) -> None:
+                apps.append(transport)
+                transport.pauseReading()
+
+            def binaryMessageReceived(self, data: bytes) -> None:
+                received.append(data)
+
+        self.resource.applicationFactory = Slow
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        message = clientFrame(BINARY, b"y" * 10000)
+        for _ in range(6):
+            stream.send(message)
+        # The seventh does not fit the window the server withholds.
+        self.assertLess(client.h2.local_flow_control_window(stream.streamID), len(message))
+        yield deferLater(reactor, 0.2, lambda: None)
+        self.assertEqual(received, [])
+        self.assertLess(client.h2.local_flow_control_window(stream.streamID), len(message))
+        apps[0].resumeReading()
+        for _ in range(100):
+            if len(received) == 6 and client.h2.local_flow_control_window(stream.streamID) >= len(message):
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual(len(received), 6)
+        stream.send(message)
+        for _ in range(100):
+            if len(received) == 7:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual(len(received), 7)
+
+    @inlineCallbacks
+    def test_abortResetsStream(self) -> Any:
+        """
+        The application's C{abortConnection} resets the stream (RST_STREAM)
+        and it hears C{connectionLost}; the connection carries on.
+        """
+        from h2.errors import ErrorCodes
+
+        transports: list[Any] = []
+
+        class Aborting(WebSocketApplication):
+            def connectionOpened(self, transport: Any) -> None:
+                transports.append(transport)
+                self.lost = Deferred()
+
+            def connectionLost(self, reason: Any) -> None:
+                self.lost.callback(reason.value)
+
+        self.resource.applicationFactory = Aborting
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        self.assertIsInstance(transports[0].wire, H2StreamWire)
+        transports[0].abortConnection()
+        self.assertEqual((yield stream.ended), ("reset", ErrorCodes.CANCEL))
+        closed = yield transports[0]._app.lost
+        self.assertEqual((closed.code, closed.wasClean), (1006, False))
+
+
+class ContractTests(HTTP2ServerMixin, TestCase):
+    """
+    An application can't tell an HTTP/2 stream from an HTTP/1.1
+    connection: the same calls, with the same values, in the same order.
+    """
+
+    applicationFactory = Recorder
+    config = Config(compression=PerMessageDeflate(), subprotocols=())
+
+    def setUp(self) -> Any:
+        Recorder.instances = []
+        return self.startServer()
+
+    @inlineCallbacks
+    def test_sameCalls(self) -> Any:
+        """
+        The same exchange (subprotocol and compression offered, a text, a
+        binary, a ping, the client's close) over HTTP/1.1 and over HTTP/2
+        makes the same calls on the application.
+        """
+        # HTTP/1.1, through wsproto_tw's client with the same offer.
+        from wsproto_tw.core.deflate import PerMessageDeflate as Deflate
+
+        endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", self.portNumber, self.clientTLS([b"http/1.1"]))
+        application = Collector()
+        clientConfig = Config(compression=Deflate(), subprotocols=("other", "chat"))
+        protocol = yield connectWebSocket(
+            endpoint,
+            f"wss://localhost:{self.portNumber}/ws/room?x=1",
+            lambda: application,
+            config=clientConfig,
+            origin="https://good.example",
+        )
+        protocol.sendText("héllo")
+        yield application.next()
+        protocol.sendBinary(b"\x00\xff")
+        yield application.next()
+        protocol.ping(b"p")
+        protocol.close(1000, "done")
+        yield application.lost
+        yield Recorder.instances[0].lost
+        # HTTP/2, through the h2 client.
+        client = yield self.h2Client()
+        stream = client.openWebSocket(
+            "/ws/room?x=1",
+            headers=[
+                ("sec-websocket-protocol", "other, chat"),
+                ("sec-websocket-extensions", "permessage-deflate; client_max_window_bits"),
+                ("origin", "https://good.example"),
+            ],
+        )
+        yield stream.response
+        stream.send(deflateFrame("héllo".encode()))
+        stream.send(clientFrame(BINARY, b"\x00\xff"))
+        stream.send(clientFrame(PING, b"p"))
+        stream.send(clientFrame(CLOSE, closePayload(1000, b"done")))
+        yield Recorder.instances[1].lost
+        http11, http2 = Recorder.instances
+        self.assertEqual(http2.calls, http11.calls)
+        self.assertEqual(http2.request.method, "CONNECT")
+        self.assertEqual(http11.request.method, "GET")
+        self.assertEqual(http2.request.peer.host, "127.0.0.1")
+        self.assertEqual(http2.calls[0], ("requestReceived", "/ws/room", "x=1", ["other", "chat"], "https://good.example"))
