@@ -15,7 +15,7 @@ import wsproto_tw
 
 _SCRIPT = """
 import sys
-import wsproto_tw.sockjs.frames, wsproto_tw.sockjs.session
+import wsproto_tw.sockjs.frames, wsproto_tw.sockjs.session, wsproto_tw.sockjs.config
 print(",".join(sorted(
     name for name in sys.modules
     if name.split(".")[0] in ("twisted", "zope")
@@ -31,7 +31,7 @@ class BoundaryTests(SynchronousTestCase):
 
     def test_coreImportsNoTwisted(self):
         """
-        Importing C{wsproto_tw.sockjs.frames} and C{wsproto_tw.sockjs.session}
+        Importing C{wsproto_tw.sockjs.frames}, C{session} and C{config}
         in a fresh interpreter loads no C{twisted} or C{zope} module.
         """
         root = os.path.dirname(os.path.dirname(os.path.abspath(wsproto_tw.__file__)))
