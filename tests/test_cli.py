@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TimeoutError
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.protocol import ProcessProtocol, Protocol, ServerFactory
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -21,6 +22,7 @@ from tests.test_client import closeAll, listenTCP, listenTLS, makeCertificate
 from wsproto_tw.__main__ import describeError, formatBinary
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
+from wsproto_tw.core.errors import NotWebSocketServer
 from wsproto_tw.errors import HandshakeRejected, HandshakeTimeout
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 
@@ -93,6 +95,98 @@ class FormatTests(SynchronousTestCase):
         Whatever the error, the description is one line.
         """
         self.assertEqual(describeError(ValueError("a\nb\r\nc")), "a b c")
+
+    def test_rejectionReason(self) -> None:
+        """
+        A 4xx or 5xx answer shows the first line of its body, the reason the
+        server sent, unless it only repeats the status; an HTML page shows
+        its title.
+        """
+        text = [("Content-Type", "text/plain; charset=utf-8")]
+        self.assertEqual(
+            describeError(HandshakeRejected("Not Found", 404, text, b"no such socket\nmore\n")),
+            "404 Not Found: no such socket",
+        )
+        self.assertEqual(
+            describeError(HandshakeRejected("Service Unavailable", 503, text, b"\n  too many  connections\n")),
+            "503 Service Unavailable: too many connections",
+        )
+        self.assertEqual(describeError(HandshakeRejected("Forbidden", 403, text, b"forbidden\n")), "403 Forbidden")
+        self.assertEqual(describeError(HandshakeRejected("Forbidden", 403)), "403 Forbidden")
+        page = b"<!DOCTYPE html>\n<html><head><title>502 Bad &amp; Gateway</title></head><body>...</body></html>"
+        self.assertEqual(
+            describeError(HandshakeRejected("Bad Gateway", 502, [("Content-Type", "text/html")], page)),
+            "502 Bad Gateway: 502 Bad & Gateway",
+        )
+        self.assertEqual(
+            describeError(HandshakeRejected("Teapot", 418, text, b"x" * 300)), "418 Teapot: " + "x" * 200 + "..."
+        )
+
+    def test_notWebSocketServer(self) -> None:
+        """
+        A 2xx answer says plainly that the server is not a WebSocket
+        server; a redirect says where to; the core's reason for an answer
+        that is not HTTP is shown as it is.
+        """
+        self.assertEqual(
+            describeError(HandshakeRejected("OK", 200, [("Content-Type", "text/html")], b"<html>hi</html>")),
+            "200 OK: not a websocket server (it answered as to a plain web request, not with 101)",
+        )
+        self.assertEqual(
+            describeError(HandshakeRejected("Found", 302, [("Location", "wss://example.com/")])),
+            "302 Found: redirected to wss://example.com/ (not followed)",
+        )
+        self.assertEqual(
+            describeError(NotWebSocketServer('not a websocket server but an ssh server ("SSH-2.0-x")')),
+            'not a websocket server but an ssh server ("SSH-2.0-x")',
+        )
+
+    def test_wrongScheme(self) -> None:
+        """
+        Signs that the URL's scheme does not match the port get a hint:
+        OpenSSL's complaint about a plain-text answer, a timeout with
+        C{wss://}, a close before any answer with C{ws://}.
+        """
+        from OpenSSL.SSL import Error
+
+        error = Error([("SSL routines", "", "wrong version number")])
+        self.assertEqual(
+            describeError(error, "localhost", 8080, secure=True),
+            "TLS failure: wrong version number (the server does not speak TLS on port 8080: try ws://)",
+        )
+        self.assertEqual(
+            describeError(HandshakeTimeout("opening handshake timed out"), "localhost", 8080, secure=True),
+            "opening handshake timed out (if the port does not speak TLS, the TLS handshake never ends: try ws://)",
+        )
+        self.assertEqual(
+            describeError(HandshakeRejected("connection closed before the handshake response"), "localhost", 8443),
+            "invalid handshake response: connection closed before the handshake response "
+            "(if the port speaks TLS, use wss://)",
+        )
+
+    def test_certificateNames(self) -> None:
+        """
+        A certificate for another name says which names it is for.
+        """
+        from service_identity import VerificationError
+        from service_identity.exceptions import DNSMismatch
+        from service_identity.hazmat import DNS_ID
+
+        error = VerificationError(errors=[DNSMismatch(mismatched_id=DNS_ID("localhost"))])
+        self.assertEqual(
+            describeError(error, "localhost", 8443, True, ["other.example", "10.0.0.1"]),
+            "TLS failure: the certificate is not for localhost but for other.example, 10.0.0.1",
+        )
+        self.assertEqual(
+            describeError(error, "localhost", 8443, True), "TLS failure: the certificate is not for localhost"
+        )
+
+    def test_tlsMissing(self) -> None:
+        """
+        Without the C{tls} extra, the error says what to install.
+        """
+        error = ModuleNotFoundError("No module named 'OpenSSL'", name="OpenSSL")
+        self.assertEqual(describeError(error), "wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]'")
 
 
 class CommandOutput(ProcessProtocol):
@@ -272,12 +366,13 @@ class CommandTests(TestCase):
     @inlineCallbacks
     def test_forbidden(self) -> None:
         """
-        A rejected handshake exits with 1 and one line naming the status.
+        A rejected handshake exits with 1 and one line naming the status and
+        the server's reason.
         """
         factory = WebSocketServerFactory(Server, Config(allowed_origins=frozenset({"https://good.example"})))
         port = listenTCP(self, factory)
         out, err, code = yield runCommand(self, [f"ws://127.0.0.1:{port}/", "--origin", "https://evil.example"], b"hi\n")
-        self.assertEqual((out, err, code), ("", "error: 403 Forbidden\n", 1))
+        self.assertEqual((out, err, code), ("", "error: 403 Forbidden: origin https://evil.example is not allowed\n", 1))
 
     @inlineCallbacks
     def test_refused(self) -> None:
@@ -371,3 +466,199 @@ class SecureCommandTests(TestCase):
         """
         out, err, code = yield runCommand(self, [self.url], b"hi\n")
         self.assertEqual((out, err, code), ("", "error: TLS failure: certificate verify failed\n", 1))
+
+
+class Refuser(WebSocketApplication):
+    """
+    Refuses every handshake as the request's path says: C{/404} with
+    C{Reject(404, "no such socket")}, C{/503} with a busy server's reason.
+    """
+
+    def requestReceived(self, request: Any) -> None:
+        from wsproto_tw.errors import Reject
+
+        if request.path == "/404":
+            raise Reject(404, "no such socket")
+        raise Reject(503, "too many connections; try again later")
+
+
+class Banner(Protocol):
+    """
+    Another protocol's server: writes C{greeting} when a client connects (or
+    C{answer} to its first bytes) and keeps the connection open.
+    """
+
+    greeting = b""
+    answer = b""
+
+    def connectionMade(self) -> None:
+        if self.greeting:
+            self.transport.write(self.greeting)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.answer:
+            self.transport.write(self.answer)
+            self.answer = b""
+
+
+def bannerFactory(testCase: TestCase, greeting: bytes = b"", answer: bytes = b"") -> int:
+    """
+    Serve a L{Banner} on a loopback port until the test ends; its
+    connections are dropped then.
+
+    @return: the port.
+    """
+    connections: list[Banner] = []
+
+    class Server(Banner):
+        def connectionMade(self) -> None:
+            connections.append(self)
+            super().connectionMade()
+
+    Server.greeting, Server.answer = greeting, answer
+    factory = ServerFactory.forProtocol(Server)
+    testCase.addCleanup(lambda: [c.transport.abortConnection() for c in connections])
+    return listenTCP(testCase, factory)
+
+
+class PeerTests(TestCase):
+    """
+    A failed handshake shows what the server said, and says plainly when
+    the peer is not a WebSocket server, at once rather than at the opening
+    deadline (C{--open-timeout 30} here: each test ends well before it).
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def command(self, url: str, *args: str) -> Any:
+        started = time.monotonic()
+        out, err, code = yield runCommand(self, [url, "--open-timeout", "30", *args], b"hi\n")
+        self.assertLess(time.monotonic() - started, 15, err)
+        self.assertEqual((out, code), ("", 1), err)
+        return err
+
+    @inlineCallbacks
+    def test_rejectionReason(self) -> None:
+        """
+        A server that refuses with C{Reject(404, "no such socket")}, or
+        with 503 and a reason, is quoted after the status line.
+        """
+        port = listenTCP(self, WebSocketServerFactory(Refuser))
+        err = yield self.command(f"ws://127.0.0.1:{port}/404")
+        self.assertEqual(err, "error: 404 Not Found: no such socket\n")
+        err = yield self.command(f"ws://127.0.0.1:{port}/busy")
+        self.assertEqual(err, "error: 503 Service Unavailable: too many connections; try again later\n")
+
+    @inlineCallbacks
+    def test_webPage(self) -> None:
+        """
+        An ordinary web server's C{200} page is not a WebSocket server.
+        """
+        from twisted.web.server import Site
+        from twisted.web.static import Data
+
+        page = Data(b"<html><title>Home</title></html>", "text/html")
+        page.isLeaf = True
+        port = listenTCP(self, Site(page))
+        err = yield self.command(f"ws://127.0.0.1:{port}/")
+        self.assertEqual(
+            err, "error: 200 OK: not a websocket server (it answered as to a plain web request, not with 101)\n"
+        )
+
+    @inlineCallbacks
+    def test_sshServer(self) -> None:
+        """
+        An SSH server, which greets first and waits, is named at once.
+        """
+        port = bannerFactory(self, greeting=b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+        err = yield self.command(f"ws://127.0.0.1:{port}/")
+        self.assertEqual(err, 'error: not a websocket server but an ssh server ("SSH-2.0-OpenSSH_9.2p1 Debian-2")\n')
+
+    @inlineCallbacks
+    def test_tlsPortWithWs(self) -> None:
+        """
+        A TLS server that answers the plain-text request with an alert and
+        keeps the connection open: the client says to use C{wss://} at once.
+        """
+        port = bannerFactory(self, answer=b"\x15\x03\x01\x00\x02\x02\x46")
+        err = yield self.command(f"ws://127.0.0.1:{port}/")
+        self.assertEqual(
+            err, "error: the server answered in tls, not http: this port speaks tls; connect with wss://\n"
+        )
+
+    @inlineCallbacks
+    def test_plainPortWithWss(self) -> None:
+        """
+        C{wss://} to a plain WebSocket port fails at once, saying to try
+        C{ws://}.
+        """
+        port = listenTCP(self, WebSocketServerFactory(Server))
+        err = yield self.command(f"wss://127.0.0.1:{port}/", "--insecure")
+        self.assertTrue(err.startswith("error: TLS failure: "), err)
+        self.assertTrue(err.endswith(f"(the server does not speak TLS on port {port}: try ws://)\n"), err)
+
+
+class CertificateNameTests(TestCase):
+    """
+    A certificate for another name says which names it is for.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_otherName(self) -> None:
+        """
+        A trusted certificate for C{other.example} and C{www.other.example}
+        reached as C{localhost}: the error names both.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, names=("other.example", "www.other.example"), ips=())
+        factory = WebSocketServerFactory(Server)
+        self.addCleanup(closeAll, factory)
+        port = listenTLS(self, factory, certPath, keyPath)
+        out, err, code = yield runCommand(self, [f"wss://localhost:{port}/", "--cafile", certPath], b"hi\n")
+        self.assertEqual(
+            (out, err, code),
+            ("", "error: TLS failure: the certificate is not for localhost but for other.example, www.other.example\n", 1),
+        )
+
+
+# Runs the command with pyOpenSSL hidden, as in a virtualenv without the
+# tls extra.
+WITHOUT_OPENSSL = """
+import sys
+sys.modules["OpenSSL"] = None
+from wsproto_tw.__main__ import main
+sys.exit(main())
+"""
+
+
+class WithoutTLSTests(TestCase):
+    """
+    Without the C{tls} extra, C{wss://} says what to install.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_wssWithoutOpenSSL(self) -> None:
+        """
+        C{wss://} without pyOpenSSL: one line naming
+        C{pip install 'wsproto_tw[tls]'}, exit status 1, with or without
+        C{--cafile}.
+        """
+        for extra in ([], ["--cafile", "/nonexistent.pem"]):
+            child = CommandOutput(b"")
+            reactor.spawnProcess(
+                child,
+                sys.executable,
+                [sys.executable, "-c", WITHOUT_OPENSSL, "wss://127.0.0.1:1/", *extra],
+                env=os.environ,
+            )
+            out, err, code = yield child.ended
+            self.assertEqual(
+                (out, err, code),
+                ("", "error: wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]'\n", 1),
+            )

@@ -57,26 +57,38 @@ def formatBinary(data: bytes) -> str:
     return f"<binary {len(data)} bytes: {shown}{more}>" if data else "<binary 0 bytes>"
 
 
-def describeError(error: BaseException, host: str = "", port: int = 0) -> str:
+def describeError(
+    error: BaseException, host: str = "", port: int = 0, secure: bool = False, certificateNames: list[str] | None = None
+) -> str:
     """
-    Say in one line why a connection could not be opened.
+    Say in one line why a connection could not be opened, and what to do
+    about it where we can tell.
 
     @param error: the exception the connection's L{Deferred} failed with.
     @param host: the server's host name, for the message.
     @param port: the server's port, for the message.
+    @param secure: whether the URL was C{wss://}.
+    @param certificateNames: the names the server's certificate is for,
+        if known, for a certificate that is not for C{host}.
     """
     from twisted.internet import error as neterror
 
+    from wsproto_tw.core.errors import NotWebSocketServer
     from wsproto_tw.errors import HandshakeRejected, HandshakeTimeout
 
     where = f"{host}:{port}" if host else "the server"
-    if isinstance(error, HandshakeRejected):
-        if error.status and error.status != 101:
-            text = f"{error.status} {error.reason}"
-        else:
-            text = f"invalid handshake response: {error.reason}"
+    if isinstance(error, NotWebSocketServer):
+        text = error.reason
+    elif isinstance(error, HandshakeRejected):
+        text = _describeRejection(error)
+        if not secure and not error.status and error.reason == _CLOSED_EARLY:
+            text += " (if the port speaks TLS, use wss://)"
     elif isinstance(error, HandshakeTimeout):
         text = f"{error}"
+        if secure:
+            text += " (if the port does not speak TLS, the TLS handshake never ends: try ws://)"
+    elif isinstance(error, ImportError) and _TLS_MODULES.intersection((error.name or "").split(".")[:1]):
+        text = TLS_MISSING
     elif isinstance(error, neterror.ConnectionRefusedError):
         text = f"connection refused by {where}"
     elif isinstance(error, neterror.DNSLookupError):
@@ -85,11 +97,110 @@ def describeError(error: BaseException, host: str = "", port: int = 0) -> str:
         text = f"connecting to {where} timed out"
     elif isinstance(error, neterror.ConnectionDone):
         text = f"{where} closed the connection"
+    elif type(error).__name__ == "VerificationError" and _isTLSError(error):
+        text = f"TLS failure: the certificate is not for {host or 'this host'}"
+        if certificateNames:
+            text += f" but for {', '.join(certificateNames)}"
     elif _isTLSError(error):
-        text = f"TLS failure: {_tlsReason(error)}"
+        reason = _tlsReason(error)
+        text = f"TLS failure: {reason}"
+        if any(sign in reason for sign in _NOT_TLS):
+            text += f" (the server does not speak TLS on port {port}: try ws://)" if port else " (try ws://)"
     else:
         text = str(error) or type(error).__name__
     return " ".join(text.split())
+
+
+#: What C{wss://} needs without the C{tls} extra.
+TLS_MISSING = "wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]'"
+# The top-level modules of the tls extra.
+_TLS_MODULES = frozenset(("OpenSSL", "service_identity", "idna", "cryptography"))
+# What OpenSSL says when the server answers a ClientHello with plain text.
+_NOT_TLS = ("wrong version number", "packet length too long", "unknown protocol", "record layer failure", "http request")
+# What the client core says when the server closes without answering.
+_CLOSED_EARLY = "connection closed before the handshake response"
+# Characters of the server's reason shown.
+_REASON_SHOWN = 200
+
+
+def _describeRejection(error: Any) -> str:
+    """
+    @return: what a refused handshake says: its status line and the first
+        line of its body for an error, a redirect's target, or that the
+        server is not a WebSocket server at all.
+    """
+    if not error.status or error.status == 101:
+        return f"invalid handshake response: {error.reason}"
+    status = f"{error.status} {error.reason}".strip()
+    headers = {name.lower(): value for name, value in error.headers}
+    if 300 <= error.status < 400 and "location" in headers:
+        return f"{status}: redirected to {headers['location']} (not followed)"
+    if error.status < 400:
+        return f"{status}: not a websocket server (it answered as to a plain web request, not with 101)"
+    said = _firstLine(error.body, headers.get("content-type", ""))
+    if said and said.lower() != error.reason.lower():
+        return f"{status}: {said}"
+    return status
+
+
+def _firstLine(body: bytes, contentType: str) -> str:
+    """
+    @return: the first line of text in a response body (of an HTML page,
+        its title or first heading), at most L{_REASON_SHOWN} characters.
+    """
+    import html
+    import re
+
+    text = body.decode("utf-8", "replace")
+    if "html" in contentType.lower() or text.lstrip().startswith("<"):
+        found = re.search(r"<(title|h1)[^>]*>(.*?)</\1\s*>", text, re.IGNORECASE | re.DOTALL)
+        text = html.unescape(re.sub(r"<[^>]*>", " ", found.group(2) if found else text))
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line:
+            return line if len(line) <= _REASON_SHOWN else line[:_REASON_SHOWN] + "..."
+    return ""
+
+
+def certificateNames(host: str, port: int, timeout: float = 5.0) -> list[str]:
+    """
+    Ask the server directly which names its certificate is for, without
+    verifying it (to explain a certificate that is for another name).
+
+    @return: the certificate's DNS names and IP addresses (its common name
+        if it has neither), or nothing if they can't be had.
+    """
+    import ipaddress
+    import socket
+    import ssl
+
+    try:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            ipaddress.ip_address(host)
+            serverName = None
+        except ValueError:
+            serverName = host
+        with socket.create_connection((host, port), timeout) as sock:
+            with context.wrap_socket(sock, server_hostname=serverName) as tls:
+                der = tls.getpeercert(binary_form=True)
+        certificate = x509.load_der_x509_certificate(der)
+        try:
+            alternatives = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = alternatives.get_values_for_type(x509.DNSName)
+            names += [str(a) for a in alternatives.get_values_for_type(x509.IPAddress)]
+        except x509.ExtensionNotFound:
+            names = []
+        if not names:
+            names = [str(a.value) for a in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        return names
+    except Exception:
+        return []
 
 
 def _isTLSError(error: BaseException) -> bool:
@@ -205,7 +316,14 @@ class _Session:
     One run of the command: connect, pump lines, report the end.
 
     @ivar status: the exit status once the reactor has stopped.
+    @ivar secure: whether the URL is C{wss://}.
+    @ivar lookUpNames: asks a server directly which names its certificate
+        is for (L{certificateNames}), or L{None} when it can't be reached
+        directly (through a proxy).
     """
+
+    secure = False
+    lookUpNames: Callable[[str, int], list[str]] | None = None
 
     def __init__(
         self,
@@ -254,7 +372,10 @@ class _Session:
         self._standardIO(_StandardInput(self))
 
     def failed(self, error: BaseException, host: str, port: int) -> None:
-        self._say(f"error: {describeError(error, host, port)}")
+        names = None
+        if self.lookUpNames is not None and type(error).__name__ == "VerificationError":
+            names = self.lookUpNames(host, port)
+        self._say(f"error: {describeError(error, host, port, self.secure, names)}")
         self.status = 1
         self._stop()
 
@@ -562,7 +683,10 @@ def main(argv: list[str] | None = None) -> int:
     except usage.UsageError as exc:
         print(f"{options.synopsis}\nwsproto-tw: error: {exc}", file=sys.stderr)
         return 2
-    _secure, host, port, _hostHeader, _target = options["server"]
+    secure, host, port, _hostHeader, _target = options["server"]
+    if secure and not _tlsInstalled():
+        print(f"error: {TLS_MISSING}", file=sys.stderr)
+        return 1
     trustRoot = None
     if options["cafile"]:
         from wsproto_tw.client import loadTrustRoot
@@ -590,6 +714,18 @@ def main(argv: list[str] | None = None) -> int:
         commands=interactive or options["commands"],
         standardIO=lambda protocol: StandardIO(protocol, reactor=reactor),
     )
+    session.secure = secure
+    if secure and proxy is not False:
+        from wsproto_tw.proxy import proxyFor
+
+        try:
+            direct = proxyFor(secure, host, port, proxy, None) is None
+        except ValueError:
+            direct = False
+    else:
+        direct = secure
+    if direct:
+        session.lookUpNames = certificateNames
 
     def start() -> None:
         if options["reconnect"]:
@@ -642,6 +778,19 @@ def main(argv: list[str] | None = None) -> int:
         # terminal's output): give the shell back what it had.
         _restoreFlags(flags)
     return session.status
+
+
+def _tlsInstalled() -> bool:
+    """
+    @return: whether the C{tls} extra (pyOpenSSL, service_identity) can be
+        imported.
+    """
+    try:
+        import OpenSSL  # noqa: F401
+        import service_identity  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _descriptorFlags() -> dict[int, int]:
