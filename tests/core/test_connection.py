@@ -5,6 +5,9 @@ keepalive and idle timers, EOF, and the lazy order of events.
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.helpers import (
@@ -918,3 +921,109 @@ class LargeMessageTests(SynchronousTestCase):
         [event] = list(server.events())
         self.assertIs(event.request.peer, peer)
         self.assertIs(server.request, event.request)
+
+
+def _fragmentFlood(opcode: int, pieces: list[bytes], count: int) -> bytes:
+    """
+    A message of C{count} frames as a client sends it, the I{i}th frame's
+    payload being C{pieces[i % len(pieces)]}.
+    """
+    frames = [clientFrame(opcode, pieces[0], fin=False)]
+    middle = [clientFrame(Opcode.CONTINUATION, pieces[i % len(pieces)], fin=False) for i in range(len(pieces))]
+    for i in range(1, count - 1):
+        frames.append(middle[i % len(pieces)])
+    frames.append(clientFrame(Opcode.CONTINUATION, pieces[(count - 1) % len(pieces)]))
+    return b"".join(frames)
+
+
+def receivePeak(server: ServerConnection, data: bytes, chunk: int = 65536) -> tuple[list, int]:
+    """
+    Feed C{data} to C{server} C{chunk} bytes at a time, as a transport
+    delivers it, taking the events after each chunk.
+
+    @return: the events, and the peak of memory allocated meanwhile (the
+        C{tracemalloc} peak over what was allocated before).
+    """
+    chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    events = []
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for piece in chunks:
+            server.receive_data(piece, now=1.0)
+            events.extend(server.events())
+            del piece
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return events, peak
+
+
+# A message of 100,000 one-byte fragments weighs 100 kB; what it may cost at
+# most while it is received, the receive buffer's 64 KiB included. Keeping
+# each fragment as an object would cost several MiB.
+FRAGMENTS = 100_000
+FRAGMENTS_PEAK = 512 * 1024
+
+
+class FragmentMemoryTests(SynchronousTestCase):
+    """
+    A message's bookkeeping does not grow with its number of fragments
+    beyond a few bytes each, and a flood of fragments fails early. (The
+    suite runs these with the C accelerator and, under
+    C{WSPROTO_TW_NO_SPEEDUPS=1}, without.)
+    """
+
+    def test_binaryOneByteFragments(self):
+        """
+        A binary message of 100,000 one-byte fragments is received whole,
+        and its peak memory stays under 512 KiB.
+        """
+        server = openedServer(NO_TIMERS)
+        events, peak = receivePeak(server, _fragmentFlood(Opcode.BINARY, [b"a", b"b", b"c"], FRAGMENTS))
+        self.assertEqual(events, [BinaryMessage(b"abc" * (FRAGMENTS // 3) + b"a")])
+        self.assertLess(peak, FRAGMENTS_PEAK)
+
+    def test_textSplitCharacters(self):
+        """
+        A text message of 99,999 one-byte fragments, each a third of the
+        UTF-8 encoding of C{"€"} (the costliest text fragments: each
+        decoded piece would be an object of its own), is received whole,
+        and its peak memory stays under 512 KiB.
+        """
+        euro = "\u20ac".encode("utf-8")
+        server = openedServer(NO_TIMERS)
+        data = _fragmentFlood(Opcode.TEXT, [euro[0:1], euro[1:2], euro[2:3]], FRAGMENTS - 1)
+        events, peak = receivePeak(server, data)
+        self.assertEqual(events, [TextMessage("\u20ac" * (FRAGMENTS // 3))])
+        self.assertLess(peak, FRAGMENTS_PEAK)
+
+    def test_fragmentFlood(self):
+        """
+        A message of more frames than C{max_fragments} fails with 1008 at
+        the first frame too many, within the same memory bound, and nothing
+        after it is parsed.
+        """
+        euro = "\u20ac".encode("utf-8")
+        server = openedServer(Config(ping_interval=None, max_fragments=20_000))
+        data = _fragmentFlood(Opcode.TEXT, [euro[0:1], euro[1:2], euro[2:3]], 30_000)
+        events, peak = receivePeak(server, data + clientFrame(Opcode.TEXT, b"after"))
+        self.assertEqual(events, [ConnectionFailed(1008, "message of more than 20000 frames")])
+        self.assertEqual(sentCloseCode(server.data_to_send()), CloseCode.POLICY_VIOLATION)
+        self.assertTrue(server.wants_transport_closed)
+        self.assertLess(peak, FRAGMENTS_PEAK)
+
+    def test_fragmentLimitConfigured(self):
+        """
+        C{max_fragments} counts the frames of one message, first frame
+        included; C{0} means no limit.
+        """
+        server = openedServer(Config(ping_interval=None, max_fragments=3))
+        server.receive_data(_fragmentFlood(Opcode.BINARY, [b"x"], 3), now=1.0)
+        self.assertEqual(list(server.events()), [BinaryMessage(b"xxx")])
+        server.receive_data(_fragmentFlood(Opcode.BINARY, [b"x"], 4), now=1.0)
+        self.assertEqual(list(server.events()), [ConnectionFailed(1008, "message of more than 3 frames")])
+        server = openedServer(Config(ping_interval=None, max_fragments=0))
+        server.receive_data(_fragmentFlood(Opcode.BINARY, [b"x"], 1000), now=1.0)
+        self.assertEqual(list(server.events()), [BinaryMessage(b"x" * 1000)])
