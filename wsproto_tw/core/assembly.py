@@ -87,6 +87,13 @@ class MessageAssembler:
         # The joined batches of pieces, once there are more than _BATCH.
         self._chunks: list | None = None
 
+    @property
+    def size(self) -> int:
+        """
+        The message's payload so far, in bytes (inflated).
+        """
+        return self._size
+
     def add(self, data: bytes, frame_start: bool, last: bool) -> TextMessage | BinaryMessage | None:
         """
         Add the next piece of the message.

@@ -63,6 +63,7 @@ from wsproto_tw.core.handshake import (
     validate_stream_request,
 )
 from wsproto_tw.core.keepalive import Keepalive
+from wsproto_tw.core.stats import CloseRecord, Statistics
 from wsproto_tw.core.utf8 import decode_text
 
 _pack_code = struct.Struct("!H").pack
@@ -165,13 +166,14 @@ class Connection:
         else ours, else 1006.
     @ivar close_reason: the matching reason.
     @ivar rtt: the last keepalive round-trip time in seconds, or L{None}.
+    @ivar stats: what the connection has carried (L{Statistics}).
     """
 
     role: Role
 
     # One connection per peer, many peers: no per-instance dict.
     __slots__ = (
-        "state", "subprotocol", "extensions", "wants_transport_closed", "rtt",
+        "state", "subprotocol", "extensions", "wants_transport_closed", "rtt", "stats",
         "_config", "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
         "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by", "_keepalive",
     )
@@ -193,6 +195,7 @@ class Connection:
         self.extensions: str | None = None
         self.wants_transport_closed = False
         self.rtt: float | None = None
+        self.stats = Statistics()
         self._events: list[Event] = []
         self._now = now
         self._out: list[bytes] = []
@@ -225,6 +228,7 @@ class Connection:
             the bytes arrived): the idle timeout runs from it, and the events
             the bytes produce are dated by it.
         """
+        self.stats.bytes_received += len(data)
         if self.state is State.CLOSED:
             return
         self._reader.buffer += data
@@ -301,6 +305,7 @@ class Connection:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        self.stats.bytes_sent += len(data)
         return data
 
     def next_deadline(self) -> float | None:
@@ -477,6 +482,17 @@ class Connection:
         """
         return self._close_sent is not None and self._close_received is not None and self._failed is None
 
+    @property
+    def close_record(self) -> CloseRecord:
+        """
+        The close codes sent, received and failed with so far.
+        """
+        received = self._close_received
+        failed = self._failed
+        return CloseRecord(
+            self._close_sent, None if received is None else received[0], None if failed is None else failed[0]
+        )
+
     # -- internals: frames -----------------------------------------------
 
     def _writable(self) -> bool:
@@ -492,9 +508,20 @@ class Connection:
         self._out.append(build_frame(opcode, payload, fin, rsv1, key))
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> None:
+        stats = self.stats
+        if opcode is Opcode.TEXT:
+            stats.text_sent += 1
+            stats.text_bytes_sent += len(payload)
+        else:
+            stats.binary_sent += 1
+            stats.binary_bytes_sent += len(payload)
         rsv1 = False
         if self._codec is not None:
+            size = len(payload)
             payload, rsv1 = self._codec.compress(payload)
+            if rsv1:
+                stats.deflate_bytes_in += size
+                stats.deflate_bytes_out += len(payload)
         self._send_frame(opcode, payload, True, rsv1)
 
     def _receive_piece(
@@ -509,10 +536,15 @@ class Connection:
             limit = self._config.max_message_size
             if limit and len(data) > limit:
                 raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
+            stats = self.stats
             if opcode is Opcode.TEXT:
                 self._events.append(TextMessage(decode_text(data)))
+                stats.text_received += 1
+                stats.text_bytes_received += len(data)
             else:
                 self._events.append(BinaryMessage(data))
+                stats.binary_received += 1
+                stats.binary_bytes_received += len(data)
         else:
             # A piece of a fragmented or compressed message, or of a frame
             # that arrives in pieces (RFC 6455 §5.4).
@@ -538,6 +570,13 @@ class Connection:
             if event is not None:
                 self._message = None
                 self._events.append(event)
+                stats = self.stats
+                if type(event) is TextMessage:
+                    stats.text_received += 1
+                    stats.text_bytes_received += message.size
+                else:
+                    stats.binary_received += 1
+                    stats.binary_bytes_received += message.size
 
     def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
         if opcode is Opcode.PING:
@@ -549,6 +588,7 @@ class Connection:
             rtt = self._keepalive.pong_received(payload, now)
             if rtt is not None:
                 self.rtt = rtt
+                self.stats.round_trip(rtt)
             self._events.append(Pong(payload, rtt))
         else:
             self._receive_close(payload, now)
@@ -803,11 +843,13 @@ class ServerConnection(Connection):
             if self._proposed_extensions:
                 fields.append(("Sec-WebSocket-Extensions", self._proposed_extensions))
             self._out.append(build_response(200, [*fields, *extra_headers]))
+            self.stats.handshake_status = 200
         else:
             assert self._key is not None
             self._out.append(
                 build_accept_response(self._key, subprotocol, self._proposed_extensions, extra_headers)
             )
+            self.stats.handshake_status = 101
         self.subprotocol = subprotocol
         self.extensions = self._proposed_extensions
         if self._proposed_codec is not None:
@@ -833,6 +875,7 @@ class ServerConnection(Connection):
 
     def _handshake_failed(self, error: Exception) -> None:
         assert isinstance(error, HandshakeFailed)
+        self.stats.handshake_status = error.status
         if self._stream_request is not None:
             self._out.append(build_stream_error_response(error))
         else:
