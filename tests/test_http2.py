@@ -276,7 +276,7 @@ class HTTP2ServerMixin:
     C{/}, a WebSocket resource at C{/ws}.
     """
 
-    timeout = 15
+    timeout = 60
     config = Config(compression=PerMessageDeflate(), subprotocols=())
     maxStreams = 100
     applicationFactory: Any = EchoApplication
@@ -334,7 +334,9 @@ class HTTP2ServerMixin:
     def closeClient(self, client: H2WebSocketClient) -> Any:
         if not client.lost.called:
             client.transport.loseConnection()
-        yield client.lost
+            lost: Deferred = Deferred()
+            client.lost.addCallback(lost.callback)
+            yield lost
 
 
 class ExtendedConnectTests(HTTP2ServerMixin, TestCase):
@@ -576,6 +578,7 @@ class RefusalTests(HTTP2ServerMixin, TestCase):
             yield stream.response
         # Past the limit the client's h2 would refuse: raise it there.
         client.h2.remote_settings.max_concurrent_streams = 10
+        client.h2.remote_settings.acknowledge()
         client.openWebSocket()
         event = yield client.terminated
         self.assertEqual(event.error_code, ErrorCodes.PROTOCOL_ERROR)
@@ -590,12 +593,11 @@ class RefusalTests(HTTP2ServerMixin, TestCase):
         from h2.errors import ErrorCodes
         from hyperframe.frame import DataFrame
 
+        # Reading waits while the application decides: nothing is
+        # acknowledged. Send past the window, behind h2's back.
+        self.resource.applicationFactory = Undecided
         client = yield self.h2Client()
         stream = client.openWebSocket()
-        yield stream.response
-        # The application has not read anything: reading is paused while
-        # requestReceived decides? No: it accepted. Send past the window
-        # behind h2's back.
         for _ in range(5):
             frame = DataFrame(stream.streamID)
             frame.data = b"\x00" * 16384
@@ -665,8 +667,8 @@ class FlowControlTests(HTTP2ServerMixin, TestCase):
         client = yield self.h2Client(acknowledge=False)
         stream = client.openWebSocket()
         yield stream.response
-        for _ in range(100):
-            if events:
+        for _ in range(200):
+            if events and len(stream.data) >= 65535:
                 break
             yield deferLater(reactor, 0.01, lambda: None)
         self.assertEqual(events, ["pause"])

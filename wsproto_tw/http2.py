@@ -162,6 +162,8 @@ class HTTP2Channel(Protocol):
         self._armIdle()
 
     def dataReceived(self, data: bytes) -> None:
+        if self._lost:
+            return  # after a connection error, while the transport closes
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -171,7 +173,8 @@ class HTTP2Channel(Protocol):
                 "http/2 connection error from {peer}: {error}", peer=self._peerName(), error=exc
             )
             self._flush()
-            self.transport.loseConnection()
+            self._close()
+            self._dropStreams(Failure(ConnectionLost(f"http/2 connection error: {exc}")))
             return
         for event in events:
             kind = type(event)
@@ -204,11 +207,19 @@ class HTTP2Channel(Protocol):
                         self._windowOpened(streamID)
             elif kind is h2.events.ConnectionTerminated:
                 self._flush()
-                self.transport.loseConnection()
+                self._close()
+                self._dropStreams(Failure(ConnectionLost(f"peer sent goaway with code {event.error_code}")))
                 return
         self._flush()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._dropStreams(reason)
+
+    def _dropStreams(self, reason: Failure) -> None:
+        """
+        The connection is gone, or going after a connection error: send
+        nothing more, and tell every stream.
+        """
         self._lost = True
         if self._idleCall is not None and self._idleCall.active():
             self._idleCall.cancel()
@@ -307,7 +318,7 @@ class HTTP2Channel(Protocol):
         window and the transport allow, then its end if it is due.
         """
         box = self._outboxes.get(streamID)
-        if box is None:
+        if box is None or self._lost:
             return
         conn = self._h2
         chunks = box.chunks
@@ -352,6 +363,14 @@ class HTTP2Channel(Protocol):
         box = self._outboxes.get(streamID)
         return 0 if box is None else box.queued
 
+    def _close(self) -> None:
+        """
+        Close the transport once what was written has gone out.
+        """
+        # A registered producer would keep it open once its buffer drains.
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
     def _flush(self) -> None:
         data = self._h2.data_to_send()
         if data and not self._lost:
@@ -372,9 +391,11 @@ class HTTP2Channel(Protocol):
 
     def _idleTimedOut(self) -> None:
         self._idleCall = None
+        if self._lost:
+            return
         self._h2.close_connection(ErrorCodes.NO_ERROR)
         self._flush()
-        self.transport.loseConnection()
+        self._close()
 
     # -- what Twisted's H2Stream (and H2StreamWire) call -------------------
 
@@ -382,6 +403,8 @@ class HTTP2Channel(Protocol):
         """
         Send a response's HEADERS frame on stream C{streamID}.
         """
+        if self._lost:
+            return
         try:
             self._h2.send_headers(streamID, headers)
         except h2.exceptions.StreamClosedError:
@@ -415,7 +438,7 @@ class HTTP2Channel(Protocol):
         self._flush()
 
     def abortRequest(self, streamID: int) -> None:
-        if streamID not in self._outboxes:
+        if streamID not in self._outboxes or self._lost:
             return
         self._forget(streamID)
         try:
@@ -425,7 +448,7 @@ class HTTP2Channel(Protocol):
         self._flush()
 
     def openStreamWindow(self, streamID: int, increment: int) -> None:
-        if not increment:
+        if not increment or self._lost:
             return
         try:
             self._h2.acknowledge_received_data(increment, streamID)
@@ -450,9 +473,13 @@ class HTTP2Channel(Protocol):
         return ISSLTransport(self.transport, None) is not None
 
     def _send100Continue(self, streamID: int) -> None:
+        if self._lost:
+            return
         self.sendHeaders(streamID, [(b":status", b"100")])
 
     def _respondToBadRequestAndDisconnect(self, streamID: int) -> None:
+        if self._lost:
+            return
         stream = self.streams.get(streamID)
         self._forget(streamID)
         try:
