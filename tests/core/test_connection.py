@@ -5,7 +5,9 @@ keepalive and idle timers, EOF, and the lazy order of events.
 
 from __future__ import annotations
 
+import ast
 import gc
+import inspect
 import tracemalloc
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -20,9 +22,10 @@ from tests.helpers import (
     sentCloseCode,
     serverFrame,
 )
+from wsproto_tw.core import connection
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.config import Config
-from wsproto_tw.core.connection import Role, ServerConnection, State
+from wsproto_tw.core.connection import ClientConnection, IllegalTransition, Role, ServerConnection, State
 from wsproto_tw.core.errors import InvalidState
 from wsproto_tw.core.events import (
     BinaryMessage,
@@ -33,6 +36,7 @@ from wsproto_tw.core.events import (
     RequestReceived,
     TextMessage,
 )
+from wsproto_tw.core.keepalive import Keepalive
 
 VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
 INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000]
@@ -1027,3 +1031,127 @@ class FragmentMemoryTests(SynchronousTestCase):
         server = openedServer(Config(ping_interval=None, max_fragments=0))
         server.receive_data(_fragmentFlood(Opcode.BINARY, [b"x"], 1000), now=1.0)
         self.assertEqual(list(server.events()), [BinaryMessage(b"x" * 1000)])
+
+
+class TransitionTests(SynchronousTestCase):
+    """
+    Every change of state is looked up in one table; anything it does not
+    list is a bug of ours, reported as one.
+    """
+
+    def withoutTransition(self, state: State, input: str) -> None:
+        """
+        Take the transition from C{state} on the input named C{input} out
+        of the table, for this test.
+        """
+        table = dict(connection._TRANSITIONS)
+        del table[state, connection._Input[input]]
+        self.patch(connection, "_TRANSITIONS", table)
+
+    def test_illegalTransitionWhileParsing(self):
+        """
+        A transition missing from the table, reached while parsing, raises
+        L{IllegalTransition}, which fails the connection with 1011 like any
+        bug of ours and rides on the L{ConnectionFailed} event.
+        """
+        server = openedServer(NO_TIMERS)
+        self.withoutTransition(State.OPEN, "CLOSE_RECEIVED")
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(1000)), now=1.0)
+        events = list(server.events())
+        self.assertEqual(events, [CloseReceived(1000, ""), ConnectionFailed(1011, "internal error")])
+        self.assertIsInstance(events[1].error, IllegalTransition)
+        self.assertEqual(str(events[1].error), "no transition from OPEN on close received")
+        self.assertIs(server.state, State.CLOSED)
+        self.assertTrue(server.wants_transport_closed)
+
+    def test_illegalTransitionFromCommand(self):
+        """
+        A command whose transition is missing from the table raises
+        L{IllegalTransition} to its caller, and the state does not change.
+        """
+        server = openedServer(NO_TIMERS)
+        self.withoutTransition(State.OPEN, "CLOSE_SENT")
+        exc = self.assertRaises(IllegalTransition, server.send_close, now=1.0)
+        self.assertEqual(str(exc), "no transition from OPEN on close sent")
+        self.assertIs(server.state, State.OPEN)
+
+    def test_stateAssignedInOnePlace(self):
+        """
+        C{state} is assigned in C{Connection.__init__} (the initial state)
+        and in C{Connection._transition} only.
+        """
+        tree = ast.parse(inspect.getsource(connection))
+        assigned = []
+        for cls in tree.body:
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            for function in cls.body:
+                if not isinstance(function, ast.FunctionDef):
+                    continue
+                for node in ast.walk(function):
+                    targets = []
+                    if isinstance(node, ast.Assign):
+                        targets = node.targets
+                    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                        targets = [node.target]
+                    for target in targets:
+                        for name in ast.walk(target):
+                            if isinstance(name, ast.Attribute) and name.attr == "state":
+                                assigned.append(f"{cls.name}.{function.name}")
+        self.assertEqual(assigned, ["Connection.__init__", "Connection._transition"])
+
+    def test_closedEverywhere(self):
+        """
+        Every way into CLOSED ends parsing and deadlines: data received
+        after it is ignored, and nothing is left to time out (a client
+        after the closing handshake keeps only the wait for the server to
+        close TCP).
+        """
+        ways = {
+            "peer close": lambda c: c.receive_data(clientFrame(Opcode.CLOSE, closePayload(1000)), now=1.0),
+            "violation": lambda c: c.receive_data(b"\x81\x01x", now=1.0),
+            "fail": lambda c: c.fail(1008, "slow", now=1.0),
+            "close timeout": lambda c: (c.send_close(now=1.0), c.handle_timer(now=100.0)),
+            "eof": lambda c: c.receive_eof(),
+        }
+        for name, way in ways.items():
+            server = openedServer(Config(ping_interval=5, idle_timeout=7))
+            way(server)
+            list(server.events())
+            self.assertIs(server.state, State.CLOSED, name)
+            self.assertIsNone(server.next_deadline(), name)
+            server.receive_data(clientFrame(Opcode.TEXT, b"late"), now=2.0)
+            self.assertEqual(list(server.events()), [], name)
+
+
+class NowDocumentedTests(SynchronousTestCase):
+    """
+    Every core entry point that takes C{now} says what it is.
+    """
+
+    def test_nowDocumented(self):
+        """
+        Each public method (constructors included) of the connections and
+        of L{Keepalive} with a C{now} parameter documents it as seconds on
+        the caller's clock.
+        """
+        checked = []
+        for cls in (ServerConnection, ClientConnection, Keepalive):
+            for name in dir(cls):
+                if name.startswith("_") and name != "__init__":
+                    continue
+                function = getattr(cls, name)
+                if not callable(function) or isinstance(function, type):
+                    continue
+                try:
+                    parameters = inspect.signature(function).parameters
+                except (TypeError, ValueError):
+                    continue
+                if "now" not in parameters:
+                    continue
+                checked.append(f"{cls.__name__}.{name}")
+                doc = " ".join((function.__doc__ or "").split())
+                self.assertIn("@param now: the current time in seconds, on the caller's clock", doc, checked[-1])
+        self.assertIn("ServerConnection.receive_data", checked)
+        self.assertIn("ClientConnection.__init__", checked)
+        self.assertIn("Keepalive.ping_due", checked)
