@@ -814,3 +814,79 @@ class ContractTests(HTTP2ServerMixin, TestCase):
         self.assertEqual(http11.request.method, "GET")
         self.assertEqual(http2.request.peer.host, "127.0.0.1")
         self.assertEqual(http2.calls[0], ("requestReceived", "/ws/room", "x=1", ["other", "chat"], "https://good.example"))
+
+
+class TapTests(TestCase):
+    """
+    C{twistd websocket --http2}: the option, and a real C{twistd} serving
+    WebSocket over HTTP/2 and HTTP/1.1 on one TLS port.
+    """
+
+    timeout = 60
+
+    def test_options(self) -> None:
+        """
+        C{--http2} builds a L{WebSocketSite} with C{http2=True}, with or
+        without C{--path}; C{--http2-max-streams} bounds its streams and
+        must be at least 1.
+        """
+        from twisted.python.usage import UsageError
+
+        from wsproto_tw.tap import Options, _listening
+
+        for extra in ([], ["--path", "/ws"]):
+            options = Options()
+            options.parseOptions(["--http2", "--http2-max-streams", "7", *extra])
+            _, site = _listening(options, options.config(), reactor)
+            self.assertIsInstance(site, WebSocketSite)
+            self.assertEqual((site.http2, site.http2MaxStreams), (True, 7))
+            self.assertEqual(site.acceptableProtocols(), [b"h2", b"http/1.1"])
+        options = Options()
+        options.parseOptions([])
+        factory, listening = _listening(options, options.config(), reactor)
+        self.assertIs(factory, listening)
+        with self.assertRaises(UsageError) as caught:
+            Options().parseOptions(["--http2", "--http2-max-streams", "0"])
+        self.assertEqual(str(caught.exception), "--http2-max-streams must be at least 1, not 0")
+
+    @inlineCallbacks
+    def test_twistd(self) -> Any:
+        """
+        C{twistd websocket --port ssl:... --http2} negotiates C{h2} with an
+        HTTP/2 client and echoes over an extended CONNECT stream, and still
+        upgrades an HTTP/1.1 client on the same port.
+        """
+        from twisted.internet import ssl
+
+        from tests.processes import Twistd
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        twistd = Twistd(self, "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}", "--http2")
+        [port] = twistd.listening(1)
+        with open(certPath, "rb") as f:
+            authority = ssl.Certificate.loadPEM(f.read())
+
+        tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=[b"h2", b"http/1.1"])
+        client = H2WebSocketClient()
+        yield SSL4ClientEndpoint(reactor, "127.0.0.1", int(port), tls).connect(Factory.forProtocol(lambda: client))
+        yield client.settings
+        self.assertEqual(client.transport.negotiatedProtocol, b"h2")
+        stream = client.openWebSocket("/anywhere")
+        self.assertEqual(dict((yield stream.response))[b":status"], b"200")
+        stream.send(clientFrame(TEXT, b"over h2"))
+        [frame] = yield stream.nextFrames(1)
+        self.assertEqual(frame[:2], (TEXT, b"over h2"))
+        stream.send(clientFrame(CLOSE, closePayload(1000)))
+        yield stream.ended
+        client.transport.loseConnection()
+        yield client.lost
+
+        tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=[b"http/1.1"])
+        application = Collector()
+        opening = connectWebSocket(
+            SSL4ClientEndpoint(reactor, "127.0.0.1", int(port), tls), f"wss://localhost:{port}/ws", lambda: application
+        )
+        yield echoRoundTrip(self, opening, application)
+        log = twistd.stop()
+        self.assertEqual(log.count("opened "), 2, log)
+        self.assertNotIn("Traceback", log)

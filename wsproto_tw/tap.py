@@ -44,6 +44,10 @@ class Options(ServerConfigOptions):
         ["app", None, None, "Your own application instead of --mode: package.module.Name of an application class or factory, called once per connection.", None],
         ["static", None, None, "Directory served over HTTP on the same port(s); the WebSocket is then at --path.", None],
         ["path", None, None, "URL path of the WebSocket: default /ws with --static or --mode broadcast; otherwise every path is a WebSocket unless --path is given.", None],
+        ["http2-max-streams", None, 100, "With --http2: streams open at once per HTTP/2 connection.", int],
+    ]
+    optFlags = [
+        ["http2", None, "Over TLS (ssl: ports), offer h2 and http/1.1 by ALPN and serve WebSocket over HTTP/2 (RFC 8441) besides HTTP/1.1 upgrades."],
     ]
 
     def __init__(self) -> None:
@@ -78,6 +82,8 @@ class Options(ServerConfigOptions):
                 raise usage.UsageError(f"--app {self['app']}: not a class or factory: {application!r}")
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: not a directory")
+        if self["http2-max-streams"] < 1:
+            raise usage.UsageError(f"--http2-max-streams must be at least 1, not {self['http2-max-streams']}")
         path = self["path"]
         if path is not None and (not path.startswith("/") or not path.strip("/")):
             raise usage.UsageError(f"--path must start with / and name a path below /, not {path!r}")
@@ -104,9 +110,20 @@ def _listening(options: Options, config: Config, reactor: Any) -> tuple[WebSocke
     """
     applicationFactory = options.applicationFactory()
     static, path = options["static"], options["path"]
+    http2 = bool(options["http2"])
     if static is None and path is None and options["mode"] != "broadcast":
-        factory = WebSocketServerFactory(applicationFactory, config, reactor=reactor)
-        return factory, factory
+        if not http2:
+            factory = WebSocketServerFactory(applicationFactory, config, reactor=reactor)
+            return factory, factory
+        # HTTP/2 streams reach a WebSocket through a site's resources: a
+        # WebSocketResource as the root answers every path.
+        from wsproto_tw.resource import WebSocketResource, WebSocketSite
+
+        everywhere = WebSocketResource(applicationFactory, config, reactor)
+        site = WebSocketSite(
+            everywhere, config, reactor=reactor, http2=True, http2MaxStreams=options["http2-max-streams"]
+        )
+        return everywhere.webSocketFactory, site
     from twisted.web.resource import Resource
     from twisted.web.static import File
 
@@ -123,7 +140,13 @@ def _listening(options: Options, config: Config, reactor: Any) -> tuple[WebSocke
             fallback.putChild(b"", chatPage(path))
     # WebSocketSite: open_timeout bounds a connection's first request, and
     # an oversized head gets 431, as on the WebSocket factory's own ports.
-    return webSocket.webSocketFactory, WebSocketSite(mountAt(path, webSocket, fallback), config, reactor=reactor)
+    return webSocket.webSocketFactory, WebSocketSite(
+        mountAt(path, webSocket, fallback),
+        config,
+        reactor=reactor,
+        http2=http2,
+        http2MaxStreams=options["http2-max-streams"],
+    )
 
 
 def makeService(options: Options) -> IService:
