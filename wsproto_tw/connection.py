@@ -201,6 +201,24 @@ class WebSocketConnection:
     def roundTripTime(self) -> float | None:
         return self._conn.rtt
 
+    @property
+    def statistics(self) -> Any:
+        """
+        What the connection has carried so far, a L{Statistics
+        <wsproto_tw.core.stats.Statistics>}, or L{None} before the wire
+        connects.
+        """
+        return None if self._conn is None else self._conn.stats
+
+    @property
+    def closeRecord(self) -> Any:
+        """
+        The close codes sent, received and failed with so far, a
+        L{CloseRecord <wsproto_tw.core.stats.CloseRecord>}, or L{None}
+        before the wire connects.
+        """
+        return None if self._conn is None else self._conn.close_record
+
     def sendText(self, text: str) -> None:
         self._conn.send_text(text)
         self._flush()
@@ -345,6 +363,7 @@ class WebSocketConnection:
     def _pause(self, reason: PauseReason) -> None:
         stopReading, suspendKeepalive = self._inbound.pause(reason)
         if stopReading and self.wire is not None and not self._closing:
+            self._conn.stats.read_paused(reason.name)
             self.wire.pauseReading()
         if suspendKeepalive and self._conn is not None:
             # We stop reading by our own choice: the peer's pong may wait
@@ -517,6 +536,7 @@ class WebSocketConnection:
 
     def _writeStalled(self, reason: str) -> None:
         self._conn.fail(CloseCode.POLICY_VIOLATION, reason, now=self._clock.seconds())
+        self._conn.stats.slow_consumer_drops = 1
         self._closing = True
         _log.info("dropping {peer}: {reason}", peer=_peer(self.wire), reason=reason)
         self.wire.abortConnection()

@@ -144,6 +144,8 @@ class WebSocketServerFactory(Factory):
 
     @ivar config: the L{Config} every connection shares.
     @ivar connections: the open (or opening) L{WebSocketConnection}s.
+    @ivar metrics: the L{Metrics <wsproto_tw.metrics.Metrics>} that count
+        these connections, or L{None}.
     """
 
     noisy = False
@@ -153,11 +155,19 @@ class WebSocketServerFactory(Factory):
         applicationFactory: Callable[[], Any],
         config: Config | None = None,
         reactor: IReactorTime | None = None,
+        metrics: Any = None,
     ) -> None:
+        """
+        @param metrics: a L{Metrics <wsproto_tw.metrics.Metrics>} to count
+            the connections in, or L{None}.
+        """
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor  # type: ignore[assignment]
+        self.metrics: Any = None
+        if metrics is not None:
+            metrics.watch(self)
         self.applicationFactory = applicationFactory
         self.config = config if config is not None else Config()
         self.reactor = reactor
@@ -219,6 +229,9 @@ class WebSocketServerFactory(Factory):
         return [b"http/1.1"]
 
     def _lost(self, connection: WebSocketConnection) -> None:
+        if self.metrics is not None:
+            # Counted as closed before it leaves the set a scrape reads.
+            self.metrics.closed(connection)
         self.connections.discard(connection)
         if not self.connections and self._waiters:
             if self._abort is not None and self._abort.active():

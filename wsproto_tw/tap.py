@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.python import reflect, usage
 
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
 from wsproto_tw.core.config import Config
+from wsproto_tw.logs import logFormat, logLevel
 from wsproto_tw.options import ServerConfigOptions, seconds
 from wsproto_tw.server import ShutdownService, WebSocketServerFactory
 
@@ -23,6 +24,19 @@ def _mode(value: str) -> str:
     if value not in ("echo", "broadcast"):
         raise usage.UsageError(f"--mode must be echo or broadcast, not {value!r}")
     return value
+
+
+def _metricsEndpoint(value: str) -> str:
+    """
+    Check C{--metrics}: the C{metrics} extra must be installed.
+
+    @return: the endpoint description (a bare number means C{tcp:NUMBER}).
+    """
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise usage.UsageError("--metrics needs prometheus_client: pip install 'wsproto_tw[metrics]'") from None
+    return f"tcp:{value}" if value.isdigit() else value
 
 
 class Options(ServerConfigOptions):
@@ -45,6 +59,9 @@ class Options(ServerConfigOptions):
         ["static", None, None, "Directory served over HTTP on the same port(s); the WebSocket is then at --path.", None],
         ["path", None, None, "URL path of the WebSocket: default /ws with --static or --mode broadcast; otherwise every path is a WebSocket unless --path is given.", None],
         ["http2-max-streams", None, 100, "With --http2: streams open at once per HTTP/2 connection.", int],
+        ["metrics", None, None, "Endpoint serving /metrics (Prometheus), /health and /readyz (503 once stopping) and /healthz, e.g. tcp:9108 (needs wsproto_tw[metrics]).", _metricsEndpoint],
+        ["log-level", None, "info", "Least level logged: debug, info (a line per connection opened and closed), warn (cheaper: per-connection lines dropped unformatted), error or critical.", logLevel],
+        ["log-format", None, "text", "Log lines as text (twistd's) or json (one object per line, fields by name: peer, path, code, reason...).", logFormat],
     ]
     optFlags = [
         ["http2", None, "Over TLS (ssl: ports), offer h2 and http/1.1 by ALPN and serve WebSocket over HTTP/2 (RFC 8441) besides HTTP/1.1 upgrades."],
@@ -162,4 +179,98 @@ def makeService(options: Options) -> IService:
     ShutdownService(factory, options["shutdown-grace"]).setServiceParent(parent)
     for description in options["port"] or ["tcp:8080"]:
         strports.service(description, listening).setServiceParent(parent)
-    return parent
+    return _operations(options, factory, parent)
+
+
+# -- operations: metrics, health, logs (issue 18) ----------------------------
+
+
+class _OperationsService(MultiService):
+    """
+    The root service when C{--metrics}, C{--log-level} or C{--log-format}
+    is given: it holds the WebSocket service, the metrics endpoint and the
+    health service, and gives twistd's application its log observer.
+
+    Stopped in reverse order: the health service first (C{/readyz} answers
+    503 before listening stops and connections are told 1001), the
+    WebSocket service next, and the metrics endpoint only once every
+    connection is gone.
+
+    @ivar logObserver: the observer twistd's application is to log to, or
+        L{None} to leave twistd's own.
+    """
+
+    logObserver: Any = None
+
+    def setServiceParent(self, parent: Any) -> None:
+        # twistd logs to the application's ILogObserver component, unless
+        # given --logger.
+        from twisted.logger import ILogObserver
+        from twisted.python.components import Componentized
+
+        if self.logObserver is not None and isinstance(parent, Componentized):
+            parent.setComponent(ILogObserver, self.logObserver)
+        super().setServiceParent(parent)
+
+
+class _MetricsPort(Service):
+    """
+    The metrics endpoint's listening service: it stops listening only once
+    the factory's connections are gone, so that C{/readyz} says 503 for as
+    long as the server is shutting down.
+    """
+
+    def __init__(self, listening: Any, factory: WebSocketServerFactory, grace: float) -> None:
+        self.listening = listening
+        self.factory = factory
+        self.grace = grace
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self.listening.privilegedStartService()
+
+    def startService(self) -> None:
+        super().startService()
+        self.listening.startService()
+
+    def stopService(self) -> Any:
+        super().stopService()
+        # The WebSocket service stopped first: its shutdown is under way,
+        # and this only waits for it.
+        d = self.factory.shutdown(grace=self.grace)
+        d.addCallback(lambda _: self.listening.stopService())
+        return d
+
+
+def _operations(options: Options, factory: WebSocketServerFactory, service: IService) -> IService:
+    """
+    Add what C{--metrics}, C{--log-level} and C{--log-format} ask for.
+
+    @param service: the WebSocket service.
+    @return: C{service} when they ask for nothing, else an
+        L{_OperationsService} holding it.
+    """
+    level, format, endpoint = options["log-level"], options["log-format"], options["metrics"]
+    if endpoint is None and level == "info" and format == "text":
+        return service
+    root = _OperationsService()
+    if level != "info" or format != "text":
+        from wsproto_tw.logs import logObserver, twistdLogFile
+
+        outFile = twistdLogFile(getattr(options, "parent", None))
+        if outFile is not None:
+            root.logObserver = logObserver(outFile, level, format)
+    if endpoint is None:
+        service.setServiceParent(root)
+        return root
+    from wsproto_tw.metrics import Health, HealthService, Metrics, metricsSite, processRegistry
+
+    registry = processRegistry()
+    Metrics(registry).watch(factory)
+    health = Health()
+    root.registry, root.health = registry, health  # type: ignore[attr-defined]
+    site = metricsSite(registry, health)
+    _MetricsPort(strports.service(endpoint, site), factory, options["shutdown-grace"]).setServiceParent(root)
+    service.setServiceParent(root)
+    HealthService(health).setServiceParent(root)
+    return root

@@ -1,0 +1,412 @@
+# -*- test-case-name: tests.test_metrics -*-
+"""
+Prometheus metrics and health checks for a WebSocket server, with
+C{prometheus_client} (the C{wsproto_tw[metrics]} extra).
+
+Nothing is counted on the way: each connection's core keeps its own plain
+integers (L{Statistics <wsproto_tw.core.stats.Statistics>}), and
+L{Metrics} adds them up only when it is scraped (the live connections of
+the factories it watches) or when a connection is gone (into the totals of
+closed ones)::
+
+    from wsproto_tw.metrics import Metrics, metricsSite
+
+    metrics = Metrics()
+    factory = WebSocketServerFactory(MyApplication, metrics=metrics)
+    endpoints.serverFromString(reactor, "tcp:8080").listen(factory)
+    endpoints.serverFromString(reactor, "tcp:9108").listen(metricsSite())
+
+The families, all prefixed C{wsproto_tw_}: C{connections_open} (a gauge)
+and C{connections_opened_total}, by C{wire}; C{handshakes_total} by HTTP
+C{status}; C{messages_received_total}, C{messages_sent_total},
+C{message_bytes_received_total} and C{message_bytes_sent_total} by C{type}
+(C{text}, C{binary}; payload bytes, after decompression on the way in,
+before compression on the way out); C{wire_bytes_received_total} and
+C{wire_bytes_sent_total} (everything, heads and frame headers included);
+C{close_codes_received_total}, C{close_codes_sent_total} and
+C{failures_total} by C{code} (counted when a connection is gone);
+C{ping_rtt_seconds} (a histogram of keepalive round trips);
+C{slow_consumer_drops_total}; C{read_pauses_total} by C{reason}
+(C{writes}: the peer does not read; C{backlog}: the application is behind;
+C{application}: it paused reading; C{negotiating}: it answers the opening
+request later); C{compression_input_bytes_total},
+C{compression_output_bytes_total} and C{compression_ratio} (messages sent
+compressed).
+
+A scrape reads the connections' counters as they are: it must run in the
+reactor thread, as L{MetricsResource} does (not through
+C{prometheus_client}'s own threaded servers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from twisted.application.service import Service
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from wsproto_tw.core.stats import RTT_BUCKETS
+
+__all__ = ["Health", "HealthResource", "HealthService", "Metrics", "MetricsResource", "metricsSite", "processRegistry"]
+
+#: The wire of a connection whose wire does not name itself (C{wireName}).
+DEFAULT_WIRE = "websocket"
+
+#: Statistics fields added up as they are, in the order of L{_SUMS}' slots.
+_FIELDS = (
+    "bytes_received", "bytes_sent",
+    "text_received", "text_bytes_received", "binary_received", "binary_bytes_received",
+    "text_sent", "text_bytes_sent", "binary_sent", "binary_bytes_sent",
+    "deflate_bytes_in", "deflate_bytes_out", "slow_consumer_drops",
+)
+
+#: The opening handshake's statuses that open a connection: HTTP/1.1 and
+#: HTTP/2 (RFC 8441).
+_OPENED = (101, 200)
+
+
+def _wireName(connection: Any) -> str:
+    """
+    @return: the name of a connection's wire, for the C{wire} label: its
+        wire's C{wireName} attribute, else L{DEFAULT_WIRE}.
+    """
+    return getattr(connection.wire, "wireName", DEFAULT_WIRE)
+
+
+def _count(counts: dict, key: Any, n: int = 1) -> None:
+    counts[key] = counts.get(key, 0) + n
+
+
+class _Totals:
+    """
+    Statistics added up over many connections.
+
+    @ivar sums: the L{_FIELDS}, by name.
+    @ivar handshakes: connections by handshake status.
+    @ivar opened: connections that opened, by wire.
+    @ivar rttCounts: keepalive round trips by bucket of L{RTT_BUCKETS}.
+    @ivar rttSum: their total, in seconds.
+    @ivar readPauses: read pauses by reason (upper case).
+    """
+
+    def __init__(self) -> None:
+        self.sums = dict.fromkeys(_FIELDS, 0)
+        self.handshakes: dict[int, int] = {}
+        self.opened: dict[str, int] = {}
+        self.rttCounts = [0] * (len(RTT_BUCKETS) + 1)
+        self.rttSum = 0.0
+        self.readPauses: dict[str, int] = {}
+
+    def add(self, stats: Any, wire: str) -> None:
+        """
+        Add one connection's L{Statistics <wsproto_tw.core.stats.Statistics>}.
+
+        @param wire: the name of its wire.
+        """
+        sums = self.sums
+        for name in _FIELDS:
+            sums[name] += getattr(stats, name)
+        status = stats.handshake_status
+        if status is not None:
+            _count(self.handshakes, status)
+            if status in _OPENED:
+                _count(self.opened, wire)
+        if stats.rtt_counts is not None:
+            self.rttCounts = [a + b for a, b in zip(self.rttCounts, stats.rtt_counts)]
+            self.rttSum += stats.rtt_sum
+        if stats.read_pauses:
+            for reason, n in stats.read_pauses.items():
+                _count(self.readPauses, reason, n)
+
+    def copy(self) -> _Totals:
+        other = _Totals()
+        other.sums = dict(self.sums)
+        other.handshakes = dict(self.handshakes)
+        other.opened = dict(self.opened)
+        other.rttCounts = list(self.rttCounts)
+        other.rttSum = self.rttSum
+        other.readPauses = dict(self.readPauses)
+        return other
+
+
+class Metrics(Collector):
+    """
+    The WebSocket metrics of the factories it watches: a
+    C{prometheus_client} collector that reads their connections' counters
+    at scrape time.
+
+    @ivar factories: the L{WebSocketServerFactory
+        <wsproto_tw.server.WebSocketServerFactory>}s watched.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+        """
+        @param registry: where to register, or L{None} not to (then
+            L{collect} it yourself, or register it later).
+        """
+        self.factories: list[Any] = []
+        self._closed = _Totals()
+        self._closeSent: dict[int, int] = {}
+        self._closeReceived: dict[int, int] = {}
+        self._failures: dict[int, int] = {}
+        if registry is not None:
+            registry.register(self)
+
+    def watch(self, factory: Any) -> None:
+        """
+        Count the connections of C{factory} from now on (its C{metrics}
+        becomes this object). L{WebSocketServerFactory
+        <wsproto_tw.server.WebSocketServerFactory>}C{(metrics=)} calls it;
+        call it for a factory built elsewhere (a L{WebSocketResource
+        <wsproto_tw.resource.WebSocketResource>}'s C{webSocketFactory}).
+        """
+        if factory not in self.factories:
+            self.factories.append(factory)
+        factory.metrics = self
+
+    def closed(self, connection: Any) -> None:
+        """
+        Add a connection that is gone to the totals. Its factory calls this
+        once, before forgetting it.
+
+        @param connection: a L{WebSocketConnection
+            <wsproto_tw.connection.WebSocketConnection>}.
+        """
+        stats = connection.statistics
+        if stats is None:
+            return  # its wire never connected
+        self._closed.add(stats, _wireName(connection))
+        record = connection.closeRecord
+        if record.sent is not None:
+            _count(self._closeSent, record.sent)
+        if record.received is not None:
+            _count(self._closeReceived, record.received)
+        if record.failed is not None:
+            _count(self._failures, record.failed)
+
+    # -- Collector -------------------------------------------------------
+
+    def describe(self) -> Iterable[Metric]:
+        """
+        @return: the families, without samples (what registering needs).
+        """
+        return list(self._families(_Totals(), {}, empty=True))
+
+    def collect(self) -> Iterable[Metric]:
+        """
+        @return: every family, from the totals of closed connections plus
+            the counters of the live ones.
+        """
+        totals = self._closed.copy()
+        live: dict[str, int] = {}
+        for factory in self.factories:
+            for connection in list(factory.connections):
+                stats = connection.statistics
+                if stats is None:
+                    continue
+                wire = _wireName(connection)
+                totals.add(stats, wire)
+                if stats.handshake_status in _OPENED:
+                    _count(live, wire)
+        return list(self._families(totals, live))
+
+    def _families(self, totals: _Totals, live: dict[str, int], empty: bool = False) -> Iterator[Metric]:
+        sums = totals.sums
+        p = "wsproto_tw_"
+
+        def byLabel(family: Any, counts: dict, default: Iterable = ()) -> Any:
+            for key in default:
+                counts.setdefault(key, 0)
+            if not empty:
+                for key in sorted(counts):
+                    family.add_metric([str(key)], counts[key])
+            return family
+
+        def single(family: Any, value: float) -> Any:
+            if not empty:
+                family.add_metric([], value)
+            return family
+
+        yield byLabel(GaugeMetricFamily(p + "connections_open", "Open WebSocket connections.", labels=["wire"]),
+                      dict(live), [DEFAULT_WIRE])
+        yield byLabel(CounterMetricFamily(p + "connections_opened", "WebSocket connections opened.", labels=["wire"]),
+                      dict(totals.opened), [DEFAULT_WIRE])
+        yield byLabel(CounterMetricFamily(p + "handshakes", "Opening handshakes answered, by HTTP status.",
+                                          labels=["status"]), dict(totals.handshakes))
+        for direction in ("received", "sent"):
+            yield byLabel(
+                CounterMetricFamily(p + f"messages_{direction}", f"Messages {direction}, by type.", labels=["type"]),
+                {"text": sums[f"text_{direction}"], "binary": sums[f"binary_{direction}"]},
+            )
+            yield byLabel(
+                CounterMetricFamily(
+                    p + f"message_bytes_{direction}",
+                    f"Payload bytes of the messages {direction} (uncompressed), by type.",
+                    labels=["type"],
+                ),
+                {"text": sums[f"text_bytes_{direction}"], "binary": sums[f"binary_bytes_{direction}"]},
+            )
+            yield single(
+                CounterMetricFamily(p + f"wire_bytes_{direction}", f"Bytes {direction} on the wire, heads included."),
+                sums[f"bytes_{direction}"],
+            )
+        yield byLabel(CounterMetricFamily(p + "close_codes_received", "Close frames received, by code.",
+                                          labels=["code"]), dict(self._closeReceived))
+        yield byLabel(CounterMetricFamily(p + "close_codes_sent", "Close frames sent, by code.", labels=["code"]),
+                      dict(self._closeSent))
+        yield byLabel(CounterMetricFamily(p + "failures", "Connections failed (RFC 6455 7.1.7), by close code.",
+                                          labels=["code"]), dict(self._failures))
+        rtt = HistogramMetricFamily(p + "ping_rtt_seconds", "Keepalive ping round-trip time.")
+        if not empty:
+            buckets, cumulative = [], 0
+            for bound, n in zip([*map(str, RTT_BUCKETS), "+Inf"], totals.rttCounts):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            rtt.add_metric([], buckets, totals.rttSum)
+        yield rtt
+        yield single(CounterMetricFamily(p + "slow_consumer_drops",
+                                         "Connections dropped because the peer did not read."),
+                     sums["slow_consumer_drops"])
+        yield byLabel(CounterMetricFamily(p + "read_pauses", "Times reading stopped, by reason.", labels=["reason"]),
+                      {reason.lower(): n for reason, n in totals.readPauses.items()})
+        yield single(CounterMetricFamily(p + "compression_input_bytes",
+                                         "Payload bytes of the messages sent compressed, before compression."),
+                     sums["deflate_bytes_in"])
+        yield single(CounterMetricFamily(p + "compression_output_bytes",
+                                         "Payload bytes of the messages sent compressed, after compression."),
+                     sums["deflate_bytes_out"])
+        ratio = GaugeMetricFamily(p + "compression_ratio",
+                                  "Uncompressed over compressed bytes of the messages sent compressed.")
+        if not empty and sums["deflate_bytes_out"]:
+            ratio.add_metric([], sums["deflate_bytes_in"] / sums["deflate_bytes_out"])
+        yield ratio
+
+
+def processRegistry() -> CollectorRegistry:
+    """
+    @return: a new registry with C{prometheus_client}'s process, platform
+        and garbage-collector collectors, ready for a L{Metrics}.
+    """
+    from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+class MetricsResource(Resource):
+    """
+    A C{twisted.web} resource serving a registry in the Prometheus text
+    format (or OpenMetrics, if the scraper asks for it), rendered in the
+    reactor thread. Mount it anywhere::
+
+        root.putChild(b"metrics", MetricsResource())
+    """
+
+    isLeaf = True
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def render_GET(self, request: Any) -> bytes:
+        accept = request.getHeader(b"accept")
+        encoder, contentType = choose_encoder(accept.decode("latin-1") if accept else "")
+        request.setHeader(b"content-type", contentType.encode("ascii"))
+        return encoder(self.registry)
+
+    render_HEAD = render_GET
+
+
+class Health:
+    """
+    Whether the server is ready for new connections: a load balancer
+    should stop sending new ones once it is not.
+
+    @ivar ready: L{True} while listening, L{False} before it and once
+        shutting down.
+    """
+
+    def __init__(self, ready: bool = False) -> None:
+        self.ready = ready
+
+
+class HealthService(Service):
+    """
+    Makes a L{Health} ready when started and not ready when stopped. Add it
+    to the parent after the listening services: stopped first, it turns
+    the server unready before listening stops and connections are told
+    1001.
+    """
+
+    def __init__(self, health: Health) -> None:
+        self.health = health
+
+    def startService(self) -> None:
+        super().startService()
+        self.health.ready = True
+
+    def stopService(self) -> None:
+        self.health.ready = False
+        return super().stopService()
+
+
+class HealthResource(Resource):
+    """
+    C{200 ok}, or C{503} with the reason: for readiness (C{ready=True}),
+    while the L{Health} is not ready; for liveness, never.
+    """
+
+    isLeaf = True
+
+    def __init__(self, health: Health, ready: bool = True) -> None:
+        super().__init__()
+        self.health = health
+        self.checksReady = ready
+
+    def render_GET(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        if self.checksReady and not self.health.ready:
+            request.setResponseCode(503)
+            return b"not ready\n"
+        return b"ok\n"
+
+    render_HEAD = render_GET
+
+
+class _QuietSite(Site):
+    """
+    A L{Site} that writes no access log line: a load balancer's health
+    checks and a scraper would fill the log.
+    """
+
+    def log(self, request: Any) -> None:
+        pass
+
+
+def metricsSite(registry: CollectorRegistry = REGISTRY, health: Health | None = None) -> Site:
+    """
+    The site of the metrics endpoint: C{/metrics} (the registry), C{/health}
+    and C{/readyz} (200 while C{health} is ready, 503 otherwise), and
+    C{/healthz} (200 while the process answers). It writes no access log.
+
+    @param health: the readiness to report; without it, always ready.
+    """
+    if health is None:
+        health = Health(ready=True)
+    root = Resource()
+    root.putChild(b"metrics", MetricsResource(registry))
+    ready = HealthResource(health)
+    root.putChild(b"health", ready)
+    root.putChild(b"readyz", ready)
+    root.putChild(b"healthz", HealthResource(health, ready=False))
+    return _QuietSite(root)
