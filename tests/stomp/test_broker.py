@@ -130,6 +130,48 @@ class TopicTests(SynchronousTestCase):
         self.assertFalse(sender.wants_close)
 
 
+class MixedVersionTests(SynchronousTestCase):
+    """
+    Tests for one message delivered to sessions of different versions.
+    """
+
+    def test_eachVersionEscapes(self):
+        """
+        Each subscriber gets the message written in its own version: the
+        1.1 one with escapes, the 1.0 one without the header that 1.0
+        can't carry.
+        """
+        broker = EmbeddedBroker()
+        v10 = connected(broker, version="1.0", session_id="a")
+        v11 = connected(broker, version="1.1", session_id="b")
+        v12 = connected(broker, version="1.2", session_id="c")
+        for session in (v10, v11):
+            subscribe(session, "/topic/t")
+        send(v12, "/topic/t", b"m", "k:x\\ny", "ok:a\\cb")
+        self.assertEqual(sent(v10), ["MESSAGE\ndestination:/topic/t\nmessage-id:1\nsubscription:0\nok:a:b\ncontent-length:1\n\nm\x00"])
+        self.assertEqual(
+            sent(v11), ["MESSAGE\ndestination:/topic/t\nmessage-id:2\nsubscription:0\nk:x\\ny\nok:a\\cb\ncontent-length:1\n\nm\x00"]
+        )
+
+    def test_unwritableDestinationFailsSubscriber(self):
+        """
+        A message that a 1.0 subscriber can't be sent (its destination,
+        subscribed with a raw CR, would need an escape) fails that
+        subscriber's session, not the sender's.
+        """
+        broker = EmbeddedBroker()
+        v10 = connected(broker, version="1.0", session_id="a")
+        v12 = connected(broker, version="1.2", session_id="c")
+        v10.receive_data(b"SUBSCRIBE\ndestination:/topic/a\r\n\n\x00", now=0)
+        v12.receive_data(frame("SEND", "destination:/topic/a\\r", "receipt:r"), now=0)
+        self.assertEqual(sent(v12), ["RECEIPT\nreceipt-id:r\n\n\x00"])
+        self.assertEqual(
+            sent(v10),
+            ["ERROR\nmessage:a message to /topic/a  can't be written in STOMP 1.0\ncontent-length:0\n\n\x00"],
+        )
+        self.assertTrue(v10.wants_close)
+
+
 class QueueTests(SynchronousTestCase):
     """
     Tests for C{/queue/...} destinations.

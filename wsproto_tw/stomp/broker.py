@@ -46,11 +46,15 @@ class Message:
         C{MESSAGE} frame gets (C{content-type} and user headers), as
         (name, value) pairs.
     @ivar body: the body octets.
+    @ivar wire: what sessions computed once for every subscriber (the
+        octets after the per-subscription headers, by version); not part
+        of the value.
     """
 
     destination: str
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    wire: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 class Subscriber(Protocol):

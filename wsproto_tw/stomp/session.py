@@ -23,7 +23,7 @@ from wsproto_tw.stomp.errors import (
     VersionMismatch,
 )
 from wsproto_tw.stomp.events import ConnectRequested, SessionEnded, SessionFailed
-from wsproto_tw.stomp.frames import Command, Frame, FrameReader, Version, serialize
+from wsproto_tw.stomp.frames import Command, Frame, FrameReader, Version, escape, serialize
 from wsproto_tw.stomp.routing import Router
 
 __all__ = ["ApplicationRequest", "SessionState", "StompSession", "encode_body", "negotiate_heart_beat"]
@@ -488,25 +488,50 @@ class StompSession:
         """
         if self.state is not SessionState.CONNECTED:
             return
-        headers = [
+        version = self.version
+        # The octets after the per-subscription headers are the same for
+        # every subscriber of this version: made once per message.
+        tail = message.wire.get(version)
+        if tail is None:
+            tail = message.wire[version] = self._message_tail(message)
+        head = [
             ("destination", subscription.destination),
             ("message-id", message_id),
             ("subscription", subscription.id),
         ]
-        if self.version is Version.V1_2 and subscription.ack is not AckMode.AUTO:
-            headers.append(("ack", message_id))
+        if version is Version.V1_2 and subscription.ack is not AckMode.AUTO:
+            head.append(("ack", message_id))
+        try:
+            text = "MESSAGE" + "".join(
+                "\n" + escape(name, version, "MESSAGE") + ":" + escape(value, version, "MESSAGE") for name, value in head
+            )
+        except ValueError:
+            self.fail(StompError(f"a message to {subscription.destination} can't be written in STOMP {version.value}"))
+            return
+        self._out.append(text + tail if isinstance(tail, str) else text.encode("utf-8") + tail)
+        self._wake()
+
+    def _message_tail(self, message: Message) -> str | bytes:
+        # User headers, content-length, blank line, body, NUL: as text when
+        # it is UTF-8 (a text WebSocket message), else as octets.
+        headers = message.headers
         if self.version is Version.V1_0:
             # STOMP 1.0 can't carry a line break in a header, nor a colon in
             # a name: such user headers are left out.
-            headers += [
-                (name, value) for name, value in message.headers
+            headers = tuple(
+                (name, value) for name, value in headers
                 if ":" not in name and not any(c in name + value for c in "\r\n")
-            ]
-        else:
-            headers += message.headers
-        headers.append(("content-length", str(len(message.body))))
-        self._send(Frame(Command.MESSAGE, tuple(headers), message.body))
-        self._wake()
+            )
+        headers += (("content-length", str(len(message.body))),)
+        lines = "".join(
+            "\n" + escape(name, self.version, "MESSAGE") + ":" + escape(value, self.version, "MESSAGE")
+            for name, value in headers
+        )
+        data = (lines + "\n\n").encode("utf-8") + message.body + b"\x00"
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data
 
     def send_message(self, destination: str, body: str | bytes, headers: Sequence[tuple[str, str]] = ()) -> None:
         """
