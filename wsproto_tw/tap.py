@@ -28,15 +28,24 @@ def _mode(value: str) -> str:
 
 def _metricsEndpoint(value: str) -> str:
     """
-    Check C{--metrics}: the C{metrics} extra must be installed.
+    Check C{--metrics}: an endpoint description, and the C{metrics} extra
+    installed.
 
     @return: the endpoint description (a bare number means C{tcp:NUMBER}).
     """
+    from twisted.internet.endpoints import serverFromString
+
     try:
         import prometheus_client  # noqa: F401
     except ImportError:
         raise usage.UsageError("--metrics needs prometheus_client: pip install 'wsproto_tw[metrics]'") from None
-    return f"tcp:{value}" if value.isdigit() else value
+    description = f"tcp:{value}" if value.isdigit() else value
+    try:
+        # Only parsed: the endpoint is built without a reactor, and dropped.
+        serverFromString(None, description)
+    except Exception as exc:
+        raise usage.UsageError(f"--metrics {value}: not an endpoint: {exc}") from None
+    return description
 
 
 class Options(ServerConfigOptions):
