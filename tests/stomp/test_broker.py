@@ -129,6 +129,21 @@ class TopicTests(SynchronousTestCase):
         self.assertEqual(len(wakes), 2)
         self.assertFalse(sender.wants_close)
 
+    def test_slowConsumerWithTwoSubscriptions(self):
+        """
+        When a session fails while a message goes out, its other
+        subscriptions to the topic get nothing more and hold nothing.
+        """
+        broker = EmbeddedBroker(max_unacked=1, max_pending=0)
+        slow, sender = connected(broker, session_id="slow"), connected(broker, session_id="sender")
+        subscribe(slow, "/topic/t", id="1", ack="client")
+        subscribe(slow, "/topic/t", id="2", ack="client")
+        send(sender, "/topic/t", b"1")
+        send(sender, "/topic/t", b"2")
+        self.assertTrue(slow.wants_close)
+        self.assertEqual(len(sent(slow)), 3)
+        self.assertEqual(broker._deliveries, {})
+
 
 class MixedVersionTests(SynchronousTestCase):
     """

@@ -91,6 +91,7 @@ class Subscription:
         was delivered and not yet acknowledged (never in C{AUTO} mode).
     @ivar pending: topic messages held while C{unacked} is full, or
         L{None} when none ever were (an idle subscription stays small).
+    @ivar active: false once the subscription has ended.
     """
 
     subscriber: Subscriber
@@ -99,6 +100,7 @@ class Subscription:
     ack: AckMode
     unacked: dict[str, Message] = field(default_factory=dict)
     pending: deque[Message] | None = None
+    active: bool = True
     _key: tuple[str, ...] = ()
 
 
@@ -251,6 +253,7 @@ class EmbeddedBroker(Broker):
             self._end(subscription)
 
     def _end(self, subscription: Subscription) -> None:
+        subscription.active = False
         for message_id in subscription.unacked:
             del self._deliveries[message_id]
         key = subscription._key
@@ -278,6 +281,8 @@ class EmbeddedBroker(Broker):
             self._dispatch(queue)
             return
         for subscription in list(self._topics.get(key, ())):
+            if not subscription.active:
+                continue  # its session failed while this message went out
             if subscription.ack is AckMode.AUTO or (
                 not subscription.pending and len(subscription.unacked) < self.max_unacked
             ):
