@@ -528,6 +528,21 @@ class ProducerTests(SynchronousTestCase):
         self.assertEqual(self.events, ["stopped"])
         self.assertIsNotNone(self.server.lostReason)
 
+    def test_clientSide(self) -> None:
+        """
+        A client's attached producer is its stream's producer too, and is
+        stopped once when the connection closes.
+        """
+        producer = RecordingProducer(self.events)
+        self.client.transport.attachProducer(producer)
+        self.assertIs(self.pump.clientIO.producer, producer)
+        self.pump.clientIO.producer.pauseProducing()
+        self.assertEqual(self.events, ["paused"])
+        self.server.transport.loseConnection()
+        self.pump.flush()
+        self.assertEqual(self.events, ["paused", "stopped"])
+        self.assertIsNotNone(self.client.lostReason)
+
     def test_attachWhileClosing(self) -> None:
         """
         A producer attached once the connection is closing is stopped at
