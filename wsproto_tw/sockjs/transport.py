@@ -312,6 +312,7 @@ class SockJSSession:
     def _sinkLost(self, receiver: Receiver) -> None:
         if receiver is self._receiver:
             self._sink = self._receiver = None
+            self._sinkFull = False
         self._core.detach(receiver, now=self._clock.seconds())
         self._pump()
 
@@ -417,7 +418,9 @@ class SockJSSession:
         if chunks:
             sink.write(chunks)
         if receiver.finished:
+            # A finished response's channel no longer holds our writes.
             self._sink = self._receiver = None
+            self._sinkFull = False
             sink.finish()
 
     def _open(self) -> None:
