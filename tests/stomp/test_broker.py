@@ -139,6 +139,7 @@ class TopicTests(SynchronousTestCase):
         subscribe(slow, "/topic/t", id="1", ack="client")
         subscribe(slow, "/topic/t", id="2", ack="client")
         send(sender, "/topic/t", b"1")
+        slow.receive_data(frame("ACK", "id:2"), now=0)
         send(sender, "/topic/t", b"2")
         self.assertTrue(slow.wants_close)
         self.assertEqual(len(sent(slow)), 3)
