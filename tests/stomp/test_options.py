@@ -110,6 +110,7 @@ class OptionsTests(SynchronousTestCase):
         C{--help} lists every STOMP option and C{--auth}.
         """
         text = str(Options())
+        self.assertIn("[default: 10000,10000]", text)
         for name in ("--app-prefix", "--heart-beat", "--stomp-subprotocol", "--stomp-max-frame-size",
                      "--max-subscriptions", "--max-unacked", "--stomp-port", "--auth"):
             self.assertIn(name, text)

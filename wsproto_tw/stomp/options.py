@@ -52,7 +52,7 @@ def _prefix(text: str) -> str | None:
 
 STOMP_PARAMETERS: list[list[Any]] = [
     ["app-prefix", None, "/app", "STOMP destinations handled by the application (--app registers handlers); none for none.", _prefix],
-    ["heart-beat", None, (10000, 10000), "STOMP heart-beats in ms, cx,cy: we send at least every cx, we want the client's every cy; 0 for none.", _heartBeat],
+    ["heart-beat", None, "10000,10000", "STOMP heart-beats in ms, cx,cy: we send at least every cx, we want the client's every cy; 0 for none.", _heartBeat],
     ["stomp-subprotocol", None, FIRST, "Which vNN.stomp subprotocol to answer: first (the first the client offered that we speak) or highest.", _subprotocolRule],
     ["stomp-max-frame-size", None, 1 << 20, "Largest STOMP frame received, in bytes.", byteCount("stomp-max-frame-size")],
     ["max-subscriptions", None, 100, "Most STOMP subscriptions of one session.", count("max-subscriptions")],
@@ -91,8 +91,11 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
 
     @raise usage.UsageError: C{--app} can't be imported or called.
     """
+    heartBeat = options["heart-beat"]
+    if isinstance(heartBeat, str):  # the default, which usage.Options does not coerce
+        heartBeat = _heartBeat(heartBeat)
     config = StompConfig(
-        heart_beat=options["heart-beat"],
+        heart_beat=heartBeat,
         app_prefix=options["app-prefix"],
         subprotocol_rule=options["stomp-subprotocol"],
         max_frame_size=_off(options["stomp-max-frame-size"]),
