@@ -283,3 +283,36 @@ def _operations(options: Options, factory: WebSocketServerFactory, service: ISer
     service.setServiceParent(root)
     HealthService(health).setServiceParent(root)
     return root
+
+
+# -- SockJS (issue 16): --sockjs PREFIX, beside the WebSocket ------------------
+
+
+def _optSockJS(self: Options, prefix: str) -> None:
+    """
+    URL path where SockJS (for clients behind proxies that block the WebSocket upgrade) serves the same application, e.g. /sockjs (repeatable).
+    """
+    from wsproto_tw.sockjs.tap import checkPrefix
+
+    self.setdefault("sockjs", []).append(checkPrefix(prefix))
+
+
+Options.opt_sockjs = _optSockJS  # type: ignore[attr-defined]
+_listeningWebSocket = _listening
+
+
+def _listening(options: Options, config: Config, reactor: Any) -> tuple[WebSocketServerFactory, Any]:  # type: ignore[no-redef]
+    """
+    What L{_listeningWebSocket} builds, with SockJS mounted at each
+    C{--sockjs} prefix (L{wsproto_tw.sockjs.tap.mountSockJS}); the
+    WebSocket and SockJS share one application factory.
+    """
+    prefixes = options.get("sockjs") or []
+    if not prefixes:
+        return _listeningWebSocket(options, config, reactor)
+    from wsproto_tw.sockjs.tap import mountSockJS
+
+    applicationFactory = options.applicationFactory()
+    options.applicationFactory = lambda: applicationFactory  # type: ignore[method-assign]
+    factory, listening = _listeningWebSocket(options, config, reactor)
+    return mountSockJS(prefixes, applicationFactory, config, reactor, factory, listening)
