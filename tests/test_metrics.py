@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred, DeferredQueue, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock, deferLater
+from twisted.internet.threads import deferToThread
 from twisted.internet.testing import StringTransport
 from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
@@ -680,6 +681,77 @@ class TapServiceTests(TestCase):
         yield service.stopService()
         self.assertFalse(service.health.ready)
         self.assertEqual(seen, [False, False])
+
+
+class TwistdTests(TestCase):
+    """
+    A real C{twistd websocket --metrics ... --log-format json}.
+    """
+
+    @inlineCallbacks
+    def test_readinessDuringShutdown(self):
+        """
+        The metrics endpoint serves C{/metrics} and C{/readyz}; on SIGTERM,
+        C{/readyz} answers 503 while a connection is still being closed
+        (here, a client that does not read, so its close waits), and the
+        log is JSON lines carrying the events' fields by name.
+        """
+        from tests.processes import Twistd
+
+        process = Twistd(
+            self,
+            "--port", "tcp:0:interface=127.0.0.1",
+            "--metrics", "tcp:0:interface=127.0.0.1",
+            "--log-format", "json",
+            "--shutdown-grace", "20",
+        )
+        metricsPort = int(process.waitFor(r'"metrics starting on (\d+)"').group(1))
+        port = int(process.waitFor(r'"WebSocketServerFactory starting on (\d+)"').group(1))
+        base = f"http://127.0.0.1:{metricsPort}"
+
+        @inlineCallbacks
+        def get(path: str) -> Any:
+            from twisted.web.client import HTTPConnectionPool
+
+            agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
+            response = yield agent.request(b"GET", (base + path).encode("ascii"))
+            body = yield readBody(response)
+            return response.code, body
+
+        self.assertEqual((yield get("/readyz")), (200, b"ok\n"))
+        application = ClientApplication()
+        connection = yield connectWebSocket(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port), f"ws://127.0.0.1:{port}/", lambda: application
+        )
+        connection.sendText("hello")
+        self.assertEqual((yield application.messages.get()), "hello")
+        code, body = yield get("/metrics")
+        scraped = samples(body.decode("utf-8"))
+        self.assertEqual(scraped[("wsproto_tw_connections_open", ("wire", "websocket"))], 1)
+        self.assertEqual(scraped[("wsproto_tw_messages_sent_total", ("type", "text"))], 1)
+        self.assertIn(("process_cpu_seconds_total",), scraped)
+
+        connection.pauseReading()
+        process.process.terminate()
+        for _ in range(500):
+            code, body = yield get("/readyz")
+            if code == 503:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual((code, body), (503, b"not ready\n"))
+        self.assertEqual((yield get("/healthz")), (200, b"ok\n"))
+        self.assertFalse(application.lost.called)
+        connection.resumeReading()
+        closed = yield application.lost
+        self.assertEqual(closed.code, 1001)
+        yield deferToThread(process.process.wait, 30)
+        output = process.stop()
+        events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        [opened] = [event for event in events if event.get("log_format", "").startswith("opened {peer}")]
+        self.assertEqual((opened["path"], opened["log_namespace"]), ("/", "wsproto_tw"))
+        self.assertRegex(opened["peer"], r"^127\.0\.0\.1:\d+$")
+        [closedEvent] = [event for event in events if event.get("log_format", "").startswith("closed {peer}")]
+        self.assertEqual((closedEvent["code"], closedEvent["clean"]), (1001, True))
 
 
 class LogTests(SynchronousTestCase):

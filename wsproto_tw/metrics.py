@@ -383,11 +383,17 @@ class HealthResource(Resource):
     render_HEAD = render_GET
 
 
-class _QuietSite(Site):
+class _MetricsSite(Site):
     """
-    A L{Site} that writes no access log line: a load balancer's health
-    checks and a scraper would fill the log.
+    A L{Site} that writes no access log line (a load balancer's health
+    checks and a scraper would fill the log), and names itself C{metrics}
+    in the lines of its ports.
     """
+
+    noisy = False
+
+    def logPrefix(self) -> str:
+        return "metrics"
 
     def log(self, request: Any) -> None:
         pass
@@ -409,4 +415,4 @@ def metricsSite(registry: CollectorRegistry = REGISTRY, health: Health | None = 
     root.putChild(b"health", ready)
     root.putChild(b"readyz", ready)
     root.putChild(b"healthz", HealthResource(health, ready=False))
-    return _QuietSite(root)
+    return _MetricsSite(root)
