@@ -1,7 +1,7 @@
 """
 Interoperability with C{@stomp/stompjs} under Node.js (the C{ws} package as
-its WebSocket), in a child process against a L{StompServer} on loopback:
-the scenario the project started from.
+its WebSocket) and in headless Chromium, in a child process against a
+L{StompServer} on loopback: the scenario the project started from.
 """
 
 from __future__ import annotations
@@ -16,12 +16,33 @@ from twisted.cred import strcred
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import Data, File
 
 from tests.stomp.test_stomppy import runChild
 from wsproto_tw.stomp.config import StompConfig
 from wsproto_tw.stomp.server import StompServer, portalFor
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+
+
+def ensureChromium() -> str:
+    """
+    Install Debian's C{chromium} (as root) if it is missing.
+
+    @return: its path.
+    @raise AssertionError: it can't be installed.
+    """
+    path = shutil.which("chromium")
+    if path is None:
+        if os.geteuid() != 0:
+            raise AssertionError("chromium is missing, and only root may install it")
+        result = subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, text=True, timeout=900)
+        path = shutil.which("chromium")
+        if result.returncode != 0 or path is None:
+            raise AssertionError("can't install chromium:\n" + result.stdout + result.stderr)
+    return path
 
 
 def ensureNodePeers() -> str:
@@ -40,7 +61,8 @@ def ensureNodePeers() -> str:
         )
         if result.returncode != 0:
             raise AssertionError("can't install nodejs and npm:\n" + result.stdout + result.stderr)
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "@stomp", "stompjs")):
+    modules = os.path.join(NODE_DIR, "node_modules")
+    if not all(os.path.isdir(os.path.join(modules, name)) for name in ("@stomp/stompjs", "ws", "playwright-core")):
         result = subprocess.run(
             ["npm", "install", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True, text=True, timeout=300
         )
@@ -51,12 +73,28 @@ def ensureNodePeers() -> str:
     return node
 
 
+def annServer() -> StompServer:
+    """
+    A server on the global reactor where ann (passcode secret) may log in.
+    """
+    return StompServer(
+        StompConfig(server="test", heart_beat=(0, 0)),
+        portal=portalFor(strcred.makeChecker("memory:ann:secret")),
+        reactor=reactor,
+    )
+
+
 class StompJsTests(TestCase):
     """
     Tests with C{@stomp/stompjs}.
     """
 
     timeout = 120
+
+    def listen(self, factory: Any) -> int:
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return port.getHost().port
 
     @inlineCallbacks
     def test_seedScenario(self) -> Any:
@@ -67,19 +105,13 @@ class StompJsTests(TestCase):
         replies on the user queue, receives both, and disconnects.
         """
         node = ensureNodePeers()
-        server = StompServer(
-            StompConfig(server="test", heart_beat=(0, 0)),
-            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-            reactor=reactor,
-        )
+        server = annServer()
 
         @server.route("/app/shout")
         def shout(request: Any) -> None:
             request.reply("/user/queue/replies", request.text.upper())
 
-        port = reactor.listenTCP(0, server.webSocketFactory(), interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        url = f"ws://127.0.0.1:{port.getHost().port}/stomp"
+        url = f"ws://127.0.0.1:{self.listen(server.webSocketFactory())}/stomp"
         code, output = yield runChild([node, os.path.join(NODE_DIR, "stompjs_client.cjs"), url], 60)
         self.assertEqual(code, 0, output)
         result = json.loads(output.strip().splitlines()[-1])
@@ -91,3 +123,31 @@ class StompJsTests(TestCase):
             [["/topic/greetings", "hello from stompjs"], ["/user/queue/replies", "HEY"]],
         )
         self.assertTrue(result["closed"])
+
+    @inlineCallbacks
+    def test_browser(self) -> Any:
+        """
+        In headless Chromium, a page using stompjs with versions 1.0 and
+        1.1 offers C{v10.stomp, v11.stomp}, gets C{v10.stomp} and STOMP
+        1.0, logs in, subscribes, sends and receives its message.
+        """
+        node = ensureNodePeers()
+        chromium = ensureChromium()
+        server = annServer()
+        wsPort = self.listen(server.webSocketFactory())
+        root = Resource()
+        with open(os.path.join(NODE_DIR, "page.html"), "rb") as page:
+            root.putChild(b"", Data(page.read(), "text/html; charset=utf-8"))
+        root.putChild(b"stomp.umd.js", File(os.path.join(NODE_DIR, "node_modules", "@stomp", "stompjs", "bundles", "stomp.umd.js")))
+        site = Site(root)
+        site.noisy = False
+        pagePort = self.listen(site)
+        pageURL = f"http://127.0.0.1:{pagePort}/?ws://127.0.0.1:{wsPort}/stomp"
+        code, output = yield runChild([node, os.path.join(NODE_DIR, "browser.cjs"), chromium, pageURL], 90)
+        self.assertEqual(code, 0, output)
+        verdict = json.loads(output.strip().splitlines()[-1])
+        self.assertNotIn("error", verdict, output)
+        self.assertEqual(
+            {key: verdict[key] for key in ("subprotocol", "version", "user", "received")},
+            {"subprotocol": "v10.stomp", "version": "1.0", "user": "ann", "received": ["hello from the browser"]},
+        )
