@@ -102,3 +102,69 @@ class SockJSClientTests(TestCase):
         The C{eventsource} transport.
         """
         await self.echo("eventsource", "eventsource")
+
+
+class StompOverSockJSTests(TestCase):
+    """
+    C{@stomp/stompjs} over C{sockjs-client} reaches the STOMP application
+    (L{wsproto_tw.stomp.server.StompServer}) unchanged.
+    """
+
+    timeout = 120
+
+    def setUp(self) -> None:
+        self.clients = ensureClients()
+
+    async def stomp(self, transport: str) -> None:
+        from twisted.cred import strcred
+
+        from wsproto_tw.stomp.config import StompConfig
+        from wsproto_tw.stomp.server import StompServer, portalFor
+
+        server = StompServer(
+            StompConfig(server="test", heart_beat=(0, 0)),
+            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
+            reactor=reactor,
+        )
+
+        @server.route("/app/shout")
+        def shout(request: Any) -> None:
+            request.reply("/user/queue/replies", request.text.upper())
+
+        root = Resource()
+        resource = SockJSResource(server.buildApplication, reactor=reactor)
+        root.putChild(b"stomp", resource)
+        port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.addCleanup(lambda: [session.abortConnection() for session in list(resource.sessions.values())])
+        peer = PeerProcess(f"stomp_client.js {transport}")
+        url = f"http://127.0.0.1:{port.getHost().port}/stomp"
+        argv = [self.clients["node"], str(HERE / "stomp_client.js"), url, transport]
+        reactor.spawnProcess(peer, argv[0], argv, path=str(HERE))
+        self.addCleanup(peer.stop)
+        result = await peer.nextLine("the result", 60)
+        self.assertNotIn("error", result)
+        self.assertEqual((result["version"], result["user"], result["transport"]), ("1.2", "ann", transport))
+        self.assertEqual(
+            sorted(result["received"]),
+            [["/topic/greetings", "hello over sockjs"], ["/user/queue/replies", "HEY"]],
+        )
+        self.assertTrue(result["closed"])
+
+    async def test_websocket(self) -> None:
+        """
+        STOMP 1.2 over the C{websocket} transport.
+        """
+        await self.stomp("websocket")
+
+    async def test_xhrStreaming(self) -> None:
+        """
+        STOMP 1.2 over C{xhr-streaming}.
+        """
+        await self.stomp("xhr-streaming")
+
+    async def test_xhrPolling(self) -> None:
+        """
+        STOMP 1.2 over C{xhr-polling}.
+        """
+        await self.stomp("xhr-polling")
