@@ -421,7 +421,12 @@ class JsonpTests(SynchronousTestCase):
         self.assertEqual(sent.header("content-type"), "text/plain; charset=UTF-8")
         sent = site.fetch("POST", "/000/p/jsonp_send", b'["%61bc"]', headers={"Content-Type": "text/plain"})
         self.assertEqual(sent.body, b"ok")
-        self.assertEqual(site.fetch("GET", "/000/p/jsonp?c=x").body, b'x("a[\\"x\\",\\"%61bc\\"]");\r\n')
+        sent = site.fetch("POST", "/000/p/jsonp_send", b"d=%5B%22caf%C3%A9%22%5D", headers=form)
+        self.assertEqual(sent.body, b"ok")
+        self.assertEqual(
+            site.fetch("GET", "/000/p/jsonp?c=x").body,
+            'x("a[\\"x\\",\\"%61bc\\",\\"caf\u00e9\\"]");\r\n'.encode("utf-8"),
+        )
 
     def test_invalid(self):
         """

@@ -328,7 +328,10 @@ class SockJSResource(Resource):
         if transport == b"jsonp_send":
             contentType = (request.getHeader(b"Content-Type") or b"").split(b";")[0].strip().lower()
             if contentType == b"application/x-www-form-urlencoded":
-                payload = (parse_qs(payload).get(b"d") or [b""])[0]
+                # The form's field d, percent-encoded UTF-8 (as str: parse_qs
+                # on bytes would re-encode what it decodes as ASCII).
+                form = parse_qs(payload.decode("latin-1"), encoding="utf-8", errors="replace")
+                payload = (form.get("d") or [""])[0]
         try:
             reading = session.receive(payload)
         except SockJSRequestError as error:
