@@ -240,3 +240,57 @@ class WebSocketTransportTests(SynchronousTestCase):
         site.clock.advance(0.1)
         texts = [payload for op, payload, _, _ in parseFrames(exchange.transport.value()) if op == 1]
         self.assertEqual(texts, [b"h"])
+
+
+class MemoryTests(SynchronousTestCase):
+    """
+    Tests for what an idle session costs.
+    """
+
+    def test_idleSession(self):
+        """
+        An open session waiting for its next poll (its application, core,
+        flow objects and timer entry; not its opening request's headers)
+        takes less than 1.5 KiB.
+        """
+        import gc
+        import tracemalloc
+
+        from twisted.internet.address import IPv4Address
+        from twisted.internet.task import Clock
+
+        from wsproto_tw.apps import EchoApplication
+        from wsproto_tw.core.config import Config
+        from wsproto_tw.sockjs.frames import xhr_framing
+        from wsproto_tw.sockjs.transport import SockJSSession
+
+        class Sink:
+            session = receiver = None
+
+            def write(self, chunks):
+                pass
+
+            def finish(self):
+                pass
+
+        clock, config, webSocketConfig, framing = Clock(), SessionConfig(), Config(), xhr_framing()
+        sessions = []
+
+        def idle() -> None:
+            peer = IPv4Address("TCP", "127.0.0.1", 50000)
+            session = SockJSSession(EchoApplication(), config, webSocketConfig, clock, peer=peer)
+            session.attach(Sink(), framing)
+            sessions.append(session)
+
+        for _ in range(50):
+            idle()
+        gc.collect()
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(2000):
+            idle()
+        gc.collect()
+        each = (tracemalloc.get_traced_memory()[0] - before) / 2000
+        self.assertLess(each, 1536)
+        self.assertEqual(len(sessions), 2050)

@@ -191,6 +191,11 @@ class Session:
     @ivar queued: characters of messages waiting for a receiver.
     """
 
+    __slots__ = (
+        "_config", "state", "queued", "_queue", "_receiver", "_close", "_reported", "_events",
+        "_disconnect_at", "_heartbeat_at",
+    )
+
     def __init__(self, config: SessionConfig, *, now: float) -> None:
         self._config = config
         self.state = SessionState.NEW

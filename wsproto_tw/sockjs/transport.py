@@ -146,6 +146,12 @@ class SockJSSession:
     extensions = None
     roundTripTime = None
 
+    __slots__ = (
+        "_app", "_clock", "_core", "request", "_peer", "_host", "_onClose", "_inbound", "_outbound",
+        "_sink", "_receiver", "_sinkFull", "_held", "_reading", "_timers", "_timer", "_opened", "_over",
+        "_delivering",
+    )
+
     def __init__(
         self,
         application: Any,
@@ -182,8 +188,9 @@ class SockJSSession:
         self._sink: Any = None
         self._receiver: Receiver | None = None
         self._sinkFull = False
-        self._held: deque[str] = deque()
-        self._reading: list[Deferred] = []
+        # Made on first use: most sessions never hold a message back.
+        self._held: deque[str] | None = None
+        self._reading: list[Deferred] | None = None
         self._timers = sharedTimer(clock)
         self._timer: list | None = None
         self._opened = False
@@ -296,6 +303,8 @@ class SockJSSession:
         if not self._inbound.paused:
             return succeed(None)
         d: Deferred = Deferred()
+        if self._reading is None:
+            self._reading = []
         self._reading.append(d)
         return d
 
@@ -335,7 +344,7 @@ class SockJSSession:
             self._sink.resumeReading()
         self._pump()
         if not self._inbound.paused:
-            waiting, self._reading = self._reading, []
+            waiting, self._reading = self._reading or (), None
             for d in waiting:
                 d.callback(None)
 
@@ -381,6 +390,8 @@ class SockJSSession:
                 return
             for event in events:
                 if type(event) is MessageReceived:
+                    if self._held is None:
+                        self._held = deque()
                     self._held.append(event.text)
                 elif type(event) is Opened:
                     self._open()
@@ -392,6 +403,8 @@ class SockJSSession:
 
     def _deliverHeld(self) -> None:
         held = self._held
+        if held is None:
+            return
         while held and not self._inbound.paused and not self._over:
             text = held.popleft()
             try:
@@ -433,10 +446,10 @@ class SockJSSession:
             self._applicationFailed(Failure())
 
     def _closed(self, event: Closed) -> None:
-        self._held.clear()
+        self._held = None
         closed = ConnectionClosed(event.code, event.reason, event.was_clean)
         self._outbound.stop(Failure(closed))
-        waiting, self._reading = self._reading, []
+        waiting, self._reading = self._reading or (), None
         for d in waiting:
             d.callback(None)
         if self._opened:
