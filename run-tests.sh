@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Set up a virtualenv, build the C accelerator, and run the whole wsproto_tw
 # test suite (trial), which includes the Autobahn conformance runs and the
-# interoperability tests; then, for the whole suite, the core, protocol,
-# loopback and stress tests once more with WSPROTO_TW_NO_SPEEDUPS=1, on the
-# pure-Python code instead of the C accelerator. With arguments, only the
-# named tests run, once.
+# interoperability tests; then the core, protocol, loopback (our client
+# and server with each other and with real peers) and stress tests once more
+# with WSPROTO_TW_NO_SPEEDUPS=1, on the pure-Python code instead of the C
+# accelerator (tests.test_conformance runs its own pure-Python cases). With
+# arguments, only the named tests run, once.
 #
 # The C accelerator is built afresh (old builds removed first), and the
 # command fails if it can't be built; WSPROTO_TW_NO_SPEEDUPS=1 opts out:
@@ -65,8 +66,9 @@ if [ $# -gt 0 ]; then
 else
     trial "trial tests" tests
     if [ -z "${WSPROTO_TW_NO_SPEEDUPS:-}" ]; then
-        WSPROTO_TW_NO_SPEEDUPS=1 trial "trial (pure Python)" \
-            tests.core tests.test_protocol tests.test_e2e tests.test_client tests.test_stress
+        WSPROTO_TW_NO_SPEEDUPS=1 trial "trial (pure Python)" tests.core tests.test_protocol \
+            tests.test_e2e tests.test_client tests.test_wrap tests.test_websocket_compat tests.interop \
+            tests.test_stress
     fi
 fi
 "$VENV/bin/python" -m tests.trialsummary "${runs[@]}"
