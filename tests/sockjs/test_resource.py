@@ -291,6 +291,23 @@ class XhrTests(SynchronousTestCase):
         self.assertEqual(response.header("set-cookie"), "JSESSIONID=abcdef; Path=/")
         self.assertIsNone(site.fetch("GET", "/info").header("set-cookie"))
 
+    def test_allowedOrigins(self):
+        """
+        With C{Config.allowed_origins}, a request from another origin gets
+        403 on C{/info} and the session URLs; one from an allowed origin,
+        or without C{Origin}, is served.
+        """
+        from wsproto_tw.core.config import Config
+
+        site = SockJSSite()
+        site.resource.webSocketConfig = Config(allowed_origins=frozenset({"https://app.example"}))
+        for path in ("/info", "/000/o/xhr"):
+            method = "GET" if path == "/info" else "POST"
+            self.assertEqual(site.fetch(method, path, headers={"Origin": "https://evil.example"}).status, 403)
+            self.assertEqual(site.fetch("OPTIONS", path, headers={"Origin": "https://evil.example"}).status, 403)
+        self.assertEqual(site.fetch("GET", "/info", headers={"Origin": "https://APP.example"}).status, 200)
+        self.assertEqual(site.fetch("POST", "/000/o/xhr").body, b"o\n")
+
     def test_wrongMethod(self):
         """
         A transport asked with the wrong method gets 405 and C{Allow}.

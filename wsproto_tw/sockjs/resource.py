@@ -177,6 +177,8 @@ class SockJSResource(Resource):
         if spec is None or (transport == b"websocket" and not self.config.websocket):
             return _notFound(request)
         methods, receiving, cors = spec
+        if not self._originAllowed(request):
+            return _error(request, 403, "origin not allowed")
         if request.method == b"OPTIONS" and cors:
             return _options(request, methods)
         if request.method not in methods:
@@ -192,6 +194,18 @@ class SockJSResource(Resource):
             return self._receiving(request, session, transport.decode("ascii"))
         return self._sending(request, session, transport)
 
+    def _originAllowed(self, request: Any) -> bool:
+        """
+        @return: whether C{request}'s C{Origin}, if it has one, is one of
+            C{Config.allowed_origins} (any, if that is L{None}), as for the
+            WebSocket transports, whose handshake checks it too.
+        """
+        allowed = self.webSocketConfig.allowed_origins
+        origin = request.getHeader(b"Origin")
+        if allowed is None or origin is None:
+            return True
+        return origin.decode("latin-1").strip().lower() in allowed
+
     # -- static URLs -----------------------------------------------------
 
     def _greeting(self, request: Any) -> bytes:
@@ -201,6 +215,8 @@ class SockJSResource(Resource):
         return _GREETING
 
     def _info(self, request: Any) -> bytes:
+        if not self._originAllowed(request):
+            return _error(request, 403, "origin not allowed")
         if request.method == b"OPTIONS":
             return _options(request, (b"GET",))
         if request.method != b"GET":
