@@ -162,20 +162,23 @@ class TwistdTargetTests(SynchronousTestCase):
     def assertRefusedAtOnce(self, port: int, data: bytes, reason: str) -> None:
         """
         C{data} is answered with C{400} and C{reason}, and the connection
-        closed, within a second.
+        closed, at once: within 5 s (a generous bound for real time on a
+        shared machine), long before the 10 s opening timeout would close
+        it.
         """
         sock = self.connect(port)
         started = time.monotonic()
         sock.sendall(data)
         answer = self.receive(sock, lambda received: False)
-        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertLess(time.monotonic() - started, 5.0)
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer)
         self.assertTrue(answer.endswith(refusal(reason)), answer)
 
     def assertGarbageRefused(self, port: int) -> None:
         """
         A TLS ClientHello and a request with bare LFs are answered at once;
-        a real TLS client fails its handshake at once.
+        a real TLS client fails its handshake at once (within 5 s, long
+        before the 10 s opening timeout).
         """
         self.assertRefusedAtOnce(port, tlsClientHello(), TLS_REASON)
         self.assertRefusedAtOnce(
@@ -185,7 +188,7 @@ class TwistdTargetTests(SynchronousTestCase):
         started = time.monotonic()
         with self.assertRaises(ssl.SSLError):
             ssl.create_default_context().wrap_socket(sock, server_hostname="localhost")
-        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertLess(time.monotonic() - started, 5.0)
 
     def test_standalone(self) -> None:
         """
