@@ -511,3 +511,77 @@ class WebSocketHTTPTests(SynchronousTestCase):
                 self.assertTrue(data.endswith(b"\x81\x01o"), data[-20:])
             else:
                 self.assertTrue(re.search(rb"\r\n\r\n$", data), data[-20:])
+
+
+class NegotiationTests(SynchronousTestCase):
+    """
+    Tests for an application's C{requestReceived} answering later.
+    """
+
+    def test_deferredAccept(self):
+        """
+        Until the Deferred C{requestReceived} returned fires, the opening
+        poll waits; then it gets C{o}.
+        """
+        from twisted.internet.defer import Deferred
+
+        answers: list[Deferred] = []
+
+        class Later(RecordingApplication):
+            def requestReceived(self, request):
+                answers.append(Deferred())
+                return answers[-1]
+
+        site = SockJSSite(Later)
+        poll = site.send("POST", "/000/d/xhr")
+        self.assertIsNone(poll.response().status)
+        answers[0].callback(None)
+        self.assertEqual(poll.response().body, b"o\n")
+
+    def test_deferredReject(self):
+        """
+        A Deferred failing with L{Reject} refuses the session with its
+        status; no session is kept.
+        """
+        from twisted.internet.defer import Deferred
+
+        answers: list[Deferred] = []
+
+        class Later(RecordingApplication):
+            def requestReceived(self, request):
+                answers.append(Deferred())
+                return answers[-1]
+
+        site = SockJSSite(Later)
+        poll = site.send("POST", "/000/d/xhr")
+        answers[0].errback(Reject(401, "who are you"))
+        response = poll.response()
+        self.assertEqual((response.status, response.body), (401, b"who are you"))
+        self.assertEqual(site.resource.sessions, {})
+
+
+class HTTPVersionTests(SynchronousTestCase):
+    """
+    Tests for the HTTP/1.0 and HTTP/1.1 connection rules.
+    """
+
+    def test_http10(self):
+        """
+        Over HTTP/1.0 the greeting has a length and is not chunked.
+        """
+        exchange = SockJSSite().send("GET", "", version="HTTP/1.0", headers={"Connection": "Keep-Alive"})
+        response = exchange.response()
+        self.assertEqual((response.status, response.body), (200, b"Welcome to SockJS!\n"))
+        self.assertEqual(response.header("content-length"), "19")
+        self.assertIsNone(response.header("transfer-encoding"))
+
+    def test_http11KeepAlive(self):
+        """
+        Over HTTP/1.1 the connection stays open for the next request.
+        """
+        site = SockJSSite()
+        exchange = site.send("GET", "")
+        self.assertFalse(exchange.transport.disconnecting)
+        exchange.transport.clear()
+        exchange.channel.dataReceived(b"GET /echo/info HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(exchange.response().status, 200)
