@@ -87,7 +87,9 @@ class ParseRunTests(SynchronousTestCase):
         summary printed before a segmentation fault) is no summary: the run
         counts as failed, and the report says it crashed.
         """
-        log = PASSED_LOG + "Fatal Python error: Segmentation fault\n\nCurrent thread 0x00007f (most recent call first):\n"
+        log = PASSED_LOG + (
+            "Fatal Python error: Segmentation fault\n\nCurrent thread 0x00007f (most recent call first):\n"
+        )
         result = parseRun("pure Python", 139, log)
         self.assertEqual((result.passed, result.failed), (0, 1))
         self.assertEqual(
@@ -104,6 +106,13 @@ class ParseRunTests(SynchronousTestCase):
         result = parseRun("run", 0, "")
         self.assertEqual((result.passed, result.failed), (0, 1))
         self.assertIn("no trial summary", result.problems[0])
+
+    def test_noTests(self) -> None:
+        """
+        A run of no tests at all (trial's bare C{PASSED}) counts as failed.
+        """
+        result = parseRun("run", 0, "\n" + "-" * 79 + "\n\nPASSED\n")
+        self.assertEqual((result.passed, result.failed, result.problems), (0, 1, ["run: ran no tests"]))
 
     def test_summaryWithoutRanLine(self) -> None:
         """
@@ -262,7 +271,9 @@ class RealTrialTests(SynchronousTestCase):
         )
         self.assertEqual(status, 139, output)
         lines, code = self.summary(status, output, noSkips=True)
-        self.assertEqual(lines, ["FAILED: made: exit status 139 (killed by SIGSEGV) after PASSED", "3 passed, 1 failed"])
+        self.assertEqual(
+            lines, ["FAILED: made: exit status 139 (killed by SIGSEGV) after PASSED", "3 passed, 1 failed"]
+        )
         self.assertEqual(code, 1)
 
     def test_skipsAndFailures(self) -> None:
@@ -327,6 +338,16 @@ class RealTrialTests(SynchronousTestCase):
         self.assertEqual(self.summary(status, output, noSkips=False), (
             ["SKIPPED: 1 tests (not counted as failed):", "  [made] test_made.T.test_skips: no h2 here",
              "1 passed, 0 failed, 1 skipped"], 0))
+
+    def test_emptyModule(self) -> None:
+        """
+        A real run that found no test fails.
+        """
+        status, output = self.trial("")
+        self.assertEqual(status, 0, output)
+        self.assertEqual(
+            self.summary(status, output, noSkips=True), (["FAILED: made: ran no tests", "0 passed, 1 failed"], 1)
+        )
 
     def test_mainWithoutRuns(self) -> None:
         """

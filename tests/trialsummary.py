@@ -6,10 +6,10 @@ only when nothing failed.
 A run counts only by what trial itself says at its very end: its exit status
 and its final summary line (C{PASSED (...)} or C{FAILED (...)}, after the
 C{Ran N tests} line). Anything else is a failure: a run that printed no such
-summary (it crashed, or was killed), a summary whose counts don't add up to
-the tests it ran, or a non-zero exit status after a C{PASSED}. A C{PASSED}
-earlier in the output (a nested trial run's, or one printed before a
-segmentation fault) counts for nothing.
+summary (it crashed, or was killed), a run of no tests, a summary whose
+counts don't add up to the tests it ran, or a non-zero exit status after a
+C{PASSED}. A C{PASSED} earlier in the output (a nested trial run's, or one
+printed before a segmentation fault) counts for nothing.
 
 With C{WSPROTO_TW_NO_SKIPS=1} in the environment (C{run-tests.sh} sets it),
 every skipped test is listed with its reason and counted as failed: in the
@@ -105,6 +105,11 @@ def parseRun(label: str, status: int, output: str) -> RunResult:
     tail = [line.rstrip() for line in lines if line.strip()][-2:]
     summary = _SUMMARY.fullmatch(tail[-1]) if tail else None
     ran = _RAN.fullmatch(tail[0]) if len(tail) == 2 else None
+    if tail and tail[-1] == "PASSED":
+        # What trial prints when it found no test at all.
+        result.failed = 1
+        result.problems.append(f"{label}: ran no tests")
+        return result
     if summary is None or ran is None:
         result.failed = 1
         last = tail[-1] if tail else "(no output)"
