@@ -359,7 +359,11 @@ class Connection:
         if not isinstance(text, str):
             raise TypeError(f"send_text takes str, not {type(text).__name__}")
         if self.state is State.OPEN or self._writable():
-            self._send_message(Opcode.TEXT, text.encode("utf-8"))
+            payload = text.encode("utf-8")
+            stats = self.stats
+            stats.text_sent += 1
+            stats.text_bytes_sent += len(payload)
+            self._send_message(Opcode.TEXT, payload)
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """
@@ -373,6 +377,9 @@ class Connection:
                 raise TypeError(f"send_binary takes bytes, not {type(data).__name__}")
             data = bytes(data)
         if self.state is State.OPEN or self._writable():
+            stats = self.stats
+            stats.binary_sent += 1
+            stats.binary_bytes_sent += len(data)
             self._send_message(Opcode.BINARY, data)
 
     def send_ping(self, payload: bytes = b"") -> None:
@@ -508,18 +515,12 @@ class Connection:
         self._out.append(build_frame(opcode, payload, fin, rsv1, key))
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> None:
-        stats = self.stats
-        if opcode is Opcode.TEXT:
-            stats.text_sent += 1
-            stats.text_bytes_sent += len(payload)
-        else:
-            stats.binary_sent += 1
-            stats.binary_bytes_sent += len(payload)
         rsv1 = False
         if self._codec is not None:
             size = len(payload)
             payload, rsv1 = self._codec.compress(payload)
             if rsv1:
+                stats = self.stats
                 stats.deflate_bytes_in += size
                 stats.deflate_bytes_out += len(payload)
         self._send_frame(opcode, payload, True, rsv1)
