@@ -315,4 +315,4 @@ def _listening(options: Options, config: Config, reactor: Any) -> tuple[WebSocke
     applicationFactory = options.applicationFactory()
     options.applicationFactory = lambda: applicationFactory  # type: ignore[method-assign]
     factory, listening = _listeningWebSocket(options, config, reactor)
-    return mountSockJS(prefixes, applicationFactory, config, reactor, factory, listening)
+    return mountSockJS(prefixes, applicationFactory, config, reactor, factory, listening, options["shutdown-grace"])

@@ -585,3 +585,56 @@ class HTTPVersionTests(SynchronousTestCase):
         exchange.transport.clear()
         exchange.channel.dataReceived(b"GET /echo/info HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertEqual(exchange.response().status, 200)
+
+
+class ShutdownTests(SynchronousTestCase):
+    """
+    Tests for L{SockJSResource.shutdown}.
+    """
+
+    def setUp(self):
+        RecordingApplication.instances.clear()
+
+    def test_streamingToldAtOnce(self):
+        """
+        A session with a stream attached gets C{c[1001,"going away"]} at
+        once, is forgotten, and the shutdown is over.
+        """
+        site = SockJSSite(RecordingApplication)
+        stream = site.send("POST", "/000/s/xhr_streaming")
+        done = site.resource.shutdown(grace=10)
+        self.assertTrue(stream.response().body.endswith(b'o\nc[1001,"going away"]\n'))
+        self.assertEqual(RecordingApplication.instances[0].events[-1], ("lost", 1001, "going away", True))
+        self.assertEqual(site.resource.sessions, {})
+        self.assertIsNone(self.successResultOf(done))
+
+    def test_pollerToldAtNextPoll(self):
+        """
+        A polled session gets the close frame at its next poll; the
+        shutdown waits for it.
+        """
+        site = SockJSSite(RecordingApplication)
+        _opened(site)
+        done = site.resource.shutdown(grace=10)
+        self.assertNoResult(done)
+        self.assertEqual(site.fetch("POST", "/000/s1/xhr").body, b'c[1001,"going away"]\n')
+        self.assertIsNone(self.successResultOf(done))
+
+    def test_graceDrops(self):
+        """
+        After the grace period, what is left is dropped.
+        """
+        site = SockJSSite(RecordingApplication)
+        _opened(site)
+        done = site.resource.shutdown(grace=3)
+        site.clock.advance(2.9)
+        self.assertNoResult(done)
+        site.clock.advance(0.1)
+        self.assertIsNone(self.successResultOf(done))
+        self.assertEqual(RecordingApplication.instances[0].events[-1], ("lost", 1001, "going away", False))
+
+    def test_nothingOpen(self):
+        """
+        With no session or connection open, the shutdown is over at once.
+        """
+        self.assertIsNone(self.successResultOf(SockJSSite().resource.shutdown()))

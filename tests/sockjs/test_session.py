@@ -250,6 +250,22 @@ class CloseTests(SynchronousTestCase):
         self.assertIsNone(session.next_deadline())
 
 
+class EndAfterCloseTests(SynchronousTestCase):
+    """
+    Tests for ending a session whose close frame did not go out.
+    """
+
+    def test_ownCode(self):
+        """
+        Ended before its close frame reached a receiver, a closed session
+        reports its own close code, unclean.
+        """
+        session = opened()
+        session.close(3000, "Go away!", now=1)
+        session.end(1006, "session aborted", was_clean=False)
+        self.assertEqual(session.events(), [Closed(3000, "Go away!", False)])
+
+
 class DeadlineTests(SynchronousTestCase):
     """
     Tests for the heartbeat and the disconnect delay.

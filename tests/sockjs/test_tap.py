@@ -20,10 +20,23 @@ _UPGRADE = (
 )
 
 
-def _site(*arguments: str) -> WebSocketSite:
+class _Reactor(Clock):
+    """
+    A clock that records system event triggers.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.triggers: list[tuple] = []
+
+    def addSystemEventTrigger(self, phase, event, callable, *args):
+        self.triggers.append((phase, event, callable, args))
+
+
+def _site(*arguments: str, reactor: Clock | None = None) -> WebSocketSite:
     options = tap.Options()
     options.parseOptions(list(arguments))
-    factory, listening = tap._listening(options, options.config(), Clock())
+    factory, listening = tap._listening(options, options.config(), reactor or Clock())
     return listening
 
 
@@ -62,6 +75,16 @@ class SockJSOptionTests(SynchronousTestCase):
         self.assertEqual(Exchange(site, send).response().status, 204)
         self.assertEqual(ws.transport.value(), b"\x81\x05hello")
         self.assertEqual(Exchange(site, poll).response().body, b'a["hello"]\n')
+
+    def test_shutdown(self):
+        """
+        When the reactor shuts down, each prefix's sessions are told 1001
+        within C{--shutdown-grace}.
+        """
+        reactor = _Reactor()
+        _site("--sockjs", "/sockjs", "--shutdown-grace", "3", reactor=reactor)
+        [(phase, event, shutdown, args)] = reactor.triggers
+        self.assertEqual((phase, event, shutdown.__name__, args), ("before", "shutdown", "shutdown", (3.0,)))
 
     def test_badPrefix(self):
         """

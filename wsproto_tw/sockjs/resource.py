@@ -34,6 +34,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -151,8 +152,57 @@ class SockJSResource(Resource):
         self._clock = reactor
         self.webSocketResource = WebSocketResource(applicationFactory, self.webSocketConfig, reactor)
         self._bridged = WebSocketResource(lambda: _WebSocketBridge(self), self.webSocketConfig, reactor)
+        self._stopping = False
+        self._waiters: list[Deferred] = []
+        self._abort: Any = None
         self._iframe = (_IFRAME_PAGE % self.config.sockjs_url).encode("utf-8")
         self._etag = b'"' + hashlib.sha256(self._iframe).hexdigest()[:32].encode("ascii") + b'"'
+
+    def shutdown(self, grace: float = 10.0) -> Deferred:
+        """
+        Close for a server shutdown. Every HTTP session is closed with
+        C{1001 "going away"}: its close frame goes to its receiving request
+        now, or to the next poll, and the session is forgotten once its
+        application has been told. The WebSocket connections of both
+        WebSocket URLs close as L{WebSocketServerFactory.shutdown
+        <wsproto_tw.server.WebSocketServerFactory.shutdown>} closes them.
+        After C{grace} seconds, what is left is dropped. New sessions are
+        still accepted meanwhile; stop listening first.
+
+        @return: a Deferred that fires once every session and WebSocket
+            connection is gone.
+        """
+        if not self._stopping:
+            self._stopping = True
+            for session in list(self.sessions.values()):
+                session.goAway(1001, "going away")
+                if session.closed:
+                    session.abortConnection()
+            if self.sessions:
+                self._abort = self._clock.callLater(grace, self._abortAll)
+        sessions: Deferred = Deferred()
+        if self.sessions:
+            self._waiters.append(sessions)
+        else:
+            sessions.callback(None)
+        return gatherResults(
+            [
+                sessions,
+                self.webSocketResource.webSocketFactory.shutdown(grace=grace),
+                self._bridged.webSocketFactory.shutdown(grace=grace),
+            ]
+        ).addCallback(lambda _: None)
+
+    def _abortAll(self) -> None:
+        self._abort = None
+        for session in list(self.sessions.values()):
+            session.abortConnection()
+
+    def _lost(self, session: SockJSSession) -> None:
+        if self._stopping:
+            # Told, during a shutdown: no need to keep serving its close
+            # frame until the disconnect delay.
+            session.abortConnection()
 
     def render(self, request: Any) -> bytes | int:
         path = request.postpath
@@ -272,8 +322,6 @@ class SockJSResource(Resource):
             answer = application.requestReceived(opening)
         except Reject as reject:
             return _error(request, reject.status, reject.reason, reject.headers)
-        from twisted.internet.defer import Deferred
-
         if isinstance(answer, Deferred):
             answer.addCallbacks(
                 lambda _: self._open(request, sessionId, application, opening, framing),
@@ -297,6 +345,7 @@ class SockJSResource(Resource):
                 peer=request.getClientAddress(),
                 host=request.getHost(),
                 onClose=lambda closed: self._forget(sessionId, closed),
+                onLost=self._lost,
             )
             self.sessions[sessionId] = session
         session.attach(ResponseSink(request), framing)
@@ -316,6 +365,13 @@ class SockJSResource(Resource):
     def _forget(self, sessionId: bytes, session: SockJSSession) -> None:
         if self.sessions.get(sessionId) is session:
             del self.sessions[sessionId]
+        if self._stopping and not self.sessions:
+            if self._abort is not None and self._abort.active():
+                self._abort.cancel()
+            self._abort = None
+            waiters, self._waiters = self._waiters, []
+            for d in waiters:
+                d.callback(None)
 
     def _framing(self, request: Any, transport: str) -> Framing | bytes:
         if transport == "xhr":

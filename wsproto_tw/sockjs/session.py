@@ -333,11 +333,18 @@ class Session:
         """
         The session is over for good, at once (its WebSocket is gone, or
         it was aborted): the attached receiver gets nothing more, and
-        L{Closed} is reported if it was not.
+        L{Closed} is reported if it was not: with C{code} and C{reason},
+        or, if the session was closed already, with its own close code,
+        unclean.
         """
         if self._receiver is not None:
             self._receiver.finished = True
             self._receiver = None
+        if self._close is not None:
+            # Closed already, and the frame never reached the client: the
+            # close is ours, and not clean.
+            code, reason = self._close
+            was_clean = False
         self._report(code, reason, was_clean)
         self.state = SessionState.CLOSED
         self._queue.clear()

@@ -37,6 +37,7 @@ def mountSockJS(
     reactor: IReactorTime,
     factory: Any,
     listening: Any,
+    grace: float = 10.0,
 ) -> tuple[Any, Any]:
     """
     Serve SockJS at each of C{prefixes} beside what C{listening} serves.
@@ -49,6 +50,10 @@ def mountSockJS(
         connections.
     @param listening: that same factory (every path a WebSocket), or a
         L{WebSocketSite <wsproto_tw.resource.WebSocketSite>}.
+    @param grace: seconds the sessions are given to be told C{1001} when
+        the reactor shuts down (L{SockJSResource.shutdown
+        <wsproto_tw.sockjs.resource.SockJSResource.shutdown>}), as the
+        WebSocket connections are.
     @return: the factory and the protocol factory to listen with: a site
         whose root serves SockJS at each prefix and the rest as before.
     """
@@ -67,4 +72,7 @@ def mountSockJS(
     for prefix in prefixes:
         sockjs = SockJSResource(applicationFactory, SockJSConfig(), config, reactor)
         site.resource = mountAt(prefix, sockjs, site.resource)
+        addTrigger = getattr(reactor, "addSystemEventTrigger", None)
+        if addTrigger is not None:
+            addTrigger("before", "shutdown", sockjs.shutdown, grace)
     return factory, site

@@ -139,6 +139,8 @@ class SockJSSession:
     @ivar subprotocol: always L{None}.
     @ivar extensions: always L{None}.
     @ivar roundTripTime: always L{None}.
+    @ivar closed: whether the session is closed for the application (its
+        C{connectionLost} was called, or is due).
     """
 
     response = None
@@ -149,7 +151,7 @@ class SockJSSession:
     __slots__ = (
         "_app", "_clock", "_core", "request", "_peer", "_host", "_onClose", "_inbound", "_outbound",
         "_sink", "_receiver", "_sinkFull", "_held", "_reading", "_timers", "_timer", "_opened", "_over",
-        "_delivering",
+        "_delivering", "_onLost", "closed",
     )
 
     def __init__(
@@ -162,6 +164,7 @@ class SockJSSession:
         peer: Any = None,
         host: Any = None,
         onClose: Any = None,
+        onLost: Any = None,
     ) -> None:
         """
         @param application: the L{IWebSocketApplication
@@ -175,6 +178,8 @@ class SockJSSession:
         @param peer: the client's address, for L{getPeer}.
         @param host: our address, for L{getHost}.
         @param onClose: called with the session once it is over.
+        @param onLost: called with the session once the application has
+            been told it is closed (C{connectionLost}).
         """
         self._app = application
         self._clock = clock
@@ -183,6 +188,8 @@ class SockJSSession:
         self._peer = peer
         self._host = host
         self._onClose = onClose
+        self._onLost = onLost
+        self.closed = False
         self._inbound = InboundFlow(webSocketConfig)
         self._outbound = OutboundFlow(webSocketConfig, clock, self._writeStalled)
         self._sink: Any = None
@@ -452,12 +459,15 @@ class SockJSSession:
         waiting, self._reading = self._reading or (), None
         for d in waiting:
             d.callback(None)
+        self.closed = True
         if self._opened:
             self._opened = False
             try:
                 self._app.connectionLost(Failure(closed))
             except Exception:
                 _log.failure("application failed in connectionLost")
+        if self._onLost is not None:
+            self._onLost(self)
 
     def _applicationFailed(self, failure: Failure) -> None:
         _log.failure("application failed on a sockjs session", failure)
