@@ -445,6 +445,7 @@ class SockJSSession:
 
     def _open(self) -> None:
         self._opened = True
+        _log.info("opened sockjs session {peer} {path}", peer=_address(self._peer), path=self._path())
         app = self._app
         app.transport = self
         try:
@@ -460,6 +461,14 @@ class SockJSSession:
         for d in waiting:
             d.callback(None)
         self.closed = True
+        _log.info(
+            "closed sockjs session {peer} {path} code={code} clean={clean} reason={reason!r}",
+            peer=_address(self._peer),
+            path=self._path(),
+            code=event.code,
+            clean=event.was_clean,
+            reason=event.reason,
+        )
         if self._opened:
             self._opened = False
             try:
@@ -468,6 +477,9 @@ class SockJSSession:
                 _log.failure("application failed in connectionLost")
         if self._onLost is not None:
             self._onLost(self)
+
+    def _path(self) -> str:
+        return self.request.path if self.request is not None else "-"
 
     def _applicationFailed(self, failure: Failure) -> None:
         _log.failure("application failed on a sockjs session", failure)
@@ -490,3 +502,11 @@ class SockJSSession:
             self._timer = None
         if self._onClose is not None:
             self._onClose(self)
+
+
+def _address(address: Any) -> str:
+    """
+    @return: C{address} as C{host:port}, or C{?}.
+    """
+    host = getattr(address, "host", None)
+    return f"{host}:{getattr(address, 'port', None)}" if host is not None else "?"
