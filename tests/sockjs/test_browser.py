@@ -241,6 +241,12 @@ class ChromiumSockJSTests(TestCase):
         """
         await self.echo("jsonp-polling")
 
+    async def test_htmlfile(self) -> None:
+        """
+        C{htmlfile} (a hidden iframe streaming script tags) in Chromium.
+        """
+        await self.echo("htmlfile")
+
     async def test_iframeEventsource(self) -> None:
         """
         C{iframe-eventsource}: the iframe page loads sockjs-client from
