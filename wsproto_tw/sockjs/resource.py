@@ -205,6 +205,11 @@ class SockJSResource(Resource):
             session.abortConnection()
 
     def render(self, request: Any) -> bytes | int:
+        """
+        Answer C{request} by the path below the prefix: a static URL, a
+        WebSocket URL or a session URL (see the module's docstring); 404
+        for anything else, 405 (with C{Allow}) for a wrong method.
+        """
         path = request.postpath
         if path in ([], [b""]):
             return self._greeting(request)
