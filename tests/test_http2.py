@@ -620,6 +620,49 @@ class RefusalTests(HTTP2ServerMixin, TestCase):
         self.assertEqual((yield stream.ended), "ended")
 
 
+class IdleTests(HTTP2ServerMixin, TestCase):
+    """
+    An HTTP/2 connection without an open stream is closed after the site's
+    C{timeout}; an open WebSocket stream keeps it.
+    """
+
+    @inlineCallbacks
+    def setUp(self) -> Any:
+        yield self.startServer()
+        self.site.timeOut = 0.3
+
+    @inlineCallbacks
+    def test_idleConnectionClosed(self) -> Any:
+        """
+        With no stream, the server sends GOAWAY C{NO_ERROR} and closes.
+        """
+        from h2.errors import ErrorCodes
+
+        client = yield self.h2Client()
+        event = yield client.terminated
+        self.assertEqual(event.error_code, ErrorCodes.NO_ERROR)
+        yield client.lost
+
+    @inlineCallbacks
+    def test_webSocketKeepsConnection(self) -> Any:
+        """
+        While a WebSocket stream is open the connection stays; once it
+        ends, the idle timeout runs again.
+        """
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        yield deferLater(reactor, 0.6, lambda: None)
+        self.assertFalse(client.terminated.called)
+        stream.send(clientFrame(TEXT, b"alive"))
+        [frame] = yield stream.nextFrames(1)
+        self.assertEqual(frame[:2], (TEXT, b"alive"))
+        stream.send(clientFrame(CLOSE, closePayload(1000)))
+        yield stream.ended
+        yield client.terminated
+        yield client.lost
+
+
 class Undecided(WebSocketApplication):
     """
     Never answers the opening request.
