@@ -73,8 +73,8 @@ class OptionsTests(SynchronousTestCase):
         """
         C{--port} may be repeated; the endpoints are kept in order.
         """
-        options = parse("--port", "8080", "--port", "tcp:8081:interface=::1", "--port", "unix:/tmp/ws.sock")
-        self.assertEqual(options["port"], ["tcp:8080", "tcp:8081:interface=::1", "unix:/tmp/ws.sock"])
+        options = parse("--port", "8080", "--port", "tcp6:8081:interface=\\:\\:1", "--port", "unix:/tmp/ws.sock")
+        self.assertEqual(options["port"], ["tcp:8080", "tcp6:8081:interface=\\:\\:1", "unix:/tmp/ws.sock"])
 
     def test_repeatedSubprotocol(self) -> None:
         """

@@ -11,13 +11,15 @@ from typing import Any
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService, Service
+from twisted.internet import endpoints
 from twisted.python import reflect, usage
 
+from wsproto_tw._startup import InterruptibleShutdown, ListeningService, checkApplication, checkOrigin, checkPort
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
 from wsproto_tw.core.config import Config
 from wsproto_tw.logs import logFormat, logLevel
 from wsproto_tw.options import ServerConfigOptions, seconds
-from wsproto_tw.server import ShutdownService, WebSocketServerFactory
+from wsproto_tw.server import WebSocketServerFactory
 
 
 def _mode(value: str) -> str:
@@ -88,9 +90,38 @@ class Options(ServerConfigOptions):
             description = f"tcp:{description}"
         self["port"].append(description)
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """
+        Parse the options; run by twistd, a wrong one ends the command with
+        one line naming it and the fix (not twistd's whole usage text).
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as exc:
+            if getattr(self, "parent", None) is None:
+                raise
+            raise SystemExit(f"twistd websocket: error: {exc}") from None
+
     def postOptions(self) -> None:
         super().postOptions()
         self._checkServing()
+        self._checkPorts()
+
+    def _checkPorts(self) -> None:
+        """
+        Check each C{--port} (or the default) and C{--origin}: build each
+        endpoint and, run by twistd (before it forks into the background),
+        listen on it once, so that what can't be served is said at once.
+
+        @raise usage.UsageError: naming the option and the fix.
+        """
+        from twisted.internet import reactor
+
+        run = getattr(self, "parent", None) is not None
+        for description in self["port"] or ["tcp:8080"]:
+            checkPort(reactor, description, listen=run, default=not self["port"])
+        for origin in self["origin"]:
+            checkOrigin(origin)
 
     def _checkServing(self) -> None:
         """
@@ -106,6 +137,7 @@ class Options(ServerConfigOptions):
                 raise usage.UsageError(f"--app {self['app']}: can't import it: {exc}") from None
             if not callable(application):
                 raise usage.UsageError(f"--app {self['app']}: not a class or factory: {application!r}")
+            checkApplication(self["app"], application)
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: not a directory")
         if self["http2-max-streams"] < 1:
@@ -185,9 +217,12 @@ def makeService(options: Options) -> IService:
     factory, listening = _listening(options, options.config(), reactor)
     parent = MultiService()
     # Added first, stopped last: listening stops, then connections close.
-    ShutdownService(factory, options["shutdown-grace"]).setServiceParent(parent)
+    InterruptibleShutdown(factory, options["shutdown-grace"]).setServiceParent(parent)
+    pages = options["static"] is not None or options["mode"] == "broadcast"
+    path = options["path"] or ("/ws" if pages else "/")
     for description in options["port"] or ["tcp:8080"]:
-        strports.service(description, listening).setServiceParent(parent)
+        endpoint = endpoints.serverFromString(reactor, description)
+        ListeningService(endpoint, listening, description, reactor, path, pages).setServiceParent(parent)
     return _operations(options, factory, parent)
 
 
