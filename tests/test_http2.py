@@ -21,10 +21,14 @@ from twisted.internet.task import deferLater
 from twisted.protocols.policies import WrappingFactory
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
-from twisted.web.static import Data
+from twisted.web.static import Data, File
 from zope.interface import implementer
 
 from tests.helpers import clientFrame, closePayload, parseFrames
+from tests.interop.exchange import EchoRecorder, InteropTestCase
+from tests.interop.exchange import config as interopConfig
+from tests.interop.plan import SUBPROTOCOL, messages
+from tests.interop.tools import CHROMIUM_FLAGS, HERE
 from tests.test_tls import Collector, echoRoundTrip, selfSignedCertificate
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.client import connectWebSocket
@@ -933,3 +937,63 @@ class TapTests(TestCase):
         log = twistd.stop()
         self.assertEqual(log.count("opened "), 2, log)
         self.assertNotIn("Traceback", log)
+
+
+class ChromiumTests(InteropTestCase):
+    """
+    Headless Chromium loads a page over HTTP/2 from a L{WebSocketSite}
+    with C{http2=True} and opens C{wss://} to the same origin: the
+    WebSocket arrives as an extended CONNECT stream of that connection.
+    Node, playwright-core and Chromium are installed if missing.
+    """
+
+    timeout = 180
+
+    async def test_chromiumOverHTTP2(self) -> None:
+        """
+        Chromium runs the interoperability plan with permessage-deflate
+        over a stream of the page's HTTP/2 connection, and closes with
+        1000; the server saw C{CONNECT} on an L{H2StreamWire} of a
+        connection that negotiated C{h2}.
+        """
+        from twisted.internet import ssl
+
+        apps: list[Any] = []
+        wires: list[Any] = []
+
+        class Recording(EchoRecorder):
+            def connectionOpened(self, transport: Any) -> None:
+                wires.append((transport.request.method, type(transport.wire), transport.transport.negotiatedProtocol))
+                super().connectionOpened(transport)
+
+        def build() -> Recording:
+            app = Recording()
+            apps.append(app)
+            return app
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
+            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
+        # No ALPN of their own: the site declares h2 and http/1.1.
+        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        root = Resource()
+        for name in ("page.html", "plan.js"):
+            root.putChild(name.encode(), File(str(HERE / name)))
+        listening = reactor.listenSSL(0, WebSocketSite(root, http2=True), options, interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        port = listening.getHost().port
+        origin = f"https://127.0.0.1:{port}"
+        ours = interopConfig(True, subprotocols=(SUBPROTOCOL,), allowed_origins={origin})
+        root.putChild(b"ws", WebSocketResource(build, ours))
+        url = f"{origin}/page.html?ws=wss://127.0.0.1:{port}/ws&protocol={SUBPROTOCOL}"
+        # The certificate is made for this test: no authority vouches for it.
+        browser = self.spawnNode("browser.js", self.tools.chromium, url, *CHROMIUM_FLAGS, "--ignore-certificate-errors")
+        verdict = await browser.nextLine("the page's verdict", 90)
+        self.assertVerdict(verdict)
+        self.assertEqual(verdict["echoed"], len(messages()))
+        self.assertEqual(verdict["protocol"], SUBPROTOCOL)
+        self.assertExtension(verdict["extensions"], True)
+        self.assertEqual((verdict["closeCode"], verdict["wasClean"]), (1000, True))
+        self.assertEqual(wires, [("CONNECT", H2StreamWire, b"h2")])
+        await self.serverSaw(apps, True, None)
+        await browser.stop()
