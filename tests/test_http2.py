@@ -611,6 +611,54 @@ class RefusalTests(HTTP2ServerMixin, TestCase):
         yield client.lost
 
     @inlineCallbacks
+    def test_tooManyHeaderFields(self) -> Any:
+        """
+        A request with more header fields than C{Config.max_headers} gets
+        C{431}.
+        """
+        fields = [(f"x-field-{i}", "1") for i in range(self.config.max_headers + 1)]
+        status, body = yield self.refused(
+            [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "localhost"), *fields]
+        )
+        self.assertEqual((status, body), (b"431", b"more than 100 header fields\n"))
+
+    @inlineCallbacks
+    def test_headerListTooLarge(self) -> Any:
+        """
+        A header block larger than C{Config.max_head_size} (advertised as
+        C{SETTINGS_MAX_HEADER_LIST_SIZE}) is a connection error.
+        """
+        from h2.settings import SettingCodes
+
+        client = yield self.h2Client()
+        self.assertEqual(client.remoteSettings[SettingCodes.MAX_HEADER_LIST_SIZE], self.config.max_head_size)
+        client.openWebSocket(headers=[("x-big", "x" * self.config.max_head_size)])
+        event = yield client.terminated
+        self.assertIsNotNone(event)
+        yield client.lost
+
+    @inlineCallbacks
+    def test_rapidReset(self) -> Any:
+        """
+        A peer that resets streams faster than the channel allows gets
+        GOAWAY C{ENHANCE_YOUR_CALM} (the Rapid Reset flood).
+        """
+        from h2.errors import ErrorCodes
+
+        from wsproto_tw.http2 import HTTP2Channel
+
+        self.patch(HTTP2Channel, "resetBurst", 3)
+        self.patch(HTTP2Channel, "resetRate", 0.0)
+        client = yield self.h2Client()
+        for _ in range(4):
+            stream = client.openWebSocket()
+            client.h2.reset_stream(stream.streamID)
+            client.flush()
+        event = yield client.terminated
+        self.assertEqual(event.error_code, ErrorCodes.ENHANCE_YOUR_CALM)
+        yield client.lost
+
+    @inlineCallbacks
     def test_openDeadline(self) -> Any:
         """
         A request the application does not answer within C{open_timeout}

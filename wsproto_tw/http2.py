@@ -99,6 +99,11 @@ class HTTP2Channel(Protocol):
 
     _log = _log
 
+    #: Stream resets by the peer allowed in a burst, and per second after
+    #: it; past them the connection ends with C{ENHANCE_YOUR_CALM}.
+    resetBurst = 1000
+    resetRate = 33.0
+
     def __init__(
         self,
         site: Any,
@@ -135,6 +140,10 @@ class HTTP2Channel(Protocol):
         self._writesBlocked = False
         self._idleCall: Any = None
         self._lost = False
+        # Resets by the peer: a token bucket (the HTTP/2 Rapid Reset flood,
+        # CVE-2023-44487), full at first.
+        self._resetTokens = float(self.resetBurst)
+        self._resetCheckedAt = clock.seconds()
 
     # -- Protocol ----------------------------------------------------------
 
@@ -146,14 +155,18 @@ class HTTP2Channel(Protocol):
         conn = self._h2
         # RFC 8441 §3: the server allows extended CONNECT; RFC 9113 §6.5.2.
         # Set before the preface, so that the first SETTINGS frame says so.
+        headerListSize = self._config.max_head_size or 16384
         conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
                 SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
                 SettingCodes.MAX_CONCURRENT_STREAMS: self.maxStreams,
-                SettingCodes.MAX_HEADER_LIST_SIZE: self._config.max_head_size or 16384,
+                SettingCodes.MAX_HEADER_LIST_SIZE: headerListSize,
             },
         )
+        # What h2 checks a header block against (RFC 9113 §6.5.2; RFC 7541
+        # §4.1 sizes): a larger one is a connection error.
+        conn.decoder.max_header_list_size = headerListSize
         conn.initiate_connection()
         # The connection's window covers every stream's: a WebSocket whose
         # application paused reading holds back only its own stream.
@@ -195,6 +208,13 @@ class HTTP2Channel(Protocol):
                 self._forget(event.stream_id)
                 if stream is not None:
                     stream.connectionLost(Failure(ConnectionLost(f"stream reset with code {event.error_code}")))
+                if event.remote_reset and not self._resetAllowed():
+                    self._log.info("too many stream resets from {peer}", peer=self._peerName())
+                    self._h2.close_connection(ErrorCodes.ENHANCE_YOUR_CALM)
+                    self._flush()
+                    self._close()
+                    self._dropStreams(Failure(ConnectionLost("too many stream resets")))
+                    return
             elif kind is h2.events.WindowUpdated:
                 if event.stream_id:
                     self._windowOpened(event.stream_id)
@@ -214,6 +234,21 @@ class HTTP2Channel(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._dropStreams(reason)
+
+    def _resetAllowed(self) -> bool:
+        """
+        Spend a token for a reset by the peer.
+
+        @return: whether one was left.
+        """
+        now = self.clock.seconds()
+        elapsed = max(0.0, now - self._resetCheckedAt)
+        self._resetCheckedAt = now
+        self._resetTokens = min(float(self.resetBurst), self._resetTokens + elapsed * self.resetRate)
+        if self._resetTokens < 1:
+            return False
+        self._resetTokens -= 1
+        return True
 
     def _dropStreams(self, reason: Failure) -> None:
         """
@@ -254,6 +289,10 @@ class HTTP2Channel(Protocol):
                 method = value
             elif name == b":protocol":
                 protocol = value
+        fields = len(event.headers) - sum(1 for name, _ in event.headers if name.startswith(b":"))
+        if fields > self._config.max_headers:
+            self._refuse(streamID, 431, f"more than {self._config.max_headers} header fields")
+            return
         if method == b"CONNECT":
             # RFC 9113 §8.5: a CONNECT without :protocol asks for a tunnel;
             # RFC 8441 §4: with one, for that protocol over the stream.
@@ -320,6 +359,22 @@ class HTTP2Channel(Protocol):
         box = self._outboxes.get(streamID)
         if box is None or self._lost:
             return
+        try:
+            self._sendData(streamID, box)
+        except h2.exceptions.ProtocolError:
+            # Closed under us (h2 knew before we did).
+            self._streamGone(streamID)
+
+    def _streamGone(self, streamID: int) -> None:
+        """
+        Stream C{streamID} turned out to be closed: forget it and tell it.
+        """
+        stream = self.streams.get(streamID)
+        self._forget(streamID)
+        if stream is not None:
+            stream.connectionLost(Failure(ConnectionLost("stream closed")))
+
+    def _sendData(self, streamID: int, box: _Outbox) -> None:
         conn = self._h2
         chunks = box.chunks
         while chunks and not self._writesBlocked:
@@ -407,8 +462,11 @@ class HTTP2Channel(Protocol):
             return
         try:
             self._h2.send_headers(streamID, headers)
-        except h2.exceptions.StreamClosedError:
-            return  # the peer reset it meanwhile
+        except h2.exceptions.ProtocolError:
+            # The peer reset it meanwhile (perhaps in the same read as its
+            # request, so that h2 has forgotten it already).
+            self._streamGone(streamID)
+            return
         self._flush()
 
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any, streamID: int) -> None:
