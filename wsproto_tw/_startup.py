@@ -10,6 +10,7 @@ ending it at once (L{InterruptibleShutdown}).
 from __future__ import annotations
 
 import errno
+import os
 import re
 import signal
 import socket
@@ -113,8 +114,6 @@ def _tryBinding(endpoint: Any) -> None:
     privileged port, an interface this machine does not have, a missing
     directory) raises here. Other endpoints are not tried.
     """
-    import os
-
     if isinstance(endpoint, endpoints.UNIXServerEndpoint):
         address = getattr(endpoint, "_address", None)
         directory = os.path.dirname(os.path.abspath(address)) if isinstance(address, str) else None
@@ -209,7 +208,8 @@ def servedURL(address: Any, secure: bool, path: str, pages: bool) -> str:
     scheme, web = ("wss", "https") if secure else ("ws", "http")
     host = getattr(address, "host", None)
     if host is None:
-        return f"{scheme}:// on unix:{getattr(address, 'name', address)}"
+        name = getattr(address, "name", address)
+        return f"{scheme}:// on unix:{os.fsdecode(name) if isinstance(name, bytes) else name}"
     everywhere = host in ("0.0.0.0", "::", "")
     shown = "localhost" if everywhere else (f"[{host}]" if ":" in host else host)
     text = f"{scheme}://{shown}:{address.port}{path}"
@@ -263,7 +263,7 @@ class ListeningService(StreamServerEndpointService):
     def _failed(self, failure: Failure) -> None:
         if failure.check(CancelledError):
             return None
-        _log.error("{message}", message=describeListenError(f"--port {self.description}", failure.value))
+        _log.error("{problem}", problem=describeListenError(f"--port {self.description}", failure.value))
         self.reactor.addSystemEventTrigger("after", "shutdown", self._exit, 1)
         if self.reactor.running:
             self.reactor.stop()
@@ -278,7 +278,6 @@ def _exitAfterTwistd(status: int) -> None:
     PID file) and returned.
     """
     import atexit
-    import os
 
     def exit() -> None:
         sys.stdout.flush()
@@ -290,29 +289,45 @@ def _exitAfterTwistd(status: int) -> None:
 
 class InterruptibleShutdown(ShutdownService):
     """
-    A L{ShutdownService} that a second SIGINT or SIGTERM during its grace
-    period cuts short: the connections still open are dropped at once, so
-    the process ends now instead of after the grace (and the reactor's own
-    handler, which would call C{reactor.stop()} again, is not run).
+    A L{ShutdownService} that a second SIGINT or SIGTERM cuts short: once
+    the reactor runs, it wraps the reactor's handlers of both signals; the
+    first signal goes to the reactor's handler (which stops the reactor,
+    and so this service, starting the grace period), and any signal after
+    that, or after the service has started stopping, drops the connections
+    still open at once, so the process ends now instead of after the grace
+    (and C{reactor.stop()} is not called again).
     """
 
+    _stopping = False
+
+    def startService(self) -> None:
+        super().startService()
+        reactor = self.factory.reactor
+        if hasattr(reactor, "callWhenRunning"):
+            # After the reactor has installed its own handlers.
+            reactor.callWhenRunning(self._wrapSignals)
+
     def stopService(self) -> Any:
-        self._catchSignals()
+        self._stopping = True
         return super().stopService()
 
-    def _catchSignals(self) -> None:
-        if threading.current_thread() is not threading.main_thread() or not self.factory.connections:
+    def _wrapSignals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
             return
         reactor = self.factory.reactor
-
-        def again(signum: int, frame: Any) -> None:
-            reactor.callFromThread(self.dropAll, signal.Signals(signum).name)
-
         for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                signal.signal(signum, again)
-            except (ValueError, OSError):
-                pass
+            previous = signal.getsignal(signum)
+            if not callable(previous):
+                continue  # ignored, or the default action: leave it
+
+            def handler(number: int, frame: Any, previous: Callable[..., Any] = previous) -> None:
+                if self._stopping:
+                    reactor.callFromThread(self.dropAll, signal.Signals(number).name)
+                else:
+                    self._stopping = True
+                    previous(number, frame)
+
+            signal.signal(signum, handler)
 
     def dropAll(self, why: str = "asked") -> None:
         """
