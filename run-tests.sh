@@ -4,8 +4,10 @@
 # interoperability tests; then the core, protocol, loopback (our client
 # and server with each other and with real peers) and stress tests once more
 # with WSPROTO_TW_NO_SPEEDUPS=1, on the pure-Python code instead of the C
-# accelerator (tests.test_conformance runs its own pure-Python cases). With
-# arguments, only the named tests run, once.
+# accelerator (tests.test_conformance runs its own pure-Python cases); and
+# the drop-in's tests (Twisted's own websocket tests among them) on each
+# older Twisted release that has twisted.web.websocket. With arguments,
+# only the named tests run, once.
 #
 # The C accelerator is built afresh (old builds removed first), and the
 # command fails if it can't be built; WSPROTO_TW_NO_SPEEDUPS=1 opts out:
@@ -70,5 +72,21 @@ else
             tests.test_e2e tests.test_client tests.test_wrap tests.test_websocket_compat tests.interop \
             tests.test_stress
     fi
+    # The drop-in (wsproto_tw.websocket) against Twisted's own websocket
+    # tests and ours, on every other Twisted release that ships them (the
+    # main run above covers the Twisted pip installs), each in a venv of
+    # its own next to $VENV.
+    for twisted in 25.5.0 26.4.0; do
+        other="$VENV-twisted-$twisted"
+        if [ ! -x "$other/bin/python" ]; then
+            "$PY" -m venv "$other" || exit 1
+        fi
+        if ! "$other/bin/python" -m pip install -q -e '.[test]' "Twisted==$twisted" \
+            --config-settings editable_mode=compat; then
+            echo "FAILED: could not install Twisted $twisted for the drop-in's tests" >&2
+            exit 1
+        fi
+        VENV=$other trial "trial (drop-in, Twisted $twisted)" tests.test_twisted_suite tests.test_websocket_compat
+    done
 fi
 "$VENV/bin/python" -m tests.trialsummary "${runs[@]}"
