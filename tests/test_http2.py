@@ -1045,3 +1045,30 @@ class ChromiumTests(InteropTestCase):
         self.assertEqual(wires, [("CONNECT", H2StreamWire, b"h2")])
         await self.serverSaw(apps, True, None)
         await browser.stop()
+
+
+class NodeTests(HTTP2ServerMixin, InteropTestCase):
+    """
+    Node's built-in C{http2} client as a second peer: WebSockets over
+    extended CONNECT streams of one connection.
+    """
+
+    timeout = 120
+
+    def setUp(self) -> Any:
+        InteropTestCase.setUp(self)  # installs Node if missing
+        return self.startServer()
+
+    async def test_nodeHTTP2(self) -> None:
+        """
+        Node negotiates C{h2}, sees C{enableConnectProtocol}, and on each of
+        10 streams gets C{200}, its text, binary and 70000-byte messages
+        echoed (past the 64 KiB stream window) and a Close with 1000
+        before the stream ends.
+        """
+        peer = self.spawnNode("http2_peer.js", f"https://127.0.0.1:{self.portNumber}", "/ws", "10")
+        verdict = await peer.nextLine("node's verdict", 60)
+        self.assertVerdict(verdict)
+        self.assertEqual((verdict["alpn"], verdict["enableConnectProtocol"]), ("h2", True))
+        self.assertEqual(verdict["results"], [{"status": 200, "echoed": True, "closeCode": 1000}] * 10)
+        await peer.stop()
