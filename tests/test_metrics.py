@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -22,7 +25,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.threads import deferToThread
 from twisted.internet.testing import StringTransport
-from twisted.logger import ILogObserver, Logger
+from twisted.logger import ILogObserver, Logger, LogLevel, formatEventAsClassicLogText
 from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
 from twisted.python.usage import UsageError
@@ -37,7 +40,7 @@ from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import HandshakeRejected
 from wsproto_tw.core.stats import RTT_BUCKETS, CloseRecord, Statistics
 from wsproto_tw.errors import Reject
-from wsproto_tw.logs import logObserver, twistdLogFile
+from wsproto_tw.logs import formatClassicText, logObserver, twistdLogFile
 from wsproto_tw.metrics import (
     Health,
     HealthResource,
@@ -604,11 +607,11 @@ class TapOptionsTests(SynchronousTestCase):
 
     def test_defaults(self):
         """
-        By default there is no metrics endpoint, the level is info and the
-        format text; the service is the plain WebSocket one.
+        By default there is no metrics endpoint and twistd logs as it does;
+        the service is the plain WebSocket one.
         """
         options = parse("--port", "tcp:0")
-        self.assertEqual((options["metrics"], options["log-level"], options["log-format"]), (None, "info", "text"))
+        self.assertEqual((options["metrics"], options["log-level"], options["log-format"]), (None, None, None))
         service = tap.makeService(options)
         self.assertIs(type(service), MultiService)
 
@@ -798,11 +801,50 @@ class LogTests(SynchronousTestCase):
         self.assertIs(twistdLogFile({"nodaemon": True, "logfile": None}), sys.stdout)
         self.assertIs(twistdLogFile(None), sys.stdout)
         self.assertIsNone(twistdLogFile({"syslog": True}))
+        self.assertIsNone(twistdLogFile({"logger": "quiet_log.observer"}))
         path = self.mktemp()
+        self.addCleanup(signal.signal, signal.SIGUSR1, signal.getsignal(signal.SIGUSR1))
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         logFile = twistdLogFile({"logfile": path})
         self.addCleanup(logFile.close)
         self.assertIsInstance(logFile, LogFile)
-        self.assertEqual(logFile.path, __import__("os").path.abspath(path))
+        self.assertEqual(logFile.path, os.path.abspath(path))
+        # SIGUSR1 rotates it, through the reactor.
+        handler = signal.getsignal(signal.SIGUSR1)
+        self.assertTrue(callable(handler))
+
+    def test_classicText(self):
+        """
+        L{formatClassicText} writes exactly the lines of Twisted's classic
+        format: time stamp, system, text, continuation lines indented, and
+        Twisted's own answer for what it can't format.
+        """
+        now = time.time()
+        events = [
+            dict(
+                log_format="closed {peer} code={code} reason={reason!r} after {duration:.1f}s",
+                peer="127.0.0.1:5", code=1000, reason="it's", duration=1.25,
+                log_time=now, log_namespace="wsproto_tw", log_level=LogLevel.info,
+            ),
+            dict(log_format="{log_text}", log_text="two\nlines", log_system="-", log_time=now + 1),
+            dict(log_format="Hello!"),
+            dict(log_format="{a[0]} {b.real}", a=[1], b=3, log_time=0.0, log_namespace="n", log_level=LogLevel.warn),
+            dict(log_format="{missing}", log_time=5.5),
+            dict(log_format="{f()}", f=lambda: "called", log_time=now),
+            dict(log_format=""),
+            dict(),
+        ]
+        for event in events:
+            self.assertEqual(formatClassicText(dict(event)), formatEventAsClassicLogText(dict(event)))
+        self.assertIn(" [wsproto_tw#info] closed 127.0.0.1:5 code=1000", formatClassicText(events[0]))
+
+    def test_explicitInfoObserver(self):
+        """
+        C{--log-level info} alone (the default level) also logs through
+        wsproto_tw's observer.
+        """
+        service = tap.makeService(parse("--port", "tcp:0", "--log-level", "info"))
+        self.assertIsNotNone(service.logObserver)
 
     def test_applicationObserver(self):
         """

@@ -7,9 +7,12 @@ wsproto_tw's events are structured: their format fields (C{peer}, C{path},
 C{code}, C{reason}, C{clean}, C{subprotocol}, C{duration}) are kept as
 fields, so the JSON lines carry them by name (L{twisted.logger.eventAsJSON}).
 
-What a log line costs is mostly its formatting and the write and flush of
-each line: at C{warn}, the two C{info} lines of each connection (opened,
-closed) are dropped by the first observer, unformatted.
+What a log line costs is mostly its formatting: Twisted's formatter parses
+each event's format string in Python (it allows calls in it) and formats
+its time stamp anew. L{formatClassicText} writes the same lines several
+times faster: the format goes to C{str.format_map}, and the time stamp is
+formatted once a second. At C{warn}, the two C{info} lines of each
+connection (opened, closed) are dropped by the first observer, unformatted.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ import sys
 from typing import IO, Any
 
 from twisted.logger import (
+    FileLogObserver,
     FilteringLogObserver,
     ILogObserver,
     LogLevel,
     LogLevelFilterPredicate,
+    formatEventAsClassicLogText,
+    formatTime,
     jsonFileLogObserver,
-    textFileLogObserver,
 )
 from twisted.python import usage
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "logFormat", "logLevel", "logObserver", "twistdLogFile"]
+__all__ = ["LOG_FORMATS", "LOG_LEVELS", "formatClassicText", "logFormat", "logLevel", "logObserver", "twistdLogFile"]
 
 #: The names C{--log-level} takes, most verbose first.
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
@@ -62,6 +67,53 @@ def logFormat(value: str) -> str:
     return name
 
 
+# The time stamp of the last second formatted: (whole second, text).
+_lastStamp: list = [None, ""]
+
+
+def formatClassicText(event: dict) -> str | None:
+    """
+    Format an event as twistd's log lines do
+    (L{twisted.logger.formatEventAsClassicLogText}: C{"{time} [{system}]
+    {text}\\n"}), faster: the format string is applied by
+    C{str.format_map}, and the time stamp is formatted once a second. An
+    event it can't format so (a traceback to add, a call in its format,
+    flattened fields, a format that fails) goes to Twisted's formatter.
+
+    @return: the line, or L{None} for an event without text.
+    """
+    format = event.get("log_format")
+    if type(format) is not str or "log_failure" in event or "log_flattened" in event or "()" in format:
+        return formatEventAsClassicLogText(event)
+    try:
+        text = format.format_map(event)
+    except Exception:
+        return formatEventAsClassicLogText(event)
+    if not text:
+        return None
+    system = event.get("log_system")
+    if system is None:
+        level = event.get("log_level")
+        system = f"{event.get('log_namespace', '-')}#{'-' if level is None else level.name}"
+    elif type(system) is not str:
+        return formatEventAsClassicLogText(event)
+    when = event.get("log_time")
+    if when is None:
+        stamp = "-"
+    else:
+        second = int(when)
+        cached = _lastStamp
+        if cached[0] != second:
+            # Whole seconds only (RFC 3339 without fractions), as Twisted's.
+            cached[1] = formatTime(when)
+            cached[0] = second
+        stamp = cached[1]
+    line = f"{stamp} [{system}] {text}"
+    if "\n" in line:
+        line = line.replace("\n", "\n\t")
+    return line + "\n"
+
+
 def logObserver(outFile: IO[Any], level: str = "info", format: str = "text") -> ILogObserver:
     """
     An observer writing events at C{level} and above to C{outFile}.
@@ -75,7 +127,7 @@ def logObserver(outFile: IO[Any], level: str = "info", format: str = "text") -> 
     if format == "json":
         observer = jsonFileLogObserver(outFile, recordSeparator="")
     else:
-        observer = textFileLogObserver(outFile)
+        observer = FileLogObserver(outFile, formatClassicText)
     return FilteringLogObserver(
         observer, [LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))]
     )
@@ -85,19 +137,32 @@ def twistdLogFile(twistdOptions: Any) -> IO[Any] | None:
     """
     The file twistd would log to for its own options, as twistd chooses it:
     standard output with C{--logfile=-} or C{--nodaemon} and no log file,
-    else C{--logfile} (C{twistd.log} by default), rotated like twistd's.
+    else C{--logfile} (C{twistd.log} by default), a L{LogFile} that
+    rotates by size and on C{SIGUSR1}, as twistd's does.
 
     @param twistdOptions: twistd's options (a subcommand's C{parent}), or
         L{None}: standard output.
-    @return: the file, or L{None} when twistd logs to syslog (left to it).
+    @return: the file, or L{None} when twistd logs to syslog or through
+        C{--logger} (left to it).
     """
     if twistdOptions is None:
         return sys.stdout
-    if twistdOptions.get("syslog"):
+    if twistdOptions.get("syslog") or twistdOptions.get("logger"):
         return None
     name = twistdOptions.get("logfile") or ""
     if name == "-" or (not name and twistdOptions.get("nodaemon")):
         return sys.stdout
     from twisted.python.logfile import LogFile
 
-    return LogFile.fromFullPath(name or "twistd.log")
+    logFile = LogFile.fromFullPath(name or "twistd.log")
+    import signal
+
+    if not signal.getsignal(signal.SIGUSR1):
+        # Unless something else took it: kill -USR1 rotates the log.
+        def rotate(signum: int, frame: Any) -> None:
+            from twisted.internet import reactor
+
+            reactor.callFromThread(logFile.rotate)
+
+        signal.signal(signal.SIGUSR1, rotate)
+    return logFile

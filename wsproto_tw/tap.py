@@ -71,8 +71,8 @@ class Options(ServerConfigOptions):
         ["path", None, None, "URL path of the WebSocket: default /ws with --static or --mode broadcast; otherwise every path is a WebSocket unless --path is given.", None],
         ["http2-max-streams", None, 100, "With --http2: streams open at once per HTTP/2 connection.", int],
         ["metrics", None, None, "Endpoint serving /metrics (Prometheus), /health and /readyz (503 once stopping) and /healthz, e.g. tcp:9108 (needs wsproto_tw[metrics]).", _metricsEndpoint],
-        ["log-level", None, "info", "Least level logged: debug, info (a line per connection opened and closed), warn (cheaper: per-connection lines dropped unformatted), error or critical.", logLevel],
-        ["log-format", None, "text", "Log lines as text (twistd's) or json (one object per line, fields by name: peer, path, code, reason...).", logFormat],
+        ["log-level", None, None, "Least level logged: debug, info (the default: a line per connection opened and closed), warn (per-connection lines dropped unformatted), error or critical. Either --log option logs through wsproto_tw's observer: twistd's lines, formatted several times faster.", logLevel],
+        ["log-format", None, None, "Log lines as text (twistd's, the default) or json (one object per line, fields by name: peer, path, code, reason...).", logFormat],
     ]
     optFlags = [
         ["http2", None, "Over TLS (ssl: ports), offer h2 and http/1.1 by ALPN and serve WebSocket over HTTP/2 (RFC 8441) besides HTTP/1.1 upgrades."],
@@ -295,15 +295,15 @@ def _operations(options: Options, factory: WebSocketServerFactory, service: ISer
         L{_OperationsService} holding it.
     """
     level, format, endpoint = options["log-level"], options["log-format"], options["metrics"]
-    if endpoint is None and level == "info" and format == "text":
+    if endpoint is None and level is None and format is None:
         return service
     root = _OperationsService()
-    if level != "info" or format != "text":
+    if level is not None or format is not None:
         from wsproto_tw.logs import logObserver, twistdLogFile
 
         outFile = twistdLogFile(getattr(options, "parent", None))
         if outFile is not None:
-            root.logObserver = logObserver(outFile, level, format)
+            root.logObserver = logObserver(outFile, level or "info", format or "text")
     if endpoint is None:
         service.setServiceParent(root)
         return root
