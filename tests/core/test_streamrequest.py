@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.helpers import clientFrame, serverFrame
 from wsproto_tw.core.codes import Opcode
 from wsproto_tw.core.config import Config
-from wsproto_tw.core.connection import ServerConnection, State
+from wsproto_tw.core.connection import ClientConnection, ServerConnection, State
 from wsproto_tw.core.events import HandshakeFailure, RequestReceived, TextMessage
 from wsproto_tw.core.handshake import HandshakeRequest
 
@@ -154,3 +154,61 @@ class StreamRequestTests(SynchronousTestCase):
         self.assertEqual(server.next_deadline(), 5.0)
         server.handle_timer(now=5.0)
         self.assertTrue(server.data_to_send().startswith(b"HTTP/1.1 408 Request Timeout\r\n"))
+
+
+class StreamClientTests(SynchronousTestCase):
+    """
+    A client core over an HTTP/2 stream (C{stream=True}): it queues no
+    request, gives the extended CONNECT's fields, and opens on a 2xx head.
+    """
+
+    def streamClient(self, config: Config | None = None) -> ClientConnection:
+        return ClientConnection(
+            config or Config(), host="example.com", target="/chat", origin="https://example.com",
+            now=0.0, stream=True, mask_source=lambda n: b"\x01" * n,
+        )
+
+    def test_fields(self) -> None:
+        """
+        Nothing is queued; the fields are the version, the origin and the
+        offers, in lower case, without upgrade, connection or key.
+        """
+        client = self.streamClient(Config(subprotocols=("chat", "superchat")))
+        self.assertEqual(client.data_to_send(), b"")
+        self.assertEqual(
+            client.stream_fields,
+            [("sec-websocket-version", "13"), ("origin", "https://example.com"),
+             ("sec-websocket-protocol", "chat, superchat")],
+        )
+
+    def test_opensOn200(self) -> None:
+        """
+        A C{200} head opens the connection with the chosen subprotocol;
+        what follows is frames.
+        """
+        client = self.streamClient(Config(subprotocols=("chat",)))
+        client.receive_data(b"HTTP/1.1 200 OK\r\nsec-websocket-protocol: chat\r\n\r\n" + serverFrame(Opcode.TEXT, b"hi"), now=0.0)
+        events = list(client.events())
+        self.assertEqual(type(events[0]).__name__, "Opened")
+        self.assertEqual(events[1:], [TextMessage("hi")])
+        self.assertEqual(client.subprotocol, "chat")
+        client.send_text("yo")
+        self.assertEqual(client.data_to_send(), b"\x81\x82\x01\x01\x01\x01" + bytes(b ^ 1 for b in b"yo"))
+
+    def test_rejected(self) -> None:
+        """
+        Another status fails the handshake with that status and its body.
+        """
+        client = self.streamClient()
+        client.receive_data(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 3\r\n\r\nno\n", now=0.0)
+        [event] = list(client.events())
+        self.assertEqual((event.error.status, event.error.body), (403, b"no\n"))
+
+    def test_subprotocolNotOffered(self) -> None:
+        """
+        A subprotocol that was not offered fails the handshake.
+        """
+        client = self.streamClient()
+        client.receive_data(b"HTTP/1.1 200 OK\r\nsec-websocket-protocol: evil\r\n\r\n", now=0.0)
+        [event] = list(client.events())
+        self.assertEqual(str(event.error), "200 server chose subprotocol 'evil', which was not offered")

@@ -54,6 +54,7 @@ from wsproto_tw.core.handshake import (
     build_request,
     build_response,
     build_stream_error_response,
+    build_stream_request_fields,
     check_request_start,
     check_response_start,
     parse_request,
@@ -61,6 +62,7 @@ from wsproto_tw.core.handshake import (
     validate_request,
     validate_response,
     validate_stream_request,
+    validate_stream_response,
 )
 from wsproto_tw.core.keepalive import Keepalive
 from wsproto_tw.core.stats import CloseRecord, Statistics
@@ -893,12 +895,19 @@ class ClientConnection(Connection):
     The client side: queues the opening request at once, then checks the
     server's answer (RFC 6455 §4.1).
 
+    Over an HTTP/2 stream (RFC 8441, C{stream=True}), nothing is queued:
+    the carrier sends an extended CONNECT with L{stream_fields}, and feeds
+    the answer's HEADERS as a head (status line and fields), then the
+    stream's data; a 2xx answer opens the connection.
+
     @ivar response: the L{HandshakeResponse} once it has arrived.
+    @ivar stream_fields: over an HTTP/2 stream, the request's fields
+        besides its pseudo-headers, names in lower case; else L{None}.
     """
 
     role = Role.CLIENT
 
-    __slots__ = ("key", "response", "_reject", "_offer")
+    __slots__ = ("key", "response", "stream_fields", "_reject", "_offer")
 
     def __init__(
         self,
@@ -910,6 +919,7 @@ class ClientConnection(Connection):
         extra_headers: list[tuple[str, str]] | tuple = (),
         now: float,
         mask_source: Callable[[int], bytes] = os.urandom,
+        stream: bool = False,
     ) -> None:
         """
         @param host: the C{Host} header's value.
@@ -920,6 +930,7 @@ class ClientConnection(Connection):
             connection was made): the opening deadline runs from it.
         @param mask_source: returns that many random bytes: the nonce, and
             each frame's masking key (RFC 6455 §5.3).
+        @param stream: the connection is an HTTP/2 stream (RFC 8441).
         """
         super().__init__(config, now=now, mask_source=mask_source)
         # RFC 6455 §4.1 item 7: a fresh random 16-byte nonce.
@@ -931,28 +942,38 @@ class ClientConnection(Connection):
             from wsproto_tw.core import deflate
 
             self._offer = deflate.client_offer(config.compression)
-        self._out.append(
-            build_request(host, target, self.key, origin, config.subprotocols, self._offer, extra_headers)
-        )
+        self.stream_fields: list[tuple[str, str]] | None = None
+        if stream:
+            self.stream_fields = build_stream_request_fields(origin, config.subprotocols, self._offer, extra_headers)
+        else:
+            self._out.append(
+                build_request(host, target, self.key, origin, config.subprotocols, self._offer, extra_headers)
+            )
 
     def _receive_head(self, now: float) -> None:
         if self._reject is not None:
             self._collect_reject_body(eof=False)
             return
-        # Another protocol on this port (TLS, SSH) fails at its first bytes.
-        check_response_start(self._reader.buffer)
+        stream = self.stream_fields is not None
+        if not stream:
+            # Another protocol on this port (TLS, SSH) fails at its first bytes.
+            check_response_start(self._reader.buffer)
         head = self._take_head()
         if head is None:
             return
         response = parse_response(head, self._config.max_headers)
         self.response = response
-        if response.status != 101:
+        # RFC 8441 §5: over HTTP/2, any 2xx accepts.
+        if not (200 <= response.status < 300 if stream else response.status == 101):
             self._reject = HandshakeRejected(
                 response.reason or "unexpected status", response.status, response.headers
             )
             self._collect_reject_body(eof=False)
             return
-        validate_response(response, self.key, self._config.subprotocols)
+        if stream:
+            validate_stream_response(response, self._config.subprotocols)
+        else:
+            validate_response(response, self.key, self._config.subprotocols)
         extensions = response.get("sec-websocket-extensions")
         if extensions is not None:
             if self._offer is None:

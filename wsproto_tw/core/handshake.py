@@ -472,6 +472,47 @@ def validate_stream_request(request: HandshakeRequest, allowed_origins: frozense
             raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
 
 
+def build_stream_request_fields(
+    origin: str | None,
+    subprotocols: tuple[str, ...] | list[str],
+    extensions: str | None,
+    extra_headers: list[tuple[str, str]] | tuple = (),
+) -> list[tuple[str, str]]:
+    """
+    The fields of a client's extended CONNECT (RFC 8441 §4, §5) besides its
+    pseudo-headers: C{sec-websocket-version} and what L{build_request}
+    would send, names in lower case (RFC 9113 §8.2.1), without C{Upgrade},
+    C{Connection} or C{Sec-WebSocket-Key}.
+
+    @raise ValueError: a header would inject lines.
+    """
+    fields = [("sec-websocket-version", "13")]
+    if origin is not None:
+        fields.append(("origin", origin))
+    if subprotocols:
+        fields.append(("sec-websocket-protocol", ", ".join(subprotocols)))
+    if extensions:
+        fields.append(("sec-websocket-extensions", extensions))
+    _header_lines(extra_headers)
+    fields.extend((name.lower(), str(value)) for name, value in extra_headers)
+    _header_lines(fields)
+    return fields
+
+
+def validate_stream_response(response: HandshakeResponse, subprotocols: tuple[str, ...] | list[str]) -> None:
+    """
+    Check the server's 2xx answer to an extended CONNECT (RFC 8441 §5): the
+    subprotocol it chose must be one offered.
+
+    @raise HandshakeRejected: it chose another.
+    """
+    chosen = response.subprotocol
+    if chosen is not None and chosen not in subprotocols:
+        raise HandshakeRejected(
+            f"server chose subprotocol {chosen!r}, which was not offered", response.status, response.headers
+        )
+
+
 def build_stream_error_response(error: HandshakeFailed) -> bytes:
     """
     The answer to a refused WebSocket over an HTTP/2 stream (RFC 8441): as
