@@ -627,6 +627,9 @@ class H2StreamWire:
     @ivar transport: the channel's transport (TLS details live there).
     """
 
+    #: The C{wire} label of its connections in L{wsproto_tw.metrics}.
+    wireName = "http2"
+
     def __init__(self, channel: HTTP2Channel, streamID: int, connection: Any) -> None:
         self.channel = channel
         self.streamID = streamID
