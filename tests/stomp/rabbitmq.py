@@ -86,22 +86,33 @@ class RabbitMQ:
     A running RabbitMQ node.
 
     @ivar stompPort: the port of its STOMP-over-TCP listener.
+    @ivar webStompPort: the port of its Web-STOMP listener (STOMP over
+        WebSocket at C{/ws}), or L{None}.
+    @ivar process: the node's C{Popen}; its process group is the node.
     """
 
-    def __init__(self, testCase: Any) -> None:
+    def __init__(self, testCase: Any, webStomp: bool = False, cpus: str | None = None) -> None:
+        """
+        @param testCase: gives C{mktemp} and C{addCleanup}.
+        @param webStomp: also enable C{rabbitmq_web_stomp}.
+        @param cpus: pin the node to these CPUs (C{taskset -c}), e.g. C{"0"}.
+        """
         ensureRabbitMQ()
         base = os.path.abspath(testCase.mktemp())
         os.makedirs(base)
         epmd, amqp, dist = _freePort(), _freePort(), _freePort()
         self.stompPort = _freePort()
+        self.webStompPort = _freePort() if webStomp else None
         with open(os.path.join(base, "enabled_plugins"), "w") as f:
-            f.write("[rabbitmq_stomp].\n")
+            f.write("[rabbitmq_stomp,rabbitmq_web_stomp].\n" if webStomp else "[rabbitmq_stomp].\n")
         with open(os.path.join(base, "rabbitmq.conf"), "w") as f:
             f.write(
                 f"listeners.tcp.1 = 127.0.0.1:{amqp}\n"
                 f"stomp.listeners.tcp.1 = 127.0.0.1:{self.stompPort}\n"
                 "loopback_users = none\n"
             )
+            if webStomp:
+                f.write(f"web_stomp.tcp.port = {self.webStompPort}\nweb_stomp.tcp.ip = 127.0.0.1\n")
         self._env = dict(
             os.environ,
             HOME=base,
@@ -126,8 +137,10 @@ class RabbitMQ:
         testCase.addCleanup(_stop, self._epmd)
         with open(log, "wb") as output:
             self.process = subprocess.Popen(
-                [SERVER], env=self._env, cwd=base, start_new_session=True,
+                (["taskset", "-c", cpus] if cpus else []) + [SERVER], env=self._env, cwd=base, start_new_session=True,
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             )
         testCase.addCleanup(_stop, self.process)
         _waitForPort(self.stompPort, 120, self.process, log)
+        if self.webStompPort is not None:
+            _waitForPort(self.webStompPort, 60, self.process, log)

@@ -92,6 +92,8 @@ class Subscription:
     @ivar pending: topic messages held while C{unacked} is full, or
         L{None} when none ever were (an idle subscription stays small).
     @ivar active: false once the subscription has ended.
+    @ivar wire: what its subscriber computed once for its C{MESSAGE}
+        frames (the escaped destination and id), or L{None}.
     """
 
     subscriber: Subscriber
@@ -101,6 +103,7 @@ class Subscription:
     unacked: dict[str, Message] = field(default_factory=dict)
     pending: deque[Message] | None = None
     active: bool = True
+    wire: object = None
     _key: tuple[str, ...] = ()
 
 

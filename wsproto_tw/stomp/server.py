@@ -228,6 +228,7 @@ class StompApplication:
     def __init__(self, server: StompServer) -> None:
         self.server = server
         self._timer: Any = None
+        self._armedFor: float | None = None
         self._closing = False
 
     def requestReceived(self, request: Any) -> Any:
@@ -319,11 +320,15 @@ class StompApplication:
         self._rearm()
 
     def _rearm(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
         assert self.session is not None
         deadline = self.session.next_deadline()
+        if self._timer is not None:
+            if deadline == self._armedFor and self._timer.active():
+                return  # most flushes (a delivery) leave the deadline as it was
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+        self._armedFor = deadline
         if deadline is not None:
             clock = self.server.reactor
             self._timer = clock.callLater(max(0.0, deadline - clock.seconds()), self._timerFired)

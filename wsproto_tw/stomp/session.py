@@ -494,20 +494,23 @@ class StompSession:
         tail = message.wire.get(version)
         if tail is None:
             tail = message.wire[version] = self._message_tail(message)
-        head = [
-            ("destination", subscription.destination),
-            ("message-id", message_id),
-            ("subscription", subscription.id),
-        ]
-        if version is Version.V1_2 and subscription.ack is not AckMode.AUTO:
-            head.append(("ack", message_id))
-        try:
-            text = "MESSAGE" + "".join(
-                "\n" + escape(name, version, "MESSAGE") + ":" + escape(value, version, "MESSAGE") for name, value in head
+        # The escaped destination and subscription id, once per subscription.
+        head = subscription.wire
+        if head is None:
+            try:
+                destination = escape(subscription.destination, version, "MESSAGE")
+                id = escape(subscription.id, version, "MESSAGE")
+            except ValueError:
+                self.fail(StompError(f"a message to {subscription.destination} can't be written in STOMP {version.value}"))
+                return
+            head = subscription.wire = (
+                "MESSAGE\ndestination:" + destination + "\nmessage-id:",
+                "\nsubscription:" + id,
+                version is Version.V1_2 and subscription.ack is not AckMode.AUTO,
             )
-        except ValueError:
-            self.fail(StompError(f"a message to {subscription.destination} can't be written in STOMP {version.value}"))
-            return
+        before, after, ack = head
+        # Message ids are ours: digits, or a session id and digits.
+        text = before + message_id + after + ("\nack:" + message_id if ack else "")
         self._out.append(text + tail if isinstance(tail, str) else text.encode("utf-8") + tail)
         self._wake()
 
