@@ -29,6 +29,7 @@ from tests.test_client import makeCertificate
 from wsproto_tw._startup import (
     InterruptibleShutdown,
     ListeningService,
+    answering500,
     checkApplication,
     checkOrigin,
     checkPort,
@@ -250,6 +251,45 @@ def brokenApplication() -> Any:
     An application factory that always fails.
     """
     raise RuntimeError("no database")
+
+
+_built = [0]
+
+
+def laterBrokenApplication() -> Any:
+    """
+    An application factory that works once (the check at start), then
+    fails.
+    """
+    _built[0] += 1
+    if _built[0] > 1:
+        raise RuntimeError("database gone")
+    from wsproto_tw.apps import EchoApplication
+
+    return EchoApplication()
+
+
+class Answering500Tests(SynchronousTestCase):
+    """
+    L{answering500} turns an application factory that raises into an
+    application that refuses with C{500}, and logs the failure.
+    """
+
+    def test_refuses(self) -> None:
+        """
+        A factory that works gives its application; one that raises gives
+        an application whose C{requestReceived} raises C{Reject(500)}, and
+        the exception is logged.
+        """
+        from wsproto_tw.apps import EchoApplication
+        from wsproto_tw.errors import Reject
+
+        self.assertIsInstance(answering500("apps.Echo", EchoApplication)(), EchoApplication)
+        application = answering500("apps.broken", brokenApplication)()
+        error = self.assertRaises(Reject, application.requestReceived, None)
+        self.assertEqual((error.status, error.reason), (500, "the application failed to start; see the server's log"))
+        [logged] = self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(str(logged.value), "no database")
 
 
 class ServedURLTests(SynchronousTestCase):
@@ -485,6 +525,26 @@ class TwistdRunTests(SynchronousTestCase):
         [port] = server.listening(1)
         server.waitFor(rf"serving ws://127\.0\.0\.1:{port}/chat$")
         self.assertNotIn("Traceback", server.stop())
+
+    def test_applicationFailsLater(self) -> None:
+        """
+        An C{--app} factory that worked at start and fails for a later
+        connection: that connection gets C{500}, and the server goes on.
+        """
+        server = Twistd(self, "--port", "tcp:0:interface=127.0.0.1", "--app", "tests.test_startup.laterBrokenApplication")
+        [port] = server.listening(1)
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as client:
+            client.sendall(
+                b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            answer = b""
+            while chunk := client.recv(4096):
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\nthe application failed to start; see the server's log\n"), answer)
+        server.waitFor(r"--app tests.test_startup.laterBrokenApplication: building the application failed")
+        server.stop()
 
     def test_secondInterrupt(self) -> None:
         """

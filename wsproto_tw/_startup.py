@@ -26,10 +26,13 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
+from wsproto_tw.application import WebSocketApplication
+from wsproto_tw.errors import Reject
 from wsproto_tw.server import ShutdownService
 
 __all__ = [
     "InterruptibleShutdown",
+    "answering500",
     "ListeningService",
     "checkApplication",
     "checkOrigin",
@@ -195,6 +198,36 @@ def checkApplication(name: str, factory: Callable[[], Any]) -> None:
             f"--app {name}: calling it failed ({type(exc).__name__}: {_reason(exc)}); "
             "it must build an application when called with no arguments"
         ) from None
+
+
+def answering500(name: str, factory: Callable[[], Any]) -> Callable[[], Any]:
+    """
+    Wrap C{--app}'s factory so that a connection whose application can't be
+    built is answered C{500 Internal Server Error} (and the failure logged)
+    instead of being dropped without an answer.
+
+    @param name: the C{--app} value, for the log.
+    @return: a factory that never raises.
+    """
+
+    def build() -> Any:
+        try:
+            return factory()
+        except Exception:
+            _log.failure("--app {name}: building the application failed; answering 500", name=name)
+            return _Unavailable()
+
+    return build
+
+
+class _Unavailable(WebSocketApplication):
+    """
+    The application of a connection whose own application could not be
+    built: it refuses the opening handshake with C{500}.
+    """
+
+    def requestReceived(self, request: Any) -> None:
+        raise Reject(500, "the application failed to start; see the server's log")
 
 
 def servedURL(address: Any, secure: bool, path: str, pages: bool) -> str:

@@ -14,7 +14,14 @@ from twisted.application.service import IService, MultiService, Service
 from twisted.internet import endpoints
 from twisted.python import reflect, usage
 
-from wsproto_tw._startup import InterruptibleShutdown, ListeningService, checkApplication, checkOrigin, checkPort
+from wsproto_tw._startup import (
+    InterruptibleShutdown,
+    ListeningService,
+    answering500,
+    checkApplication,
+    checkOrigin,
+    checkPort,
+)
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
 from wsproto_tw.core.config import Config
 from wsproto_tw.logs import logFormat, logLevel
@@ -152,7 +159,7 @@ class Options(ServerConfigOptions):
             or the application of C{--mode}.
         """
         if self["app"] is not None:
-            return reflect.namedAny(self["app"])
+            return answering500(self["app"], reflect.namedAny(self["app"]))
         if self["mode"] == "broadcast":
             return BroadcastGroup(self["max-write-buffer"])
         return EchoApplication
