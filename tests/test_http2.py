@@ -1072,3 +1072,114 @@ class NodeTests(HTTP2ServerMixin, InteropTestCase):
         self.assertEqual((verdict["alpn"], verdict["enableConnectProtocol"]), ("h2", True))
         self.assertEqual(verdict["results"], [{"status": 200, "echoed": True, "closeCode": 1000}] * 10)
         await peer.stop()
+
+
+class ClientTests(HTTP2ServerMixin, TestCase):
+    """
+    L{wsproto_tw.http2.connectHTTP2}: our client over an extended CONNECT
+    stream, and its fall back to HTTP/1.1.
+    """
+
+    config = Config(
+        compression=PerMessageDeflate(), subprotocols=("chat",), allowed_origins=frozenset({"https://good.example"})
+    )
+
+    def setUp(self) -> Any:
+        return self.startServer()
+
+    @inlineCallbacks
+    def test_echoOverHTTP2(self) -> Any:
+        """
+        Against a site serving WebSocket over HTTP/2, the client opens a
+        stream (C{h2}, an L{H2StreamWire}) with the subprotocol and
+        compression negotiated, echoes a text and a binary message and
+        closes cleanly.
+        """
+        from wsproto_tw.http2 import connectHTTP2
+
+        application = Collector()
+        opening = connectHTTP2(
+            f"wss://localhost:{self.portNumber}/ws",
+            lambda: application,
+            config=Config(compression=PerMessageDeflate(), subprotocols=("chat",)),
+            origin="https://good.example",
+            trustRoot=self.certPath,
+        )
+        seen = []
+        yield echoRoundTrip(
+            self,
+            opening,
+            application,
+            lambda p: seen.append(
+                (type(p.wire), p.transport.negotiatedProtocol, p.subprotocol, p.extensions.split(";")[0])
+            ),
+        )
+        self.assertEqual(seen, [(H2StreamWire, b"h2", "chat", "permessage-deflate")])
+
+    @inlineCallbacks
+    def test_rejected(self) -> Any:
+        """
+        A refusal over HTTP/2 fails the Deferred with
+        L{HandshakeRejected}, its status and body.
+        """
+        from wsproto_tw.errors import HandshakeRejected
+        from wsproto_tw.http2 import connectHTTP2
+
+        opening = connectHTTP2(
+            f"wss://localhost:{self.portNumber}/ws", Collector, origin="https://evil.example", trustRoot=self.certPath
+        )
+        error = yield self.assertFailure(opening, HandshakeRejected)
+        self.assertEqual((error.status, error.body), (403, b"origin https://evil.example is not allowed\n"))
+
+    def test_plainURL(self) -> None:
+        """
+        A C{ws://} URL raises L{ValueError} at once.
+        """
+        from wsproto_tw.http2 import connectHTTP2
+
+        with self.assertRaises(ValueError):
+            connectHTTP2("ws://localhost/ws", Collector)
+
+    @inlineCallbacks
+    def test_fallBack(self) -> Any:
+        """
+        Against a site whose HTTP/2 (Twisted's own) does not allow extended
+        CONNECT, and against a server that does not speak HTTP/2 at all,
+        the client opens the WebSocket over HTTP/1.1 instead.
+        """
+        from twisted.internet import ssl
+
+        from wsproto_tw.http2 import connectHTTP2
+        from wsproto_tw.server import WebSocketServerFactory
+        from wsproto_tw.wire import StreamWire
+
+        keyPath = self.certPath.replace("cert.pem", "key.pem")
+        with open(keyPath, "rb") as k, open(self.certPath, "rb") as c:
+            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
+        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        from twisted.logger import globalLogPublisher
+
+        reasons: list[str] = []
+
+        def observe(event: dict) -> None:
+            if "why" in event:
+                reasons.append(event["why"])
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        root = Resource()
+        root.putChild(b"ws", WebSocketResource(EchoApplication))
+        for factory, why in (
+            (WebSocketSite(root), "the server does not allow extended connect (rfc 8441)"),
+            (WebSocketServerFactory(EchoApplication), "the server does not speak http/2 (alpn)"),
+        ):
+            port = yield SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1").listen(factory)
+            self.addCleanup(port.stopListening)
+            application = Collector()
+            opening = connectHTTP2(
+                f"wss://localhost:{port.getHost().port}/ws", lambda: application, trustRoot=self.certPath
+            )
+            seen = []
+            yield echoRoundTrip(self, opening, application, lambda p: seen.append(type(p.wire)))
+            self.assertEqual(seen, [StreamWire])
+            self.assertEqual(reasons.pop(), why)

@@ -45,8 +45,15 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionLost
-from twisted.internet.interfaces import IPushProducer, IReactorTime, ISSLTransport, ITCPTransport
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    IPushProducer,
+    IReactorTime,
+    ISSLTransport,
+    ITCPTransport,
+)
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -56,9 +63,10 @@ from zope.interface import implementer
 
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.handshake import parse_response
+from wsproto_tw.errors import HandshakeTimeout
 from wsproto_tw.interfaces import IWire
 
-__all__ = ["H2StreamWire", "HTTP2Channel", "http2Switch", "webSocketStream"]
+__all__ = ["H2StreamWire", "HTTP2Channel", "connectHTTP2", "http2Switch", "webSocketStream"]
 
 _log = Logger(namespace="wsproto_tw")
 
@@ -104,6 +112,9 @@ class HTTP2Channel(Protocol):
     resetBurst = 1000
     resetRate = 33.0
 
+    #: Whether this end is the client (L{_HTTP2Client}).
+    _clientSide = False
+
     def __init__(
         self,
         site: Any,
@@ -128,7 +139,7 @@ class HTTP2Channel(Protocol):
             stream, or L{None} for ever.
         """
         self.site = site
-        self.requestFactory = requestFactory if requestFactory is not None else site.requestFactory
+        self.requestFactory = requestFactory if requestFactory is not None else getattr(site, "requestFactory", None)
         self.factory = factory if factory is not None else site
         self.clock = clock
         self.maxStreams = maxStreams
@@ -136,7 +147,9 @@ class HTTP2Channel(Protocol):
         self._config = config
         self.streams: dict[int, Any] = {}
         self._outboxes: dict[int, _Outbox] = {}
-        self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+        self._h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=self._clientSide, header_encoding=None)
+        )
         self._writesBlocked = False
         self._idleCall: Any = None
         self._lost = False
@@ -225,6 +238,9 @@ class HTTP2Channel(Protocol):
                 if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
                     for streamID in list(self._outboxes):
                         self._windowOpened(streamID)
+                self._settingsReceived()
+            elif kind is h2.events.ResponseReceived:
+                self._responseReceived(event)
             elif kind is h2.events.ConnectionTerminated:
                 self._flush()
                 self._close()
@@ -234,6 +250,16 @@ class HTTP2Channel(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._dropStreams(reason)
+
+    def _settingsReceived(self) -> None:
+        """
+        The peer's SETTINGS arrived; the client acts on them.
+        """
+
+    def _responseReceived(self, event: h2.events.ResponseReceived) -> None:
+        """
+        A response's HEADERS arrived: only a client gets them.
+        """
 
     def _resetAllowed(self) -> bool:
         """
@@ -630,12 +656,16 @@ class H2StreamWire:
     #: The C{wire} label of its connections in L{wsproto_tw.metrics}.
     wireName = "http2"
 
-    def __init__(self, channel: HTTP2Channel, streamID: int, connection: Any) -> None:
+    def __init__(self, channel: HTTP2Channel, streamID: int, connection: Any, answered: bool = False) -> None:
+        """
+        @param answered: the response's HEADERS are not the connection's to
+            write (a client's stream).
+        """
         self.channel = channel
         self.streamID = streamID
         self.connection = connection
         self.transport = channel.transport
-        self._answered = False
+        self._answered = answered
         self._paused = False
         self._held: deque[tuple[bytes | None, int]] = deque()
         self._draining: Any = None
@@ -801,3 +831,291 @@ def http2Switch(config: Config, clock: IReactorTime, maxStreams: int = 100) -> C
         return switch
 
     return wrap
+
+
+# -- the client side ----------------------------------------------------------
+
+
+@implementer(IHandshakeListener)
+class _HTTP2Client(HTTP2Channel):
+    """
+    The client's HTTP/2 connection: one WebSocket over an extended CONNECT
+    (RFC 8441) on stream 1, carried by an L{H2StreamWire} as on the server
+    (this reuses L{HTTP2Channel}'s streams and flow control). The
+    connection ends with the WebSocket.
+
+    Before opening the stream it checks what the server offers: TLS must
+    have negotiated C{h2} by ALPN, and the server's first SETTINGS must
+    hold C{SETTINGS_ENABLE_CONNECT_PROTOCOL = 1} (RFC 8441 §3); otherwise
+    the opening falls back to HTTP/1.1 (L{_HTTP2Opening.fallBack}).
+    """
+
+    _clientSide = True
+
+    def __init__(self, opening: _HTTP2Opening, authority: str, path: str) -> None:
+        super().__init__(None, opening._config, opening._reactor, maxStreams=1)
+        self._opening = opening
+        self._authority = authority
+        self._path = path
+        self._started = False
+
+    def connectionMade(self) -> None:
+        transport = self.transport
+        transport.registerProducer(self, True)
+        self._h2.initiate_connection()
+        self._flush()
+
+    def handshakeCompleted(self) -> None:
+        if getattr(self.transport, "negotiatedProtocol", None) != b"h2":
+            self._fallBack("the server does not speak http/2 (alpn)")
+
+    def _settingsReceived(self) -> None:
+        if self._started or self._lost:
+            return
+        self._started = True
+        if self._h2.remote_settings.enable_connect_protocol != 1:
+            self._fallBack("the server does not allow extended connect (rfc 8441)")
+            return
+        connection, core = self._opening.buildConnection()
+        streamID = self._h2.get_next_available_stream_id()
+        fields = [
+            (b":method", b"CONNECT"),
+            (b":protocol", b"websocket"),
+            (b":scheme", b"https"),
+            (b":path", self._path.encode("ascii")),
+            (b":authority", self._authority.encode("ascii")),
+        ]
+        fields.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in core.stream_fields)
+        self._outboxes[streamID] = _Outbox()
+        wire = H2StreamWire(self, streamID, connection, answered=True)
+        self.streams[streamID] = wire
+        self._h2.send_headers(streamID, fields)
+        self._flush()
+        connection.wireConnected(wire)
+
+    def _responseReceived(self, event: h2.events.ResponseReceived) -> None:
+        wire = self.streams.get(event.stream_id)
+        if wire is None:
+            return
+        status = b""
+        lines = []
+        for name, value in event.headers:
+            if name == b":status":
+                status = value
+            elif not name.startswith(b":"):
+                if any(c in value for c in b"\r\n\x00"):
+                    self.abortRequest(event.stream_id)
+                    wire.connectionLost(Failure(ConnectionLost("line break in a response field")))
+                    return
+                lines.append(name + b": " + value)
+        # The core reads the answer as a head (status line and fields).
+        wire.receiveDataChunk(b"\r\n".join([b"HTTP/1.1 " + status, *lines]) + b"\r\n\r\n", 0)
+
+    def _forget(self, streamID: int) -> None:
+        super()._forget(streamID)
+        if not self.streams and self._started and not self._lost:
+            # The WebSocket is gone: so is its connection.
+            self._h2.close_connection(ErrorCodes.NO_ERROR)
+            self._flush()
+            self._close()
+
+    def _fallBack(self, why: str) -> None:
+        self._started = True
+        self._lost = True
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        self._opening.fallBack(why)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        started = self._started
+        super().connectionLost(reason)
+        if not started:
+            self._opening.lostBeforeSettings(reason)
+
+
+def _openingClass() -> type:
+    """
+    L{wsproto_tw.client._Opening}, imported late (the client module imports
+    nothing of this one).
+    """
+    from wsproto_tw.client import _Opening
+
+    return _Opening
+
+
+class _HTTP2Opening(_openingClass()):  # type: ignore[misc]
+    """
+    One L{connectHTTP2} call: probes the server over HTTP/2, builds the
+    WebSocket connection once the server allows extended CONNECT, or falls
+    back to HTTP/1.1 (a new connection, through L{wsproto_tw.client.connect}).
+    """
+
+    def __init__(
+        self,
+        applicationFactory: Callable[[], Any],
+        config: Config,
+        reactor: IReactorTime,
+        core: Any,
+        authority: str,
+        path: str,
+        fallback: Callable[[], Any],
+    ) -> None:
+        super().__init__(applicationFactory, config, reactor, lambda now: core)
+        self._core = core
+        self._authority = authority
+        self._path = path
+        self._fallback = fallback
+        self._protocol: _HTTP2Client | None = None
+        self.fellBack: str | None = None
+
+    def start(self, endpoint: Any) -> None:
+        if self._config.open_timeout is not None:
+            self._timer = self._reactor.callLater(self._config.open_timeout, self._timedOut)
+        self._connecting = endpoint.connect(self)
+        # Connected is not opened: the timer runs until the server's
+        # SETTINGS, then the core's deadline (the same instant) takes over.
+        self._connecting.addErrback(self._connectFailed)
+
+    def buildProtocol(self, addr: Any) -> _HTTP2Client:
+        self._protocol = _HTTP2Client(self, self._authority, self._path)
+        return self._protocol
+
+    def buildConnection(self) -> tuple[Any, Any]:
+        """
+        @return: the client L{WebSocketConnection
+            <wsproto_tw.connection.WebSocketConnection>} and its core.
+        """
+        from wsproto_tw.client import _ClientRole
+        from wsproto_tw.connection import WebSocketConnection
+
+        self._stopTimer()
+        opened: Deferred = Deferred()
+        opened.addBoth(self._done)
+        connection = WebSocketConnection(
+            self._applicationFactory(), self._config, self._reactor, self._makeCore, _ClientRole(opened)
+        )
+        connection.factory = self
+        self._connection = connection
+        return connection, self._core
+
+    def fallBack(self, why: str) -> None:
+        """
+        The server can't carry a WebSocket over HTTP/2: open it over
+        HTTP/1.1.
+        """
+        self._stopTimer()
+        self.fellBack = why
+        _log.info("websocket over http/2 not possible ({why}); falling back to http/1.1", why=why)
+        if not self.result.called:
+            self._fallback().addBoth(self._done)
+
+    def lostBeforeSettings(self, reason: Failure) -> None:
+        self._done(reason)
+
+    def _timedOut(self) -> None:
+        self._timer = None
+        if self._protocol is not None and self._connection is None:
+            self._protocol.transport.abortConnection()
+            self._done(Failure(HandshakeTimeout("opening handshake timed out waiting for the server's settings")))
+            return
+        super()._timedOut()
+
+    def _cancel(self, result: Any) -> None:
+        if self._protocol is not None and self._connection is None:
+            self._protocol.transport.abortConnection()
+            return
+        super()._cancel(result)
+
+
+def connectHTTP2(
+    url: str,
+    applicationFactory: Callable[[], Any],
+    *,
+    config: Config | None = None,
+    origin: str | None = None,
+    headers: Any = (),
+    reactor: Any = None,
+    trustRoot: Any = None,
+    insecure: bool = False,
+    connectTimeout: float = 30,
+) -> Any:
+    """
+    Open a WebSocket to a C{wss://} URL as a stream of an HTTP/2
+    connection (RFC 8441), falling back to HTTP/1.1 (L{connect
+    <wsproto_tw.client.connect>}, a new connection) when the server does not
+    negotiate C{h2} by ALPN or does not allow extended CONNECT. The
+    arguments are L{connect <wsproto_tw.client.connect>}'s; there is no
+    proxy over HTTP/2 (the fallback connects directly).
+
+    @return: a L{Deferred} as for L{connect <wsproto_tw.client.connect>}.
+    @raise ValueError: as for L{connect <wsproto_tw.client.connect>}, or
+        the URL is C{ws://} (HTTP/2 here needs TLS).
+    """
+    from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+
+    from wsproto_tw.client import _checkHeaders, connect, parseURL
+    from wsproto_tw.core.connection import ClientConnection
+
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    parsed = parseURL(url)
+    if not parsed.secure:
+        raise ValueError(f"websocket over http/2 needs a wss:// url: {url!r}")
+    if insecure and trustRoot is not None:
+        raise ValueError("trustRoot and insecure exclude each other")
+    config = config if config is not None else Config()
+    extraHeaders = _checkHeaders(headers)
+    if origin is not None:
+        _checkHeaders([("Origin", origin)])
+    core = ClientConnection(
+        config,
+        host=parsed.hostHeader,
+        target=parsed.target,
+        origin=origin,
+        extra_headers=extraHeaders,
+        now=reactor.seconds(),
+        stream=True,
+    )
+    endpoint = wrapClientTLS(
+        _alpnTLS(parsed.host, trustRoot, insecure),
+        HostnameEndpoint(reactor, parsed.host, parsed.port, timeout=connectTimeout),
+    )
+
+    def fallback() -> Any:
+        return connect(
+            url,
+            applicationFactory,
+            config=config,
+            origin=origin,
+            headers=headers,
+            reactor=reactor,
+            trustRoot=trustRoot,
+            insecure=insecure,
+            connectTimeout=connectTimeout,
+            proxy=False,
+        )
+
+    opening = _HTTP2Opening(applicationFactory, config, reactor, core, parsed.hostHeader, parsed.target, fallback)
+    opening.start(endpoint)
+    return opening.result
+
+
+def _alpnTLS(hostname: str, trustRoot: Any, insecure: bool) -> Any:
+    """
+    The TLS client settings of L{wsproto_tw.client.tlsOptions}, offering
+    C{h2} and C{http/1.1} by ALPN.
+    """
+    from twisted.internet import ssl
+
+    from wsproto_tw.client import _UnverifiedTLS, loadTrustRoot
+
+    protocols = [b"h2", b"http/1.1"]
+    if insecure:
+        unverified = _UnverifiedTLS(hostname)
+        unverified._options = ssl.CertificateOptions(acceptableProtocols=protocols)
+        return unverified
+    if isinstance(trustRoot, str):
+        trustRoot = loadTrustRoot(trustRoot)
+    return ssl.optionsForClientTLS(hostname, trustRoot=trustRoot, acceptableProtocols=protocols)
