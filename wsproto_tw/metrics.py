@@ -58,7 +58,7 @@ __all__ = ["Health", "HealthResource", "HealthService", "Metrics", "MetricsResou
 #: The wire of a connection whose wire does not name itself (C{wireName}).
 DEFAULT_WIRE = "websocket"
 
-#: Statistics fields added up as they are, in the order of L{_SUMS}' slots.
+#: The Statistics fields that are added up as they are.
 _FIELDS = (
     "bytes_received", "bytes_sent",
     "text_received", "text_bytes_received", "binary_received", "binary_bytes_received",
