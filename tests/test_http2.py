@@ -1090,20 +1090,21 @@ class ClientTests(HTTP2ServerMixin, TestCase):
     @inlineCallbacks
     def test_echoOverHTTP2(self) -> Any:
         """
-        Against a site serving WebSocket over HTTP/2, the client opens a
-        stream (C{h2}, an L{H2StreamWire}) with the subprotocol and
+        Against a site serving WebSocket over HTTP/2, C{connect(...,
+        http2=True)} opens a stream (C{h2}, an L{H2StreamWire}) with the subprotocol and
         compression negotiated, echoes a text and a binary message and
         closes cleanly.
         """
-        from wsproto_tw.http2 import connectHTTP2
+        from wsproto_tw.client import connect
 
         application = Collector()
-        opening = connectHTTP2(
+        opening = connect(
             f"wss://localhost:{self.portNumber}/ws",
             lambda: application,
             config=Config(compression=PerMessageDeflate(), subprotocols=("chat",)),
             origin="https://good.example",
             trustRoot=self.certPath,
+            http2=True,
         )
         seen = []
         yield echoRoundTrip(

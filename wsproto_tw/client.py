@@ -184,7 +184,7 @@ def connectWebSocket(
     *,
     config: Config | None = None,
     origin: str | None = None,
-    headers: Iterable[tuple[str, str]] = (),
+    headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
     reactor: IReactorTime | None = None,
 ) -> Deferred:
     """
@@ -200,7 +200,8 @@ def connectWebSocket(
     @param config: limits, timeouts and the offered subprotocols
         (C{Config.subprotocols}) and compression.
     @param origin: the C{Origin} header to send, if any.
-    @param headers: extra request headers, as (name, value) pairs.
+    @param headers: extra request headers, as (name, value) pairs or a
+        mapping of names to values.
     @param reactor: the L{IReactorTime} for timeouts; the global reactor by
         default.
     @return: a L{Deferred} firing with the open L{WebSocketConnection}; see
@@ -247,13 +248,14 @@ def connect(
     *,
     config: Config | None = None,
     origin: str | None = None,
-    headers: Iterable[tuple[str, str]] = (),
+    headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
     reactor: Any = None,
     trustRoot: Any = None,
     insecure: bool = False,
     connectTimeout: float = 30,
     proxy: str | bool | None = None,
     environ: Mapping[str, str] | None = None,
+    http2: bool = False,
 ) -> Deferred:
     """
     Open a WebSocket connection to a C{ws://} or C{wss://} URL.
@@ -282,7 +284,8 @@ def connect(
         bounds the whole opening: DNS, TCP, the proxy's tunnel, TLS and the
         upgrade.
     @param origin: the C{Origin} header to send, if any.
-    @param headers: extra request headers, as (name, value) pairs.
+    @param headers: extra request headers, as (name, value) pairs or a
+        mapping of names to values.
     @param reactor: the reactor; the global one by default.
     @param trustRoot: C{wss://} only: the certificate authorities to trust
         instead of the platform's: an L{IOpenSSLTrustRoot
@@ -300,6 +303,9 @@ def connect(
         in C{no_proxy} (see L{wsproto_tw.proxy.proxyFor}).
     @param environ: the environment to read proxies from; C{os.environ} by
         default.
+    @param http2: C{wss://} only: open the WebSocket as a stream of an
+        HTTP/2 connection (RFC 8441) when the server allows it, else over
+        HTTP/1.1 (L{wsproto_tw.http2.connectHTTP2}; no proxy).
     @return: a L{Deferred} as for L{connectWebSocket}; through a proxy it
         may also fail with L{wsproto_tw.proxy.ProxyAuthenticationFailed}
         (a C{407}), L{wsproto_tw.proxy.ProxyRefused} (another refusal, with
@@ -309,6 +315,21 @@ def connect(
         C{insecure} are both given.
     """
     from wsproto_tw.proxy import HTTPTunnelEndpoint, proxyFor
+
+    if http2:
+        from wsproto_tw.http2 import connectHTTP2
+
+        return connectHTTP2(
+            url,
+            applicationFactory,
+            config=config,
+            origin=origin,
+            headers=headers,
+            reactor=reactor,
+            trustRoot=trustRoot,
+            insecure=insecure,
+            connectTimeout=connectTimeout,
+        )
 
     if reactor is None:
         from twisted.internet import reactor as _reactor
@@ -499,15 +520,24 @@ def parseURL(url: str) -> WebSocketURL:
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-def _checkHeaders(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def _checkHeaders(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """
-    @return: C{headers} as a tuple.
+    @param headers: (name, value) pairs, or a mapping of names to values.
+    @return: C{headers} as a tuple of pairs.
     @raise ValueError: a header name is not a token, or a value would break
         the request head (CR, LF or NUL) or can't be sent (a character
         outside Latin-1; RFC 9110 §5.5).
+    @raise TypeError: an item of C{headers} is not a (name, value) pair.
     """
+    items = headers.items() if isinstance(headers, Mapping) else headers
     checked = []
-    for name, value in headers:
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"headers must be (name, value) pairs or a mapping of names to values, not {item!r}"
+            ) from None
         if not _FIELD_NAME.fullmatch(name):
             raise ValueError(f"invalid header name {name!r}")
         if any(c in value for c in "\r\n\x00"):
