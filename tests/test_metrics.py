@@ -307,6 +307,62 @@ class LoopbackScrapeTests(TestCase):
         self.assertEqual((yield self.get("/healthz")), (200, b"ok\n"))
 
 
+class ResourceScrapeTests(TestCase):
+    """
+    Metrics of a L{WebSocketResource} on a C{twisted.web} site, scraped from
+    a L{MetricsResource} mounted on the same site.
+    """
+
+    @inlineCallbacks
+    def test_resourceConnections(self):
+        """
+        A watched resource's connections are counted, and the metrics
+        resource serves them from the same site.
+        """
+        from twisted.web.resource import Resource
+        from twisted.web.server import Site
+
+        from wsproto_tw.resource import WebSocketResource
+
+        registry = CollectorRegistry()
+        metrics = Metrics(registry)
+        webSocket = WebSocketResource(ServerApplication, Config(ping_interval=None), reactor)
+        metrics.watch(webSocket.webSocketFactory)
+        root = Resource()
+        root.putChild(b"ws", webSocket)
+        root.putChild(b"metrics", MetricsResource(registry))
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(Site(root))
+        self.addCleanup(port.stopListening)
+        number = port.getHost().port
+        application = ClientApplication()
+        connection = yield connectWebSocket(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", number), f"ws://127.0.0.1:{number}/ws", lambda: application
+        )
+        connection.sendText("hi")
+        self.assertEqual((yield application.messages.get()), "hi")
+        connection.close()
+        yield application.lost
+        for _ in range(500):
+            if not webSocket.webSocketFactory.connections:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        from twisted.web.client import HTTPConnectionPool
+
+        agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
+        response = yield agent.request(b"GET", f"http://127.0.0.1:{number}/metrics".encode("ascii"))
+        scraped = samples((yield readBody(response)).decode("utf-8"))
+        self.assertEqual(
+            (
+                scraped[("wsproto_tw_connections_opened_total", ("wire", "websocket"))],
+                scraped[("wsproto_tw_connections_open", ("wire", "websocket"))],
+                scraped[("wsproto_tw_messages_received_total", ("type", "text"))],
+                scraped[("wsproto_tw_close_codes_received_total", ("code", "1000"))],
+                scraped[("wsproto_tw_wire_bytes_received_total",)],
+            ),
+            (1, 0, 1, 1, connection.statistics.bytes_sent),
+        )
+
+
 class FakeConnection:
     """
     What L{Metrics} reads of a connection.
