@@ -449,11 +449,17 @@ class CollectorTests(SynchronousTestCase):
     def test_wireLabel(self):
         """
         A connection is counted under its wire's C{wireName}, else under
-        C{websocket}.
+        C{websocket}; a wire seen once stays in the gauge.
         """
-        self.factory.connections.update({FakeConnection(H2Wire()), FakeConnection(object())})
+        stream = FakeConnection(H2Wire())
+        self.factory.connections.update({stream, FakeConnection(object())})
         self.assertEqual(self.value("wsproto_tw_connections_open", wire="http2"), 1)
         self.assertEqual(self.value("wsproto_tw_connections_open", wire="websocket"), 1)
+        self.metrics.closed(stream)
+        self.factory.connections.discard(stream)
+        # Once seen, a wire shows 0 open rather than nothing.
+        self.assertEqual(self.value("wsproto_tw_connections_open", wire="http2"), 0)
+        self.assertEqual(self.value("wsproto_tw_connections_opened_total", wire="http2"), 1)
 
     def test_unopenedConnections(self):
         """

@@ -139,7 +139,8 @@ class Metrics(Collector):
     """
     The WebSocket metrics of the factories it watches: a
     C{prometheus_client} collector that reads their connections' counters
-    at scrape time.
+    at scrape time. One per registry (its families' names are fixed):
+    have it L{watch} every factory.
 
     @ivar factories: the L{WebSocketServerFactory
         <wsproto_tw.server.WebSocketServerFactory>}s watched.
@@ -214,6 +215,9 @@ class Metrics(Collector):
                 totals.add(stats, wire)
                 if stats.handshake_status in _OPENED:
                     _count(live, wire)
+        for wire in totals.opened:
+            # A wire whose last connection closed shows 0, not nothing.
+            live.setdefault(wire, 0)
         return list(self._families(totals, live))
 
     def _families(self, totals: _Totals, live: dict[str, int], empty: bool = False) -> Iterator[Metric]:
