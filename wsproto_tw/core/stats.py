@@ -63,10 +63,10 @@ class Statistics:
     @ivar deflate_bytes_in: payload bytes of the messages sent compressed
         (RFC 7692), before compression.
     @ivar deflate_bytes_out: the same messages' payload bytes, compressed.
-    @ivar handshake_status: the HTTP status the opening handshake was
-        answered with (C{101}, C{200} over an HTTP/2 stream, or an error
-        status), or L{None} while it is unanswered; on the client, the
-        server's answer.
+    @ivar handshake_status: on the server, the HTTP status the opening
+        handshake was answered with (C{101}, C{200} over an HTTP/2 stream,
+        or an error status), or L{None} while it is unanswered; always
+        L{None} on the client.
     @ivar rtt_counts: L{None} until a keepalive round trip is measured;
         then the number of round trips in each bucket of L{RTT_BUCKETS}
         (one more, last, for the longer ones).
