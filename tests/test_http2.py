@@ -944,6 +944,29 @@ class TapTests(TestCase):
             Options().parseOptions(["--http2", "--http2-max-streams", "0"])
         self.assertEqual(str(caught.exception), "--http2-max-streams must be at least 1, not 0")
 
+    def test_withoutH2(self) -> None:
+        """
+        Without the C{h2} package, C{WebSocketSite(..., http2=True)}
+        raises L{ImportError} naming the extra to install, and
+        C{--http2} is a usage error.
+        """
+        import sys
+        from unittest import mock
+
+        from twisted.python.usage import UsageError
+
+        from wsproto_tw.tap import Options
+
+        message = "websocket over http/2 needs the h2 package: pip install 'wsproto_tw[http2]'"
+        with mock.patch.dict(sys.modules, {"h2": None}):
+            with self.assertRaises(ImportError) as caught:
+                WebSocketSite(Resource(), http2=True)
+            self.assertEqual(str(caught.exception), message)
+            with self.assertRaises(UsageError) as usage:
+                Options().parseOptions(["--http2"])
+            self.assertEqual(str(usage.exception), f"--http2: {message}")
+        WebSocketSite(Resource(), http2=False)
+
     @inlineCallbacks
     def test_twistd(self) -> Any:
         """

@@ -281,6 +281,8 @@ class WebSocketSite(Site):
         @param kwargs: passed to L{Site} (C{logPath}, C{timeout},
             C{requestFactory} ...).
         """
+        if http2:
+            _requireH2()
         super().__init__(resource, reactor=reactor, **kwargs)
         self.config = config if config is not None else Config()
         self.http2 = http2
@@ -327,6 +329,17 @@ class WebSocketSite(Site):
         if _http2Switch() is None:
             protocols = [name for name in protocols if name != b"h2"]
         return protocols
+
+
+def _requireH2() -> None:
+    """
+    @raise ImportError: the C{h2} package, which WebSocket over HTTP/2
+        needs, is not installed.
+    """
+    try:
+        import h2.settings  # noqa: F401
+    except ImportError:
+        raise ImportError("websocket over http/2 needs the h2 package: pip install 'wsproto_tw[http2]'") from None
 
 
 def _http2Switch() -> Callable[[HTTPChannel], Any] | None:

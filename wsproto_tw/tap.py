@@ -147,6 +147,13 @@ class Options(ServerConfigOptions):
             checkApplication(self["app"], application)
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: not a directory")
+        if self["http2"]:
+            from wsproto_tw.resource import _requireH2
+
+            try:
+                _requireH2()
+            except ImportError as exc:
+                raise usage.UsageError(f"--http2: {exc}") from None
         if self["http2-max-streams"] < 1:
             raise usage.UsageError(f"--http2-max-streams must be at least 1, not {self['http2-max-streams']}")
         path = self["path"]
