@@ -1207,3 +1207,56 @@ class ClientTests(HTTP2ServerMixin, TestCase):
             yield echoRoundTrip(self, opening, application, lambda p: seen.append(type(p.wire)))
             self.assertEqual(seen, [StreamWire])
             self.assertEqual(reasons.pop(), why)
+
+
+class FrameRulesTests(HTTP2ServerMixin, TestCase):
+    """
+    A representative subset of the frame-level rules (Autobahn's cases 2,
+    5, 6 and 7) over an HTTP/2 stream: the core enforces them as over
+    HTTP/1.1, and the stream ends after the server's Close.
+    """
+
+    def setUp(self) -> Any:
+        return self.startServer()
+
+    @inlineCallbacks
+    def closeCodeFor(self, frames: bytes) -> Any:
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        stream.send(frames)
+        yield stream.ended
+        closes = [payload for opcode, payload, _, _ in stream.frames() if opcode == CLOSE]
+        return struct.unpack("!H", closes[0][:2])[0]
+
+    @inlineCallbacks
+    def test_violations(self) -> Any:
+        """
+        A reserved opcode, an unmasked frame, a fragmented or oversized
+        control frame and a continuation without a message get 1002;
+        invalid UTF-8 gets 1007; a Close with a reserved code 1002.
+        """
+        cases = [
+            (clientFrame(0x3, b""), 1002),
+            (bytes([0x81, 0x02]) + b"hi", 1002),
+            (clientFrame(PING, b"x", fin=False), 1002),
+            (clientFrame(PING, b"x" * 126), 1002),
+            (clientFrame(0x0, b"orphan"), 1002),
+            (clientFrame(TEXT, b"\xce\xba\xf0\x80"), 1007),
+            (clientFrame(CLOSE, closePayload(1004)), 1002),
+        ]
+        for frames, code in cases:
+            self.assertEqual((yield self.closeCodeFor(frames)), code, frames)
+
+    @inlineCallbacks
+    def test_pingsAndFragments(self) -> Any:
+        """
+        A ping between the fragments of a message is answered at once, and
+        the message comes back whole.
+        """
+        client = yield self.h2Client()
+        stream = client.openWebSocket()
+        yield stream.response
+        stream.send(clientFrame(TEXT, b"frag", fin=False) + clientFrame(PING, b"p") + clientFrame(0x0, b"ment"))
+        frames = yield stream.nextFrames(2)
+        self.assertEqual([frame[:2] for frame in frames], [(0xA, b"p"), (TEXT, b"fragment")])

@@ -365,6 +365,12 @@ class HTTP2Channel(Protocol):
         @return: the stream's L{H2StreamWire}.
         """
         wire = H2StreamWire(self, streamID, connection)
+        if self._lost or streamID not in self._outboxes:
+            # The connection or the stream went away while the resource
+            # was being found.
+            connection.wireConnected(wire)
+            wire.connectionLost(Failure(ConnectionLost("stream gone before the websocket took it over")))
+            return wire
         self.streams[streamID] = wire
         connection.wireConnected(wire)
         # The request is in the core already: this delivers it.
