@@ -410,13 +410,13 @@ class OpeningHandshakeTests(SynchronousTestCase):
     def test_garbage(self) -> None:
         """
         An answer that is not HTTP fails with L{HandshakeRejected} and
-        status 0.
+        status 0, saying what it looks like.
         """
         _, endpoint, app, clock, d = startFake()
         endpoint.protocol.dataReceived(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
         error = self.failureResultOf(d, HandshakeRejected).value
         self.assertEqual(error.status, 0)
-        self.assertEqual(str(error), "malformed response: not an http status line")
+        self.assertEqual(str(error), 'not a websocket server but an ssh server ("SSH-2.0-OpenSSH_9.2")')
 
     def test_closedBeforeAnswer(self) -> None:
         """

@@ -523,4 +523,4 @@ class CommandTests(TestCase):
         out, err, code = yield converse(
             self, [f"ws://127.0.0.1:{port}/", "--reconnect", "--origin", "https://evil.example"], b"hi\n"
         )
-        self.assertEqual((out, err, code), ("", "error: 403 Forbidden\n", 1))
+        self.assertEqual((out, err, code), ("", "error: 403 Forbidden: origin https://evil.example is not allowed\n", 1))
