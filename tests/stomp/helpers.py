@@ -4,6 +4,8 @@ Helpers for the STOMP tests: sessions opened on a broker, exact frames.
 
 from __future__ import annotations
 
+from typing import Any
+
 from wsproto_tw.stomp.broker import EmbeddedBroker
 from wsproto_tw.stomp.config import StompConfig
 from wsproto_tw.stomp.session import StompSession
@@ -45,3 +47,24 @@ def sent(session: StompSession) -> list[str | bytes]:
     The messages C{session} wants sent, taken out.
     """
     return session.messages_to_send()
+
+
+def sessionsGone(server: Any, reactor: Any, timeout: float = 10) -> Any:
+    """
+    For the tests on a real reactor: a Deferred that fires once C{server}
+    (a L{wsproto_tw.stomp.server.StompServer}) has no session left, so
+    that no connection outlives the test; it fails after C{timeout}
+    seconds.
+    """
+    from twisted.internet.task import deferLater
+
+    deadline = reactor.seconds() + timeout
+
+    def check(_: object = None) -> Any:
+        if not server.sessions:
+            return None
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"{len(server.sessions)} sessions still open after {timeout} s")
+        return deferLater(reactor, 0.02, lambda: None).addCallback(check)
+
+    return check()

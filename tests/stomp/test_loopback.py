@@ -17,7 +17,7 @@ from wsproto_tw.server import WebSocketApplication
 from wsproto_tw.stomp.config import StompConfig
 from wsproto_tw.stomp.server import StompServer
 
-from tests.stomp.helpers import frame
+from tests.stomp.helpers import frame, sessionsGone
 
 
 class Recorder(WebSocketApplication):
@@ -51,6 +51,7 @@ class LoopbackTests(TestCase):
         server = StompServer(config or StompConfig(server="test", heart_beat=(0, 0)), reactor=reactor)
         port = reactor.listenTCP(0, server.webSocketFactory(), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
+        self.addCleanup(sessionsGone, server, reactor)
         return server, f"ws://127.0.0.1:{port.getHost().port}/stomp"
 
     @inlineCallbacks
@@ -87,7 +88,7 @@ class LoopbackTests(TestCase):
         self.assertEqual((yield app.messages.get()), "RECEIPT\nreceipt-id:bye\n\n\x00")
         closed = yield app.lost
         self.assertEqual((closed.code, closed.wasClean), (1000, True))
-        self.assertEqual(server.sessions, set())
+        yield sessionsGone(server, reactor)
 
     @inlineCallbacks
     def test_queueAndServerPublish(self) -> Any:

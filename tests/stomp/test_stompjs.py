@@ -20,6 +20,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import Data, File
 
+from tests.stomp.helpers import sessionsGone
 from tests.stomp.test_stomppy import runChild
 from wsproto_tw.stomp.config import StompConfig
 from wsproto_tw.stomp.server import StompServer, portalFor
@@ -91,9 +92,11 @@ class StompJsTests(TestCase):
 
     timeout = 120
 
-    def listen(self, factory: Any) -> int:
+    def listen(self, factory: Any, server: StompServer | None = None) -> int:
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
+        if server is not None:
+            self.addCleanup(sessionsGone, server, reactor)
         return port.getHost().port
 
     @inlineCallbacks
@@ -111,7 +114,7 @@ class StompJsTests(TestCase):
         def shout(request: Any) -> None:
             request.reply("/user/queue/replies", request.text.upper())
 
-        url = f"ws://127.0.0.1:{self.listen(server.webSocketFactory())}/stomp"
+        url = f"ws://127.0.0.1:{self.listen(server.webSocketFactory(), server)}/stomp"
         code, output = yield runChild([node, os.path.join(NODE_DIR, "stompjs_client.cjs"), url], 60)
         self.assertEqual(code, 0, output)
         result = json.loads(output.strip().splitlines()[-1])
@@ -134,7 +137,7 @@ class StompJsTests(TestCase):
         node = ensureNodePeers()
         chromium = ensureChromium()
         server = annServer()
-        wsPort = self.listen(server.webSocketFactory())
+        wsPort = self.listen(server.webSocketFactory(), server)
         root = Resource()
         with open(os.path.join(NODE_DIR, "page.html"), "rb") as page:
             root.putChild(b"", Data(page.read(), "text/html; charset=utf-8"))

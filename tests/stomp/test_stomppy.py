@@ -18,6 +18,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.trial.unittest import TestCase
 
 import wsproto_tw
+from tests.stomp.helpers import sessionsGone
 from wsproto_tw.stomp.config import StompConfig
 from wsproto_tw.stomp.server import StompServer, portalFor
 
@@ -102,6 +103,7 @@ class StompPyTests(TestCase):
 
         port = reactor.listenTCP(0, server.webSocketFactory(), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
+        self.addCleanup(sessionsGone, server, reactor)
         code, output = yield runChild([sys.executable, CLIENT, str(port.getHost().port)], 90)
         self.assertEqual(code, 0, output)
         result = json.loads(output.strip().splitlines()[-1])
@@ -133,6 +135,7 @@ class StompPyTests(TestCase):
         )
         port = reactor.listenTCP(0, server.streamFactory(), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
+        self.addCleanup(sessionsGone, server, reactor)
         code, output = yield runChild([sys.executable, TCP_CLIENT, str(port.getHost().port)], 90)
         self.assertEqual(code, 0, output)
         result = json.loads(output.strip().splitlines()[-1])
@@ -141,4 +144,4 @@ class StompPyTests(TestCase):
                 result[version],
                 {"version": version, "body": "hello " + version, "receipts": ["sub", "ack", "bye"], "errors": []},
             )
-        self.assertEqual(server.sessions, set())
+        yield sessionsGone(server, reactor)
