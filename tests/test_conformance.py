@@ -139,7 +139,9 @@ class SuiteTests(SynchronousTestCase):
                 [sys.executable, "-m", "wsproto_tw.conformance", *arguments, "--outdir", outdir,
                  "--timeout", str(timeout - 60)],
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                # Standard error is trial's own: the command's progress lines
+                # (cases done of total, every 30 s) show while it runs.
+                stderr=None,
                 timeout=timeout,
                 env=dict(os.environ, **(env or {})),
             )

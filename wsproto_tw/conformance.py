@@ -35,7 +35,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,11 @@ BEHAVIORS = ("OK", "NON-STRICT", "INFORMATIONAL", "FAILED", "UNIMPLEMENTED", "ER
 ACCEPTED = frozenset({"OK", "INFORMATIONAL"})
 
 _STARTED = re.compile(r"starting on (\d+)")
+# A WebSocket opened, in twistd websocket's log: the fuzzing client opens
+# one per case.
+_OPENED = re.compile(r"\bopened \S+ /")
+# A case run, in the client testee's output.
+_CASE_RUN = re.compile(r"^case (\d+)/(\d+):")
 
 
 class RunError(Exception):
@@ -240,9 +245,10 @@ class _Process:
     matching a pattern can be awaited.
     """
 
-    def __init__(self, argv: list[str], log: Path) -> None:
+    def __init__(self, argv: list[str], log: Path, onLine: Callable[[str], None] | None = None) -> None:
         self.argv = argv
         self.log = log
+        self.onLine = onLine
         self.proc: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task | None = None
         self._waiters: list[tuple[re.Pattern, asyncio.Future]] = []
@@ -266,6 +272,8 @@ class _Process:
                 log.write(line)
                 log.flush()
                 text = line.decode("utf-8", "replace")
+                if self.onLine is not None:
+                    self.onLine(text)
                 for pattern, waiter in list(self._waiters):
                     match = pattern.search(text)
                     if match and not waiter.done():
@@ -315,6 +323,107 @@ class _Process:
         return "\n".join(text.splitlines()[-lines:])
 
 
+class Progress:
+    """
+    Where a run is, said every C{interval} seconds on standard error
+    (C{57 of 216 cases done after 2 min 10 s}), so that a long run is not
+    silent. The count comes from the testee's output: the WebSockets
+    twistd logs as opened, but the last (server), the cases the client
+    testee reports as run (client). It changes no verdict.
+
+    @ivar done: how many cases are done.
+    @ivar total: how many cases were selected, if known.
+    """
+
+    def __init__(self, label: str, interval: float, write: Callable[[str], None] | None = None) -> None:
+        """
+        @param label: what runs, e.g. C{server --compression}.
+        @param interval: seconds between lines; 0 for none.
+        @param write: writes one line; to standard error by default.
+        """
+        self.label = label
+        self.interval = interval
+        self.done = 0
+        self.total: int | None = None
+        self._opened = 0
+        self._write = write or _writeError
+        self._started = time.monotonic()
+        self._task: asyncio.Task | None = None
+
+    def serverLine(self, text: str) -> None:
+        """
+        Count a line of twistd's log: each WebSocket opened after the first
+        means the case before it is done.
+        """
+        if _OPENED.search(text):
+            self._opened += 1
+            self.done = self._opened - 1
+
+    def testeeLine(self, text: str) -> None:
+        """
+        Read a line of the client testee's output: C{case N/COUNT: ...}.
+        """
+        match = _CASE_RUN.match(text)
+        if match:
+            self.done = max(self.done, int(match.group(1)))
+            self.total = self.total or int(match.group(2))
+
+    def line(self) -> str:
+        """
+        @return: the progress line for now.
+        """
+        of = f" of {self.total}" if self.total else ""
+        elapsed = _duration(time.monotonic() - self._started)
+        return f"wsproto-tw-conformance {self.label}: {self.done}{of} cases done after {elapsed}"
+
+    def start(self) -> None:
+        """
+        Start saying where the run is, every C{interval} seconds.
+        """
+        self._started = time.monotonic()
+        if self.interval > 0:
+            self._task = asyncio.ensure_future(self._report())
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self._write(self.line())
+
+    def stop(self) -> None:
+        """
+        Stop saying where the run is.
+        """
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+def _writeError(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """
+    @return: C{seconds} as C{42 s} or C{2 min 10 s}.
+    """
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+async def _selectedCount(run: Run) -> int | None:
+    """
+    @return: how many cases the run's selection holds, as a fuzzing server
+        counts them, or L{None} if that can't be had.
+    """
+    from kosoku import run_fuzzingserver
+
+    try:
+        async with run_fuzzingserver(run.include or None, run.exclude or None, host="127.0.0.1", port=0) as fuzzer:
+            return await asyncio.wait_for(_caseCount(fuzzer.address, fuzzer.port), 30)
+    except Exception:
+        return None
+
+
 def _twistdCommand() -> list[str]:
     script = Path(sys.executable).with_name("twistd")
     if script.exists():
@@ -326,10 +435,12 @@ def _testeeCommand() -> list[str]:
     return [sys.executable, "-m", "wsproto_tw.testee"]
 
 
-async def _runServer(args: argparse.Namespace, run: Run) -> list[Any]:
+async def _runServer(args: argparse.Namespace, run: Run, progress: Progress) -> list[Any]:
     from kosoku import FailureError, run_fuzzingclient
 
     server: _Process | None = None
+    if progress.interval > 0:
+        progress.total = await _selectedCount(run)
     if args.url is None:
         options = list(SERVER_OPTIONS)
         if args.compression:
@@ -345,7 +456,7 @@ async def _runServer(args: argparse.Namespace, run: Run) -> list[Any]:
             *options,
         ]
         run.testee = "twistd -n websocket --port tcp:0:interface=127.0.0.1 " + shlex.join(options)
-        server = _Process(argv, run.outdir / "twistd.log")
+        server = _Process(argv, run.outdir / "twistd.log", progress.serverLine)
         await server.start()
         try:
             port = int((await server.waitFor(_STARTED, args.startup_timeout)).group(1))
@@ -357,6 +468,7 @@ async def _runServer(args: argparse.Namespace, run: Run) -> list[Any]:
         run.url = args.url
         run.testee = f"the server at {args.url} (its options are its own)"
     try:
+        progress.start()
         try:
             return await asyncio.wait_for(
                 run_fuzzingclient(run.url, run.include or None, run.exclude or None), args.timeout
@@ -366,6 +478,7 @@ async def _runServer(args: argparse.Namespace, run: Run) -> list[Any]:
         except asyncio.TimeoutError:
             raise RunError(f"the cases did not finish within {args.timeout:g} s") from None
     finally:
+        progress.stop()
         if server is not None:
             code = await server.stop()
             log = server.log.read_text(errors="replace")
@@ -407,7 +520,7 @@ async def _caseCount(host: str, port: int) -> int:
         writer.close()
 
 
-async def _runClient(args: argparse.Namespace, run: Run) -> list[Any]:
+async def _runClient(args: argparse.Namespace, run: Run, progress: Progress) -> list[Any]:
     from kosoku import FailureError, run_fuzzingserver
 
     async with run_fuzzingserver(run.include or None, run.exclude or None, host="127.0.0.1", port=0) as fuzzer:
@@ -418,8 +531,10 @@ async def _runClient(args: argparse.Namespace, run: Run) -> list[Any]:
             options.append("--compression")
         options += args.testee_arg
         run.testee = "python -m wsproto_tw.testee URL " + shlex.join(options)
-        testee = _Process([*_testeeCommand(), run.url, *options], run.outdir / "testee.log")
+        testee = _Process([*_testeeCommand(), run.url, *options], run.outdir / "testee.log", progress.testeeLine)
+        progress.total = expected
         await testee.start()
+        progress.start()
         result = asyncio.ensure_future(fuzzer.get_result())
         exited = asyncio.ensure_future(testee.wait())
         try:
@@ -442,6 +557,7 @@ async def _runClient(args: argparse.Namespace, run: Run) -> list[Any]:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(exited), 10)
         finally:
+            progress.stop()
             result.cancel()
             code = await testee.stop()
         if code != 0:
@@ -459,11 +575,13 @@ async def _main(args: argparse.Namespace) -> int:
     run = Run(args.mode, "", "", include, exclude, outdir)
     started = time.monotonic()
     results: list[Any] = []
+    label = args.mode + (" --compression" if args.compression else "")
+    progress = Progress(label, args.progress)
     try:
         if args.mode == "server":
-            results = await _runServer(args, run)
+            results = await _runServer(args, run, progress)
         else:
-            results = await _runClient(args, run)
+            results = await _runClient(args, run, progress)
     except RunError as exc:
         run.problems.append(str(exc))
     except ValueError as exc:  # kosoku: a pattern that matches no case
@@ -528,6 +646,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--agent", default="wsproto_tw", help="client mode: the agent name in the report (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds the cases may take (default: %(default)g)")
+    p.add_argument(
+        "--progress", type=float, default=30.0, metavar="SECONDS",
+        help="say which case is running on standard error every SECONDS (default: %(default)g; 0: never)",
+    )
     p.add_argument(
         "--startup-timeout", type=float, default=30.0, help="seconds the testee may take to start (default: %(default)g)"
     )
