@@ -129,8 +129,10 @@ result["user"] = [recorder.take(1)[0][1] for recorder in (first, second)]
 one.send("/app/shout", "hey")
 result["app"] = [recorder.take(1)[0][1] for recorder in (first, second)]
 
-two.disconnect(receipt="bye")
+two.disconnect(receipt="bye")  # returns at once; the RECEIPT follows
 one.disconnect(receipt="bye")
+for recorder in (first, second):
+    recorder.wait("the disconnect receipt", lambda r=recorder: "bye" in r.receipts)
 result["receipts"] = ["bye" in first.receipts, "bye" in second.receipts]
 result["errors"] = first.errors + second.errors
 print(json.dumps(result), flush=True)

@@ -74,7 +74,8 @@ for version, cls in (("1.0", stomp.Connection10), ("1.1", stomp.Connection11), (
     else:
         conn.ack(headers["ack"], receipt="ack")
     recorder.wait("the ack receipt", lambda: "ack" in recorder.receipts)
-    conn.disconnect(receipt="bye")
+    conn.disconnect(receipt="bye")  # returns at once; the RECEIPT follows
+    recorder.wait("the disconnect receipt", lambda: "bye" in recorder.receipts)
     result[version] = {
         "version": recorder.connected.get("version"),
         "body": body,
