@@ -1260,3 +1260,64 @@ class FrameRulesTests(HTTP2ServerMixin, TestCase):
         stream.send(clientFrame(TEXT, b"frag", fin=False) + clientFrame(PING, b"p") + clientFrame(0x0, b"ment"))
         frames = yield stream.nextFrames(2)
         self.assertEqual([frame[:2] for frame in frames], [(0xA, b"p"), (TEXT, b"fragment")])
+
+
+class AutobahnBridgeTests(TestCase):
+    """
+    The Autobahn TestSuite's fuzzing client (kosoku, through
+    C{wsproto_tw.conformance --url}) against C{twistd websocket --http2},
+    every WebSocket an extended CONNECT stream: the fuzzer speaks HTTP/1.1
+    to L{tests.h2bridge}, which carries each connection as a stream.
+    """
+
+    timeout = 900
+
+    @inlineCallbacks
+    def test_casesOverHTTP2(self) -> Any:
+        """
+        Every case of 1.* to 10.* is OK over HTTP/2, or INFORMATIONAL
+        where the suite says so.
+        """
+        import json
+        import sys
+
+        from twisted.internet import ssl
+        from twisted.internet.utils import getProcessOutputAndValue
+
+        from tests.h2bridge import BridgeFactory
+        from tests.processes import Twistd
+        from wsproto_tw.client import _UnverifiedTLS
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        twistd = Twistd(
+            self,
+            "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}",
+            "--http2", "--max-message-size", "16777216", "--http2-max-streams", "200",
+        )
+        [serverPort] = twistd.listening(1)
+        tls = _UnverifiedTLS("localhost")
+        tls._options = ssl.CertificateOptions(acceptableProtocols=[b"h2"])
+        bridge = BridgeFactory(reactor, "127.0.0.1", int(serverPort), tls)
+        port = reactor.listenTCP(0, bridge, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        outdir = os.path.abspath(self.mktemp())
+        arguments = ["-m", "wsproto_tw.conformance", "server", "--url", f"ws://127.0.0.1:{port.getHost().port}",
+                     "--outdir", outdir, "--timeout", "800"]
+        out, err, code = yield getProcessOutputAndValue(sys.executable, arguments, env=dict(os.environ), path=os.getcwd())
+        summary = out.decode(errors="replace") + err.decode(errors="replace")
+        with open(os.path.join(outdir, "index.json")) as f:
+            results = {
+                case: (entry["behavior"], entry["behaviorClose"])
+                for cases in json.load(f).values()
+                for case, entry in cases.items()
+            }
+        notOK = sorted(case for case, verdict in results.items() if not set(verdict) <= {"OK", "INFORMATIONAL"})
+        self.assertEqual(notOK, [], summary[-4000:])
+        self.assertEqual(code, 0, summary[-4000:])
+        # Every case of the RFC 6455 groups (as tests.test_conformance counts
+        # them), none of the compression groups.
+        self.assertEqual(len(results), 301)
+        self.assertEqual({case.split(".")[0] for case in results}, {"1", "2", "3", "4", "5", "6", "7", "9", "10"})
+        log = twistd.stop()
+        self.assertNotIn("Traceback", log)
+        self.assertGreater(log.count("opened "), 250)
