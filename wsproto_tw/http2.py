@@ -1,6 +1,8 @@
 # -*- test-case-name: tests.test_http2 -*-
 """
-WebSocket over HTTP/2 (RFC 8441), server side.
+WebSocket over HTTP/2 (RFC 8441): the server side, and a client
+(L{connectHTTP2}, which C{wsproto_tw.client.connect(..., http2=True)}
+calls).
 
 L{HTTP2Channel} is the HTTP/2 connection of a L{WebSocketSite
 <wsproto_tw.resource.WebSocketSite>} built with C{http2=True}, over the
