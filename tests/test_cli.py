@@ -588,6 +588,26 @@ class PeerTests(TestCase):
         )
 
     @inlineCallbacks
+    def test_tlsPortClosingWithWs(self) -> None:
+        """
+        A TLS server that closes on the plain-text request without a word
+        (Twisted's does): the error says to use C{wss://} if the port
+        speaks TLS.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp)
+        factory = WebSocketServerFactory(Server)
+        self.addCleanup(closeAll, factory)
+        port = listenTLS(self, factory, certPath, keyPath)
+        err = yield self.command(f"ws://127.0.0.1:{port}/")
+        self.assertEqual(
+            err,
+            "error: invalid handshake response: connection closed before the handshake response "
+            "(if the port speaks TLS, use wss://)\n",
+        )
+
+    @inlineCallbacks
     def test_plainPortWithWss(self) -> None:
         """
         C{wss://} to a plain WebSocket port fails at once, saying to try
