@@ -124,7 +124,7 @@ class IWire(Interface):
     """
     What carries one WebSocket connection's bytes, below the seam: a TCP or
     TLS connection after an HTTP/1.1 upgrade, a C{twisted.web} channel
-    taken over, and in time an HTTP/2 stream. A wire moves bytes; it parses
+    taken over, an HTTP/2 stream (RFC 8441). A wire moves bytes; it parses
     nothing. It reports to its L{IWireReceiver}.
     """
 
