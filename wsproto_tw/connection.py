@@ -113,6 +113,10 @@ class WebSocketConnection:
         (server), or L{None}.
     @ivar response: the L{HandshakeResponse
         <wsproto_tw.core.HandshakeResponse>} (client), or L{None}.
+    @ivar openedAt: when the connection opened, in seconds on the
+        reactor's clock, or L{None} until it opens.
+    @ivar lastActivity: when bytes last arrived from the peer, in seconds
+        on the reactor's clock (set once per read), or L{None} before any.
     """
 
     __slots__ = (
@@ -127,6 +131,8 @@ class WebSocketConnection:
         "request",
         "response",
         "factory",
+        "openedAt",
+        "lastActivity",
         "_conn",
         "_timers",
         "_timer",
@@ -169,6 +175,8 @@ class WebSocketConnection:
         self.request: Any = None
         self.response: Any = None
         self.factory: Any = None
+        self.openedAt: float | None = None
+        self.lastActivity: float | None = None
         self._conn: Connection = None  # type: ignore[assignment]
         # The next deadline's entry in the clock's SharedTimer.
         self._timers = sharedTimer(clock)
@@ -288,7 +296,8 @@ class WebSocketConnection:
         self._flush()
 
     def bytesReceived(self, data: bytes) -> None:
-        self._conn.receive_data(data, now=self._clock.seconds())
+        self.lastActivity = now = self._clock.seconds()
+        self._conn.receive_data(data, now=now)
         try:
             self._deliver()
         finally:
@@ -543,6 +552,7 @@ class WebSocketConnection:
 
     def _open(self) -> None:
         self._opened = True
+        self.openedAt = self._clock.seconds()
         _log.info(
             "opened {peer} {path} subprotocol={subprotocol}",
             peer=_peer(self.wire),

@@ -22,6 +22,13 @@ class IWebSocketTransport(Interface):
     subprotocol = Attribute("The negotiated subprotocol, or None.")
     extensions = Attribute("The negotiated Sec-WebSocket-Extensions value, or None.")
     roundTripTime = Attribute("The last keepalive round-trip time in seconds, or None.")
+    openedAt = Attribute(
+        "When the connection opened, in seconds on the reactor's clock (IReactorTime.seconds), or None until then."
+    )
+    lastActivity = Attribute(
+        "When something last arrived from the peer (bytes on a WebSocket, a message on SockJS), in seconds on"
+        " the reactor's clock, or None before anything arrived. Updated once per read, not per message."
+    )
 
     def sendText(text: str) -> None:
         """

@@ -141,6 +141,10 @@ class SockJSSession:
     @ivar roundTripTime: always L{None}.
     @ivar closed: whether the session is closed for the application (its
         C{connectionLost} was called, or is due).
+    @ivar openedAt: when the session opened, in seconds on the reactor's
+        clock, or L{None} until it opens.
+    @ivar lastActivity: when a sending request (or the WebSocket) last
+        brought messages, in seconds on the reactor's clock, or L{None}.
     """
 
     response = None
@@ -151,7 +155,7 @@ class SockJSSession:
     __slots__ = (
         "_app", "_clock", "_core", "request", "_peer", "_host", "_onClose", "_inbound", "_outbound",
         "_sink", "_receiver", "_sinkFull", "_held", "_reading", "_timers", "_timer", "_opened", "_over",
-        "_delivering", "_onLost", "closed",
+        "_delivering", "_onLost", "closed", "openedAt", "lastActivity",
     )
 
     def __init__(
@@ -190,6 +194,8 @@ class SockJSSession:
         self._onClose = onClose
         self._onLost = onLost
         self.closed = False
+        self.openedAt: float | None = None
+        self.lastActivity: float | None = None
         self._inbound = InboundFlow(webSocketConfig)
         self._outbound = OutboundFlow(webSocketConfig, clock, self._writeStalled)
         self._sink: Any = None
@@ -305,7 +311,8 @@ class SockJSSession:
         @raise wsproto_tw.sockjs.frames.SockJSRequestError: C{payload} is
             empty or not JSON strings; the request is answered with it.
         """
-        self._core.receive(payload, now=self._clock.seconds(), allow_empty=allowEmpty)
+        self.lastActivity = now = self._clock.seconds()
+        self._core.receive(payload, now=now, allow_empty=allowEmpty)
         self._pump()
         if not self._inbound.paused:
             return succeed(None)
@@ -445,6 +452,7 @@ class SockJSSession:
 
     def _open(self) -> None:
         self._opened = True
+        self.openedAt = self._clock.seconds()
         _log.info("opened sockjs session {peer} {path}", peer=_address(self._peer), path=self._path())
         app = self._app
         app.transport = self
