@@ -508,7 +508,10 @@ class TwistdStartupTests(SynchronousTestCase):
             "--app tests.test_startup.brokenApplication: calling it failed (RuntimeError: no database); "
             "it must build an application when called with no arguments",
         )
-        self.assertOneLine(("--port", "tcp:0", "--mode", "bad"), "--mode must be echo or broadcast, not 'bad'")
+        code, output = twistd("--port", "tcp:0", "--mode", "bad", cwd=self.directory)
+        self.assertEqual(code, 1)
+        self.assertEqual(len(output.splitlines()), 1, output)
+        self.assertTrue(output.startswith("twistd websocket: error: --mode must be "), output)
 
 
 class TwistdRunTests(SynchronousTestCase):
