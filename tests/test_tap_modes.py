@@ -129,7 +129,7 @@ class ModeOptionsTests(SynchronousTestCase):
         C{--mode broadcast} are usage errors naming the problem.
         """
         cases = [
-            (["--mode", "chat"], "--mode must be echo or broadcast"),
+            (["--mode", "chat"], "--mode must be echo, broadcast or stomp"),
             (["--static", "/nonexistent/dir"], "not a directory"),
             (["--path", "ws"], "--path must start with /"),
             (["--path", "/"], "--path must start with /"),

@@ -27,11 +27,12 @@ from wsproto_tw.core.config import Config
 from wsproto_tw.logs import logFormat, logLevel
 from wsproto_tw.options import ServerConfigOptions, seconds
 from wsproto_tw.server import WebSocketServerFactory
+from wsproto_tw.stomp.options import STOMP_PARAMETERS, StompOptionsMixin, buildStompServer, stompPortServices
 
 
 def _mode(value: str) -> str:
-    if value not in ("echo", "broadcast"):
-        raise usage.UsageError(f"--mode must be echo or broadcast, not {value!r}")
+    if value not in ("echo", "broadcast", "stomp"):
+        raise usage.UsageError(f"--mode must be echo, broadcast or stomp, not {value!r}")
     return value
 
 
@@ -57,11 +58,12 @@ def _metricsEndpoint(value: str) -> str:
     return description
 
 
-class Options(ServerConfigOptions):
+class Options(StompOptionsMixin, ServerConfigOptions):
     """
     Options of C{twistd websocket}: the shared limits, timeouts, keepalive,
     subprotocol, origin and compression options of L{ServerConfigOptions},
-    and what to serve where.
+    what to serve where, and with C{--mode stomp} the STOMP options of
+    L{wsproto_tw.stomp.options} (C{--auth}, C{--stomp-port}, ...).
     """
 
     synopsis = "[options]"
@@ -72,15 +74,15 @@ class Options(ServerConfigOptions):
     )
     optParameters = [
         ["shutdown-grace", None, 10.0, "Seconds to wait for 1001 Going Away closes when stopping.", seconds("shutdown-grace")],
-        ["mode", None, "echo", "What the server does: echo (send each message back) or broadcast (send each message to every client; without --static, a chat page is served at /).", _mode],
-        ["app", None, None, "Your own application instead of --mode: package.module.Name of an application class or factory, called once per connection.", None],
+        ["mode", None, "echo", "What the server does: echo (send each message back), broadcast (send each message to every client; without --static, a chat page is served at /) or stomp (STOMP 1.0-1.2 over WebSocket with an embedded broker).", _mode],
+        ["app", None, None, "Your own application instead of --mode: package.module.Name of an application class or factory, called once per connection; with --mode stomp, a function called once with the StompServer to register handlers.", None],
         ["static", None, None, "Directory served over HTTP on the same port(s); the WebSocket is then at --path.", None],
         ["path", None, None, "URL path of the WebSocket: default /ws with --static or --mode broadcast; otherwise every path is a WebSocket unless --path is given.", None],
         ["http2-max-streams", None, 100, "With --http2: streams open at once per HTTP/2 connection.", int],
         ["metrics", None, None, "Endpoint serving /metrics (Prometheus), /health and /readyz (503 once stopping) and /healthz, e.g. tcp:9108 (needs wsproto_tw[metrics]).", _metricsEndpoint],
-        ["log-level", None, None, "Least level logged: debug, info (the default: a line per connection opened and closed), warn (per-connection lines dropped unformatted), error or critical. Either --log option logs through wsproto_tw's observer: twistd's lines, formatted several times faster.", logLevel],
+        ["log-level", None, None, "Least level logged: debug, info (the default: a line per connection opened and closed), warn (per-connection lines dropped unformatted), error or critical. twistd's log goes through wsproto_tw's observer (unless --logger or --syslog): twistd's lines, formatted several times faster.", logLevel],
         ["log-format", None, None, "Log lines as text (twistd's, the default) or json (one object per line, fields by name: peer, path, code, reason...).", logFormat],
-    ]
+    ] + STOMP_PARAMETERS
     optFlags = [
         ["http2", None, "Over TLS (ssl: ports), offer h2 and http/1.1 by ALPN and serve WebSocket over HTTP/2 (RFC 8441) besides HTTP/1.1 upgrades."],
     ]
@@ -88,6 +90,9 @@ class Options(ServerConfigOptions):
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
+        #: With C{--mode stomp}: the L{StompServer
+        #: <wsproto_tw.stomp.server.StompServer>}, once built.
+        self.stompServer: Any = None
 
     def opt_port(self, description: str) -> None:
         """
@@ -116,9 +121,10 @@ class Options(ServerConfigOptions):
 
     def _checkPorts(self) -> None:
         """
-        Check each C{--port} (or the default) and C{--origin}: build each
-        endpoint and, run by twistd (before it forks into the background),
-        listen on it once, so that what can't be served is said at once.
+        Check each C{--port} (or the default), C{--metrics} and
+        C{--stomp-port}, and C{--origin}: build each endpoint and, run by
+        twistd (before it forks into the background), bind where it would
+        listen, so that what can't be served is said at once.
 
         @raise usage.UsageError: naming the option and the fix.
         """
@@ -127,6 +133,10 @@ class Options(ServerConfigOptions):
         run = getattr(self, "parent", None) is not None
         for description in self["port"] or ["tcp:8080"]:
             checkPort(reactor, description, listen=run, default=not self["port"])
+        others = [("--metrics", self["metrics"])] + [("--stomp-port", d) for d in self.get("stomp-port", [])]
+        for name, description in others:
+            if description is not None:
+                checkPort(reactor, description, listen=run, name=name)
         for origin in self["origin"]:
             checkOrigin(origin)
 
@@ -135,7 +145,17 @@ class Options(ServerConfigOptions):
         @raise usage.UsageError: C{--mode}, C{--app}, C{--static} or
             C{--path} is wrong.
         """
-        if self["app"] is not None:
+        if self.get("stomp-port") and self["mode"] != "stomp":
+            raise usage.UsageError("--stomp-port needs --mode stomp")
+        if self["app"] is not None and self["mode"] == "stomp":
+            # A function called with the StompServer to register handlers.
+            try:
+                register = reflect.namedAny(self["app"])
+            except Exception as exc:
+                raise usage.UsageError(f"--app {self['app']}: can't import it: {exc}") from None
+            if not callable(register):
+                raise usage.UsageError(f"--app {self['app']}: not a function: {register!r}")
+        elif self["app"] is not None:
             if self["mode"] != "echo":
                 raise usage.UsageError("--app and --mode broadcast exclude each other")
             try:
@@ -163,8 +183,15 @@ class Options(ServerConfigOptions):
     def applicationFactory(self) -> Callable[[], Any]:
         """
         @return: what builds each connection's application: C{--app},
-            or the application of C{--mode}.
+            or the application of C{--mode} (with C{--mode stomp}, of the
+            one L{StompServer <wsproto_tw.stomp.server.StompServer>}).
         """
+        if self["mode"] == "stomp":
+            if self.stompServer is None:
+                from twisted.internet import reactor
+
+                self.stompServer = buildStompServer(self, reactor)
+            return self.stompServer.buildApplication
         if self["app"] is not None:
             return answering500(self["app"], reflect.namedAny(self["app"]))
         if self["mode"] == "broadcast":
@@ -229,7 +256,7 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     factory, listening = _listening(options, options.config(), reactor)
-    parent = MultiService()
+    parent = _OperationsService()
     # Added first, stopped last: listening stops, then connections close.
     InterruptibleShutdown(factory, options["shutdown-grace"]).setServiceParent(parent)
     pages = options["static"] is not None or options["mode"] == "broadcast"
@@ -237,6 +264,9 @@ def makeService(options: Options) -> IService:
     for description in options["port"] or ["tcp:8080"]:
         endpoint = endpoints.serverFromString(reactor, description)
         ListeningService(endpoint, listening, description, reactor, path, pages).setServiceParent(parent)
+    if options["mode"] == "stomp":
+        for service in stompPortServices(options.stompServer, options):
+            service.setServiceParent(parent)
     return _operations(options, factory, parent)
 
 
@@ -245,9 +275,9 @@ def makeService(options: Options) -> IService:
 
 class _OperationsService(MultiService):
     """
-    The root service when C{--metrics}, C{--log-level} or C{--log-format}
-    is given: it holds the WebSocket service, the metrics endpoint and the
-    health service, and gives twistd's application its log observer.
+    The root service: the WebSocket service itself, or with C{--metrics}
+    the service holding it, the metrics endpoint and the health service.
+    It gives twistd's application its log observer.
 
     Stopped in reverse order: the health service first (C{/readyz} answers
     503 before listening stops and connections are told 1001), the
@@ -302,25 +332,26 @@ class _MetricsPort(Service):
 
 def _operations(options: Options, factory: WebSocketServerFactory, service: IService) -> IService:
     """
-    Add what C{--metrics}, C{--log-level} and C{--log-format} ask for.
+    Add what C{--metrics}, C{--log-level} and C{--log-format} ask for. The
+    log goes through wsproto_tw's observer (L{wsproto_tw.logs.logObserver})
+    by default too, at C{info} in twistd's text lines, formatted several
+    times faster than twistd's own observer; unless twistd is told
+    C{--logger} or C{--syslog}.
 
-    @param service: the WebSocket service.
-    @return: C{service} when they ask for nothing, else an
+    @param service: the WebSocket service, an L{_OperationsService}.
+    @return: C{service} without C{--metrics}, else an
         L{_OperationsService} holding it.
     """
+    from wsproto_tw.logs import logObserver, twistdLogFile
+
     level, format, endpoint = options["log-level"], options["log-format"], options["metrics"]
-    if endpoint is None and level is None and format is None:
+    outFile = twistdLogFile(getattr(options, "parent", None))
+    observer = None if outFile is None else logObserver(outFile, level or "info", format or "text")
+    if endpoint is None:
+        service.logObserver = observer  # type: ignore[attr-defined]
         return service
     root = _OperationsService()
-    if level is not None or format is not None:
-        from wsproto_tw.logs import logObserver, twistdLogFile
-
-        outFile = twistdLogFile(getattr(options, "parent", None))
-        if outFile is not None:
-            root.logObserver = logObserver(outFile, level or "info", format or "text")
-    if endpoint is None:
-        service.setServiceParent(root)
-        return root
+    root.logObserver = observer
     from wsproto_tw.metrics import Health, HealthService, Metrics, metricsSite, processRegistry
 
     registry = processRegistry()

@@ -68,3 +68,14 @@ def sessionsGone(server: Any, reactor: Any, timeout: float = 10) -> Any:
         return deferLater(reactor, 0.02, lambda: None).addCallback(check)
 
     return check()
+
+
+def registerShout(server: Any) -> None:
+    """
+    An C{--app} for C{twistd websocket --mode stomp}: C{/app/shout}
+    publishes the upper-cased text to C{/topic/news}.
+    """
+
+    @server.route("/app/shout")
+    def shout(request: Any) -> None:
+        request.publish("/topic/news", request.text.upper())

@@ -145,3 +145,55 @@ class StompPyTests(TestCase):
                 {"version": version, "body": "hello " + version, "receipts": ["sub", "ack", "bye"], "errors": []},
             )
         yield sessionsGone(server, reactor)
+
+
+class TwistdStompTests(TestCase):
+    """
+    C{twistd websocket --mode stomp}: the embedded broker over WebSocket
+    and over TCP (C{--stomp-port}), C{--auth} and C{--app} handlers, with
+    C{stomp.py} as the client of both.
+    """
+
+    timeout = 180
+
+    @inlineCallbacks
+    def test_webSocketAndTCP(self) -> Any:
+        """
+        A real C{twistd websocket --mode stomp} serves C{stomp.py}'s
+        WebSocket session (queues, topics, transactions, user queues, the
+        C{--app} handler, receipts; a wrong passcode refused) and its TCP
+        sessions in every version, with C{--auth memory:...}.
+        """
+        from tests.processes import Twistd
+
+        ensureStompPy()
+        root = os.path.dirname(os.path.dirname(os.path.abspath(wsproto_tw.__file__)))
+        twistd = Twistd(
+            self,
+            "--mode", "stomp",
+            "--port", "tcp:0:interface=127.0.0.1",
+            "--stomp-port", "tcp:0:interface=127.0.0.1",
+            "--auth", "memory:ann:secret",
+            "--app", "tests.stomp.helpers.registerShout",
+            env={"PYTHONPATH": root},
+        )
+        webSocketPort, tcpPort = twistd.listening(2)
+        code, output = yield runChild([sys.executable, CLIENT, webSocketPort], 90)
+        self.assertEqual(code, 0, output)
+        result = json.loads(output.strip().splitlines()[-1])
+        self.assertEqual(result["badLogin"], "refused")
+        self.assertEqual((result["connected"]["version"], result["connected"]["user-name"]), ("1.2", "ann"))
+        self.assertEqual(result["queue"], ["a", "b", "b", True])
+        self.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
+        self.assertEqual(result["user"], ["for ann", "for ann"])
+        self.assertEqual(result["app"], ["HEY", "HEY"])
+        self.assertEqual(result["receipts"], [True, True])
+        self.assertEqual(result["errors"], [])
+        code, output = yield runChild([sys.executable, TCP_CLIENT, tcpPort], 90)
+        self.assertEqual(code, 0, output)
+        result = json.loads(output.strip().splitlines()[-1])
+        for version in ("1.0", "1.1", "1.2"):
+            self.assertEqual(result[version]["body"], "hello " + version)
+            self.assertEqual(result[version]["errors"], [])
+        log = twistd.stop()
+        self.assertNotIn("Traceback", log)
