@@ -481,6 +481,24 @@ class TwistdStartupTests(SynchronousTestCase):
             "give the paths of existing PEM files (privateKey=KEY.pem:certKey=CERT.pem)",
         )
 
+    def test_otherPorts(self) -> None:
+        """
+        The endpoints of C{--metrics} and C{--stomp-port} are checked as
+        C{--port} is, and named.
+        """
+        with listeningSocket() as taken:
+            description = f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"
+            self.assertOneLine(
+                ("--port", "tcp:0", "--metrics", description),
+                f"--metrics {description}: address already in use (another program listens there); "
+                "stop it or choose another --metrics",
+            )
+        self.assertOneLine(
+            ("--port", "tcp:0", "--mode", "stomp", "--stomp-port", "tcp:abc"),
+            "--stomp-port tcp:abc: not a valid endpoint (invalid literal for int() with base 10: 'abc'); "
+            + EXAMPLES.replace("--port", "--stomp-port"),
+        )
+
     def test_withoutOpenSSL(self) -> None:
         """
         An C{ssl:} port without pyOpenSSL says what to install.

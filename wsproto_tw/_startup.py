@@ -48,30 +48,30 @@ TLS_MISSING = "TLS needs pyOpenSSL, which is not installed: pip install 'wsproto
 _TLS_MODULES = frozenset(("OpenSSL", "service_identity", "idna", "cryptography"))
 # The port number of a tcp:, tcp6: or ssl: endpoint.
 _PORT_NUMBER = re.compile(r"(?:tcp6?|ssl):(?:port=)?(\d+)(?::|$)")
-_EXAMPLES = "e.g. --port 8080, tcp:8080:interface=127.0.0.1, ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/ws.sock"
+_EXAMPLES = "e.g. {name} 8080, tcp:8080:interface=127.0.0.1, ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/ws.sock"
 # RFC 6454 §6.2: scheme "://" host [ ":" port ], as browsers send it; or
 # "null" (RFC 6454 §7.3).
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://(?:\[[0-9A-Fa-f:.]+\]|[^/:?#\[\]@\s]+)(?::[0-9]+)?")
 
 
-def _option(description: str, default: bool) -> str:
-    return f"--port {description}" + (" (the default)" if default else "")
-
-
-def checkPort(reactor: Any, description: str, listen: bool = False, default: bool = False) -> None:
+def checkPort(
+    reactor: Any, description: str, listen: bool = False, default: bool = False, name: str = "--port"
+) -> None:
     """
     Check a C{--port} endpoint string: build the endpoint (which parses the
     description and, for C{ssl:}, loads the key and certificate) and, with
-    C{listen}, listen on it and stop at once (TCP, TLS and UNIX endpoints).
+    C{listen}, bind a socket where it would listen (TCP, TLS and UNIX
+    endpoints) and close it at once.
 
     @param reactor: the reactor to build the endpoint with.
     @param description: the endpoint string, as given to C{--port}.
-    @param listen: whether to try listening too.
+    @param listen: whether to try binding too.
     @param default: whether C{description} is the default, not given.
+    @param name: the option, if not C{--port} (C{--metrics}, ...).
     @raise usage.UsageError: in one line, naming the option, what is wrong
         and how to fix it.
     """
-    option = _option(description, default)
+    option = f"{name} {description}" + (" (the default)" if default else "")
     number = _PORT_NUMBER.match(description)
     if number is not None and int(number.group(1)) > 65535:
         raise usage.UsageError(
@@ -92,10 +92,10 @@ def checkPort(reactor: Any, description: str, listen: bool = False, default: boo
         kind = description.split(":", 1)[0]
         if str(exc).startswith("Unknown endpoint type"):
             raise usage.UsageError(
-                f"{option}: unknown endpoint type {kind!r}; use tcp:, tcp6:, ssl: or unix: ({_EXAMPLES})"
+                f"{option}: unknown endpoint type {kind!r}; use tcp:, tcp6:, ssl: or unix: ({_EXAMPLES.format(name=name)})"
             ) from None
         escape = "; a colon in a value is escaped, e.g. interface=\\:\\:1" if "::" in description else ""
-        raise usage.UsageError(f"{option}: not a valid endpoint ({_reason(exc)}); {_EXAMPLES}{escape}") from None
+        raise usage.UsageError(f"{option}: not a valid endpoint ({_reason(exc)}); {_EXAMPLES.format(name=name)}{escape}") from None
     except Exception as exc:
         # pyOpenSSL: a file that is not PEM, a key and a certificate that
         # don't match.
@@ -107,7 +107,7 @@ def checkPort(reactor: Any, description: str, listen: bool = False, default: boo
         try:
             _tryBinding(endpoint)
         except Exception as exc:
-            raise usage.UsageError(describeListenError(option, exc)) from None
+            raise usage.UsageError(describeListenError(option, exc, name)) from None
 
 
 def _tryBinding(endpoint: Any) -> None:
@@ -139,17 +139,18 @@ def _tryBinding(endpoint: Any) -> None:
         probe.bind((getattr(endpoint, "_interface", "") or anywhere, port))
 
 
-def describeListenError(option: str, error: BaseException) -> str:
+def describeListenError(option: str, error: BaseException, name: str = "--port") -> str:
     """
-    @param option: the option, as L{checkPort} names it.
+    @param option: the option and its value, as L{checkPort} names them.
+    @param name: the option's name.
     @return: why listening failed and what to do, in one line.
     """
     cause = getattr(error, "socketError", None) or error
     code = getattr(cause, "errno", None)
     if code == errno.EADDRINUSE:
-        return f"{option}: address already in use (another program listens there); stop it or choose another --port"
+        return f"{option}: address already in use (another program listens there); stop it or choose another {name}"
     if code == errno.EACCES:
-        return f"{option}: permission denied; ports below 1024 need root: choose another --port (e.g. 8080)"
+        return f"{option}: permission denied; ports below 1024 need root: choose another {name} (e.g. 8080)"
     if code == errno.EADDRNOTAVAIL or isinstance(cause, socket.gaierror):
         return f"{option}: the interface is not an address of this machine; use one it has (e.g. 127.0.0.1)"
     if isinstance(error, OverflowError):

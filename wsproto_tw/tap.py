@@ -133,7 +133,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         run = getattr(self, "parent", None) is not None
         for description in self["port"] or ["tcp:8080"]:
             checkPort(reactor, description, listen=run, default=not self["port"])
-        others = [("--metrics", self["metrics"])] + [("--stomp-port", d) for d in self.get("stomp-port", [])]
+        others = [("--metrics", self.get("metrics"))] + [("--stomp-port", d) for d in self.get("stomp-port", [])]
         for name, description in others:
             if description is not None:
                 checkPort(reactor, description, listen=run, name=name)
