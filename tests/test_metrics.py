@@ -669,13 +669,28 @@ class TapOptionsTests(SynchronousTestCase):
 
     def test_defaults(self):
         """
-        By default there is no metrics endpoint and twistd logs as it does;
-        the service is the plain WebSocket one.
+        By default there is no metrics endpoint: the service is the
+        WebSocket one, whose children listen; twistd's log goes through
+        wsproto_tw's observer, at C{info}, in twistd's text lines written
+        by L{formatClassicText}.
         """
         options = parse("--port", "tcp:0")
         self.assertEqual((options["metrics"], options["log-level"], options["log-format"]), (None, None, None))
+        path = self.mktemp()
+        options.parent = {"logfile": path}  # as twistd --logfile PATH
+        self.addCleanup(signal.signal, signal.SIGUSR1, signal.getsignal(signal.SIGUSR1))
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         service = tap.makeService(options)
-        self.assertIs(type(service), MultiService)
+        self.assertIsInstance(service, MultiService)
+        self.assertEqual([type(child).__name__ for child in service][-1], "ListeningService")
+        event = dict(
+            log_format="opened {peer} {path}", peer="127.0.0.1:5", path="/",
+            log_time=time.time(), log_namespace="wsproto_tw", log_level=LogLevel.info,
+        )
+        service.logObserver(dict(event))
+        service.logObserver(dict(event, log_level=LogLevel.debug, peer="127.0.0.1:6"))
+        with open(path) as f:
+            self.assertEqual(f.read(), formatClassicText(event))
 
     def test_metricsEndpoint(self):
         """
@@ -705,10 +720,12 @@ class TapOptionsTests(SynchronousTestCase):
         service = tap.makeService(parse("--port", "tcp:0", "--metrics", "tcp:0"))
         children = list(service)
         self.assertEqual(
-            [type(child).__name__ for child in children], ["_MetricsPort", "MultiService", "HealthService"]
+            [type(child).__name__ for child in children], ["_MetricsPort", "_OperationsService", "HealthService"]
         )
         self.assertIs(children[2].health, service.health)
-        self.assertIsNone(service.logObserver)
+        # The root gives twistd the log observer; the WebSocket service inside does not.
+        self.assertIsNotNone(service.logObserver)
+        self.assertIsNone(children[1].logObserver)
         [factory] = {c.factory for c in children[1] if isinstance(getattr(c, "factory", None), WebSocketServerFactory)}
         self.assertEqual(factory.metrics.factories, [factory])
 
