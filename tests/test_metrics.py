@@ -632,6 +632,32 @@ class ResourceTests(SynchronousTestCase):
         self.assertEqual(HealthResource(health).render_GET(request), b"ok\n")
         self.assertIsNone(request.responseCode)
 
+    def test_readinessChecks(self):
+        """
+        While a readiness check added with L{Health.addReadinessCheck}
+        returns a false value or raises, C{/readyz} answers 503 naming it;
+        liveness is not affected; a removed check no longer counts.
+        """
+        health = Health(ready=True)
+        broker = {"connected": False}
+        health.addReadinessCheck("broker", lambda: broker["connected"])
+        health.addReadinessCheck("bus", lambda: 1 / 0)
+
+        def get(resource: HealthResource) -> tuple[int | None, bytes]:
+            request = DummyRequest([b""])
+            body = resource.render_GET(request)
+            return request.responseCode, body
+
+        self.assertEqual(get(HealthResource(health)), (503, b"not ready: broker, bus\n"))
+        self.assertEqual(get(HealthResource(health, ready=False)), (None, b"ok\n"))
+        broker["connected"] = True
+        self.assertEqual(get(HealthResource(health)), (503, b"not ready: bus\n"))
+        health.removeReadinessCheck("bus")
+        self.assertEqual(get(HealthResource(health)), (None, b"ok\n"))
+        health.ready = False
+        broker["connected"] = False
+        self.assertEqual(get(HealthResource(health)), (503, b"not ready: stopping, broker\n"))
+
     def test_healthService(self):
         """
         L{HealthService} makes its L{Health} ready when started and not

@@ -40,7 +40,7 @@ C{prometheus_client}'s own threaded servers).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -333,7 +333,9 @@ class MetricsResource(Resource):
 class Health:
     """
     Whether the server is ready for new connections: a load balancer
-    should stop sending new ones once it is not.
+    should stop sending new ones once it is not. It is ready while it
+    listens (L{ready}) and every readiness check added with
+    L{addReadinessCheck} passes (a broker or a bus connected, say).
 
     @ivar ready: L{True} while listening, L{False} before it and once
         shutting down.
@@ -341,6 +343,43 @@ class Health:
 
     def __init__(self, ready: bool = False) -> None:
         self.ready = ready
+        self._checks: list[tuple[str, Callable[[], Any]]] = []
+
+    def addReadinessCheck(self, name: str, check: Callable[[], Any]) -> None:
+        """
+        Be unready while C{check} fails: a relay to a broker adds one that
+        tells whether it is connected. Checks are called at each readiness
+        request, in the reactor thread: they must answer at once, from
+        what they know (a flag kept up to date), without I/O.
+
+        @param name: what C{/readyz} names when the check fails, e.g.
+            C{"broker"}.
+        @param check: called with no argument; ready when it returns a true
+            value, not ready when it returns a false one or raises.
+        """
+        self._checks.append((name, check))
+
+    def removeReadinessCheck(self, name: str) -> None:
+        """
+        Forget the readiness checks added under C{name}.
+        """
+        self._checks = [(n, check) for n, check in self._checks if n != name]
+
+    def unready(self) -> list[str]:
+        """
+        @return: why the server is not ready: C{"stopping"} (or not yet
+            listening) and the names of the failing checks; empty when
+            ready.
+        """
+        reasons = [] if self.ready else ["stopping"]
+        for name, check in self._checks:
+            try:
+                passed = check()
+            except Exception:
+                passed = False
+            if not passed:
+                reasons.append(name)
+        return reasons
 
 
 class HealthService(Service):
@@ -366,7 +405,9 @@ class HealthService(Service):
 class HealthResource(Resource):
     """
     C{200 ok}, or C{503} with the reason: for readiness (C{ready=True}),
-    while the L{Health} is not ready; for liveness, never.
+    while the L{Health} is not ready (C{not ready}, then what is not: the
+    server stopping, or the names of the failing readiness checks, as in
+    C{not ready: broker}); for liveness, never.
     """
 
     isLeaf = True
@@ -379,9 +420,13 @@ class HealthResource(Resource):
     def render_GET(self, request: Any) -> bytes:
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
-        if self.checksReady and not self.health.ready:
-            request.setResponseCode(503)
-            return b"not ready\n"
+        if self.checksReady:
+            reasons = self.health.unready()
+            if reasons:
+                request.setResponseCode(503)
+                if reasons == ["stopping"]:
+                    return b"not ready\n"
+                return f"not ready: {', '.join(reasons)}\n".encode("utf-8")
         return b"ok\n"
 
     render_HEAD = render_GET
@@ -406,8 +451,10 @@ class _MetricsSite(Site):
 def metricsSite(registry: CollectorRegistry = REGISTRY, health: Health | None = None) -> Site:
     """
     The site of the metrics endpoint: C{/metrics} (the registry), C{/health}
-    and C{/readyz} (200 while C{health} is ready, 503 otherwise), and
-    C{/healthz} (200 while the process answers). It writes no access log.
+    and C{/readyz} (200 while C{health} is ready, 503 otherwise: while
+    stopping, or while one of its readiness checks fails, see
+    L{Health.addReadinessCheck}), and C{/healthz} (200 while the process
+    answers). It writes no access log.
 
     @param health: the readiness to report; without it, always ready.
     """
