@@ -35,7 +35,7 @@ from wsproto_tw.core.frames import FrameReader, build_frame
 #: name -> (twistd websocket options, what the policy is)
 POLICIES = {
     "off": (["--no-compression"], "--no-compression"),
-    "default": ([], "window 15, memLevel 8, server keeps its context, client asked not to"),
+    "default": ([], "window 15, memLevel 8, server keeps 4 KiB of context, client asked not to"),
     "small-window": (
         ["--compression-window-bits", "10", "--compression-mem-level", "2"],
         "window 10, memLevel 2, server keeps its context, client asked not to",

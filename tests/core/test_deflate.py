@@ -7,6 +7,7 @@ applied to what a message inflates to.
 
 from __future__ import annotations
 
+import random
 import struct
 import time
 import tracemalloc
@@ -220,18 +221,19 @@ class PolicyTests(SynchronousTestCase):
 
     def test_defaults(self):
         """
-        By default: full windows, the server keeps its compression context,
-        the client compresses each message on its own, zlib's memLevel 8
-        and level 6, and every message compressed.
+        By default: full windows, the server keeps its compression context
+        as the last 4096 bytes it sent, the client compresses each message
+        on its own, zlib's memLevel 8 and level 6, and every message
+        compressed.
         """
         policy = PerMessageDeflate()
         self.assertEqual(
             (
                 policy.server_no_context_takeover, policy.client_no_context_takeover,
                 policy.server_max_window_bits, policy.client_max_window_bits,
-                policy.mem_level, policy.compress_level, policy.min_size,
+                policy.mem_level, policy.compress_level, policy.min_size, policy.context_size,
             ),
-            (False, True, 15, 15, 8, 6, 0),
+            (False, True, 15, 15, 8, 6, 0, 4096),
         )
 
     def test_invalid(self):
@@ -248,6 +250,9 @@ class PolicyTests(SynchronousTestCase):
             ({"mem_level": 10}, "mem_level must be an integer from 1 to 9, not 10"),
             ({"compress_level": 10}, "compress_level must be an integer from -1 to 9, not 10"),
             ({"min_size": -1}, "min_size must be a non-negative integer, not -1"),
+            ({"context_size": -1}, "context_size must be an integer from 0 to 32768 or None, not -1"),
+            ({"context_size": 32769}, "context_size must be an integer from 0 to 32768 or None, not 32769"),
+            ({"context_size": 1.5}, "context_size must be an integer from 0 to 32768 or None, not 1.5"),
         ]
         for kwargs, message in cases:
             error = self.assertRaises(ValueError, PerMessageDeflate, **kwargs)
@@ -1177,16 +1182,137 @@ class CodecTests(SynchronousTestCase):
     def test_noStateAtRest(self):
         """
         Without context takeover, no zlib object is kept between messages.
+        With it, by default, the compressor isn't kept either: only the
+        bytes sent, which prime the next message's compressor. (The
+        decompressor with the peer's context is kept.)
         """
         codec = self.codec(takeover=False)
         codec.compress(b"Hello")
         codec.decompress(HELLO, True, None)
-        self.assertEqual((codec._compressor, codec._decompressor), (None, None))
+        self.assertEqual((codec._compressor, codec._decompressor, codec._context), (None, None, b""))
         codec = self.codec(takeover=True)
         codec.compress(b"Hello")
         codec.decompress(HELLO, True, None)
-        self.assertNotEqual(codec._compressor, None)
+        self.assertEqual((codec._compressor, codec._context), (None, b"Hello"))
         self.assertNotEqual(codec._decompressor, None)
+
+    def test_contextKeepsCompressor(self):
+        """
+        With C{context_size=None}, the zlib compressor itself is kept
+        between messages, as the whole window of context.
+        """
+        codec = DeflateCodec(
+            local_window_bits=15, local_context_takeover=True,
+            peer_window_bits=15, peer_context_takeover=True, context_size=None,
+        )
+        self.assertEqual(codec.compress(b"Hello"), (HELLO, True))
+        self.assertNotEqual(codec._compressor, None)
+        self.assertEqual(codec._context, b"")
+        self.assertEqual(codec.compress(b"Hello"), (HELLO_AGAIN, True))
+
+    def test_contextIsLastBytesSent(self):
+        """
+        The context kept is the last C{context_size} bytes of the messages
+        sent compressed, across message boundaries, and never more than
+        the window.
+        """
+        codec = DeflateCodec(
+            local_window_bits=15, local_context_takeover=True,
+            peer_window_bits=15, peer_context_takeover=True, context_size=8,
+        )
+        codec.compress(b"abcde")
+        self.assertEqual(codec._context, b"abcde")
+        codec.compress(b"fghij")
+        self.assertEqual(codec._context, b"cdefghij")
+        codec.compress(b"0123456789")
+        self.assertEqual(codec._context, b"23456789")
+        codec = DeflateCodec(
+            local_window_bits=9, local_context_takeover=True,
+            peer_window_bits=15, peer_context_takeover=True, context_size=4096,
+        )
+        codec.compress(bytes(1000))
+        self.assertEqual(codec._context, bytes(512))
+
+    def test_contextRefersAcrossMessages(self):
+        """
+        A message may refer to the bytes of the previous one kept as
+        context: the peer, inflating all messages as one stream, gets each
+        back, and the repeat costs a few bytes instead of its own size.
+        """
+        block = random.Random(19).randbytes(1000)
+        codec = self.codec()
+        first, _ = codec.compress(block)
+        second, _ = codec.compress(block)
+        self.assertLess(len(second), 20)
+        self.assertGreater(len(first), 900)
+        peer = zlib.decompressobj(-15)
+        self.assertEqual(peer.decompress(first + TAIL), block)
+        self.assertEqual(peer.decompress(second + TAIL), block)
+
+    def test_contextBeyondSizeNotReferred(self):
+        """
+        Bytes sent before the last C{context_size} are not referred to: the
+        body inflates with a window of C{context_size} bytes plus the
+        message's own.
+        """
+        block = random.Random(19).randbytes(200)
+        filler = random.Random(20).randbytes(1000)
+        codec = DeflateCodec(
+            local_window_bits=15, local_context_takeover=True,
+            peer_window_bits=15, peer_context_takeover=True, context_size=512,
+        )
+        first, _ = codec.compress(block + filler)
+        second, _ = codec.compress(block)
+        self.assertGreater(len(second), 180)
+        peer = zlib.decompressobj(-15)
+        self.assertEqual(peer.decompress(first + TAIL) + peer.decompress(second + TAIL), block + filler + block)
+
+    def test_windowSizedToMessage(self):
+        """
+        Each message's compressor has a window just long enough for the
+        message and its context, and produces the same bytes as one with
+        the full window would.
+        """
+        rnd = random.Random(21)
+        payloads = [bytes(rnd.choice(b"abcdefgh{}:,0123") for _ in range(size)) for size in (0, 1, 250, 1000, 40000)]
+        # A repeat 255 bytes back in a 295-byte message: a 512-byte window
+        # reaches only 250 bytes back, so this needs 1024.
+        block = rnd.randbytes(40)
+        payloads.append(block + rnd.randbytes(215) + block)
+        for payload in payloads:
+            codec = DeflateCodec(
+                local_window_bits=15, local_context_takeover=False,
+                peer_window_bits=15, peer_context_takeover=False,
+            )
+            self.assertEqual(codec.compress(payload), (compressed(payload), True), len(payload))
+
+    def test_contextSizeZero(self):
+        """
+        With C{context_size=0}, each message is compressed on its own even
+        where context takeover was negotiated.
+        """
+        server = deflatedServer(PerMessageDeflate(context_size=0))
+        self.assertEqual(server.extensions, "permessage-deflate; client_no_context_takeover")
+        server.send_text("Hello")
+        server.send_text("Hello")
+        self.assertEqual(server.data_to_send(), (b"\xc1\x07" + HELLO) * 2)
+
+    def test_memoryAtRest(self):
+        """
+        By default, a server connection that has sent and received one
+        compressed 1 KiB message keeps no zlib object, only the message's
+        bytes as context: zlib's memory is C malloc, which tracemalloc
+        can't see, so the test checks that nothing holds a zlib object.
+        """
+        payload = b'{"id": 1, "user": "someone", "text": "hello"}' * 23
+        server = deflatedServer()
+        server.receive_data(clientFrame(Opcode.BINARY, compressed(payload), rsv=4), now=0.0)
+        self.assertEqual(list(server.events()), [BinaryMessage(payload)])
+        server.send_binary(payload)
+        server.data_to_send()
+        codec = server._codec
+        self.assertEqual((codec._compressor, codec._decompressor), (None, None))
+        self.assertEqual(codec._context, payload)
 
 
 class SizeLimitTests(SynchronousTestCase):

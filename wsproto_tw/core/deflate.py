@@ -80,6 +80,18 @@ class PerMessageDeflate:
         for zlib's default (6).
     @ivar min_size: messages shorter than this many bytes are sent
         uncompressed (RSV1 off).
+    @ivar context_size: when our compression context is kept between
+        messages (RFC 7692 §7.2.3.2: a server without
+        C{server_no_context_takeover}, a client without
+        C{client_no_context_takeover}), how many bytes of the messages
+        already sent the next one may refer to, 0 to 32768. These bytes are
+        all a connection keeps: each message is compressed by a new zlib
+        compressor primed with them (a preset dictionary), and the peer,
+        whose window holds the same bytes, inflates it as the continuation
+        of its stream. L{None} keeps zlib's compressor itself between
+        messages instead, about C{2 ** (window bits + 2) + 2 ** (mem_level
+        + 9)} bytes (256 KiB at window 15, memLevel 8) plus 6 KiB of zlib
+        state per connection for as long as it is open.
     """
 
     server_no_context_takeover: bool = False
@@ -89,6 +101,7 @@ class PerMessageDeflate:
     mem_level: int = 8
     compress_level: int = 6
     min_size: int = 0
+    context_size: int | None = 4096
 
     def __post_init__(self) -> None:
         for name in (_SERVER_NO_CONTEXT_TAKEOVER, _CLIENT_NO_CONTEXT_TAKEOVER):
@@ -105,6 +118,8 @@ class PerMessageDeflate:
                 raise ValueError(f"{name} must be an integer from {low} to {high}, not {value!r}")
         if not _is_int(self.min_size) or self.min_size < 0:
             raise ValueError(f"min_size must be a non-negative integer, not {self.min_size!r}")
+        if self.context_size is not None and (not _is_int(self.context_size) or not 0 <= self.context_size <= 32768):
+            raise ValueError(f"context_size must be an integer from 0 to 32768 or None, not {self.context_size!r}")
 
 
 def _is_int(value: object) -> bool:
@@ -118,7 +133,9 @@ class DeflateCodec:
 
     zlib state is made on first use, and when context takeover is off in a
     direction it is dropped after each message, so that a connection at rest
-    holds none for that direction.
+    holds none for that direction. When our context is kept, by default
+    only the last C{context_size} bytes sent are (see
+    L{PerMessageDeflate.context_size}), not a zlib compressor.
 
     @ivar local_window_bits: the window we compress with, as negotiated.
     @ivar local_context_takeover: whether our messages share one window.
@@ -128,7 +145,7 @@ class DeflateCodec:
 
     __slots__ = (
         "local_window_bits", "local_context_takeover", "peer_window_bits", "peer_context_takeover",
-        "_level", "_mem_level", "_min_size", "_compressor", "_decompressor",
+        "_level", "_mem_level", "_min_size", "_context_size", "_context", "_compressor", "_decompressor",
     )
 
     def __init__(
@@ -141,6 +158,7 @@ class DeflateCodec:
         compress_level: int = 6,
         mem_level: int = 8,
         min_size: int = 0,
+        context_size: int | None = 4096,
     ) -> None:
         self.local_window_bits = local_window_bits
         self.local_context_takeover = local_context_takeover
@@ -149,6 +167,14 @@ class DeflateCodec:
         self._level = compress_level
         self._mem_level = mem_level
         self._min_size = min_size
+        # How many bytes of context to keep (0 when there is none to keep),
+        # or None to keep the compressor; never more than the window.
+        if not local_context_takeover:
+            context_size = 0
+        elif context_size is not None:
+            context_size = min(context_size, 1 << local_window_bits)
+        self._context_size = context_size
+        self._context = b""
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
 
@@ -175,11 +201,32 @@ class DeflateCodec:
             # bits it never refers back more than 512 - 262 = 250 bytes, so
             # its output is valid for a peer that allowed 8 (a 256-byte
             # window).
-            compressor = zlib.compressobj(
-                self._level, zlib.DEFLATED, -max(9, self.local_window_bits), self._mem_level
-            )
-            if self.local_context_takeover:
+            context = self._context
+            size = self._context_size
+            bits = max(9, self.local_window_bits)
+            if size is not None:
+                # A compressor for one message needs no window longer than
+                # the message and its context (plus zlib's 262-byte
+                # lookahead) to produce the same bytes, and a smaller one
+                # is quicker to allocate.
+                bits = min(bits, max(9, (len(context) + len(payload) + 261).bit_length()))
+            if context:
+                # RFC 7692 §7.2.3.2: the peer's window ends with the bytes
+                # of our earlier messages, so a new compressor primed with
+                # them continues the stream (its first block starts on the
+                # byte boundary the last sync flush left).
+                compressor = zlib.compressobj(
+                    self._level, zlib.DEFLATED, -bits, self._mem_level, zlib.Z_DEFAULT_STRATEGY, context
+                )
+            else:
+                compressor = zlib.compressobj(self._level, zlib.DEFLATED, -bits, self._mem_level)
+            if size is None:
                 self._compressor = compressor
+            elif size:
+                if len(payload) >= size:
+                    self._context = bytes(payload[-size:])
+                else:
+                    self._context = (context + payload)[-size:]
         data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
         if data.endswith(_TAIL):
             data = data[:-4]
@@ -345,6 +392,7 @@ def _codec(
         compress_level=policy.compress_level,
         mem_level=policy.mem_level,
         min_size=policy.min_size,
+        context_size=policy.context_size,
     )
 
 
