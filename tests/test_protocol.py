@@ -401,6 +401,30 @@ class HandshakeTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         self.assertEqual(clock.seconds(), 10)
 
+    def test_applicationFactoryFails(self):
+        """
+        When the application factory raises, the request is answered 500,
+        the failure is logged, and the factory keeps serving.
+        """
+
+        def broken():
+            raise ZeroDivisionError("no application")
+
+        factory = WebSocketServerFactory(broken, Config(), reactor=Clock())
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(request())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 500 "), transport.value())
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        factory.applicationFactory = RecordingApplication
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(request())
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "))
+
     def test_connectionLimit(self):
         """
         Past max_connections, a new handshake is answered 503.

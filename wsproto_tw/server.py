@@ -131,6 +131,16 @@ class _ServerRole(_Role):
         connection._flush()
 
 
+class _FailedApplication(WebSocketApplication):
+    """
+    What a connection gets when the application factory raised: its
+    request is answered C{500 Internal Server Error}.
+    """
+
+    def requestReceived(self, request: Any) -> Any:
+        raise Reject(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error")
+
+
 @implementer(IProtocolNegotiationFactory)
 class WebSocketServerFactory(Factory):
     """
@@ -204,8 +214,14 @@ class WebSocketServerFactory(Factory):
         if streamRequest is not None:
             config = self.config
             makeCore = lambda now: ServerConnection(config, now=now, stream_request=streamRequest)  # noqa: E731
+        try:
+            application = self.applicationFactory()
+        except Exception:
+            # The request is answered 500 rather than dropped unanswered.
+            _log.failure("the application factory failed; answering 500")
+            application = _FailedApplication()
         connection = WebSocketConnection(
-            self.applicationFactory(),
+            application,
             self.config,
             self.reactor,
             makeCore,
