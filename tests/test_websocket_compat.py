@@ -458,7 +458,7 @@ class ProducerTests(SynchronousTestCase):
         memory.listenTCP(80, Site(root, reactor=memory))
         # An endpoint factory of its own, as the dataclass allows: resolving
         # names on a memory reactor needs a recent Twisted.
-        endpoint = WebSocketClientEndpoint(MemoryEndpoints(memory), "http://127.0.0.1:80/connect")
+        endpoint = WebSocketClientEndpoint(MemoryEndpoints(memory), "http://127.0.0.1:80/connect", reactor=memory)
         connected = Deferred.fromCoroutine(endpoint.connect(ClientFactory()))
         self.pump = ConnectionCompleter(memory).succeedOnce()
         self.pump.flush()
@@ -584,7 +584,7 @@ class RefusalTests(SynchronousTestCase):
         self.serverEnd = CannedServer()
         self.memory.listenTCP(80, self.serverEnd)
         self.clientFactory = ClientFactory()
-        endpoint = WebSocketClientEndpoint(MemoryEndpoints(self.memory), "http://127.0.0.1:80/ws")
+        endpoint = WebSocketClientEndpoint(MemoryEndpoints(self.memory), "http://127.0.0.1:80/ws", reactor=self.memory)
         self.connected = Deferred.fromCoroutine(endpoint.connect(self.clientFactory))
         self.pump = ConnectionCompleter(self.memory).succeedOnce()
         self.clientCalls: list[str] = []
