@@ -42,7 +42,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from wsproto_tw.application import WebSocketApplication
-from wsproto_tw.connection import WebSocketConnection, _Role
+from wsproto_tw._pump import _Role
+from wsproto_tw.connection import WebSocketConnection
 from wsproto_tw.wire import StreamWire
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import ClientConnection, Connection

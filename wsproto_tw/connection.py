@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_protocol -*-
 """
 One WebSocket connection as the application sees it: L{WebSocketConnection}
-drives a sans-I/O core over a wire.
+drives a sans-I/O core over a wire (the loop itself is L{wsproto_tw._pump}).
 
 Above it, the application (L{IWebSocketApplication}) and the connection's
 contract with it (L{IWebSocketTransport}). Below it, the wire
@@ -13,78 +13,22 @@ and parses nothing: the core does.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IConsumer, IDelayedCall, IReactorTime
-from twisted.logger import Logger
-from twisted.python.failure import Failure
+from twisted.internet.interfaces import IConsumer
 from zope.interface import implementer
 
-from wsproto_tw._timers import sharedTimer
+from wsproto_tw._pump import Pump, _peer
 from wsproto_tw.core.codes import CloseCode
-from wsproto_tw.core.config import Config
-from wsproto_tw.core.connection import Connection, ServerConnection
-from wsproto_tw.core.events import (
-    BinaryMessage,
-    CloseReceived,
-    ConnectionFailed,
-    HandshakeFailure,
-    Opened,
-    Ping,
-    Pong,
-    RequestReceived,
-    TextMessage,
-)
-from wsproto_tw.errors import ConnectionClosed
-from wsproto_tw.flow import InboundFlow, OutboundFlow, PauseReason
+from wsproto_tw.flow import PauseReason
 from wsproto_tw.interfaces import IWebSocketTransport, IWireReceiver
 
 __all__ = ["WebSocketConnection"]
 
-_log = Logger(namespace="wsproto_tw")
-
-
-class _Role:
-    """
-    What differs between the server and the client side of a connection;
-    the base does nothing. L{wsproto_tw.server} and L{wsproto_tw.client}
-    subclass it.
-    """
-
-    __slots__ = ()
-
-    def requestReceived(self, connection: WebSocketConnection, event: RequestReceived) -> None:
-        """
-        Server: the opening request arrived; answer it through the core.
-        """
-
-    def opened(self, connection: WebSocketConnection) -> None:
-        """
-        The connection opened and the application's C{connectionOpened} ran.
-        """
-
-    def handshakeFailed(self, connection: WebSocketConnection, error: Exception) -> None:
-        """
-        The opening handshake failed with C{error}.
-        """
-
-    def wireLost(self, connection: WebSocketConnection, reason: Failure) -> None:
-        """
-        The wire is gone; the core has not been told yet.
-        """
-
-    def lost(self, connection: WebSocketConnection, reason: Failure) -> None:
-        """
-        The wire is gone and the core's last events were delivered; the
-        application has not been told yet.
-        """
-
 
 @implementer(IWebSocketTransport, IConsumer, IWireReceiver)
-class WebSocketConnection:
+class WebSocketConnection(Pump):
     """
     One WebSocket connection, server or client, over any L{IWire}: the pump
     between the wire, the sans-I/O core and the application.
@@ -119,78 +63,8 @@ class WebSocketConnection:
         on the reactor's clock (set once per read), or L{None} before any.
     """
 
-    __slots__ = (
-        "_app",
-        "_config",
-        "_clock",
-        "_makeCore",
-        "_role",
-        "_onClose",
-        "wire",
-        "transport",
-        "request",
-        "response",
-        "factory",
-        "openedAt",
-        "lastActivity",
-        "_conn",
-        "_timers",
-        "_timer",
-        "_opened",
-        "_closing",
-        "_delivering",
-        "_abortCall",
-        "_startedAt",
-        "_inbound",
-        "_outbound",
-        "__weakref__",
-    )
 
-    def __init__(
-        self,
-        application: Any,
-        config: Config,
-        clock: IReactorTime,
-        makeCore: Callable[[float], Connection],
-        role: _Role | None = None,
-        onClose: Callable[[WebSocketConnection], None] | None = None,
-    ) -> None:
-        """
-        @param application: the L{IWebSocketApplication}.
-        @param config: the limits and policies.
-        @param clock: the L{IReactorTime} for every deadline.
-        @param makeCore: called with the current time (seconds, on
-            C{clock}) when the wire connects; returns the core.
-        @param role: what the server or the client side adds.
-        @param onClose: called with the connection once it is gone.
-        """
-        self._app = application
-        self._config = config
-        self._clock = clock
-        self._makeCore = makeCore
-        self._role = role if role is not None else _Role()
-        self._onClose = onClose
-        self.wire: Any = None
-        self.transport: Any = None
-        self.request: Any = None
-        self.response: Any = None
-        self.factory: Any = None
-        self.openedAt: float | None = None
-        self.lastActivity: float | None = None
-        self._conn: Connection = None  # type: ignore[assignment]
-        # The next deadline's entry in the clock's SharedTimer.
-        self._timers = sharedTimer(clock)
-        self._timer: list | None = None
-        self._opened = False
-        self._closing = False
-        #: True while L{_deliver} runs: L{_flush} then waits for the
-        #: caller's flush after the loop, so a batch of answers is one
-        #: wire write.
-        self._delivering = False
-        self._abortCall: IDelayedCall | None = None
-        self._startedAt = 0.0
-        self._inbound = InboundFlow(config)
-        self._outbound = OutboundFlow(config, clock, self._writeStalled)
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"<WebSocketConnection {_peer(self.wire)}>"
@@ -233,6 +107,18 @@ class WebSocketConnection:
 
     def sendBinary(self, data: bytes) -> None:
         self._conn.send_binary(data)
+        self._flush()
+
+    def sendPrepared(self, message: Any) -> None:
+        """
+        Send a message prepared once for many connections (see
+        L{wsproto_tw.broadcast}): its frame, built once, is written as it
+        is wherever the connection's compression allows.
+
+        @param message: a L{PreparedMessage
+            <wsproto_tw.core.prepared.PreparedMessage>}.
+        """
+        self._conn.send_prepared(message)
         self._flush()
 
     def ping(self, payload: bytes = b"") -> None:
@@ -281,299 +167,3 @@ class WebSocketConnection:
 
     def writeSequence(self, data: list[bytes]) -> None:
         self.sendBinary(b"".join(data))
-
-    # -- IWireReceiver ---------------------------------------------------
-
-    def wireConnected(self, wire: Any) -> None:
-        self.wire = wire
-        self.transport = wire.transport
-        now = self._clock.seconds()
-        self._startedAt = time.monotonic()
-        self._conn = conn = self._makeCore(now)
-        if isinstance(conn, ServerConnection):
-            # The request the server core parses carries the peer's address.
-            conn.peer = wire.getPeer()
-        self._flush()
-
-    def bytesReceived(self, data: bytes) -> None:
-        self.lastActivity = now = self._clock.seconds()
-        self._conn.receive_data(data, now=now)
-        try:
-            self._deliver()
-        finally:
-            # What was sent before anything went wrong goes out too.
-            self._flush()
-
-    def writesPaused(self) -> None:
-        if not self._outbound.pause():
-            return
-        if self._opened:
-            # Before the connection opens, a full buffer is a TLS transport
-            # holding the opening request until its own handshake is done:
-            # pausing reading then would stall that handshake for good.
-            self._pause(PauseReason.WRITES)
-
-    def writesResumed(self) -> None:
-        if self._outbound.resume():
-            self._resume(PauseReason.WRITES)
-
-    def readLost(self) -> None:
-        # The peer half-closed: the core parses what it sent, goes CLOSED
-        # and asks for the wire to close, after what is queued (our answer
-        # to its Close, say) has been written (RFC 6455 section 7.1.1).
-        conn = self._conn
-        if conn is None:
-            return
-        conn.receive_eof()
-        try:
-            self._deliver()
-        finally:
-            self._closeWire()
-            self._flush()
-
-    def wireLost(self, reason: Failure) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        self._role.wireLost(self, reason)
-        conn.receive_eof()
-        self._deliver()
-        if self._timer is not None:
-            self._timers.cancel(self._timer)
-        if self._abortCall is not None and self._abortCall.active():
-            self._abortCall.cancel()
-        self._timer = self._abortCall = None
-        closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
-        self._outbound.stop(Failure(closed))
-        self._role.lost(self, reason)
-        try:
-            if self._opened:
-                _log.info(
-                    "closed {peer} {path} code={code} clean={clean} reason={reason!r}"
-                    " subprotocol={subprotocol} after {duration:.1f}s",
-                    peer=_peer(self.wire),
-                    path=self.request.path if self.request is not None else "-",
-                    code=closed.code,
-                    clean=closed.wasClean,
-                    reason=closed.reason,
-                    subprotocol=conn.subprotocol,
-                    duration=time.monotonic() - self._startedAt,
-                )
-                self._opened = False
-                self._app.connectionLost(Failure(closed))
-        finally:
-            # The factory forgets the connection even if the application
-            # failed in connectionLost.
-            if self._onClose is not None:
-                self._onClose(self)
-
-    # -- reading ---------------------------------------------------------
-
-    def _pause(self, reason: PauseReason) -> None:
-        stopReading, suspendKeepalive = self._inbound.pause(reason)
-        if stopReading and self.wire is not None and not self._closing:
-            self._conn.stats.read_paused(reason.name)
-            self.wire.pauseReading()
-        if suspendKeepalive and self._conn is not None:
-            # We stop reading by our own choice: the peer's pong may wait
-            # unread meanwhile, so keepalive must not count against it.
-            self._conn.pause_keepalive()
-
-    def _resume(self, reason: PauseReason) -> None:
-        change = self._inbound.resume(reason)
-        conn = self._conn
-        if change is None or conn is None:
-            return
-        startReading, resumeKeepalive = change
-        if resumeKeepalive:
-            conn.resume_keepalive(now=self._clock.seconds())
-            if not startReading:
-                self._flush()  # re-arm the timer for the keepalive deadlines
-        if not startReading:
-            return
-        if not self._closing:
-            self.wire.resumeReading()
-        # Deliver what was read before the pause.
-        try:
-            self._deliver()
-        finally:
-            self._flush()
-
-    # -- the pump --------------------------------------------------------
-
-    def _deliver(self) -> None:
-        """
-        Hand every pending core event to the application. What it sends
-        meanwhile is written by the caller's L{_flush}, once.
-        """
-        outer = self._delivering
-        self._delivering = True
-        try:
-            while True:
-                try:
-                    self._deliverEvents()
-                    return
-                except Exception:
-                    # An application callback raised: fail the connection,
-                    # then go on with what is left (the failure's event).
-                    self._applicationFailed(Failure())
-        finally:
-            self._delivering = outer
-
-    def _applicationFailed(self, failure: Failure) -> None:
-        """
-        The application raised from a callback: log it, and fail the
-        connection with 1011 (the caller flushes the Close frame).
-        """
-        _log.failure("application failed on {peer}", failure, peer=_peer(self.wire))
-        self._conn.fail(CloseCode.INTERNAL_ERROR, "internal error", now=self._clock.seconds())
-
-    def _deliverEvents(self) -> None:
-        app = self._app
-        inbound = self._inbound
-        nextEvent = self._conn.next_event
-        while not (inbound.paused and self._opened):
-            # While reading is paused, what was received waits in the core.
-            event = nextEvent()
-            if event is None:
-                return
-            kind = type(event)
-            if kind is TextMessage:
-                result = app.textMessageReceived(event.text)
-                if result is not None:
-                    self._pending(result, len(event.text))
-            elif kind is BinaryMessage:
-                result = app.binaryMessageReceived(event.data)
-                if result is not None:
-                    self._pending(result, len(event.data))
-            elif kind is Ping:
-                app.pingReceived(event.payload)
-            elif kind is Pong:
-                app.pongReceived(event.payload)
-            elif kind is RequestReceived:
-                self.request = event.request
-                self._role.requestReceived(self, event)
-            elif kind is Opened:
-                self.response = event.response
-                self._open()
-            elif kind is HandshakeFailure:
-                _log.info("handshake failed from {peer}: {error}", peer=_peer(self.wire), error=event.error)
-                self._role.handshakeFailed(self, event.error)
-            elif kind is ConnectionFailed:
-                self._logFailure(event)
-            elif kind is CloseReceived:
-                pass  # wireLost reports the close
-
-    def _logFailure(self, event: ConnectionFailed) -> None:
-        error = event.error
-        if error is not None:
-            # A bug in the core: log its traceback.
-            _log.failure(
-                "failing {peer}: {code} {reason}",
-                Failure(error, type(error), error.__traceback__),
-                peer=_peer(self.wire),
-                code=event.code,
-                reason=event.reason,
-            )
-        else:
-            _log.info("failing {peer}: {code} {reason}", peer=_peer(self.wire), code=event.code, reason=event.reason)
-
-    def _pending(self, result: Any, size: int) -> None:
-        """
-        Count a message whose handler returned a Deferred until it fires, and
-        stop reading past the high-water mark.
-        """
-        if not isinstance(result, Deferred) or result.called:
-            return
-        if self._inbound.messagePending(size):
-            self._pause(PauseReason.BACKLOG)
-        result.addBoth(self._settled, size)
-
-    def _settled(self, result: Any, size: int) -> None:
-        if isinstance(result, Failure):
-            _log.failure("application failed on a message", result)
-        if self._inbound.messageSettled(size):
-            self._resume(PauseReason.BACKLOG)
-
-    def _flush(self) -> None:
-        """
-        Write what the core queued, close the wire if the core asks, and
-        keep the timer armed for its next deadline.
-        """
-        if self._delivering:
-            return  # the caller of _deliver flushes once it is done
-        conn = self._conn
-        data = conn.data_to_send()
-        if data:
-            if self._outbound.overLimit(len(data)) and not self._closing:
-                # The wire's buffer was full already and more than
-                # max_write_buffer piled up behind it.
-                self._writeStalled("write buffer over its limit")
-                return
-            self.wire.write(data)
-        if conn.wants_transport_closed:
-            self._closeWire()
-        deadline = conn.next_deadline()
-        # Deadlines only move later on the hot path: re-arm only for an
-        # earlier one (entries start with their deadline).
-        if deadline is not None and (self._timer is None or deadline < self._timer[0]):
-            if self._timer is not None:
-                self._timers.cancel(self._timer)
-            self._timer = self._timers.schedule(deadline, self)
-
-    def _closeWire(self) -> None:
-        """
-        Close the wire once what was written has gone out (once).
-        """
-        if self._closing:
-            return
-        self._closing = True
-        self.wire.loseConnection()
-        # A peer that doesn't read can keep loseConnection waiting for the
-        # write buffer forever: abort after the close timeout.
-        self._abortCall = self._clock.callLater(self._config.close_timeout, self.wire.abortConnection)
-
-    def _timerFired(self) -> None:
-        # Deadlines only move later on the hot path, so the timer is re-armed
-        # lazily here rather than on every message.
-        self._timer = None
-        self._conn.handle_timer(now=self._clock.seconds())
-        try:
-            self._deliver()
-        finally:
-            self._flush()
-
-    def _writeStalled(self, reason: str) -> None:
-        self._conn.fail(CloseCode.POLICY_VIOLATION, reason, now=self._clock.seconds())
-        self._conn.stats.slow_consumer_drops = 1
-        self._closing = True
-        _log.info("dropping {peer}: {reason}", peer=_peer(self.wire), reason=reason)
-        self.wire.abortConnection()
-
-    def _open(self) -> None:
-        self._opened = True
-        self.openedAt = self._clock.seconds()
-        _log.info(
-            "opened {peer} {path} subprotocol={subprotocol}",
-            peer=_peer(self.wire),
-            path=self.request.path if self.request is not None else "-",
-            subprotocol=self._conn.subprotocol,
-        )
-        self._app.transport = self
-        self._app.connectionOpened(self)
-        self._role.opened(self)
-
-
-def _peer(wire: Any) -> str:
-    """
-    @return: the peer's address as C{host:port}, a socket path, or C{?}.
-    """
-    try:
-        address = wire.getPeer()
-    except Exception:
-        return "?"
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    if host is not None:
-        return f"{host}:{port}"
-    return getattr(address, "name", None) or str(address)

@@ -18,7 +18,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from wsproto_tw.application import WebSocketApplication
-from wsproto_tw.connection import WebSocketConnection, _peer, _Role
+from wsproto_tw._pump import _peer, _Role
+from wsproto_tw.connection import WebSocketConnection
 from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import ServerConnection, State
