@@ -10,6 +10,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from wsproto_tw.application import WebSocketApplication
+from wsproto_tw.broadcast import PreparedMessage, sendPrepared
 
 _log = Logger(namespace="wsproto_tw.apps")
 
@@ -30,7 +31,8 @@ class BroadcastGroup:
     """
     The connections of a broadcast: every message one of them sends goes to
     all of them, the sender included. Call the group to build a connection's
-    L{BroadcastApplication}: it is an application factory.
+    L{BroadcastApplication}: it is an application factory. Each message is
+    encoded once for all members (L{wsproto_tw.broadcast}).
 
     A client that does not read can't make the group hold memory for it
     without bound: while its transport's write buffer is full, what the
@@ -54,17 +56,21 @@ class BroadcastGroup:
         """
         Send a text message to every member.
         """
-        size = len(text)
-        for member in list(self.members):
-            member.deliver(member.transport.sendText, text, size)
+        self.send(PreparedMessage(text))
 
     def sendBinary(self, data: bytes) -> None:
         """
         Send a binary message to every member.
         """
-        size = len(data)
+        self.send(PreparedMessage(data))
+
+    def send(self, message: PreparedMessage) -> None:
+        """
+        Send a prepared message to every member: its frame is built once.
+        """
+        size = len(message.payload)
         for member in list(self.members):
-            member.deliver(member.transport.sendBinary, data, size)
+            member.deliver(message, size)
 
 
 class BroadcastApplication(WebSocketApplication):
@@ -90,12 +96,11 @@ class BroadcastApplication(WebSocketApplication):
     def binaryMessageReceived(self, data: bytes) -> None:
         self.group.sendBinary(data)
 
-    def deliver(self, send: Any, message: Any, size: int) -> None:
+    def deliver(self, message: PreparedMessage, size: int) -> None:
         """
         Send one broadcast message to this member, unless it has fallen too
         far behind: then drop it.
 
-        @param send: the transport's C{sendText} or C{sendBinary}.
         @param message: the message.
         @param size: its size, counted against the group's limit.
         """
@@ -115,7 +120,7 @@ class BroadcastApplication(WebSocketApplication):
                 )
                 self.transport.abortConnection()
                 return
-        send(message)
+        sendPrepared(self.transport, message)
 
     def _drained(self, result: Any) -> None:
         self._backlog = None

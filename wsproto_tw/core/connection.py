@@ -65,6 +65,7 @@ from wsproto_tw.core.handshake import (
     validate_stream_response,
 )
 from wsproto_tw.core.keepalive import Keepalive
+from wsproto_tw.core.prepared import PreparedMessage
 from wsproto_tw.core.stats import CloseRecord, Statistics
 from wsproto_tw.core.utf8 import decode_text
 
@@ -383,6 +384,43 @@ class Connection:
             stats.binary_sent += 1
             stats.binary_bytes_sent += len(data)
             self._send_message(Opcode.BINARY, data)
+
+    def send_prepared(self, message: PreparedMessage) -> None:
+        """
+        Queue a message prepared once for many connections (a broadcast):
+        the same as L{send_text} or L{send_binary} with its content, but a
+        server queues the frame the message built once, shared with the
+        other connections, unless its compression has to refer to what it
+        sent before. Dropped silently once closing.
+
+        @raise InvalidState: the connection is not open yet.
+        """
+        if self.state is State.OPEN or self._writable():
+            opcode = message.opcode
+            payload = message.payload
+            stats = self.stats
+            if opcode is Opcode.TEXT:
+                stats.text_sent += 1
+                stats.text_bytes_sent += len(payload)
+            else:
+                stats.binary_sent += 1
+                stats.binary_bytes_sent += len(payload)
+            codec = self._codec
+            if self._mask_source is not None:
+                # RFC 6455 §5.3: a client masks each frame with a new key.
+                self._send_message(opcode, payload)
+            elif codec is None:
+                self._out.append(message.frame())
+            else:
+                shared = message.deflated_frame(codec)
+                if shared is None:
+                    self._send_message(opcode, payload)
+                else:
+                    frame, size = shared
+                    if size >= 0:
+                        stats.deflate_bytes_in += len(payload)
+                        stats.deflate_bytes_out += size
+                    self._out.append(frame)
 
     def send_ping(self, payload: bytes = b"") -> None:
         """

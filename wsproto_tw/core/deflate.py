@@ -141,10 +141,16 @@ class DeflateCodec:
     @ivar local_context_takeover: whether our messages share one window.
     @ivar peer_window_bits: the window the peer compresses with.
     @ivar peer_context_takeover: whether the peer's messages share one.
+    @ivar shared_key: when what L{compress} makes of a message depends
+        only on the message and on settings (our messages never refer to
+        earlier ones), those settings, as a hashable key: codecs with equal
+        keys compress a message to the same bytes, which a broadcast
+        builds once (L{PreparedMessage
+        <wsproto_tw.core.prepared.PreparedMessage>}). L{None} otherwise.
     """
 
     __slots__ = (
-        "local_window_bits", "local_context_takeover", "peer_window_bits", "peer_context_takeover",
+        "local_window_bits", "local_context_takeover", "peer_window_bits", "peer_context_takeover", "shared_key",
         "_level", "_mem_level", "_min_size", "_context_size", "_context", "_compressor", "_decompressor",
     )
 
@@ -175,6 +181,9 @@ class DeflateCodec:
             context_size = min(context_size, 1 << local_window_bits)
         self._context_size = context_size
         self._context = b""
+        self.shared_key = (
+            (compress_level, mem_level, max(9, local_window_bits), min_size) if context_size == 0 else None
+        )
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
 

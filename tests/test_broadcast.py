@@ -1,0 +1,181 @@
+"""
+Tests for L{wsproto_tw.broadcast}: one message to many connections,
+encoded once, over in-memory connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.helpers import clientFrame, parseFrames, requestBytes
+from wsproto_tw.apps import BroadcastGroup
+from wsproto_tw.application import WebSocketApplication
+from wsproto_tw.broadcast import PreparedMessage, broadcast, sendPrepared
+from wsproto_tw.core.config import Config
+from wsproto_tw.core.deflate import PerMessageDeflate
+from wsproto_tw.server import WebSocketServerFactory
+
+HELLO = bytes.fromhex("f2 48 cd c9 c9 07 00")
+
+
+class RecordingTransport(StringTransport):
+    """
+    A L{StringTransport} that also keeps each object written.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.wire: Any = None
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        super().write(data)
+
+
+def openConnections(
+    count: int, application: Any = WebSocketApplication, config: Config | None = None, headers=()
+) -> tuple[WebSocketServerFactory, list[RecordingTransport]]:
+    """
+    A server factory with C{count} open connections over recording
+    transports, their handshakes' bytes cleared.
+    """
+    factory = WebSocketServerFactory(application, config or Config(ping_interval=None), reactor=Clock())
+    transports = []
+    for n in range(count):
+        wire = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1000 + n))
+        transport = RecordingTransport()
+        wire.makeConnection(transport)
+        transport.wire = wire
+        wire.dataReceived(requestBytes(headers=headers))
+        transport.clear()
+        transport.writes.clear()
+        transports.append(transport)
+    return factory, transports
+
+
+class BroadcastTests(SynchronousTestCase):
+    """
+    L{broadcast} writes one frame, built once, to every open connection.
+    """
+
+    def test_sameBytesToEveryone(self):
+        """
+        Every open connection is written the very same frame object.
+        """
+        factory, transports = openConnections(3)
+        self.assertEqual(broadcast(factory.connections, "Hello"), 3)
+        writes = [t.writes for t in transports]
+        self.assertEqual(writes[0], [b"\x81\x05Hello"])
+        self.assertIs(writes[1][0], writes[0][0])
+        self.assertIs(writes[2][0], writes[0][0])
+
+    def test_binary(self):
+        """
+        Bytes go out as one binary frame.
+        """
+        factory, transports = openConnections(2)
+        broadcast(factory.connections, b"\x00\xff")
+        self.assertEqual([t.value() for t in transports], [b"\x82\x02\x00\xff"] * 2)
+
+    def test_preparedMessage(self):
+        """
+        A L{PreparedMessage} may be given, and used again.
+        """
+        factory, transports = openConnections(2)
+        message = PreparedMessage("again")
+        broadcast(factory.connections, message)
+        broadcast(factory.connections, message)
+        self.assertEqual([t.value() for t in transports], [b"\x81\x05again" * 2] * 2)
+
+    def test_openingSkipped(self):
+        """
+        A connection still in its opening handshake is skipped.
+        """
+        factory, transports = openConnections(1)
+        wire = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 2000))
+        opening = RecordingTransport()
+        wire.makeConnection(opening)
+        self.assertEqual(broadcast(factory.connections, "hi"), 1)
+        self.assertEqual(opening.value(), b"")
+        self.assertEqual(transports[0].value(), b"\x81\x02hi")
+
+    def test_compressedShared(self):
+        """
+        Connections that compress each message on its own share one
+        compressed frame (RFC 7692 §7.2.3.1); one that keeps its context
+        compresses its own.
+        """
+        config = Config(ping_interval=None, compression=PerMessageDeflate())
+        factory, shared = openConnections(
+            2, config=config, headers=[("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover")]
+        )
+        wire = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 3000))
+        own = RecordingTransport()
+        wire.makeConnection(own)
+        wire.dataReceived(requestBytes(headers=[("Sec-WebSocket-Extensions", "permessage-deflate")]))
+        own.clear()
+        own.writes.clear()
+        message = PreparedMessage("Hello")
+        broadcast(factory.connections, message)
+        self.assertEqual(shared[0].writes, [b"\xc1\x07" + HELLO])
+        self.assertIs(shared[1].writes[0], shared[0].writes[0])
+        self.assertEqual(own.writes, [b"\xc1\x07" + HELLO])
+        self.assertIsNot(own.writes[0], shared[0].writes[0])
+
+    def test_otherTransports(self):
+        """
+        A transport without C{sendPrepared} is sent the message with
+        C{sendText} or C{sendBinary}.
+        """
+
+        class Session:
+            def __init__(self) -> None:
+                self.sent: list[tuple[str, Any]] = []
+
+            def sendText(self, text: str) -> None:
+                self.sent.append(("text", text))
+
+            def sendBinary(self, data: bytes) -> None:
+                self.sent.append(("binary", data))
+
+        session = Session()
+        sendPrepared(session, PreparedMessage("t\u00e9"))
+        broadcast([session], b"b")
+        self.assertEqual(session.sent, [("text", "t\u00e9"), ("binary", b"b")])
+
+    def test_counted(self):
+        """
+        Each connection counts the message it was sent.
+        """
+        factory, _ = openConnections(2)
+        broadcast(factory.connections, "four")
+        self.assertEqual(
+            [(c.statistics.text_sent, c.statistics.text_bytes_sent) for c in factory.connections], [(1, 4)] * 2
+        )
+
+
+class BroadcastGroupTests(SynchronousTestCase):
+    """
+    L{BroadcastGroup}, the C{twistd websocket --mode broadcast} room,
+    encodes each message once.
+    """
+
+    def test_oneFrameForAll(self):
+        """
+        A message one member sends reaches every member as the same frame
+        object.
+        """
+        group = BroadcastGroup()
+        factory, transports = openConnections(3, application=group)
+        wire = transports[0].wire
+        wire.dataReceived(clientFrame(0x1, b"hi all"))
+        frames = [t.writes[0] for t in transports]
+        self.assertEqual([parseFrames(f) for f in frames], [[(0x1, b"hi all", True, 0)]] * 3)
+        self.assertIs(frames[1], frames[0])
+        self.assertIs(frames[2], frames[0])
