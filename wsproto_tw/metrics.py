@@ -152,6 +152,7 @@ class Metrics(Collector):
             L{collect} it yourself, or register it later).
         """
         self.factories: list[Any] = []
+        self.stompServers: list[Any] = []
         self._closed = _Totals()
         self._closeSent: dict[int, int] = {}
         self._closeReceived: dict[int, int] = {}
@@ -170,6 +171,19 @@ class Metrics(Collector):
         if factory not in self.factories:
             self.factories.append(factory)
         factory.metrics = self
+
+    def watchStomp(self, server: Any) -> None:
+        """
+        Count the STOMP sessions of C{server} too (the C{stomp_} families,
+        shown once a server is watched): sessions, subscriptions, frames
+        received by command, messages delivered and C{ERROR} frames sent,
+        over WebSocket and STOMP-over-TCP alike. Read at scrape time from
+        the sessions' own counters and the server's totals of ended ones.
+
+        @param server: a L{StompServer <wsproto_tw.stomp.server.StompServer>}.
+        """
+        if server not in self.stompServers:
+            self.stompServers.append(server)
 
     def closed(self, connection: Any) -> None:
         """
@@ -197,7 +211,10 @@ class Metrics(Collector):
         """
         @return: the families, without samples (what registering needs).
         """
-        return list(self._families(_Totals(), {}, empty=True))
+        families = list(self._families(_Totals(), {}, empty=True))
+        if self.stompServers:
+            families += self._stompFamilies(empty=True)
+        return families
 
     def collect(self) -> Iterable[Metric]:
         """
@@ -218,7 +235,45 @@ class Metrics(Collector):
         for wire in totals.opened:
             # A wire whose last connection closed shows 0, not nothing.
             live.setdefault(wire, 0)
-        return list(self._families(totals, live))
+        families = list(self._families(totals, live))
+        if self.stompServers:
+            families += self._stompFamilies()
+        return families
+
+    def _stompFamilies(self, empty: bool = False) -> list[Metric]:
+        from wsproto_tw.stomp.stats import SessionTotals
+
+        totals, open_, subscriptions = SessionTotals(), 0, 0
+        for server in self.stompServers:
+            ended = server.totals
+            totals.sessions += ended.sessions
+            for command, n in ended.frames_received.items():
+                _count(totals.frames_received, command, n)
+            totals.messages_delivered += ended.messages_delivered
+            totals.errors_sent += ended.errors_sent
+            for session in list(server.sessions):
+                totals.add(session)
+                open_ += 1
+                subscriptions += session.subscription_count
+        p = "wsproto_tw_stomp_"
+        families: list[Metric] = [
+            GaugeMetricFamily(p + "sessions_open", "Open STOMP sessions."),
+            CounterMetricFamily(p + "sessions", "STOMP sessions started."),
+            GaugeMetricFamily(p + "subscriptions", "Subscriptions of the open STOMP sessions."),
+            CounterMetricFamily(p + "frames_received", "STOMP frames received from clients, by command.",
+                                labels=["command"]),
+            CounterMetricFamily(p + "messages_delivered", "MESSAGE frames sent to subscribers."),
+            CounterMetricFamily(p + "errors_sent", "ERROR frames sent (each ends its session)."),
+        ]
+        if not empty:
+            # totals.sessions counted the live ones too (add): all started.
+            for family, value in zip(families, (open_, totals.sessions, subscriptions)):
+                family.add_metric([], value)
+            for command in sorted(totals.frames_received):
+                families[3].add_metric([command], totals.frames_received[command])
+            families[4].add_metric([], totals.messages_delivered)
+            families[5].add_metric([], totals.errors_sent)
+        return families
 
     def _families(self, totals: _Totals, live: dict[str, int], empty: bool = False) -> Iterator[Metric]:
         sums = totals.sums

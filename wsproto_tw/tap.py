@@ -355,7 +355,10 @@ def _operations(options: Options, factory: WebSocketServerFactory, service: ISer
     from wsproto_tw.metrics import Health, HealthService, Metrics, metricsSite, processRegistry
 
     registry = processRegistry()
-    Metrics(registry).watch(factory)
+    metrics = Metrics(registry)
+    metrics.watch(factory)
+    if getattr(options, "stompServer", None) is not None:
+        metrics.watchStomp(options.stompServer)
     health = Health()
     root.registry, root.health = registry, health  # type: ignore[attr-defined]
     site = metricsSite(registry, health)

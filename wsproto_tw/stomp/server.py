@@ -35,6 +35,7 @@ from wsproto_tw.stomp.config import StompConfig, choose_subprotocol
 from wsproto_tw.stomp.events import ConnectRequested, SessionFailed
 from wsproto_tw.stomp.routing import Router
 from wsproto_tw.stomp.session import SessionState, StompSession, encode_body
+from wsproto_tw.stomp.stats import SessionTotals
 
 __all__ = ["IStompPrincipal", "PrincipalRealm", "StompApplication", "StompServer", "StompStreamProtocol", "portalFor"]
 
@@ -104,6 +105,9 @@ class StompServer:
     @ivar broker: the L{Broker} sessions talk to.
     @ivar router: the L{Router} of application destinations.
     @ivar sessions: the open L{StompSession}s.
+    @ivar totals: the counts of the sessions that ended, a
+        L{SessionTotals <wsproto_tw.stomp.stats.SessionTotals>} (for
+        L{wsproto_tw.metrics}).
     """
 
     def __init__(
@@ -140,6 +144,7 @@ class StompServer:
         self.router = router if router is not None else Router()
         self.reactor = reactor
         self.sessions: set[StompSession] = set()
+        self.totals = SessionTotals()
         self._authenticate = authenticate
         self._ids = itertools.count(1)
 
@@ -347,7 +352,9 @@ class StompApplication:
         if self.session is not None:
             self.session.wake = None
             self.session.connection_lost()
-            self.server.sessions.discard(self.session)
+            if self.session in self.server.sessions:
+                self.server.sessions.discard(self.session)
+                self.server.totals.add(self.session)
 
 
 class _StreamTransport:

@@ -163,6 +163,10 @@ class StompSession:
         messages are sent.
     @ivar wake: called with no arguments when messages are queued outside
         L{receive_data} and L{handle_timer}.
+    @ivar frames_received: the frames the client sent, by command (plain
+        counts, for L{wsproto_tw.metrics}).
+    @ivar messages_delivered: the C{MESSAGE} frames queued for the client.
+    @ivar errors_sent: the C{ERROR} frames queued for the client.
     """
 
     def __init__(
@@ -206,6 +210,16 @@ class StompSession:
         self._receive_by: float | None = None
         self._connect_by = None if config.connect_timeout is None else now + config.connect_timeout
         self._replies = 0
+        self.frames_received: dict[str, int] = {}
+        self.messages_delivered = 0
+        self.errors_sent = 0
+
+    @property
+    def subscription_count(self) -> int:
+        """
+        The client's subscriptions now.
+        """
+        return len(self._subscriptions)
 
     # Output
 
@@ -258,6 +272,8 @@ class StompSession:
                 frame = self._reader.next_frame()
                 if frame is None:
                     return
+                counts = self.frames_received
+                counts[frame.command] = counts.get(frame.command, 0) + 1
                 self._handle(frame, now)
                 frame = None
         except StompError as exc:
@@ -512,6 +528,7 @@ class StompSession:
         # Message ids are ours: digits, or a session id and digits.
         text = before + message_id + after + ("\nack:" + message_id if ack else "")
         self._out.append(text + tail if isinstance(tail, str) else text.encode("utf-8") + tail)
+        self.messages_delivered += 1
         self._wake()
 
     def _message_tail(self, message: Message) -> str | bytes:
@@ -571,6 +588,7 @@ class StompSession:
             headers.append(("content-type", "text/plain;charset=utf-8"))
         headers.append(("content-length", str(len(body))))
         self._send(Frame(Command.ERROR, tuple(headers), body))
+        self.errors_sent += 1
         self._events.append(SessionFailed(error))
         self._close()
 
