@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 import wsproto_tw
 
 # The modules that may import Twisted: the adapter and what it needs.
-TWISTED_MODULES = ("wsproto_tw.stomp.options", "wsproto_tw.stomp.server")
+TWISTED_MODULES = ("wsproto_tw.stomp.options", "wsproto_tw.stomp.server", "wsproto_tw.stomp.relayclient")
 
 _SCRIPT = """
 import pkgutil, sys
@@ -55,6 +55,6 @@ class BoundaryTests(SynchronousTestCase):
         )
         self.assertEqual(result.returncode, 0, result.stderr)
         imported, leaked = result.stdout.splitlines()
-        for name in ("broker", "config", "errors", "events", "frames", "routing", "session"):
+        for name in ("broker", "config", "errors", "events", "frames", "relay", "routing", "session"):
             self.assertIn(f"wsproto_tw.stomp.{name}", imported.split(","))
         self.assertEqual(leaked, "")

@@ -15,7 +15,8 @@ import enum
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from wsproto_tw.stomp.errors import DestinationError, ProtocolError, SlowConsumer, StompError
 
@@ -112,6 +113,22 @@ class Broker(abc.ABC):
     The broker a session talks to. Every method is synchronous; errors are
     L{StompError}s that the session answers with C{ERROR}.
     """
+
+    #: The session class this broker's sessions must be (a subclass of
+    #: L{wsproto_tw.stomp.session.StompSession}), or L{None} for that class.
+    session_type: Any = None
+
+    def open(self, subscriber: Subscriber, version: Any, done: Callable[[StompError | None], None]) -> None:
+        """
+        A session's C{CONNECT} was accepted by the server: get ready for
+        it, then call C{done(None)}; or call C{done(error)} to refuse it
+        (the client gets C{ERROR} with the error's message). Here, at once;
+        a broker that must reach something first (the relay) calls it
+        later, within a bounded time.
+
+        @param version: the session's L{wsproto_tw.stomp.frames.Version}.
+        """
+        done(None)
 
     @abc.abstractmethod
     def subscribe(self, subscriber: Subscriber, id: str, destination: str, ack: AckMode) -> Subscription:

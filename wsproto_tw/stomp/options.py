@@ -50,6 +50,18 @@ def _prefix(text: str) -> str | None:
     return text
 
 
+def _clientEndpoint(text: str) -> str:
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import clientFromString
+
+    try:
+        # Only built: nothing connects until the server starts.
+        clientFromString(reactor, text)
+    except Exception as exc:
+        raise usage.UsageError(f"--stomp-relay {text}: not a client endpoint: {exc}") from None
+    return text
+
+
 STOMP_PARAMETERS: list[list[Any]] = [
     ["app-prefix", None, "/app", "STOMP destinations handled by the application (--app registers handlers); none for none.", _prefix],
     ["heart-beat", None, "10000,10000", "STOMP heart-beats in ms, cx,cy: we send at least every cx, we want the client's every cy; 0 for none.", _heartBeat],
@@ -57,6 +69,10 @@ STOMP_PARAMETERS: list[list[Any]] = [
     ["stomp-max-frame-size", None, 1 << 20, "Largest STOMP frame received, in bytes.", byteCount("stomp-max-frame-size")],
     ["max-subscriptions", None, 100, "Most STOMP subscriptions of one session.", count("max-subscriptions")],
     ["max-unacked", None, 1000, "Most unacknowledged messages per subscription; delivery pauses there.", count("max-unacked")],
+    ["stomp-relay", None, None, "Relay STOMP to an external broker (RabbitMQ's rabbitmq_stomp, ActiveMQ) at this client endpoint, e.g. tcp:127.0.0.1:61613 or tls:broker:61614, instead of the embedded broker: one broker connection per session.", _clientEndpoint],
+    ["stomp-relay-login", None, None, "With --stomp-relay: the login of every broker connection.", None],
+    ["stomp-relay-passcode", None, None, "With --stomp-relay: the passcode of every broker connection.", None],
+    ["stomp-relay-vhost", None, None, "With --stomp-relay: the host header of every broker connection (RabbitMQ's virtual host, e.g. /).", None],
 ]
 
 
@@ -101,7 +117,19 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
         max_frame_size=_off(options["stomp-max-frame-size"]),
         max_subscriptions=_off(options["max-subscriptions"]),
     )
-    broker = EmbeddedBroker(max_unacked=_off(options["max-unacked"]))
+    broker: Any
+    if options.get("stomp-relay") is not None:
+        from wsproto_tw.stomp.relayclient import RelayBroker
+
+        broker = RelayBroker(
+            reactor,
+            options["stomp-relay"],
+            login=options.get("stomp-relay-login"),
+            passcode=options.get("stomp-relay-passcode"),
+            host=options.get("stomp-relay-vhost"),
+        )
+    else:
+        broker = EmbeddedBroker(max_unacked=_off(options["max-unacked"]))
     checkers = options.get("credCheckers") or []
     server = StompServer(config, broker, portal=portalFor(*checkers) if checkers else None, reactor=reactor)
     app = options.get("app")
@@ -118,7 +146,13 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
 
 def stompPortServices(server: StompServer, options: Any) -> list[IService]:
     """
-    @return: one listening service of STOMP over TCP per C{--stomp-port}.
+    @return: one listening service of STOMP over TCP per C{--stomp-port},
+        and with C{--stomp-relay} the service of the relay's system
+        connection.
     """
     factory = server.streamFactory()
-    return [strports.service(description, factory) for description in options.get("stomp-port", [])]
+    services = [strports.service(description, factory) for description in options.get("stomp-port", [])]
+    relayService = getattr(server.broker, "service", None)
+    if relayService is not None:
+        services.insert(0, relayService)
+    return services

@@ -248,7 +248,8 @@ class StompApplication:
     def connectionOpened(self, transport: Any) -> None:
         self.transport = transport
         server = self.server
-        self.session = StompSession(
+        sessionType = server.broker.session_type or StompSession
+        self.session = sessionType(
             server.config,
             server.broker,
             session_id=server._nextSessionId(),
@@ -296,9 +297,19 @@ class StompApplication:
 
         def accepted(principal: Any) -> None:
             if session.state is SessionState.AUTHENTICATING:
+                # The broker gets ready for the session first (the relay
+                # opens its broker connection).
+                self.server.broker.open(session, event.version, lambda error: ready(principal, error))
+
+        def ready(principal: Any, error: Any) -> None:
+            if session.state is not SessionState.AUTHENTICATING:
+                return
+            if error is None:
                 session.accept_connect(principal, now=self.server.reactor.seconds())
-                self._deliver()
-                self._flush()
+            else:
+                session.reject_connect(error.message)
+            self._deliver()
+            self._flush()
 
         def refused(failure: Failure) -> None:
             _log.info("stomp login refused for {login!r}: {why}", login=event.login, why=failure.getErrorMessage())
