@@ -105,6 +105,7 @@ class Pump:
         "factory",
         "openedAt",
         "lastActivity",
+        "writesPausedSince",
         "_conn",
         "_timers",
         "_timer",
@@ -149,6 +150,7 @@ class Pump:
         self.factory: Any = None
         self.openedAt: float | None = None
         self.lastActivity: float | None = None
+        self.writesPausedSince: float | None = None
         self._conn: Connection = None  # type: ignore[assignment]
         # The next deadline's entry in the clock's SharedTimer.
         self._timers = sharedTimer(clock)
@@ -189,6 +191,7 @@ class Pump:
     def writesPaused(self) -> None:
         if not self._outbound.pause():
             return
+        self.writesPausedSince = self._clock.seconds()
         if self._opened:
             # Before the connection opens, a full buffer is a TLS transport
             # holding the opening request until its own handshake is done:
@@ -197,6 +200,7 @@ class Pump:
 
     def writesResumed(self) -> None:
         if self._outbound.resume():
+            self.writesPausedSince = None
             self._resume(PauseReason.WRITES)
 
     def readLost(self) -> None:

@@ -61,6 +61,11 @@ class WebSocketConnection(Pump):
         reactor's clock, or L{None} until it opens.
     @ivar lastActivity: when bytes last arrived from the peer, in seconds
         on the reactor's clock (set once per read), or L{None} before any.
+    @ivar writesPausedSince: while the peer does not read what we write
+        (the wire's write buffer is full), since when, in seconds on the
+        reactor's clock; L{None} while it reads. The metrics endpoint's
+        C{/status} page lists the connections paused longest as the
+        slowest consumers.
     """
 
 

@@ -21,16 +21,14 @@ import sys
 from typing import IO, Any
 
 from twisted.logger import (
-    FileLogObserver,
-    FilteringLogObserver,
     ILogObserver,
     LogLevel,
-    LogLevelFilterPredicate,
     formatEventAsClassicLogText,
     formatTime,
     jsonFileLogObserver,
 )
 from twisted.python import usage
+from zope.interface import implementer
 
 __all__ = ["LOG_FORMATS", "LOG_LEVELS", "formatClassicText", "logFormat", "logLevel", "logObserver", "twistdLogFile"]
 
@@ -114,6 +112,46 @@ def formatClassicText(event: dict) -> str | None:
     return line + "\n"
 
 
+@implementer(ILogObserver)
+class _LevelFilter:
+    """
+    Pass on the events at a level and above (and with a namespace), as
+    L{LogLevelFilterPredicate} in a L{FilteringLogObserver} would, with one
+    set lookup: their comparison of levels costs microseconds an event.
+    """
+
+    __slots__ = ("_observer", "_levels")
+
+    def __init__(self, observer: ILogObserver, level: str) -> None:
+        least = LogLevel.levelWithName(level)
+        self._observer = observer
+        self._levels = frozenset(each for each in LogLevel.iterconstants() if each >= least)
+
+    def __call__(self, event: dict) -> None:
+        if event.get("log_level") in self._levels and event.get("log_namespace"):
+            self._observer(event)
+
+
+@implementer(ILogObserver)
+class _TextFileObserver:
+    """
+    Write each event's L{formatClassicText} line to a file, and flush it
+    (what L{FileLogObserver} does, with one call less an event).
+    """
+
+    __slots__ = ("_write", "_flush")
+
+    def __init__(self, outFile: IO[Any]) -> None:
+        self._write = outFile.write
+        self._flush = outFile.flush
+
+    def __call__(self, event: dict) -> None:
+        text = formatClassicText(event)
+        if text:
+            self._write(text)
+            self._flush()
+
+
 def logObserver(outFile: IO[Any], level: str = "info", format: str = "text") -> ILogObserver:
     """
     An observer writing events at C{level} and above to C{outFile}.
@@ -127,10 +165,8 @@ def logObserver(outFile: IO[Any], level: str = "info", format: str = "text") -> 
     if format == "json":
         observer = jsonFileLogObserver(outFile, recordSeparator="")
     else:
-        observer = FileLogObserver(outFile, formatClassicText)
-    return FilteringLogObserver(
-        observer, [LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))]
-    )
+        observer = _TextFileObserver(outFile)
+    return _LevelFilter(observer, level)
 
 
 def twistdLogFile(twistdOptions: Any) -> IO[Any] | None:

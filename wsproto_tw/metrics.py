@@ -53,7 +53,17 @@ from twisted.web.server import Site
 
 from wsproto_tw.core.stats import RTT_BUCKETS
 
-__all__ = ["Health", "HealthResource", "HealthService", "Metrics", "MetricsResource", "metricsSite", "processRegistry"]
+__all__ = [
+    "Health",
+    "HealthResource",
+    "HealthService",
+    "Metrics",
+    "MetricsResource",
+    "StatusResource",
+    "metricsSite",
+    "processRegistry",
+    "statusPage",
+]
 
 #: The wire of a connection whose wire does not name itself (C{wireName}).
 DEFAULT_WIRE = "websocket"
@@ -221,8 +231,21 @@ class Metrics(Collector):
         @return: every family, from the totals of closed connections plus
             the counters of the live ones.
         """
+        totals, live, _ = self._gather()
+        families = list(self._families(totals, live))
+        if self.stompServers:
+            families += self._stompFamilies()
+        return families
+
+    def _gather(self) -> tuple[_Totals, dict[str, int], list[Any]]:
+        """
+        @return: the totals of closed connections plus the counters of the
+            live ones, the open connections by wire, and the open
+            connections.
+        """
         totals = self._closed.copy()
         live: dict[str, int] = {}
+        opened = []
         for factory in self.factories:
             for connection in list(factory.connections):
                 stats = connection.statistics
@@ -232,13 +255,85 @@ class Metrics(Collector):
                 totals.add(stats, wire)
                 if stats.handshake_status in _OPENED:
                     _count(live, wire)
+                    opened.append(connection)
         for wire in totals.opened:
             # A wire whose last connection closed shows 0, not nothing.
             live.setdefault(wire, 0)
-        families = list(self._families(totals, live))
+        return totals, live, opened
+
+    def snapshot(self, now: float, slowest: int = 10) -> dict[str, Any]:
+        """
+        What the C{/status} page shows, as plain data (C{/status.json}):
+        the figures of L{collect}, and the slowest consumers.
+
+        @param now: the time, in seconds on the connections' clock.
+        @param slowest: how many slow consumers to list at most.
+        @return: a dict of C{open} and C{opened} (connections by wire),
+            C{handshakes} (by status), C{messages} and C{messageBytes}
+            (C{received} and C{sent}, by type), C{wireBytes} (C{received},
+            C{sent}), C{closeCodes} (C{received} and C{sent}, by code),
+            C{failures} (by code), C{slowConsumerDrops}, C{slowConsumers}
+            (the open connections whose peer does not read what we write,
+            paused longest first: C{peer}, C{path}, C{pausedFor},
+            C{openFor} and C{lastActivity} in seconds ago, C{messagesSent},
+            C{bytesSent}), and with a watched STOMP server, C{stomp}.
+        """
+        from wsproto_tw._pump import _peer
+
+        totals, live, opened = self._gather()
+        sums = totals.sums
+        paused = sorted(
+            (c for c in opened if getattr(c, "writesPausedSince", None) is not None),
+            key=lambda c: c.writesPausedSince,
+        )[:slowest]
+
+        def ago(when: float | None) -> float | None:
+            return None if when is None else round(now - when, 3)
+
+        slow = []
+        for connection in paused:
+            stats = connection.statistics
+            request = connection.request
+            slow.append({
+                "peer": _peer(connection.wire),
+                "path": request.path if request is not None else None,
+                "pausedFor": ago(connection.writesPausedSince),
+                "openFor": ago(connection.openedAt),
+                "lastActivity": ago(connection.lastActivity),
+                "messagesSent": stats.text_sent + stats.binary_sent,
+                "bytesSent": stats.bytes_sent,
+            })
+
+        def byKey(counts: dict) -> dict[str, int]:
+            return {str(key): counts[key] for key in sorted(counts)}
+
+        result: dict[str, Any] = {
+            "open": live,
+            "opened": dict(totals.opened),
+            "handshakes": byKey(totals.handshakes),
+            "messages": {
+                direction: {"text": sums[f"text_{direction}"], "binary": sums[f"binary_{direction}"]}
+                for direction in ("received", "sent")
+            },
+            "messageBytes": {
+                direction: {"text": sums[f"text_bytes_{direction}"], "binary": sums[f"binary_bytes_{direction}"]}
+                for direction in ("received", "sent")
+            },
+            "wireBytes": {"received": sums["bytes_received"], "sent": sums["bytes_sent"]},
+            "closeCodes": {"received": byKey(self._closeReceived), "sent": byKey(self._closeSent)},
+            "failures": byKey(self._failures),
+            "slowConsumerDrops": sums["slow_consumer_drops"],
+            "slowConsumers": slow,
+        }
         if self.stompServers:
-            families += self._stompFamilies()
-        return families
+            result["stomp"] = {
+                family.name[len("wsproto_tw_stomp_"):]: (
+                    {s.labels["command"]: s.value for s in family.samples}
+                    if family.name.endswith("frames_received") else family.samples[0].value
+                )
+                for family in self._stompFamilies()
+            }
+        return result
 
     def _stompFamilies(self, empty: bool = False) -> list[Metric]:
         from wsproto_tw.stomp.stats import SessionTotals
@@ -503,15 +598,75 @@ class _MetricsSite(Site):
         pass
 
 
-def metricsSite(registry: CollectorRegistry = REGISTRY, health: Health | None = None) -> Site:
+class StatusResource(Resource):
+    """
+    C{/status.json}: L{Metrics.snapshot} as JSON, with C{time} (seconds
+    on the clock) and C{ready}, for the C{/status} page (or any script).
+    """
+
+    isLeaf = True
+
+    def __init__(self, metrics: Metrics, health: Health | None = None, clock: Any = None) -> None:
+        """
+        @param clock: the L{IReactorTime} of the connections; the global
+            reactor by default.
+        """
+        super().__init__()
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.metrics = metrics
+        self.health = health
+        self.clock = clock
+
+    def render_GET(self, request: Any) -> bytes:
+        import json
+
+        now = self.clock.seconds()
+        snapshot = self.metrics.snapshot(now)
+        snapshot["time"] = now
+        snapshot["ready"] = self.health is None or not self.health.unready()
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(snapshot, sort_keys=True).encode("utf-8")
+
+
+def statusPage() -> Resource:
+    """
+    @return: the C{/status} page: one self-contained HTML file (no
+        external assets) that polls C{status.json} beside it every second
+        (C{?interval=SECONDS} to change it) and shows open connections,
+        message and byte rates and totals, close codes, failures and the
+        slowest consumers.
+    """
+    from importlib import resources
+
+    from twisted.web.static import Data
+
+    page = resources.files("wsproto_tw.static").joinpath("status.html").read_bytes()
+    resource = Data(page, "text/html; charset=utf-8")
+    resource.isLeaf = True
+    return resource
+
+
+def metricsSite(
+    registry: CollectorRegistry = REGISTRY,
+    health: Health | None = None,
+    metrics: Metrics | None = None,
+    clock: Any = None,
+) -> Site:
     """
     The site of the metrics endpoint: C{/metrics} (the registry), C{/health}
     and C{/readyz} (200 while C{health} is ready, 503 otherwise: while
     stopping, or while one of its readiness checks fails, see
     L{Health.addReadinessCheck}), and C{/healthz} (200 while the process
-    answers). It writes no access log.
+    answers); with C{metrics}, C{/status} (a page for people, see
+    L{statusPage}) and C{/status.json} (L{StatusResource}). It writes no
+    access log.
 
     @param health: the readiness to report; without it, always ready.
+    @param metrics: the L{Metrics} the status page shows.
+    @param clock: the connections' L{IReactorTime}, for the status page;
+        the global reactor by default.
     """
     if health is None:
         health = Health(ready=True)
@@ -521,4 +676,7 @@ def metricsSite(registry: CollectorRegistry = REGISTRY, health: Health | None = 
     root.putChild(b"health", ready)
     root.putChild(b"readyz", ready)
     root.putChild(b"healthz", HealthResource(health, ready=False))
+    if metrics is not None:
+        root.putChild(b"status", statusPage())
+        root.putChild(b"status.json", StatusResource(metrics, health, clock))
     return _MetricsSite(root)

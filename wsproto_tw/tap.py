@@ -361,7 +361,7 @@ def _operations(options: Options, factory: WebSocketServerFactory, service: ISer
         metrics.watchStomp(options.stompServer)
     health = Health()
     root.registry, root.health = registry, health  # type: ignore[attr-defined]
-    site = metricsSite(registry, health)
+    site = metricsSite(registry, health, metrics)
     _MetricsPort(strports.service(endpoint, site), factory, options["shutdown-grace"]).setServiceParent(root)
     service.setServiceParent(root)
     HealthService(health).setServiceParent(root)
