@@ -2,7 +2,8 @@
 Tests for the STOMP families of L{wsproto_tw.metrics.Metrics}
 (L{Metrics.watchStomp}): sessions, subscriptions, frames by command,
 messages delivered and ERROR frames, after scripted sessions over
-STOMP-over-TCP on string transports.
+STOMP-over-TCP on string transports; and SockJS sessions under the wire
+C{sockjs} (L{Metrics.watchSockJS}).
 """
 
 from __future__ import annotations
@@ -103,3 +104,39 @@ class StompMetricsTests(SynchronousTestCase):
         self.assertEqual(service.registry.get_sample_value("wsproto_tw_stomp_sessions_total"), 0)
         session(options.stompServer)[0].dataReceived(b"CONNECT\naccept-version:1.2\nhost:h\n\n\x00")
         self.assertEqual(service.registry.get_sample_value("wsproto_tw_stomp_sessions_total"), 1)
+
+
+class SockJSMetricsTests(SynchronousTestCase):
+    """
+    L{Metrics.watchSockJS}: SockJS sessions under the wire C{sockjs}.
+    """
+
+    def test_sessionsCounted(self):
+        """
+        A watching L{Metrics} counts the sessions that open as opened and
+        open under C{wire="sockjs"}, and a closed one as no longer open;
+        C{twistd websocket --sockjs} watches them.
+        """
+        from tests.sockjs.helpers import SockJSSite
+
+        registry = CollectorRegistry()
+        Metrics(registry).watchSockJS()
+
+        def value(name: str) -> float | None:
+            return registry.get_sample_value(name, {"wire": "sockjs"})
+
+        opened, open_ = value("wsproto_tw_connections_opened_total"), value("wsproto_tw_connections_open")
+        site = SockJSSite()
+        site.fetch("POST", "/000/a/xhr")
+        site.fetch("POST", "/000/b/xhr")
+        self.assertEqual(value("wsproto_tw_connections_opened_total"), opened + 2)
+        self.assertEqual(value("wsproto_tw_connections_open"), open_ + 2)
+        site.resource.sessions[b"a"].close(1000)
+        site.fetch("POST", "/000/a/xhr")
+        self.assertEqual(value("wsproto_tw_connections_open"), open_ + 1)
+        self.assertEqual(value("wsproto_tw_connections_opened_total"), opened + 2)
+
+        options = tap.Options()
+        options.parseOptions(["--port", "tcp:0", "--sockjs", "/sockjs", "--metrics", "tcp:0"])
+        service = tap.makeService(options)
+        self.assertIsNotNone(service.registry.get_sample_value("wsproto_tw_connections_open", {"wire": "sockjs"}))

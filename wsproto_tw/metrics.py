@@ -163,6 +163,7 @@ class Metrics(Collector):
         """
         self.factories: list[Any] = []
         self.stompServers: list[Any] = []
+        self.sockJS = False
         self._closed = _Totals()
         self._closeSent: dict[int, int] = {}
         self._closeReceived: dict[int, int] = {}
@@ -181,6 +182,16 @@ class Metrics(Collector):
         if factory not in self.factories:
             self.factories.append(factory)
         factory.metrics = self
+
+    def watchSockJS(self) -> None:
+        """
+        Count this process's SockJS sessions too, under the wire C{sockjs}
+        of C{connections_open} and C{connections_opened} (from
+        L{SessionCounts <wsproto_tw.sockjs.transport.SessionCounts>}: every
+        L{SockJSResource <wsproto_tw.sockjs.resource.SockJSResource>} of
+        the process). Their messages are not counted.
+        """
+        self.sockJS = True
 
     def watchStomp(self, server: Any) -> None:
         """
@@ -256,6 +267,11 @@ class Metrics(Collector):
                 if stats.handshake_status in _OPENED:
                     _count(live, wire)
                     opened.append(connection)
+        if self.sockJS:
+            from wsproto_tw.sockjs.transport import SessionCounts
+
+            totals.opened["sockjs"] = SessionCounts.opened
+            live["sockjs"] = SessionCounts.opened - SessionCounts.closed
         for wire in totals.opened:
             # A wire whose last connection closed shows 0, not nothing.
             live.setdefault(wire, 0)

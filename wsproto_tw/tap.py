@@ -359,6 +359,8 @@ def _operations(options: Options, factory: WebSocketServerFactory, service: ISer
     metrics.watch(factory)
     if getattr(options, "stompServer", None) is not None:
         metrics.watchStomp(options.stompServer)
+    if options.get("sockjs"):
+        metrics.watchSockJS()
     health = Health()
     root.registry, root.health = registry, health  # type: ignore[attr-defined]
     site = metricsSite(registry, health, metrics)

@@ -44,9 +44,23 @@ from wsproto_tw.interfaces import IWebSocketTransport
 from wsproto_tw.sockjs.frames import Framing
 from wsproto_tw.sockjs.session import Closed, MessageReceived, Opened, Receiver, Session, SessionConfig, SessionState
 
-__all__ = ["ResponseSink", "SockJSSession"]
+__all__ = ["ResponseSink", "SessionCounts", "SockJSSession"]
 
 _log = Logger(namespace="wsproto_tw.sockjs")
+
+
+class SessionCounts:
+    """
+    The SockJS sessions of this process, for L{wsproto_tw.metrics} (the
+    C{sockjs} wire of C{connections_open} and C{connections_opened}):
+    two plain integers, counted as sessions open and close.
+
+    @cvar opened: sessions opened.
+    @cvar closed: sessions that opened and then closed.
+    """
+
+    opened = 0
+    closed = 0
 
 
 class Sink(Protocol):
@@ -453,6 +467,7 @@ class SockJSSession:
     def _open(self) -> None:
         self._opened = True
         self.openedAt = self._clock.seconds()
+        SessionCounts.opened += 1
         _log.info("opened sockjs session {peer} {path}", peer=_address(self._peer), path=self._path())
         app = self._app
         app.transport = self
@@ -479,6 +494,7 @@ class SockJSSession:
         )
         if self._opened:
             self._opened = False
+            SessionCounts.closed += 1
             try:
                 self._app.connectionLost(Failure(closed))
             except Exception:
