@@ -32,6 +32,18 @@ from wsproto_tw.stomp.relayclient import RelayBroker
 from wsproto_tw.stomp.session import SessionState
 
 
+def registerPid(server: object) -> None:
+    """
+    An C{--app} for C{twistd websocket --mode stomp}: C{/app/pid}
+    publishes to C{/topic/pids} the body sent and the pid of the process
+    that handled it.
+    """
+
+    @server.route("/app/pid")  # type: ignore[attr-defined]
+    def pid(request: object) -> None:
+        request.publish("/topic/pids", f"{request.text} {os.getpid()}")  # type: ignore[attr-defined]
+
+
 def openedLink(heart_beat: tuple[int, int] = (1000, 1000), theirs: str = "2000,500") -> BrokerLink:
     """
     A link that sent C{CONNECT} and was answered C{CONNECTED} at time 0.
@@ -426,3 +438,52 @@ class RelayWithRabbitMQTests(SynchronousTestCase):
         self.assertEqual(receiveUntil(theirs, "MESSAGE").body, b"direct")
         again.send("SEND", "destination:/app/shout", body=b"via system")
         self.assertEqual(receiveUntil(theirs, "MESSAGE").body, b"VIA SYSTEM")
+
+
+class RelayWorkersTests(SynchronousTestCase):
+    """
+    C{twistd websocket --workers 2 --mode stomp --stomp-relay}: RabbitMQ
+    carries messages between the clients of different workers.
+    """
+
+    def test_fanOutAcrossWorkers(self) -> None:
+        """
+        Clients spread over both workers all get what each of them sends,
+        both straight to a RabbitMQ topic and through an application
+        handler of whichever worker serves the sender.
+        """
+        rabbit = Rabbit(self)
+        stompPort = _freePort()
+        twistd = Twistd(
+            self, "--workers", "2", "--mode", "stomp", "--port", "tcp:0:interface=127.0.0.1", "--heart-beat", "0,0",
+            "--stomp-port", f"tcp:{stompPort}:interface=127.0.0.1",
+            "--stomp-relay", f"tcp:127.0.0.1:{rabbit.stompPort}",
+            "--stomp-relay-login", "guest", "--stomp-relay-passcode", "guest",
+            "--app", "tests.stomp.test_relay.registerPid",
+        )
+        for _ in range(2):
+            twistd.waitFor(r"worker \d \(pid \d+\): .*system connection to \S+ is up", 60)
+        clients = []
+        for _ in range(12):
+            client = Client(stompPort)
+            self.addCleanup(client.close)
+            client.send("CONNECT", "accept-version:1.2", "host:ours", "heart-beat:0,0")
+            receiveUntil(client, "CONNECTED")
+            clients.append(client)
+        for client in clients:
+            client.send("SUBSCRIBE", "id:p", "destination:/topic/pids", "receipt:r")
+            receiveUntil(client, "RECEIPT")
+        for index, client in enumerate(clients):
+            client.send("SEND", "destination:/app/pid", body=b"client-%d" % index)
+        servedBy: dict[str, str] = {}
+        for client in clients:
+            got = {}
+            for _ in clients:
+                name, pid = receiveUntil(client, "MESSAGE").body.decode().split()
+                got[name] = pid
+            self.assertEqual(sorted(got), sorted(f"client-{i}" for i in range(len(clients))))
+            servedBy.update(got)
+        self.assertEqual(len(set(servedBy.values())), 2, servedBy)
+        clients[0].send("SEND", "destination:/topic/pids", body=b"direct 0")
+        for client in clients:
+            self.assertEqual(receiveUntil(client, "MESSAGE").body, b"direct 0")

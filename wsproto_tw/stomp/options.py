@@ -144,14 +144,22 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
     return server
 
 
-def stompPortServices(server: StompServer, options: Any) -> list[IService]:
+def stompPortServices(server: StompServer, options: Any, endpoints: list[Any] | None = None) -> list[IService]:
     """
+    @param endpoints: the endpoints to listen on instead of the
+        C{--stomp-port} descriptions (a worker of C{--workers} adopts its
+        parent's ports).
     @return: one listening service of STOMP over TCP per C{--stomp-port},
         and with C{--stomp-relay} the service of the relay's system
         connection.
     """
     factory = server.streamFactory()
-    services = [strports.service(description, factory) for description in options.get("stomp-port", [])]
+    if endpoints is not None:
+        from twisted.application.internet import StreamServerEndpointService
+
+        services: list[IService] = [StreamServerEndpointService(endpoint, factory) for endpoint in endpoints]
+    else:
+        services = [strports.service(description, factory) for description in options.get("stomp-port", [])]
     relayService = getattr(server.broker, "service", None)
     if relayService is not None:
         services.insert(0, relayService)

@@ -1,0 +1,178 @@
+"""
+C{twistd websocket --workers N} (L{wsproto_tw.workers}): a real twistd
+whose workers share one port, each answering with its pid; a killed
+worker comes back; SIGTERM stops them all, with 1001 Going Away.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as websocketsConnect
+
+from tests.processes import Twistd
+from wsproto_tw.apps import WebSocketApplication
+from wsproto_tw.tap import Options
+from wsproto_tw.workers import adoptedEndpoints, workerArguments, workerCount
+
+
+class PidApplication(WebSocketApplication):
+    """
+    Answers every text message with the pid of the process serving it.
+    """
+
+    def textMessageReceived(self, text: str) -> None:
+        self.transport.sendText(str(os.getpid()))
+
+
+def parentOf(pid: int) -> int:
+    """
+    @return: the parent pid of process C{pid} (from C{/proc}).
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def alive(pid: int) -> bool:
+    """
+    @return: whether process C{pid} exists (and is not a zombie).
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class WorkerOptionsTests(SynchronousTestCase):
+    """
+    The C{--workers} option and what the parent gives its workers.
+    """
+
+    def test_count(self) -> None:
+        """
+        C{--workers} is a whole number at least 1, or C{auto} for the
+        number of cores.
+        """
+        self.assertEqual(workerCount("3"), 3)
+        self.assertEqual(workerCount("auto"), os.cpu_count())
+        exc = self.assertRaises(usage.UsageError, workerCount, "0")
+        self.assertEqual(str(exc), "--workers must be a whole number at least 1, or auto, not '0'")
+
+    def test_workerArguments(self) -> None:
+        """
+        A worker runs with the parent's arguments but C{--workers}.
+        """
+        self.assertEqual(
+            workerArguments(["--port", "8080", "--workers", "2", "--mode", "echo", "--workers=3"]),
+            ["--port", "8080", "--mode", "echo"],
+        )
+
+    def test_onlySharedPorts(self) -> None:
+        """
+        Ports the workers can't share are refused with C{--workers}: TLS
+        ports and C{--metrics}.
+        """
+        options = Options()
+        exc = self.assertRaises(usage.UsageError, options.parseOptions, ["--workers", "2", "--port", "ssl:8443"])
+        self.assertIn("--port ssl:8443: --workers shares tcp:, tcp6: and unix: ports only", str(exc))
+
+    def test_adoptedEndpoints(self) -> None:
+        """
+        A worker reads its inherited sockets from the environment, in
+        order; a process without it is no worker.
+        """
+        self.assertIsNone(adoptedEndpoints(object(), {}))
+        found = adoptedEndpoints(object(), {"WSPROTO_TW_WORKER_FDS": "3:2,4:1"})
+        self.assertEqual([(e.fileno, e.addressFamily) for e in found], [(3, 2), (4, 1)])
+
+
+class WorkersTests(SynchronousTestCase):
+    """
+    A real C{twistd websocket --workers 2}.
+    """
+
+    def setUp(self) -> None:
+        self.twistd = Twistd(
+            self, "--workers", "2", "--port", "tcp:0:interface=127.0.0.1",
+            "--app", "tests.test_workers.PidApplication", "--shutdown-grace", "5",
+        )
+        # Both workers serve the one port the parent bound: each logs its URL.
+        urls = {self.twistd.waitFor(r"worker \d \(pid \d+\): .*serving (ws://\S+)", 60).group(1) for _ in range(2)}
+        self.assertEqual(len(urls), 1)
+        self.url = urls.pop()
+
+    def pids(self, count: int) -> list[int]:
+        """
+        @return: the pids that answered C{count} connections, opened and
+            held all at once.
+        """
+        clients = [websocketsConnect(self.url, open_timeout=10) for _ in range(count)]
+        try:
+            answers = []
+            for client in clients:
+                client.send("pid?")
+                answers.append(int(client.recv(timeout=10)))
+            return answers
+        finally:
+            for client in clients:
+                client.close()
+
+    def test_bothWorkersServe(self) -> None:
+        """
+        Connections to the one port are served by both workers, each a
+        child of twistd.
+        """
+        pids = set(self.pids(60))
+        self.assertEqual(len(pids), 2, pids)
+        for pid in pids:
+            self.assertEqual(parentOf(pid), self.twistd.process.pid)
+
+    def test_killedWorkerRestarted(self) -> None:
+        """
+        A worker killed is logged and started again; the port keeps being
+        served meanwhile.
+        """
+        pid = self.pids(1)[0]
+        os.kill(pid, signal.SIGKILL)
+        self.twistd.waitFor(rf"worker \d \(pid {pid}\) exited .*starting it again", 30)
+        self.twistd.waitFor(r"worker \d started \(pid \d+\)", 30)
+        self.twistd.waitFor(r"worker \d \(pid \d+\): .*serving ws://", 60)
+        deadline = time.monotonic() + 30
+        pids: set[int] = set()
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids |= set(self.pids(20))
+        self.assertEqual(len(pids), 2, pids)
+        self.assertNotIn(pid, pids)
+
+    def test_sigtermStopsAll(self) -> None:
+        """
+        SIGTERM to twistd: every worker closes its clients with 1001 Going
+        Away and exits, and then twistd exits (by that signal, as twistd
+        does).
+        """
+        clients = [websocketsConnect(self.url, open_timeout=10) for _ in range(20)]
+        workers = set()
+        for client in clients:
+            client.send("pid?")
+            workers.add(int(client.recv(timeout=10)))
+        self.twistd.process.send_signal(signal.SIGTERM)
+        codes = []
+        for client in clients:
+            try:
+                client.recv(timeout=15)
+            except ConnectionClosed as exc:
+                codes.append(exc.rcvd.code if exc.rcvd else None)
+        self.assertEqual(codes, [1001] * 20)
+        # twistd ends by the signal that stopped it, as without workers.
+        self.assertEqual(self.twistd.process.wait(30), -signal.SIGTERM)
+        self.assertEqual([pid for pid in workers if alive(pid)], [])
+        log = self.twistd.stop()
+        self.assertEqual(len(re.findall(r"worker \d \(pid \d+\) stopped", log)), 2, log)
+        self.assertNotIn("killed", log)

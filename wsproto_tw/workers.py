@@ -1,0 +1,285 @@
+# -*- test-case-name: tests.test_workers -*-
+"""
+C{twistd websocket --workers N}: N processes serving the same ports.
+
+The parent binds each C{--port} and C{--stomp-port} once (with the
+endpoint's own parsing: C{tcp:}, C{tcp6:} and C{unix:} descriptions),
+never accepts on them, and starts N workers: C{twistd websocket} again with
+the same options, each inheriting the listening sockets as file
+descriptors 3, 4, ... and adopting them (C{reactor.adoptStreamPort}).
+Every worker accepts from the same sockets; the kernel hands each new
+connection to one of them. Why a shared socket rather than
+C{SO_REUSEPORT}: Twisted's endpoints bind it (interfaces, backlogs, IPv6,
+UNIX sockets and port C{0} work as without workers, and privileged ports
+are bound before twistd drops privileges), the port is bound once so a
+port in use is one error in one place, and a worker that dies takes no
+queued connection with it (with C{SO_REUSEPORT} each socket has its own
+accept queue).
+
+The parent relays each worker's output to its own log, prefixed with the
+worker's number and pid; restarts a worker that exits (after a second);
+and on SIGTERM tells every worker to stop (each says 1001 Going Away to
+its clients, as one process does) and waits for them, at most the
+shutdown grace and five seconds, before killing what is left.
+
+Each worker has the whole configuration, and its own embedded STOMP
+broker and broadcast group: messages reach the clients of the worker that
+received them. To fan out across workers, relay STOMP to a broker
+(C{--stomp-relay}).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred
+from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.logger import Logger
+from twisted.python import usage
+
+__all__ = ["WORKER_FDS", "WorkersService", "adoptedEndpoints", "checkWorkers", "workerArguments", "workerCount"]
+
+#: The environment variable telling a worker its inherited listening
+#: sockets: C{"FD:FAMILY,..."} in the order of the C{--port} options, then
+#: the C{--stomp-port} ones.
+WORKER_FDS = "WSPROTO_TW_WORKER_FDS"
+
+#: Seconds before a worker that exited is started again.
+RESTART_DELAY = 1.0
+
+_log = Logger(namespace="wsproto_tw.workers")
+
+
+def workerCount(value: str) -> int:
+    """
+    Parse C{--workers}: a whole number at least 1, or C{auto} for the
+    number of cores.
+
+    @raise usage.UsageError: anything else.
+    """
+    if value == "auto":
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise usage.UsageError(f"--workers must be a whole number at least 1, or auto, not {value!r}")
+    return int(value)
+
+
+def checkWorkers(options: Any) -> None:
+    """
+    Check what C{--workers} above 1 can't share.
+
+    @raise usage.UsageError: naming the option.
+    """
+    if options["workers"] < 2:
+        return
+    if options.get("metrics") is not None:
+        raise usage.UsageError("--metrics can't be shared by --workers: each worker would need a port of its own")
+    for name, descriptions in (("--port", options["port"] or ["tcp:8080"]), ("--stomp-port", options.get("stomp-port", []))):
+        for description in descriptions:
+            kind = description.split(":", 1)[0]
+            if kind not in ("tcp", "tcp6", "unix"):
+                raise usage.UsageError(
+                    f"{name} {description}: --workers shares tcp:, tcp6: and unix: ports only "
+                    "(terminate TLS in front of the workers)"
+                )
+
+
+def workerArguments(arguments: Sequence[str]) -> list[str]:
+    """
+    @return: the C{twistd websocket} arguments of a worker: the parent's
+        without C{--workers}.
+    """
+    out: list[str] = []
+    skip = False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == "--workers":
+            skip = True
+        elif not argument.startswith("--workers="):
+            out.append(argument)
+    return out
+
+
+def adoptedEndpoints(reactor: Any, environ: Any = None) -> list[Any] | None:
+    """
+    In a worker: the endpoints of the listening sockets it inherited, in
+    the order of the C{--port} options then the C{--stomp-port} ones.
+
+    @return: L{endpoints.AdoptedStreamServerEndpoint}s, or L{None} when
+        this process is not a worker.
+    """
+    value = (os.environ if environ is None else environ).get(WORKER_FDS)
+    if value is None:
+        return None
+    out = []
+    for item in filter(None, value.split(",")):
+        fd, family = item.split(":")
+        out.append(endpoints.AdoptedStreamServerEndpoint(reactor, int(fd), int(family)))
+    return out
+
+
+def _twistd() -> list[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "twistd")
+    if os.path.exists(script):
+        return [sys.executable, script]
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+class _Refuse(Factory):
+    # The parent never accepts (it stops reading its ports at once).
+    noisy = False
+
+    def buildProtocol(self, addr: Any) -> None:
+        return None
+
+
+class _Worker(ProcessProtocol):
+    def __init__(self, service: WorkersService, index: int) -> None:
+        self.service = service
+        self.index = index
+        self.pid: int | None = None
+        self.ended: Deferred = Deferred()
+        self._partial = b""
+
+    def connectionMade(self) -> None:
+        self.pid = self.transport.pid
+        _log.info("worker {index} started (pid {pid})", index=self.index, pid=self.pid)
+
+    def outReceived(self, data: bytes) -> None:
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            _log.info("worker {index} (pid {pid}): {line}", index=self.index, pid=self.pid,
+                      line=line.decode("utf-8", "replace").rstrip("\r"))
+
+    errReceived = outReceived
+
+    def signal(self, name: str) -> None:
+        try:
+            self.transport.signalProcess(name)
+        except Exception:
+            pass  # already gone
+
+    def processEnded(self, reason: Any) -> None:
+        if self._partial:
+            self.outReceived(b"\n")
+        self.service._ended(self, reason)
+        self.ended.callback(None)
+
+
+class WorkersService(Service):
+    """
+    The parent of C{--workers N}: the shared listening sockets and the
+    worker processes.
+
+    @ivar workers: the running L{_Worker}s by index.
+    @ivar ports: the listening ports, never read by this process.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        descriptions: Sequence[str],
+        arguments: Sequence[str],
+        count: int,
+        grace: float,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        """
+        @param descriptions: the endpoint descriptions to share, in the
+            order the workers adopt them (C{--port}s, then C{--stomp-port}s).
+        @param arguments: the workers' C{twistd websocket} arguments.
+        @param count: how many workers.
+        @param grace: C{--shutdown-grace}: seconds a worker may take to
+            close its connections before it is killed (plus five).
+        """
+        self.reactor = reactor
+        self.descriptions = list(descriptions)
+        self.arguments = list(arguments)
+        self.count = count
+        self.grace = grace
+        self.environ = dict(os.environ if environ is None else environ)
+        self.ports: list[Any] = []
+        self.workers: dict[int, _Worker] = {}
+        self._stopping = False
+        self._restarts: dict[int, Any] = {}
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        for description in self.descriptions:
+            # tcp: and unix: endpoints listen at once.
+            listening = endpoints.serverFromString(self.reactor, description).listen(_Refuse())
+            ports: list[Any] = []
+            listening.addCallback(ports.append)
+            if not ports:
+                listening.addErrback(lambda failure: None)
+                raise RuntimeError(f"{description}: could not listen")
+            port = ports[0]
+            port.stopReading()
+            self.ports.append(port)
+
+    def startService(self) -> None:
+        super().startService()
+        for index in range(1, self.count + 1):
+            self._spawn(index)
+
+    def _childFDs(self) -> tuple[dict[int, Any], str]:
+        childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
+        described = []
+        for offset, port in enumerate(self.ports):
+            fd = 3 + offset
+            childFDs[fd] = port.fileno()
+            described.append(f"{fd}:{port.socket.family}")
+        return childFDs, ",".join(described)
+
+    def _spawn(self, index: int) -> None:
+        self._restarts.pop(index, None)
+        childFDs, described = self._childFDs()
+        environ = dict(self.environ, **{WORKER_FDS: described, "PYTHONUNBUFFERED": "1"})
+        command = _twistd() + ["-n", "--pidfile=", "websocket", *self.arguments]
+        worker = _Worker(self, index)
+        self.workers[index] = worker
+        self.reactor.spawnProcess(worker, command[0], command, env=environ, childFDs=childFDs)
+
+    def _ended(self, worker: _Worker, reason: Any) -> None:
+        if self.workers.get(worker.index) is worker:
+            del self.workers[worker.index]
+        if self._stopping:
+            _log.info("worker {index} (pid {pid}) stopped", index=worker.index, pid=worker.pid)
+            return
+        _log.warn("worker {index} (pid {pid}) exited ({why}); starting it again in {delay:g} s",
+                  index=worker.index, pid=worker.pid, why=reason.getErrorMessage(), delay=RESTART_DELAY)
+        self._restarts[worker.index] = self.reactor.callLater(RESTART_DELAY, self._spawn, worker.index)
+
+    def stopService(self) -> Deferred:
+        super().stopService()
+        self._stopping = True
+        for call in self._restarts.values():
+            if call.active():
+                call.cancel()
+        self._restarts.clear()
+        workers = list(self.workers.values())
+        for worker in workers:
+            worker.signal("TERM")
+
+        def kill() -> None:
+            for worker in workers:
+                if not worker.ended.called:
+                    _log.warn("worker {index} (pid {pid}) did not stop in time: killed", index=worker.index, pid=worker.pid)
+                    worker.signal("KILL")
+
+        killer = self.reactor.callLater(self.grace + 5.0, kill)
+
+        def stopped(_: Any) -> Any:
+            if killer.active():
+                killer.cancel()
+            return gatherResults([maybeDeferred(port.stopListening) for port in self.ports])
+
+        return DeferredList([worker.ended for worker in workers]).addCallback(stopped)
+
