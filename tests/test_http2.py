@@ -965,6 +965,11 @@ class TapTests(TestCase):
             with self.assertRaises(UsageError) as usage:
                 Options().parseOptions(["--http2"])
             self.assertEqual(str(usage.exception), f"--http2: {message}")
+        # Twisted's HTTP/2, which serves the pages, needs priority too.
+        with mock.patch.dict(sys.modules, {"priority": None}):
+            with self.assertRaises(ImportError) as caught:
+                WebSocketSite(Resource(), http2=True)
+            self.assertEqual(str(caught.exception), message.replace("the h2 package", "the priority package"))
         WebSocketSite(Resource(), http2=False)
 
     @inlineCallbacks

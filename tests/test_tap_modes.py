@@ -133,7 +133,7 @@ class ModeOptionsTests(SynchronousTestCase):
             (["--static", "/nonexistent/dir"], "not a directory"),
             (["--path", "ws"], "--path must start with /"),
             (["--path", "/"], "--path must start with /"),
-            (["--app", "no.such.module.App"], "can't import it"),
+            (["--app", "no.such.module.App"], "can't import it ('no.such.module.App' does not name an object); is its package on PYTHONPATH?"),
             (["--app", "wsproto_tw.tap.__doc__"], "not a class or factory"),
             (["--app", "wsproto_tw.apps.EchoApplication", "--mode", "broadcast"], "exclude each other"),
         ]

@@ -749,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
             session.where = (host, port)
             session.service.startService()
             d = session.service.whenConnected()
-            d.addCallbacks(session.opened, lambda f: session.failed(f.value, host, port))
+            # Stopped before it ever connected (Ctrl-C, SIGTERM): not an error.
+            d.addCallbacks(session.opened, session._gaveUp)
             return
         try:
             d = connect(

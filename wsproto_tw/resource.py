@@ -333,13 +333,17 @@ class WebSocketSite(Site):
 
 def _requireH2() -> None:
     """
-    @raise ImportError: the C{h2} package, which WebSocket over HTTP/2
-        needs, is not installed.
+    @raise ImportError: the C{h2} or C{priority} package, which WebSocket
+        over HTTP/2 (and Twisted's HTTP/2 for pages) needs, is not
+        installed.
     """
     try:
         import h2.settings  # noqa: F401
-    except ImportError:
-        raise ImportError("websocket over http/2 needs the h2 package: pip install 'wsproto_tw[http2]'") from None
+        import priority  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"websocket over http/2 needs the {(exc.name or 'h2').split('.')[0]} package: pip install 'wsproto_tw[http2]'"
+        ) from None
 
 
 def _http2Switch() -> Callable[[HTTPChannel], Any] | None:

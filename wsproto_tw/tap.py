@@ -159,7 +159,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
             try:
                 register = reflect.namedAny(self["app"])
             except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it: {exc}") from None
+                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
             if not callable(register):
                 raise usage.UsageError(f"--app {self['app']}: not a function: {register!r}")
         elif self["app"] is not None:
@@ -168,7 +168,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
             try:
                 application = reflect.namedAny(self["app"])
             except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it: {exc}") from None
+                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
             if not callable(application):
                 raise usage.UsageError(f"--app {self['app']}: not a class or factory: {application!r}")
             checkApplication(self["app"], application)
