@@ -62,6 +62,21 @@ def _clientEndpoint(text: str) -> str:
     return text
 
 
+def _redisEndpoint(text: str) -> str:
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import clientFromString
+
+    try:
+        import txredisapi  # noqa: F401
+    except ImportError:
+        raise usage.UsageError("--redis needs txredisapi: pip install 'wsproto_tw[redis]'") from None
+    try:
+        clientFromString(reactor, text)
+    except Exception as exc:
+        raise usage.UsageError(f"--redis {text}: not a client endpoint: {exc}") from None
+    return text
+
+
 STOMP_PARAMETERS: list[list[Any]] = [
     ["app-prefix", None, "/app", "STOMP destinations handled by the application (--app registers handlers); none for none.", _prefix],
     ["heart-beat", None, "10000,10000", "STOMP heart-beats in ms, cx,cy: we send at least every cx, we want the client's every cy; 0 for none.", _heartBeat],
@@ -73,6 +88,7 @@ STOMP_PARAMETERS: list[list[Any]] = [
     ["stomp-relay-login", None, None, "With --stomp-relay: the login of every broker connection.", None],
     ["stomp-relay-passcode", None, None, "With --stomp-relay: the passcode of every broker connection.", None],
     ["stomp-relay-vhost", None, None, "With --stomp-relay: the host header of every broker connection (RabbitMQ's virtual host, e.g. /).", None],
+    ["redis", None, None, "Redis server whose publish/subscribe carries /topic/ messages to every process sharing it (--workers, other machines), as a client endpoint, e.g. tcp:127.0.0.1:6379 (needs wsproto_tw[redis]).", _redisEndpoint],
 ]
 
 
@@ -83,6 +99,14 @@ class StompOptionsMixin(AuthOptionMixin):
     """
 
     supportedInterfaces = (IUsernamePassword, IAnonymous)
+
+    def postOptions(self) -> None:
+        """
+        @raise usage.UsageError: C{--redis} with C{--stomp-relay}.
+        """
+        super().postOptions()  # type: ignore[misc]
+        if self.get("stomp-relay") is not None and self.get("redis") is not None:  # type: ignore[attr-defined]
+            raise usage.UsageError("--redis and --stomp-relay exclude each other: the relayed broker spans processes itself")
 
     def opt_stomp_port(self, description: str) -> None:
         """
@@ -118,7 +142,16 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
         max_subscriptions=_off(options["max-subscriptions"]),
     )
     broker: Any
-    if options.get("stomp-relay") is not None:
+    if options.get("stomp-relay") is not None and options.get("redis") is not None:
+        raise usage.UsageError("--redis and --stomp-relay exclude each other: the relayed broker spans processes itself")
+    if options.get("redis") is not None:
+        from wsproto_tw.redisbus import RedisBus
+        from wsproto_tw.stomp.bus import BusBroker
+
+        bus = RedisBus(options["redis"], reactor=reactor)
+        broker = BusBroker(bus, max_unacked=_off(options["max-unacked"]))
+        bus.received = broker.bus_message_received
+    elif options.get("stomp-relay") is not None:
         from wsproto_tw.stomp.relayclient import RelayBroker
 
         broker = RelayBroker(
@@ -151,7 +184,7 @@ def stompPortServices(server: StompServer, options: Any, endpoints: list[Any] | 
         parent's ports).
     @return: one listening service of STOMP over TCP per C{--stomp-port},
         and with C{--stomp-relay} the service of the relay's system
-        connection.
+        connection or the C{--redis} bus's.
     """
     factory = server.streamFactory()
     if endpoints is not None:
@@ -160,7 +193,9 @@ def stompPortServices(server: StompServer, options: Any, endpoints: list[Any] | 
         services: list[IService] = [StreamServerEndpointService(endpoint, factory) for endpoint in endpoints]
     else:
         services = [strports.service(description, factory) for description in options.get("stomp-port", [])]
-    relayService = getattr(server.broker, "service", None)
-    if relayService is not None:
-        services.insert(0, relayService)
+    # The relay's system connection, or the bus's connections.
+    for owner in (server.broker, getattr(server.broker, "bus", None)):
+        service = getattr(owner, "service", None)
+        if service is not None:
+            services.insert(0, service)
     return services
