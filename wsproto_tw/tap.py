@@ -202,6 +202,16 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         if self["app"] is not None:
             return answering500(self["app"], reflect.namedAny(self["app"]))
         if self["mode"] == "broadcast":
+            if self.get("redis") is not None:
+                # Across processes, through Redis (issue 15).
+                from wsproto_tw.busgroup import BusBroadcastGroup
+                from wsproto_tw.redisbus import RedisBus
+
+                bus = RedisBus(self["redis"])
+                group = BusBroadcastGroup(bus, self["max-write-buffer"])
+                bus.received = group.busMessageReceived
+                self.busService = bus.service
+                return group
             return BroadcastGroup(self["max-write-buffer"])
         return EchoApplication
 
@@ -280,6 +290,8 @@ def makeService(options: Options) -> IService:
         stompEndpoints = None if adopted is None else adopted[len(ports):]
         for service in stompPortServices(options.stompServer, options, stompEndpoints):
             service.setServiceParent(parent)
+    if getattr(options, "busService", None) is not None:
+        options.busService.setServiceParent(parent)  # --mode broadcast --redis
     return _operations(options, factory, parent)
 
 

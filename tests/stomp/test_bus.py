@@ -9,11 +9,13 @@ ends), restarted mid-run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 
 from twisted.python import usage
+from websockets.sync.client import connect as websocketsConnect
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import Twistd
@@ -131,12 +133,17 @@ class BusBrokerTests(SynchronousTestCase):
 
     def test_options(self) -> None:
         """
-        C{--redis} and C{--stomp-relay} exclude each other.
+        C{--redis} and C{--stomp-relay} exclude each other; C{--redis}
+        needs a mode that has something to share.
         """
         exc = self.assertRaises(
             usage.UsageError, parse, "--redis", "tcp:127.0.0.1:6379", "--stomp-relay", "tcp:127.0.0.1:61613"
         )
         self.assertIn("--redis and --stomp-relay exclude each other", str(exc))
+        from wsproto_tw.tap import Options
+
+        exc = self.assertRaises(usage.UsageError, Options().parseOptions, ["--redis", "tcp:127.0.0.1:6379"])
+        self.assertEqual(str(exc), "--redis needs --mode stomp or --mode broadcast")
 
 
 def ensureRedis() -> str:
@@ -277,3 +284,36 @@ class RedisWorkersTests(SynchronousTestCase):
         got = everyoneSends()
         for index in got:
             self.assertEqual(sorted(got[index]), sorted(f"client-{i}" for i in range(len(clients))))
+
+
+class BroadcastWorkersTests(SynchronousTestCase):
+    """
+    C{twistd websocket --workers 2 --mode broadcast --redis}: every
+    client's message reaches every client, whichever worker serves it.
+    """
+
+    def test_broadcastAcrossWorkers(self) -> None:
+        """
+        Clients spread over both workers each get every client's message.
+        """
+        ensureTxredisapi()
+        redis = Redis(self)
+        twistd = Twistd(
+            self, "--workers", "2", "--mode", "broadcast", "--port", "tcp:0:interface=127.0.0.1",
+            "--redis", f"tcp:127.0.0.1:{redis.port}",
+        )
+        for _ in range(2):
+            twistd.waitFor(r"worker \d \(pid \d+\): .*redis bus: connected to ", 60)
+        url = re.search(r"serving (ws://\S+)", "".join(twistd.log)).group(1)
+        clients = [websocketsConnect(url, open_timeout=10) for _ in range(12)]
+        self.addCleanup(lambda: [client.close() for client in clients])
+        for index, client in enumerate(clients):
+            client.send(f"hello from {index}")
+        for client in clients:
+            got = sorted(client.recv(timeout=10) for _ in clients)
+            self.assertEqual(got, sorted(f"hello from {i}" for i in range(len(clients))))
+        for client in clients:
+            client.close()
+        # Each worker logs the connections it opened.
+        served = re.findall(r"worker (\d) \(pid \d+\): .* opened 127\.0\.0\.1:", twistd.stop())
+        self.assertEqual((len(served), set(served)), (len(clients), {"1", "2"}))

@@ -88,7 +88,7 @@ STOMP_PARAMETERS: list[list[Any]] = [
     ["stomp-relay-login", None, None, "With --stomp-relay: the login of every broker connection.", None],
     ["stomp-relay-passcode", None, None, "With --stomp-relay: the passcode of every broker connection.", None],
     ["stomp-relay-vhost", None, None, "With --stomp-relay: the host header of every broker connection (RabbitMQ's virtual host, e.g. /).", None],
-    ["redis", None, None, "Redis server whose publish/subscribe carries /topic/ messages to every process sharing it (--workers, other machines), as a client endpoint, e.g. tcp:127.0.0.1:6379 (needs wsproto_tw[redis]).", _redisEndpoint],
+    ["redis", None, None, "Redis server whose publish/subscribe carries STOMP /topic/ messages (--mode stomp) or the broadcast (--mode broadcast) to every process sharing it (--workers, other machines), as a client endpoint, e.g. tcp:127.0.0.1:6379 (needs wsproto_tw[redis]).", _redisEndpoint],
 ]
 
 
@@ -102,11 +102,14 @@ class StompOptionsMixin(AuthOptionMixin):
 
     def postOptions(self) -> None:
         """
-        @raise usage.UsageError: C{--redis} with C{--stomp-relay}.
+        @raise usage.UsageError: C{--redis} with C{--stomp-relay}, or
+            with a C{--mode} other than C{stomp} and C{broadcast}.
         """
         super().postOptions()  # type: ignore[misc]
         if self.get("stomp-relay") is not None and self.get("redis") is not None:  # type: ignore[attr-defined]
             raise usage.UsageError("--redis and --stomp-relay exclude each other: the relayed broker spans processes itself")
+        if self.get("redis") is not None and self.get("mode", "stomp") not in ("stomp", "broadcast"):  # type: ignore[attr-defined]
+            raise usage.UsageError("--redis needs --mode stomp or --mode broadcast")
 
     def opt_stomp_port(self, description: str) -> None:
         """
