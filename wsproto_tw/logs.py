@@ -12,7 +12,9 @@ each event's format string in Python (it allows calls in it) and formats
 its time stamp anew. L{formatClassicText} writes the same lines several
 times faster: the format goes to C{str.format_map}, and the time stamp is
 formatted once a second. At C{warn}, the two C{info} lines of each
-connection (opened, closed) are dropped by the first observer, unformatted.
+connection (opened, closed) are dropped by the first observer, unformatted,
+after one set lookup. C{twistd websocket} logs through L{logObserver} by
+default.
 """
 
 from __future__ import annotations

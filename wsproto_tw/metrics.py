@@ -33,6 +33,11 @@ request later); C{compression_input_bytes_total},
 C{compression_output_bytes_total} and C{compression_ratio} (messages sent
 compressed).
 
+With L{Metrics.watchStomp}, the C{stomp_} families of a STOMP server;
+with L{Metrics.watchSockJS}, SockJS sessions under the wire C{sockjs}.
+L{Metrics.snapshot} gives the same figures as plain data, with the
+slowest consumers, for the C{/status} page of L{metricsSite}.
+
 A scrape reads the connections' counters as they are: it must run in the
 reactor thread, as L{MetricsResource} does (not through
 C{prometheus_client}'s own threaded servers).
