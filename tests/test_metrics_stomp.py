@@ -140,3 +140,46 @@ class SockJSMetricsTests(SynchronousTestCase):
         options.parseOptions(["--port", "tcp:0", "--sockjs", "/sockjs", "--metrics", "tcp:0"])
         service = tap.makeService(options)
         self.assertIsNotNone(service.registry.get_sample_value("wsproto_tw_connections_open", {"wire": "sockjs"}))
+
+
+class ReadinessWiringTests(SynchronousTestCase):
+    """
+    C{twistd websocket --metrics} makes C{/readyz} depend on the broker of
+    C{--stomp-relay} and the bus of C{--redis}.
+    """
+
+    def service(self, *argv: str) -> tuple:
+        options = tap.Options()
+        options.parseOptions(["--port", "tcp:0", "--metrics", "tcp:0", *argv])
+        service = tap.makeService(options)
+        service.health.ready = True  # as when listening
+        return options, service.health
+
+    def test_relayBroker(self):
+        """
+        With C{--stomp-relay}, the server is unready (C{broker}) while the
+        relay's system connection to the broker is down.
+        """
+        options, health = self.service("--mode", "stomp", "--stomp-relay", "tcp:127.0.0.1:1")
+        self.assertEqual(health.unready(), ["broker"])
+        options.stompServer.broker.system = object()  # connected
+        self.assertEqual(health.unready(), [])
+
+    def test_redisBus(self):
+        """
+        With C{--redis}, in C{--mode stomp} and C{--mode broadcast}, the
+        server is unready (C{bus}) while the Redis bus is not connected.
+        """
+        for mode in ("stomp", "broadcast"):
+            options, health = self.service("--mode", mode, "--redis", "tcp:127.0.0.1:1")
+            self.assertEqual(health.unready(), ["bus"], mode)
+            bus = options.stompServer.broker.bus if mode == "stomp" else options.busService.bus
+            bus.connected = True
+            self.assertEqual(health.unready(), [], mode)
+
+    def test_nothingToWaitFor(self):
+        """
+        Without a relay or a bus, readiness is listening alone.
+        """
+        _, health = self.service("--mode", "stomp")
+        self.assertEqual(health.unready(), [])
