@@ -6,6 +6,7 @@ C{twistd websocket}: options and service.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from wsproto_tw.logs import logFormat, logLevel
 from wsproto_tw.options import ServerConfigOptions, seconds
 from wsproto_tw.server import WebSocketServerFactory
 from wsproto_tw.stomp.options import STOMP_PARAMETERS, StompOptionsMixin, buildStompServer, stompPortServices
+from wsproto_tw.workers import WORKER_FDS, WorkersService, adoptedEndpoints, checkWorkers, workerArguments, workerCount
 
 
 def _mode(value: str) -> str:
@@ -82,6 +84,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         ["metrics", None, None, "Endpoint serving /metrics (Prometheus), /health and /readyz (503 once stopping) and /healthz, e.g. tcp:9108 (needs wsproto_tw[metrics]).", _metricsEndpoint],
         ["log-level", None, None, "Least level logged: debug, info (the default: a line per connection opened and closed), warn (per-connection lines dropped unformatted), error or critical. twistd's log goes through wsproto_tw's observer (unless --logger or --syslog): twistd's lines, formatted several times faster.", logLevel],
         ["log-format", None, None, "Log lines as text (twistd's, the default) or json (one object per line, fields by name: peer, path, code, reason...).", logFormat],
+        ["workers", None, 1, "Processes serving the same tcp:/unix: ports (auto: one per core); each has the whole configuration and its own broker.", workerCount],
     ] + STOMP_PARAMETERS
     optFlags = [
         ["http2", None, "Over TLS (ssl: ports), offer h2 and http/1.1 by ALPN and serve WebSocket over HTTP/2 (RFC 8441) besides HTTP/1.1 upgrades."],
@@ -108,6 +111,8 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         one line naming it and the fix (not twistd's whole usage text).
         """
         try:
+            #: The command line as given, for C{--workers}.
+            self.arguments = list(options) if options is not None else sys.argv[1:]
             super().parseOptions(options)
         except usage.UsageError as exc:
             if getattr(self, "parent", None) is None:
@@ -117,6 +122,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
     def postOptions(self) -> None:
         super().postOptions()
         self._checkServing()
+        checkWorkers(self)
         self._checkPorts()
 
     def _checkPorts(self) -> None:
@@ -130,7 +136,8 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         """
         from twisted.internet import reactor
 
-        run = getattr(self, "parent", None) is not None
+        # A worker of --workers inherits ports its parent checked and bound.
+        run = getattr(self, "parent", None) is not None and WORKER_FDS not in os.environ
         for description in self["port"] or ["tcp:8080"]:
             checkPort(reactor, description, listen=run, default=not self["port"])
         others = [("--metrics", self.get("metrics"))] + [("--stomp-port", d) for d in self.get("stomp-port", [])]
@@ -152,7 +159,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
             try:
                 register = reflect.namedAny(self["app"])
             except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it: {exc}") from None
+                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
             if not callable(register):
                 raise usage.UsageError(f"--app {self['app']}: not a function: {register!r}")
         elif self["app"] is not None:
@@ -161,7 +168,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
             try:
                 application = reflect.namedAny(self["app"])
             except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it: {exc}") from None
+                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
             if not callable(application):
                 raise usage.UsageError(f"--app {self['app']}: not a class or factory: {application!r}")
             checkApplication(self["app"], application)
@@ -195,6 +202,16 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         if self["app"] is not None:
             return answering500(self["app"], reflect.namedAny(self["app"]))
         if self["mode"] == "broadcast":
+            if self.get("redis") is not None:
+                # Across processes, through Redis (issue 15).
+                from wsproto_tw.busgroup import BusBroadcastGroup
+                from wsproto_tw.redisbus import RedisBus
+
+                bus = RedisBus(self["redis"])
+                group = BusBroadcastGroup(bus, self["max-write-buffer"])
+                bus.received = group.busMessageReceived
+                self.busService = bus.service
+                return group
             return BroadcastGroup(self["max-write-buffer"])
         return EchoApplication
 
@@ -255,19 +272,40 @@ def makeService(options: Options) -> IService:
     """
     from twisted.internet import reactor
 
+    if options["workers"] > 1 and WORKER_FDS not in os.environ:
+        return _workersParent(options, reactor)
+    # In a worker of --workers: the ports its parent bound, in order.
+    adopted = adoptedEndpoints(reactor)
     factory, listening = _listening(options, options.config(), reactor)
     parent = _OperationsService()
     # Added first, stopped last: listening stops, then connections close.
     InterruptibleShutdown(factory, options["shutdown-grace"]).setServiceParent(parent)
     pages = options["static"] is not None or options["mode"] == "broadcast"
     path = options["path"] or ("/ws" if pages else "/")
-    for description in options["port"] or ["tcp:8080"]:
-        endpoint = endpoints.serverFromString(reactor, description)
+    ports = options["port"] or ["tcp:8080"]
+    for index, description in enumerate(ports):
+        endpoint = endpoints.serverFromString(reactor, description) if adopted is None else adopted[index]
         ListeningService(endpoint, listening, description, reactor, path, pages).setServiceParent(parent)
     if options["mode"] == "stomp":
-        for service in stompPortServices(options.stompServer, options):
+        stompEndpoints = None if adopted is None else adopted[len(ports):]
+        for service in stompPortServices(options.stompServer, options, stompEndpoints):
             service.setServiceParent(parent)
+    if getattr(options, "busService", None) is not None:
+        options.busService.setServiceParent(parent)  # --mode broadcast --redis
     return _operations(options, factory, parent)
+
+
+def _workersParent(options: Options, reactor: Any) -> IService:
+    """
+    The parent process of C{--workers N}: it binds the ports and runs the
+    workers (L{wsproto_tw.workers}), and serves nothing itself.
+    """
+    parent = _OperationsService()
+    shared = (options["port"] or ["tcp:8080"]) + list(options.get("stomp-port", []))
+    WorkersService(
+        reactor, shared, workerArguments(options.arguments), options["workers"], options["shutdown-grace"]
+    ).setServiceParent(parent)
+    return _operations(options, None, parent)  # type: ignore[arg-type]
 
 
 # -- operations: metrics, health, logs (issue 18) ----------------------------
@@ -330,6 +368,20 @@ class _MetricsPort(Service):
         return d
 
 
+def _readinessChecks(options: Options, health: Any) -> None:
+    """
+    Make C{/readyz} say 503 while what the server relays through is down:
+    the external broker of C{--stomp-relay} (its system connection), the
+    Redis bus of C{--redis}.
+    """
+    broker = getattr(getattr(options, "stompServer", None), "broker", None)
+    if broker is not None and hasattr(broker, "system"):
+        health.addReadinessCheck("broker", lambda: broker.system is not None)
+    bus = getattr(broker, "bus", None) or getattr(getattr(options, "busService", None), "bus", None)
+    if bus is not None:
+        health.addReadinessCheck("bus", lambda: bus.connected)
+
+
 def _operations(options: Options, factory: WebSocketServerFactory, service: IService) -> IService:
     """
     Add what C{--metrics}, C{--log-level} and C{--log-format} ask for. The
@@ -362,6 +414,7 @@ def _operations(options: Options, factory: WebSocketServerFactory, service: ISer
     if options.get("sockjs"):
         metrics.watchSockJS()
     health = Health()
+    _readinessChecks(options, health)
     root.registry, root.health = registry, health  # type: ignore[attr-defined]
     site = metricsSite(registry, health, metrics)
     _MetricsPort(strports.service(endpoint, site), factory, options["shutdown-grace"]).setServiceParent(root)
