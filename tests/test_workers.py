@@ -39,6 +39,15 @@ def parentOf(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
+def stopped(twistd: Twistd) -> None:
+    """
+    Stop C{twistd} with SIGTERM if it still runs, so that its workers stop
+    with it (killing it would leave them to notice on their own).
+    """
+    if twistd.process.poll() is None:
+        twistd.stop()
+
+
 def alive(pid: int) -> bool:
     """
     @return: whether process C{pid} exists (and is not a zombie).
@@ -103,6 +112,7 @@ class WorkersTests(SynchronousTestCase):
             self, "--workers", "2", "--port", "tcp:0:interface=127.0.0.1",
             "--app", "tests.test_workers.PidApplication", "--shutdown-grace", "5",
         )
+        self.addCleanup(stopped, self.twistd)
         # Both workers serve the one port the parent bound: each logs its URL.
         urls = {self.twistd.waitFor(r"worker \d \(pid \d+\): .*serving (ws://\S+)", 60).group(1) for _ in range(2)}
         self.assertEqual(len(urls), 1)
@@ -176,3 +186,16 @@ class WorkersTests(SynchronousTestCase):
         log = self.twistd.stop()
         self.assertEqual(len(re.findall(r"worker \d \(pid \d+\) stopped", log)), 2, log)
         self.assertNotIn("killed", log)
+
+    def test_parentKilled(self) -> None:
+        """
+        The workers of a twistd killed with SIGKILL notice that their
+        parent is gone and exit.
+        """
+        pids = set(self.pids(30))
+        self.twistd.process.kill()
+        self.twistd.process.wait(10)
+        deadline = time.monotonic() + 20
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual([pid for pid in pids if alive(pid)], [])

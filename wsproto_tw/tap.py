@@ -29,7 +29,7 @@ from wsproto_tw.logs import logFormat, logLevel
 from wsproto_tw.options import ServerConfigOptions, seconds
 from wsproto_tw.server import WebSocketServerFactory
 from wsproto_tw.stomp.options import STOMP_PARAMETERS, StompOptionsMixin, buildStompServer, stompPortServices
-from wsproto_tw.workers import WORKER_FDS, WorkersService, adoptedEndpoints, checkWorkers, workerArguments, workerCount
+from wsproto_tw.workers import WORKER_FDS, ParentWatch, WorkersService, adoptedEndpoints, checkWorkers, workerArguments, workerCount
 
 
 def _mode(value: str) -> str:
@@ -278,6 +278,8 @@ def makeService(options: Options) -> IService:
     adopted = adoptedEndpoints(reactor)
     factory, listening = _listening(options, options.config(), reactor)
     parent = _OperationsService()
+    if adopted is not None:
+        ParentWatch(reactor).setServiceParent(parent)
     # Added first, stopped last: listening stops, then connections close.
     InterruptibleShutdown(factory, options["shutdown-grace"]).setServiceParent(parent)
     pages = options["static"] is not None or options["mode"] == "broadcast"

@@ -2,19 +2,24 @@
 """
 C{twistd websocket --workers N}: N processes serving the same ports.
 
-The parent binds each C{--port} and C{--stomp-port} once (with the
-endpoint's own parsing: C{tcp:}, C{tcp6:} and C{unix:} descriptions),
-never accepts on them, and starts N workers: C{twistd websocket} again with
-the same options, each inheriting the listening sockets as file
-descriptors 3, 4, ... and adopting them (C{reactor.adoptStreamPort}).
-Every worker accepts from the same sockets; the kernel hands each new
-connection to one of them. Why a shared socket rather than
-C{SO_REUSEPORT}: Twisted's endpoints bind it (interfaces, backlogs, IPv6,
-UNIX sockets and port C{0} work as without workers, and privileged ports
-are bound before twistd drops privileges), the port is bound once so a
-port in use is one error in one place, and a worker that dies takes no
-queued connection with it (with C{SO_REUSEPORT} each socket has its own
-accept queue).
+The parent binds the listening sockets of each C{--port} and
+C{--stomp-port} (C{tcp:}, C{tcp6:} and C{unix:} descriptions, parsed by
+Twisted's endpoints), never accepts on them, and starts N workers:
+C{twistd websocket} again with the same options, each inheriting its
+listening sockets as file descriptors 3, 4, ... and adopting them
+(C{reactor.adoptStreamPort}).
+
+For a TCP port the parent binds one socket per worker, all with
+C{SO_REUSEPORT} on the same address, and the kernel spreads new
+connections over them evenly (by a hash of their addresses). One socket
+shared by all workers would not: whichever worker wakes first accepts
+every connection waiting, so a burst of connections lands on one worker
+(measured: two workers then echo no faster than one). The parent binding
+them keeps what the endpoints give (interfaces, backlogs, IPv6, port C{0},
+privileged ports bound before twistd drops privileges, a port in use said
+once), and as the parent holds each worker's socket, connections queued
+on it while its worker restarts wait for the new one instead of being
+reset. A UNIX socket can't be bound twice: its one socket is shared.
 
 The parent relays each worker's output to its own log, prefixed with the
 worker's number and pid; restarts a worker that exits (after a second);
@@ -31,6 +36,7 @@ received them. To fan out across workers, relay STOMP to a broker
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -38,11 +44,11 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred
-from twisted.internet.protocol import Factory, ProcessProtocol
+from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
 from twisted.python import usage
 
-__all__ = ["WORKER_FDS", "WorkersService", "adoptedEndpoints", "checkWorkers", "workerArguments", "workerCount"]
+__all__ = ["WORKER_FDS", "ParentWatch", "WorkersService", "adoptedEndpoints", "checkWorkers", "workerArguments", "workerCount"]
 
 #: The environment variable telling a worker its inherited listening
 #: sockets: C{"FD:FAMILY,..."} in the order of the C{--port} options, then
@@ -124,11 +130,64 @@ def adoptedEndpoints(reactor: Any, environ: Any = None) -> list[Any] | None:
     return out
 
 
+class _ParentPipe(Protocol):
+    # A worker's standard input is a pipe from its parent, which never
+    # writes to it: its end means the parent is gone.
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+
+    def connectionLost(self, reason: Any = None) -> None:
+        if self.reactor.running:
+            _log.warn("the parent of this worker is gone: stopping")
+            self.reactor.stop()
+
+
+class ParentWatch(Service):
+    """
+    In a worker: stop the reactor (and so the worker, with 1001 Going Away
+    to its clients) when the parent process is gone, even killed.
+    """
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+
+    def startService(self) -> None:
+        super().startService()
+        from twisted.internet.stdio import StandardIO
+
+        StandardIO(_ParentPipe(self.reactor), stdin=0, stdout=os.open(os.devnull, os.O_WRONLY), reactor=self.reactor)
+
+
 def _twistd() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "twistd")
     if os.path.exists(script):
         return [sys.executable, script]
     return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+def _reusePortSockets(endpoint: Any, count: int) -> list[socket.socket]:
+    """
+    @return: C{count} listening sockets with C{SO_REUSEPORT} on the
+        address of a TCP endpoint (port C{0}: the port the first got).
+    """
+    family = socket.AF_INET6 if isinstance(endpoint, endpoints.TCP6ServerEndpoint) else socket.AF_INET
+    port = endpoint._port
+    out = []
+    try:
+        for _ in range(count):
+            listening = socket.socket(family, socket.SOCK_STREAM)
+            out.append(listening)
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            listening.bind((endpoint._interface or ("::" if family == socket.AF_INET6 else ""), port))
+            listening.listen(endpoint._backlog)
+            listening.setblocking(False)
+            port = listening.getsockname()[1]
+    except BaseException:
+        for listening in out:
+            listening.close()
+        raise
+    return out
 
 
 class _Refuse(Factory):
@@ -179,7 +238,9 @@ class WorkersService(Service):
     worker processes.
 
     @ivar workers: the running L{_Worker}s by index.
-    @ivar ports: the listening ports, never read by this process.
+    @ivar ports: per description, the workers' listening sockets (a list:
+        TCP) or the one shared listening port (UNIX), never read by this
+        process.
     """
 
     def __init__(
@@ -213,8 +274,12 @@ class WorkersService(Service):
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         for description in self.descriptions:
-            # tcp: and unix: endpoints listen at once.
-            listening = endpoints.serverFromString(self.reactor, description).listen(_Refuse())
+            endpoint = endpoints.serverFromString(self.reactor, description)
+            if isinstance(endpoint, (endpoints.TCP4ServerEndpoint, endpoints.TCP6ServerEndpoint)):
+                self.ports.append(_reusePortSockets(endpoint, self.count))
+                continue
+            # unix: endpoints listen at once.
+            listening = endpoint.listen(_Refuse())
             ports: list[Any] = []
             listening.addCallback(ports.append)
             if not ports:
@@ -229,18 +294,19 @@ class WorkersService(Service):
         for index in range(1, self.count + 1):
             self._spawn(index)
 
-    def _childFDs(self) -> tuple[dict[int, Any], str]:
+    def _childFDs(self, index: int) -> tuple[dict[int, Any], str]:
         childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
         described = []
         for offset, port in enumerate(self.ports):
             fd = 3 + offset
-            childFDs[fd] = port.fileno()
-            described.append(f"{fd}:{port.socket.family}")
+            listening = port[index - 1] if isinstance(port, list) else port.socket
+            childFDs[fd] = listening.fileno()
+            described.append(f"{fd}:{listening.family}")
         return childFDs, ",".join(described)
 
     def _spawn(self, index: int) -> None:
         self._restarts.pop(index, None)
-        childFDs, described = self._childFDs()
+        childFDs, described = self._childFDs(index)
         environ = dict(self.environ, **{WORKER_FDS: described, "PYTHONUNBUFFERED": "1"})
         command = _twistd() + ["-n", "--pidfile=", "websocket", *self.arguments]
         worker = _Worker(self, index)
@@ -279,7 +345,11 @@ class WorkersService(Service):
         def stopped(_: Any) -> Any:
             if killer.active():
                 killer.cancel()
-            return gatherResults([maybeDeferred(port.stopListening) for port in self.ports])
+            for port in self.ports:
+                if isinstance(port, list):
+                    for listening in port:
+                        listening.close()
+            return gatherResults([maybeDeferred(port.stopListening) for port in self.ports if not isinstance(port, list)])
 
         return DeferredList([worker.ended for worker in workers]).addCallback(stopped)
 

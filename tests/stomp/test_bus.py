@@ -19,6 +19,7 @@ from websockets.sync.client import connect as websocketsConnect
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import Twistd
+from tests.test_workers import stopped
 from tests.stomp.helpers import connected, frame, sent
 from tests.stomp.rabbitmq import _freePort, _stop, _waitForPort
 from tests.stomp.test_options import parse
@@ -240,6 +241,7 @@ class RedisWorkersTests(SynchronousTestCase):
             "--stomp-port", f"tcp:{stompPort}:interface=127.0.0.1", "--redis", f"tcp:127.0.0.1:{redis.port}",
             "--app", "tests.stomp.test_relay.registerPid",
         )
+        self.addCleanup(stopped, twistd)
         for _ in range(2):
             twistd.waitFor(r"worker \d \(pid \d+\): .*redis bus: connected to ", 60)
         clients = []
@@ -302,6 +304,7 @@ class BroadcastWorkersTests(SynchronousTestCase):
             self, "--workers", "2", "--mode", "broadcast", "--port", "tcp:0:interface=127.0.0.1",
             "--redis", f"tcp:127.0.0.1:{redis.port}",
         )
+        self.addCleanup(stopped, twistd)
         for _ in range(2):
             twistd.waitFor(r"worker \d \(pid \d+\): .*redis bus: connected to ", 60)
         url = re.search(r"serving (ws://\S+)", "".join(twistd.log)).group(1)

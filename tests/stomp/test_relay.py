@@ -20,6 +20,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import Twistd
+from tests.test_workers import stopped
 from tests.stomp.helpers import CONFIG, frame
 from tests.stomp.rabbitmq import SERVER, RabbitMQ, _freePort, _stop, _waitForPort
 from tests.stomp.test_options import parse
@@ -461,6 +462,7 @@ class RelayWorkersTests(SynchronousTestCase):
             "--stomp-relay-login", "guest", "--stomp-relay-passcode", "guest",
             "--app", "tests.stomp.test_relay.registerPid",
         )
+        self.addCleanup(stopped, twistd)
         for _ in range(2):
             twistd.waitFor(r"worker \d \(pid \d+\): .*system connection to \S+ is up", 60)
         clients = []
