@@ -1,7 +1,8 @@
 // Loads wsproto_tw's /status page in Debian's Chromium, headless, through
 // playwright-core, waits until the page has refreshed REFRESHES times, and
 // prints what it shows as one JSON line: the text of each figure by its
-// element id, and each table's rows as arrays of cell texts.
+// element id, each table's rows as arrays of cell texts, and whether each
+// element with an id is displayed.
 //
 //   node status.js CHROMIUM PAGE_URL REFRESHES [FLAG...]
 'use strict';
@@ -43,7 +44,11 @@ async function main([executablePath, url, refreshes, ...flags]) {
         tables[table.id] = Array.from(table.querySelectorAll('tbody tr'), (row) =>
           Array.from(row.cells, (cell) => cell.textContent.trim()));
       });
-      return { figures, tables };
+      const visible = {};
+      document.querySelectorAll('[id]').forEach((element) => {
+        visible[element.id] = element.offsetParent !== null || element.tagName === 'BODY';
+      });
+      return { figures, tables, visible };
     });
     shown.requests = requests;
   } catch (error) {

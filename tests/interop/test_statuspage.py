@@ -164,6 +164,7 @@ class StatusPageTests(InteropTestCase):
         self.assertEqual(tables["wires"], [["websocket", "1", "3"]])
         self.assertEqual(tables["close-codes"], [["1000", "1", "1", "0"], ["4001", "1", "1", "0"]])
         [row] = tables["slow-consumers"]
+        self.assertFalse(shown["visible"]["slow-none"])
         self.assertEqual(row[0], f"127.0.0.1:{slow.getHost().port}")
         self.assertEqual(row[1], "/slow")
         self.assertGreaterEqual(number(row[2]), 0)
