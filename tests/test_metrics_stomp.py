@@ -183,3 +183,32 @@ class ReadinessWiringTests(SynchronousTestCase):
         """
         _, health = self.service("--mode", "stomp")
         self.assertEqual(health.unready(), [])
+
+
+class RelayCountsTests(SynchronousTestCase):
+    """
+    A relayed session (L{RelaySession <wsproto_tw.stomp.relay.RelaySession>})
+    counts as an embedded one does.
+    """
+
+    def test_relayedFramesCounted(self):
+        """
+        The client's frames count by command (relayed ones too), the
+        broker's C{MESSAGE} frames passed on count as delivered, and its
+        C{ERROR} as an C{ERROR} sent.
+        """
+        from tests.stomp.test_relay import frame, relaySession
+        from wsproto_tw.stomp.frames import Frame
+
+        session, forwarded = relaySession()
+        session.receive_data(frame("SUBSCRIBE", "id:0", "destination:/topic/a"), now=1)
+        self.assertEqual(len(forwarded), 1)
+        session.broker_frame_received(
+            Frame("MESSAGE", (("subscription", "0"), ("message-id", "1"), ("content-length", "1")), b"x")
+        )
+        session.broker_frame_received(Frame("ERROR", (("message", "gone"),)))
+        self.assertEqual(
+            ({str(getattr(c, "value", c)): n for c, n in session.frames_received.items()},
+             session.messages_delivered, session.errors_sent),
+            ({"CONNECT": 1, "SUBSCRIBE": 1}, 1, 1),
+        )

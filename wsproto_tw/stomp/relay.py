@@ -324,7 +324,10 @@ class RelaySession(StompSession):
         except ValueError:
             self.fail(StompError(f"a {frame.command} of the broker can't be written in STOMP {self.version.value}"))
             return
-        if frame.command == Command.ERROR:
+        if frame.command == Command.MESSAGE:
+            self.messages_delivered += 1
+        elif frame.command == Command.ERROR:
+            self.errors_sent += 1
             self._events.append(SessionFailed(StompError(frame.get("message") or "broker error")))
             self._close()
         self._wake()
