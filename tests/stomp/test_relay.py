@@ -10,6 +10,7 @@ mid-session.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from twisted.internet.task import Clock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
+from websockets.sync.client import connect as websocketsConnect
 
 from tests.processes import Twistd
 from tests.test_workers import stopped
@@ -396,6 +398,42 @@ class RelayWithRabbitMQTests(SynchronousTestCase):
         # RabbitMQ delivers a temporary queue's messages on a subscription
         # named after it, on the connection that created it: this session's.
         self.assertEqual((answer.body, answer.get("subscription")), (b"answer", "/temp-queue/answers"))
+
+    def test_webSocketClient(self) -> None:
+        """
+        A browser-style client, STOMP 1.2 over a WebSocket (subprotocol
+        C{v12.stomp}), and a client straight on RabbitMQ exchange messages
+        through the relay, with receipts and a client acknowledgement.
+        """
+        url = re.search(r"serving (ws://\S+)", "".join(self.twistd.log)).group(1)
+        theirs = self.rabbitClient()
+        with websocketsConnect(url, subprotocols=["v12.stomp"], open_timeout=10) as browser:
+            self.assertEqual(browser.subprotocol, "v12.stomp")
+            reader = FrameReader(version=Version.V1_2)
+
+            def receive() -> Frame:
+                while (got := reader.next_frame()) is None:
+                    message = browser.recv(timeout=15)
+                    reader.feed(message.encode("utf-8") if isinstance(message, str) else message)
+                return got
+
+            browser.send(frame("CONNECT", "accept-version:1.2", "host:ours", "heart-beat:0,0").decode())
+            self.assertEqual(receive().command, "CONNECTED")
+            browser.send(frame("SUBSCRIBE", "id:0", "destination:/exchange/amq.fanout", "ack:client-individual",
+                               "receipt:sub").decode())
+            self.assertEqual(receive().get("receipt-id"), "sub")
+            theirs.send("SEND", "destination:/exchange/amq.fanout", body=b"to the browser")
+            got = receive()
+            self.assertEqual((got.command, got.get("subscription"), got.body), ("MESSAGE", "0", b"to the browser"))
+            browser.send(frame("ACK", f"id:{got.get('ack')}", "receipt:ack").decode())
+            self.assertEqual(receive().get("receipt-id"), "ack")
+            theirs.send("SUBSCRIBE", "id:q", "destination:/queue/from-browser", "receipt:r-q")
+            receiveUntil(theirs, "RECEIPT")
+            browser.send(frame("SEND", "destination:/queue/from-browser", "receipt:sent", body=b"hello").decode())
+            self.assertEqual(receive().get("receipt-id"), "sent")
+            self.assertEqual(receiveUntil(theirs, "MESSAGE").body, b"hello")
+            browser.send(frame("DISCONNECT", "receipt:bye").decode())
+            self.assertEqual(receive().get("receipt-id"), "bye")
 
     def test_applicationPublishesOverSystemConnection(self) -> None:
         """
