@@ -17,6 +17,7 @@ import sys
 import time
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 from websockets.sync.client import connect as websocketsConnect
@@ -31,7 +32,7 @@ from wsproto_tw.stomp.broker import EmbeddedBroker
 from wsproto_tw.stomp.frames import Frame, FrameReader, Version
 from wsproto_tw.stomp.options import buildStompServer, stompPortServices
 from wsproto_tw.stomp.relay import BrokerFailed, BrokerLink, LinkState, RelaySession
-from wsproto_tw.stomp.relayclient import RelayBroker
+from wsproto_tw.stomp.relayclient import BrokerProtocol, RelayBroker
 from wsproto_tw.stomp.session import SessionState
 
 
@@ -227,6 +228,75 @@ class RelaySessionTests(SynchronousTestCase):
         session.forward = None
         session.receive_data(frame("SEND", "destination:/queue/a"), now=1)
         self.assertTrue(session.messages_to_send()[0].startswith("ERROR\nmessage:broker not available\n"))
+
+
+class BrokerProtocolTests(SynchronousTestCase):
+    """
+    L{BrokerProtocol}, the pump of a L{BrokerLink}, on a
+    C{StringTransport} and a C{Clock}.
+    """
+
+    def opened(self) -> tuple[BrokerProtocol, StringTransport, Clock, list]:
+        clock, transport, seen = Clock(), StringTransport(), []
+        protocol = BrokerProtocol(
+            lambda now: BrokerLink(heart_beat=(1000, 1000), connect_timeout=5, now=now), clock,
+            lambda event: seen.append(("connected", event.heart_beat)),
+            lambda received: seen.append(("frame", received.command)),
+            lambda message: seen.append(("failed", message)),
+        )
+        protocol.makeConnection(transport)
+        return protocol, transport, clock, seen
+
+    def test_connectThenFrames(self) -> None:
+        """
+        The protocol writes C{CONNECT} at once, reports C{CONNECTED} and
+        then each frame, and sends heart-beats on the clock.
+        """
+        protocol, transport, clock, seen = self.opened()
+        self.assertTrue(transport.value().startswith(b"CONNECT\naccept-version:1.2\n"))
+        transport.clear()
+        protocol.dataReceived(b"CONNECTED\nversion:1.2\nheart-beat:1000,1000\n\n\x00MESSAGE\n\nx\x00")
+        self.assertEqual(seen, [("connected", (1000, 1000)), ("frame", "MESSAGE")])
+        clock.advance(1)
+        self.assertEqual(transport.value(), b"\n")
+
+    def test_silentBrokerAborted(self) -> None:
+        """
+        A broker silent past twice its heart-beat is reported failed once,
+        and the connection is aborted, not waited for.
+        """
+        protocol, transport, clock, seen = self.opened()
+        protocol.dataReceived(b"CONNECTED\nversion:1.2\nheart-beat:1000,1000\n\n\x00")
+        clock.advance(1)
+        clock.advance(1)
+        self.assertEqual(seen[-1], ("failed", "no heart-beat from the broker in 1000 ms"))
+        self.assertTrue(transport.disconnected)
+        protocol.connectionLost(None)
+        self.assertEqual(len([s for s in seen if s[0] == "failed"]), 1)
+
+    def test_noAnswer(self) -> None:
+        """
+        Without C{CONNECTED} within the link's connect timeout, the
+        protocol reports the failure.
+        """
+        protocol, transport, clock, seen = self.opened()
+        clock.advance(5)
+        self.assertEqual(seen, [("failed", "the broker did not answer CONNECT in time")])
+        self.assertTrue(transport.disconnected)
+
+    def test_disconnectIsNoFailure(self) -> None:
+        """
+        L{BrokerProtocol.disconnect} says C{DISCONNECT} and closes; the
+        loss that follows is not reported as a failure.
+        """
+        protocol, transport, clock, seen = self.opened()
+        protocol.dataReceived(b"CONNECTED\nversion:1.2\n\n\x00")
+        transport.clear()
+        protocol.disconnect()
+        self.assertEqual(transport.value(), b"DISCONNECT\n\n\x00")
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(None)
+        self.assertEqual(seen, [("connected", (0, 0))])
 
 
 class RelayOptionsTests(SynchronousTestCase):
