@@ -33,6 +33,7 @@ from wsproto_tw.stomp.frames import Frame, FrameReader, Version
 from wsproto_tw.stomp.options import buildStompServer, stompPortServices
 from wsproto_tw.stomp.relay import BrokerFailed, BrokerLink, LinkState, RelaySession
 from wsproto_tw.stomp.relayclient import BrokerProtocol, RelayBroker
+from wsproto_tw.stomp.routing import Router
 from wsproto_tw.stomp.session import SessionState
 
 
@@ -200,6 +201,28 @@ class RelaySessionTests(SynchronousTestCase):
         session.receive_data(frame("SEND", "destination:/app/x"), now=1)
         self.assertEqual(forwarded, [])
         self.assertTrue(session.messages_to_send()[0].startswith("ERROR\nmessage:no handler for /app/x\n"))
+
+    def test_reply(self) -> None:
+        """
+        A handler's C{reply} reaches the client on its subscriptions to
+        the destination, as forwarded to the broker; not after
+        C{UNSUBSCRIBE}.
+        """
+        router = Router()
+        router.add("/app/ping", lambda request: request.reply("/topic/pong", "pong"))
+        forwarded: list[Frame] = []
+        session = RelaySession(CONFIG, EmbeddedBroker(), session_id="s1", router=router)
+        session.receive_data(frame("CONNECT", "accept-version:1.2", "host:h"), now=0)
+        session.events()
+        session.forward = forwarded.append
+        session.accept_connect(None, now=0)
+        session.messages_to_send()
+        session.receive_data(frame("SUBSCRIBE", "id:7", "destination:/topic/pong") + frame("SEND", "destination:/app/ping"), now=1)
+        self.assertEqual([f.command for f in forwarded], ["SUBSCRIBE"])
+        [reply] = session.messages_to_send()
+        self.assertTrue(reply.startswith("MESSAGE\ndestination:/topic/pong\nmessage-id:s1-reply-1\nsubscription:7\n"), reply)
+        session.receive_data(frame("UNSUBSCRIBE", "id:7") + frame("SEND", "destination:/app/ping"), now=2)
+        self.assertEqual(session.messages_to_send(), [])
 
     def test_brokerFramesPassed(self) -> None:
         """

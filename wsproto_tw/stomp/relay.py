@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wsproto_tw.stomp.broker import AckMode, Subscription
 from wsproto_tw.stomp.errors import StompError
 from wsproto_tw.stomp.events import SessionFailed
 from wsproto_tw.stomp.frames import Command, Frame, FrameReader, Version, serialize
@@ -287,7 +288,8 @@ class RelaySession(StompSession):
 
     The session's own broker (C{broker}) still carries what the
     application's handlers publish, and is told when the session ends
-    (C{detach}).
+    (C{detach}). A handler's C{reply} reaches the client on its
+    subscriptions to the destination, as the client named them.
 
     @ivar forward: called with each L{Frame} for the broker, once set by
         the layer above (when the broker accepted the session's link).
@@ -306,8 +308,21 @@ class RelaySession(StompSession):
                 if self.forward is None:
                     raise StompError(BROKER_NOT_AVAILABLE)
                 self.forward(frame)
+                self._track(frame)
                 return
         super()._handle(frame, now)
+
+    def _track(self, frame: Frame) -> None:
+        # The client's subscriptions as it named them, for what handlers
+        # send it alone (ApplicationRequest.reply); the broker has the real
+        # ones.
+        if frame.command == Command.SUBSCRIBE:
+            destination = frame.get("destination")
+            id = frame.get("id", destination)
+            if destination is not None and id is not None:
+                self._subscriptions[id] = Subscription(self, id, destination, AckMode.AUTO)
+        elif frame.command == Command.UNSUBSCRIBE:
+            self._subscriptions.pop(frame.get("id", frame.get("destination")) or "", None)
 
     def broker_frame_received(self, frame: Frame) -> None:
         """
