@@ -114,6 +114,33 @@ class RedisBus:
         if kind == "subscriber":
 
             class Subscriber(txredisapi.SubscriberProtocol):
+                # txredisapi parses what follows each bulk reply in a later
+                # reactor turn (setLineMode pauses and calls back), so a burst
+                # of messages was delivered one per turn, each with a write
+                # call per client: here the rest is parsed in the same turn,
+                # in a loop (not recursively).
+                _rest: bytes | None = None
+                _parsing = False
+
+                def setLineMode(self, extra: bytes = b"") -> None:
+                    self.line_mode = 1
+                    if extra:
+                        self._rest = extra if self._rest is None else extra + self._rest
+
+                def dataReceived(self, data: bytes, unpause: bool = False) -> Any:
+                    if self._parsing:
+                        self._rest = data if self._rest is None else self._rest + data
+                        return None
+                    self._parsing = True
+                    try:
+                        result = super().dataReceived(data, unpause)
+                        while self._rest is not None and not result:
+                            rest, self._rest = self._rest, None
+                            result = super().dataReceived(rest)
+                        return result
+                    finally:
+                        self._parsing = False
+
                 def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
                     if bus.received is not None:
                         name = channel.decode("utf-8", "replace") if isinstance(channel, bytes) else channel

@@ -147,6 +147,45 @@ class BusBrokerTests(SynchronousTestCase):
         self.assertEqual(str(exc), "--redis needs --mode stomp or --mode broadcast")
 
 
+def pubsubMessage(channel: bytes, payload: bytes) -> bytes:
+    """
+    What Redis sends a subscriber for one message (RESP).
+    """
+    return b"*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(channel), channel, len(payload), payload)
+
+
+class RedisBusTests(SynchronousTestCase):
+    """
+    L{wsproto_tw.redisbus.RedisBus}'s subscriber connection, on a
+    C{StringTransport}.
+    """
+
+    def test_burstParsedAtOnce(self) -> None:
+        """
+        Messages that arrive together are all delivered at once, in order,
+        not one per reactor turn (what C{txredisapi} alone does); the
+        channels are subscribed when the connection is ready.
+        """
+        ensureTxredisapi()
+        from twisted.internet.task import Clock
+        from twisted.internet.testing import StringTransport
+
+        from wsproto_tw.redisbus import RedisBus
+
+        bus = RedisBus("tcp:127.0.0.1:6379", reactor=Clock())
+        received: list[tuple[str, bytes]] = []
+        bus.received = lambda channel, payload: received.append((channel, payload))
+        bus.subscribe("news")
+        protocol = bus._factory("subscriber").buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.assertEqual(transport.value(), b"*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n")
+        protocol.dataReceived(b"".join(pubsubMessage(b"news", b"m%d\r\n" % i) for i in range(50))[:-3])
+        self.assertEqual(received, [("news", b"m%d\r\n" % i) for i in range(49)])
+        protocol.dataReceived(b"\n\r\n")
+        self.assertEqual(received[-1], ("news", b"m49\r\n"))
+
+
 def ensureRedis() -> str:
     """
     Install Debian's C{redis-server} (as root) if it is missing.
