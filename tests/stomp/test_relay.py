@@ -342,6 +342,13 @@ class RelayOptionsTests(SynchronousTestCase):
         self.assertEqual((server.broker.login, server.broker.passcode, server.broker.host), ("guest", "pw", "/prod"))
         self.assertIn(server.broker.service, stompPortServices(server, options))
 
+    def test_credentialsNeedRelay(self) -> None:
+        """
+        The relay's credentials without C{--stomp-relay} are refused.
+        """
+        exc = self.assertRaises(usage.UsageError, parse, "--stomp-relay-login", "guest")
+        self.assertEqual(str(exc), "--stomp-relay-login needs --stomp-relay")
+
     def test_badEndpoint(self) -> None:
         """
         A C{--stomp-relay} that is not a client endpoint is refused with

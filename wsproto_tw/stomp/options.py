@@ -103,13 +103,17 @@ class StompOptionsMixin(AuthOptionMixin):
     def postOptions(self) -> None:
         """
         @raise usage.UsageError: C{--redis} with C{--stomp-relay}, or
-            with a C{--mode} other than C{stomp} and C{broadcast}.
+            with a C{--mode} other than C{stomp} and C{broadcast}; a
+            C{--stomp-relay-*} option without C{--stomp-relay}.
         """
         super().postOptions()  # type: ignore[misc]
         if self.get("stomp-relay") is not None and self.get("redis") is not None:  # type: ignore[attr-defined]
             raise usage.UsageError("--redis and --stomp-relay exclude each other: the relayed broker spans processes itself")
         if self.get("redis") is not None and self.get("mode", "stomp") not in ("stomp", "broadcast"):  # type: ignore[attr-defined]
             raise usage.UsageError("--redis needs --mode stomp or --mode broadcast")
+        for name in ("stomp-relay-login", "stomp-relay-passcode", "stomp-relay-vhost"):
+            if self.get(name) is not None and self.get("stomp-relay") is None:  # type: ignore[attr-defined]
+                raise usage.UsageError(f"--{name} needs --stomp-relay")
 
     def opt_stomp_port(self, description: str) -> None:
         """
