@@ -15,20 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IConsumer
 from zope.interface import implementer
 
 from wsproto_tw._pump import Pump, _peer
 from wsproto_tw.core.codes import CloseCode
-from wsproto_tw.flow import PauseReason
+from wsproto_tw.flow import FlowControlled
 from wsproto_tw.interfaces import IWebSocketTransport, IWireReceiver
 
 __all__ = ["WebSocketConnection"]
 
 
 @implementer(IWebSocketTransport, IConsumer, IWireReceiver)
-class WebSocketConnection(Pump):
+class WebSocketConnection(FlowControlled, Pump):
     """
     One WebSocket connection, server or client, over any L{IWire}: the pump
     between the wire, the sans-I/O core and the application.
@@ -150,25 +149,5 @@ class WebSocketConnection(Pump):
     def getHost(self) -> Any:
         return self.wire.getHost()
 
-    def pauseReading(self) -> None:
-        self._pause(PauseReason.APPLICATION)
-
-    def resumeReading(self) -> None:
-        self._resume(PauseReason.APPLICATION)
-
-    def whenDrained(self) -> Deferred:
-        return self._outbound.whenDrained()
-
-    # -- IConsumer -------------------------------------------------------
-
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        self._outbound.register(producer, bool(streaming))
-
-    def unregisterProducer(self) -> None:
-        self._outbound.unregister()
-
-    def write(self, data: bytes) -> None:
-        self.sendBinary(data)
-
-    def writeSequence(self, data: list[bytes]) -> None:
-        self.sendBinary(b"".join(data))
+    # pauseReading, resumeReading, whenDrained and the IConsumer methods:
+    # FlowControlled.

@@ -11,7 +11,10 @@ holds:
     behind it, the stall deadline, L{whenDrained <OutboundFlow.whenDrained>}
     Deferreds, and the application's producer;
   - L{PullToPush}: a pull producer driven as a push producer, shared by the
-    connection and L{wsproto_tw.wrap}.
+    connection and L{wsproto_tw.wrap};
+  - L{FlowControlled}: the flow-control half of C{IWebSocketTransport} and
+    C{IConsumer}, over those objects, for every kind of connection (a
+    WebSocket on any wire, a SockJS session).
 
 None of them writes or reads: they keep the state and tell their owner
 what to do.
@@ -30,7 +33,7 @@ from zope.interface import implementer
 
 from wsproto_tw.core.config import Config
 
-__all__ = ["InboundFlow", "OutboundFlow", "PauseReason", "PullToPush"]
+__all__ = ["FlowControlled", "InboundFlow", "OutboundFlow", "PauseReason", "PullToPush"]
 
 
 class PauseReason(enum.Flag):
@@ -327,3 +330,43 @@ class PullToPush:
     def stopProducing(self) -> None:
         self.stop()
         self._pull.stopProducing()
+
+
+class FlowControlled:
+    """
+    The flow-control methods of L{IWebSocketTransport
+    <wsproto_tw.interfaces.IWebSocketTransport>} and C{IConsumer}, the same
+    for every kind of connection. A subclass provides C{_pause(reason)} and
+    C{_resume(reason)} (which act on its L{InboundFlow}), C{_outbound} (its
+    L{OutboundFlow}) and C{sendBinary}.
+    """
+
+    __slots__ = ()
+
+    # What the subclass provides (not defined here, so that a base class
+    # of the subclass can provide them too).
+    _outbound: OutboundFlow
+    _pause: Callable[[PauseReason], None]
+    _resume: Callable[[PauseReason], None]
+    sendBinary: Callable[[bytes], None]
+
+    def pauseReading(self) -> None:
+        self._pause(PauseReason.APPLICATION)
+
+    def resumeReading(self) -> None:
+        self._resume(PauseReason.APPLICATION)
+
+    def whenDrained(self) -> Deferred:
+        return self._outbound.whenDrained()
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        self._outbound.register(producer, bool(streaming))
+
+    def unregisterProducer(self) -> None:
+        self._outbound.unregister()
+
+    def write(self, data: bytes) -> None:
+        self.sendBinary(data)
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.sendBinary(b"".join(data))

@@ -39,7 +39,7 @@ from zope.interface import implementer
 from wsproto_tw._timers import sharedTimer
 from wsproto_tw.core.config import Config
 from wsproto_tw.errors import ConnectionClosed
-from wsproto_tw.flow import InboundFlow, OutboundFlow, PauseReason
+from wsproto_tw.flow import FlowControlled, InboundFlow, OutboundFlow, PauseReason
 from wsproto_tw.interfaces import IWebSocketTransport
 from wsproto_tw.sockjs.frames import Framing
 from wsproto_tw.sockjs.session import Closed, MessageReceived, Opened, Receiver, Session, SessionConfig, SessionState
@@ -133,7 +133,7 @@ class ResponseSink:
 
 
 @implementer(IWebSocketTransport, IConsumer)
-class SockJSSession:
+class SockJSSession(FlowControlled):
     """
     One SockJS session, the application's L{IWebSocketTransport}.
 
@@ -269,28 +269,8 @@ class SockJSSession:
     def getHost(self) -> Any:
         return self._host
 
-    def pauseReading(self) -> None:
-        self._pause(PauseReason.APPLICATION)
-
-    def resumeReading(self) -> None:
-        self._resume(PauseReason.APPLICATION)
-
-    def whenDrained(self) -> Deferred:
-        return self._outbound.whenDrained()
-
-    # -- IConsumer -------------------------------------------------------
-
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        self._outbound.register(producer, bool(streaming))
-
-    def unregisterProducer(self) -> None:
-        self._outbound.unregister()
-
-    def write(self, data: bytes) -> None:
-        self.sendBinary(data)
-
-    def writeSequence(self, data: list[bytes]) -> None:
-        self.sendBinary(b"".join(data))
+    # pauseReading, resumeReading, whenDrained and the IConsumer methods:
+    # FlowControlled.
 
     # -- what the resource calls -----------------------------------------
 
