@@ -170,6 +170,15 @@ class DecodeTests(SynchronousTestCase):
             error = self.assertRaises(BrokenJSON, decode_messages, payload)
             self.assertEqual(str(error), "Broken JSON encoding.")
 
+    def test_deeplyNested(self):
+        """
+        JSON nested too deeply for the decoder raises L{BrokenJSON}, not
+        L{RecursionError}.
+        """
+        for payload in (b"[" * 100000, "[" * 100000 + "]" * 100000):
+            error = self.assertRaises(BrokenJSON, decode_messages, payload)
+            self.assertEqual(str(error), "Broken JSON encoding.")
+
 
 class ValidationTests(SynchronousTestCase):
     """

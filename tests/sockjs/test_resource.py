@@ -194,6 +194,23 @@ class XhrTests(SynchronousTestCase):
         site.fetch("POST", path + "/xhr_send", b'["a"]')
         self.assertEqual(site.fetch("POST", path + "/xhr").body, b'a["a"]\n')
 
+    def test_deeplyNestedJSON(self):
+        """
+        A body nested too deeply to decode is broken JSON: 500 with the
+        protocol's message on C{xhr_send} and C{jsonp_send}.
+        """
+        site = SockJSSite()
+        path = _opened(site)
+        response = site.fetch("POST", path + "/xhr_send", b"[" * 100000)
+        self.assertEqual((response.status, response.body), (500, b"Broken JSON encoding."))
+        response = site.fetch(
+            "POST",
+            path + "/jsonp_send",
+            b"[" * 100000,
+            headers={"Content-Type": "text/plain"},
+        )
+        self.assertEqual((response.status, response.body), (500, b"Broken JSON encoding."))
+
     def test_bodyLimit(self):
         """
         A body over C{max_request_body} bytes gets 413.

@@ -201,12 +201,18 @@ class WebSocketTransportTests(SynchronousTestCase):
 
     def test_brokenJSON(self):
         """
-        Broken JSON drops the connection at once.
+        Broken JSON closes the WebSocket at once, cleanly: a close frame
+        with 3000 C{Broken framing.} (as sockjs-node does), then TCP.
         """
-        site = SockJSSite(RecordingApplication)
-        exchange = self._open(site)
-        exchange.channel.dataReceived(clientFrame(1, b'["a'))
-        self.assertTrue(exchange.transport.disconnecting or exchange.transport.disconnected)
+        for payload in (b'["a', b"[" * 100000):
+            site = SockJSSite(RecordingApplication)
+            exchange = self._open(site)
+            exchange.transport.clear()
+            exchange.channel.dataReceived(clientFrame(1, payload))
+            frames = parseFrames(exchange.transport.value())
+            self.assertEqual([(op, payload) for op, payload, _, _ in frames], [(8, b"\x0b\xb8Broken framing.")])
+            exchange.channel.dataReceived(clientFrame(8, b"\x0b\xb8"))
+            self.assertTrue(exchange.transport.disconnecting or exchange.transport.disconnected)
 
     def test_applicationClose(self):
         """

@@ -147,7 +147,9 @@ def decode_messages(payload: bytes | str, *, allow_empty: bool = False) -> list[
         raise PayloadExpected()
     try:
         value = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack (a
+        # body of 100,000 C{[}) is broken JSON too, not our bug.
         raise BrokenJSON() from None
     if isinstance(value, str):
         return [value]

@@ -470,8 +470,9 @@ class _WebSocketBridge(WebSocketApplication):
         try:
             self._session.receive(text, allowEmpty=True)
         except SockJSRequestError:
-            # Broken JSON: drop the connection at once.
-            self._ws.abortConnection()
+            # Broken JSON: close the WebSocket at once, with a close frame
+            # (sockjs-node closes with 3000 "Broken framing.").
+            self._ws.close(3000, "Broken framing.")
 
     def binaryMessageReceived(self, data: bytes) -> None:
         self._ws.close(1003, "sockjs carries text only")
