@@ -231,6 +231,74 @@ class QueueTests(SynchronousTestCase):
         send(a, "/queue/q")
         self.assertEqual(sent(a), ["ERROR\nmessage:queue /queue/q is full\ncontent-length:0\n\n\x00"])
 
+    def test_queueBytesFull(self):
+        """
+        A message that would take a queue past C{max_queue_bytes} is an
+        error and is not stored.
+        """
+        broker = EmbeddedBroker(max_queue_bytes=10)
+        a = connected(broker)
+        send(a, "/queue/q", b"x" * 6)
+        send(a, "/queue/q", b"y" * 6)
+        self.assertEqual(
+            sent(a), ["ERROR\nmessage:queue /queue/q is full (at most 10 bytes)\ncontent-length:0\n\n\x00"]
+        )
+        self.assertEqual(broker.queued("/queue/q"), 1)
+        self.assertEqual(broker.queued_bytes(), 6)
+
+    def test_queuedBytesFull(self):
+        """
+        A message that would take all queues together past
+        C{max_queued_bytes} is an error and is not stored; delivering
+        messages frees their bytes.
+        """
+        broker = EmbeddedBroker(max_queued_bytes=10)
+        a = connected(broker)
+        send(a, "/queue/q1", b"x" * 6)
+        send(a, "/queue/q2", b"y" * 6)
+        self.assertEqual(
+            sent(a), ["ERROR\nmessage:the broker's queues are full (at most 10 bytes)\ncontent-length:0\n\n\x00"]
+        )
+        self.assertEqual(broker.queued("/queue/q2"), 0)
+        self.assertEqual(broker.queue_count(), 1)
+        b = connected(broker, session_id="b")
+        subscribe(b, "/queue/q1")
+        self.assertEqual(bodies(b), [b"x" * 6])
+        self.assertEqual(broker.queued_bytes(), 0)
+        send(b, "/queue/q2", b"y" * 6)
+        self.assertEqual(broker.queued_bytes(), 6)
+
+    def test_tooManyQueues(self):
+        """
+        Sending to a new queue when C{max_queues} queues are held is an
+        error; sending to an existing one is not.
+        """
+        broker = EmbeddedBroker(max_queues=1)
+        a = connected(broker)
+        send(a, "/queue/q1")
+        send(a, "/queue/q2")
+        self.assertEqual(sent(a), ["ERROR\nmessage:too many queues (at most 1)\ncontent-length:0\n\n\x00"])
+        b = connected(broker, session_id="b")
+        send(b, "/queue/q1")
+        self.assertEqual(sent(b), [])
+        self.assertEqual(broker.queued("/queue/q1"), 2)
+        self.assertEqual(broker.queue_count(), 1)
+
+    def test_emptyQueueForgotten(self):
+        """
+        A queue left with no messages and no subscribers is forgotten, so
+        it does not count against C{max_queues}.
+        """
+        broker = EmbeddedBroker(max_queues=1)
+        a = connected(broker)
+        send(a, "/queue/q1", b"1")
+        subscribe(a, "/queue/q1")
+        self.assertEqual(bodies(a), [b"1"])
+        a.receive_data(frame("UNSUBSCRIBE", "id:0"), now=0)
+        self.assertEqual(broker.queue_count(), 0)
+        send(a, "/queue/q2", b"2")
+        self.assertEqual(broker.queued("/queue/q2"), 1)
+
     def test_nackRedelivers(self):
         """
         A NACKed queue message is delivered again, to the next subscriber

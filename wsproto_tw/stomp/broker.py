@@ -184,12 +184,21 @@ class Broker(abc.ABC):
 
 
 class _Queue:
-    __slots__ = ("messages", "subscriptions", "turn")
+    __slots__ = ("messages", "subscriptions", "turn", "size")
 
     def __init__(self) -> None:
         self.messages: deque[Message] = deque()
         self.subscriptions: list[Subscription] = []
         self.turn = 0
+        self.size = 0
+
+
+def _size(message: Message) -> int:
+    """
+    @return: the octets C{message} holds, as counted against the queue byte
+        limits: its body and its headers' names and values.
+    """
+    return len(message.body) + sum(len(name) + len(value) for name, value in message.headers)
 
 
 class EmbeddedBroker(Broker):
@@ -212,12 +221,34 @@ class EmbeddedBroker(Broker):
         past that the subscriber fails with L{SlowConsumer}.
     @ivar max_queue_length: most messages waiting in one queue; sending to
         a full queue fails with L{DestinationError}.
+    @ivar max_queue_bytes: most octets (bodies and headers) waiting in one
+        queue, 64 MiB by default; a message that would take a queue past it
+        fails with L{DestinationError} and is not stored.
+    @ivar max_queued_bytes: most octets waiting in all queues together,
+        256 MiB by default; past it sending fails the same way.
+    @ivar max_queues: most queue destinations the broker holds at once,
+        10,000 by default; sending or subscribing to a new queue past it
+        fails with L{DestinationError}. A queue with no messages and no
+        subscribers is forgotten.
     """
 
-    def __init__(self, *, max_unacked: int = 1000, max_pending: int = 10000, max_queue_length: int = 100000) -> None:
+    def __init__(
+        self,
+        *,
+        max_unacked: int = 1000,
+        max_pending: int = 10000,
+        max_queue_length: int = 100000,
+        max_queue_bytes: int = 64 * 1024 * 1024,
+        max_queued_bytes: int = 256 * 1024 * 1024,
+        max_queues: int = 10000,
+    ) -> None:
         self.max_unacked = max_unacked
         self.max_pending = max_pending
         self.max_queue_length = max_queue_length
+        self.max_queue_bytes = max_queue_bytes
+        self.max_queued_bytes = max_queued_bytes
+        self.max_queues = max_queues
+        self._queued_bytes = 0
         self._ids = itertools.count(1)
         self._topics: dict[tuple[str, ...], list[Subscription]] = {}
         self._queues: dict[str, _Queue] = {}
@@ -253,14 +284,31 @@ class EmbeddedBroker(Broker):
         if id in mine:
             raise ProtocolError(f"subscription id {id} is already in use")
         subscription = Subscription(subscriber, id, destination, AckMode(ack), _key=key)
-        mine[id] = subscription
         if key[0] == "queue":
-            queue = self._queues.setdefault(destination, _Queue())
+            queue = self._queue(destination)
             queue.subscriptions.append(subscription)
+            mine[id] = subscription
             self._dispatch(queue)
         else:
+            mine[id] = subscription
             self._topics.setdefault(key, []).append(subscription)
         return subscription
+
+    def _queue(self, destination: str) -> _Queue:
+        queue = self._queues.get(destination)
+        if queue is None:
+            if len(self._queues) >= self.max_queues:
+                raise DestinationError(f"too many queues (at most {self.max_queues})")
+            queue = self._queues[destination] = _Queue()
+        return queue
+
+    def _requeue(self, queue: _Queue, messages: list[Message]) -> None:
+        # Messages given back (NACKed, or unacknowledged when their
+        # subscription ended) were already held; they go back past the limits.
+        size = sum(_size(message) for message in messages)
+        queue.size += size
+        self._queued_bytes += size
+        queue.messages.extendleft(reversed(messages))
 
     def unsubscribe(self, subscriber: Subscriber, id: str) -> None:
         subscription = self._subscriptions.get(subscriber, {}).pop(id, None)
@@ -280,7 +328,7 @@ class EmbeddedBroker(Broker):
         if key[0] == "queue":
             queue = self._queues[subscription.destination]
             queue.subscriptions.remove(subscription)
-            queue.messages.extendleft(reversed(subscription.unacked.values()))
+            self._requeue(queue, list(subscription.unacked.values()))
             subscription.unacked.clear()
             self._dispatch(queue)
             if not queue.subscriptions and not queue.messages:
@@ -294,10 +342,18 @@ class EmbeddedBroker(Broker):
     def publish(self, message: Message) -> None:
         key = self._key(message.destination, None, False)
         if key[0] == "queue":
-            queue = self._queues.setdefault(message.destination, _Queue())
-            if len(queue.messages) >= self.max_queue_length:
+            size = _size(message)
+            queue = self._queues.get(message.destination)
+            if queue is not None and len(queue.messages) >= self.max_queue_length:
                 raise DestinationError(f"queue {message.destination} is full")
+            if (queue.size if queue is not None else 0) + size > self.max_queue_bytes:
+                raise DestinationError(f"queue {message.destination} is full (at most {self.max_queue_bytes} bytes)")
+            if self._queued_bytes + size > self.max_queued_bytes:
+                raise DestinationError(f"the broker's queues are full (at most {self.max_queued_bytes} bytes)")
+            queue = self._queue(message.destination)
             queue.messages.append(message)
+            queue.size += size
+            self._queued_bytes += size
             self._dispatch(queue)
             return
         for subscription in list(self._topics.get(key, ())):
@@ -334,7 +390,11 @@ class EmbeddedBroker(Broker):
                 subscription = queue.subscriptions[(queue.turn + step) % count]
                 if self._ready(subscription):
                     queue.turn = (queue.turn + step + 1) % count
-                    self._deliver(subscription, queue.messages.popleft())
+                    message = queue.messages.popleft()
+                    size = _size(message)
+                    queue.size -= size
+                    self._queued_bytes -= size
+                    self._deliver(subscription, message)
                     break
             else:
                 return
@@ -375,7 +435,7 @@ class EmbeddedBroker(Broker):
     def nack(self, subscriber: Subscriber, message_id: str, subscription_id: str | None = None) -> None:
         subscription, refused = self._settle(subscriber, message_id, subscription_id)
         if subscription._key[0] == "queue":
-            self._queues[subscription.destination].messages.extendleft(reversed(refused))
+            self._requeue(self._queues[subscription.destination], refused)
         self._refill(subscription)
 
     # Introspection, for tests and metrics
@@ -386,3 +446,16 @@ class EmbeddedBroker(Broker):
         """
         queue = self._queues.get(destination)
         return 0 if queue is None else len(queue.messages)
+
+    def queued_bytes(self) -> int:
+        """
+        @return: how many octets wait in all queues, as counted against
+            L{max_queued_bytes}.
+        """
+        return self._queued_bytes
+
+    def queue_count(self) -> int:
+        """
+        @return: how many queue destinations the broker holds.
+        """
+        return len(self._queues)
