@@ -323,6 +323,30 @@ class RefusalTests(SynchronousTestCase):
         self.assertIn(b" 400 ", transport.value().split(b"\r\n")[0])
         self.assertIn(b"needs http/1.1", transport.value())
 
+    def test_http2RequestLine(self) -> None:
+        """
+        An upgrade request saying C{HTTP/2.0} in HTTP/1.1 syntax is refused
+        (by C{twisted.web}'s own channel, with C{400}), never upgraded.
+        """
+        for version in (b"HTTP/2.0", b"HTTP/3.0"):
+            fixture = Fixture()
+            request = requestBytes(target="/ws").replace(b"HTTP/1.1", version)
+            _, transport = fixture.connect(request)
+            self.assertEqual(transport.value().split(b"\r\n")[0], b"HTTP/1.1 400 Bad Request")
+            self.assertEqual(fixture.applications, [])
+
+    def test_requestBody(self) -> None:
+        """
+        An upgrade request with a body gets C{400}: nothing is opened.
+        """
+        for header, body in ((b"Content-Length: 5", b"\x81\x80abc"), (b"Transfer-Encoding: chunked", b"0\r\n\r\n")):
+            fixture = Fixture()
+            request = requestBytes(target="/ws").replace(b"\r\n\r\n", b"\r\n" + header + b"\r\n\r\n") + body
+            _, transport = fixture.connect(request)
+            self.assertIn(b" 400 ", transport.value().split(b"\r\n")[0])
+            self.assertIn(b"request body not allowed", transport.value())
+            self.assertNotIn(b"101", transport.value())
+
 
 class TakeOverChannelTests(SynchronousTestCase):
     """

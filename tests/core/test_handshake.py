@@ -45,6 +45,7 @@ PHRASES = {
     400: "Bad Request",
     403: "Forbidden",
     405: "Method Not Allowed",
+    505: "HTTP Version Not Supported",
     408: "Request Timeout",
     426: "Upgrade Required",
     431: "Request Header Fields Too Large",
@@ -479,6 +480,56 @@ class ServerHandshakeTests(SynchronousTestCase):
             rawRequest("GET /chat HTTP/1.0", *VALID_LINES[1:]), 400,
             "a websocket handshake needs http/1.1 or later",
         )
+
+    def test_http2OnHttp1Wire(self):
+        """
+        A request line saying HTTP/2.0 (or any major version from 2 on) in
+        HTTP/1.1 syntax is answered with 505 (RFC 6455 §4.1: HTTP/1.1 or
+        higher in HTTP/1.1 syntax; HTTP/2 has its own framing).
+        """
+        for version in ("2.0", "3.0", "9.9"):
+            self.assertRefused(
+                rawRequest(f"GET /chat HTTP/{version}", *VALID_LINES[1:]), 505,
+                f"http/{version} is not spoken in http/1.1 syntax; a websocket handshake needs http/1.1",
+            )
+
+    def test_http1Later(self):
+        """
+        A later HTTP/1.x minor version is accepted (RFC 9110 §2.5).
+        """
+        server, events = self.receive(rawRequest("GET /chat HTTP/1.2", *VALID_LINES[1:]))
+        self.assertIsInstance(events[0], RequestReceived)
+
+    def test_requestBodyRefused(self):
+        """
+        An opening handshake with a body (a positive C{Content-Length} or
+        any C{Transfer-Encoding}) is answered with 400: its body must never
+        be read as WebSocket frames.
+        """
+        for header in ("Content-Length: 5", "Transfer-Encoding: chunked", "Transfer-Encoding: identity"):
+            self.assertRefused(
+                rawRequest(*VALID_LINES, header) + b"\x81\x80abcd",
+                400,
+                "request body not allowed on the opening handshake",
+            )
+
+    def test_malformedContentLength(self):
+        """
+        A negative or malformed C{Content-Length} is answered with 400.
+        """
+        for value in ("-1", "abc", "1.0", "", "0, 1", "+0"):
+            self.assertRefused(
+                rawRequest(*VALID_LINES, f"Content-Length: {value}"),
+                400,
+                "malformed content-length header",
+            )
+
+    def test_zeroContentLength(self):
+        """
+        C{Content-Length: 0} says there is no body: the handshake goes on.
+        """
+        server, events = self.receive(rawRequest(*VALID_LINES, "Content-Length: 0"))
+        self.assertIsInstance(events[0], RequestReceived)
 
     def test_post(self):
         """

@@ -401,6 +401,15 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         raise MethodNotAllowed(f"method {request.method} is not allowed; a websocket handshake uses GET")
     if request.http_version < (1, 1):
         raise HandshakeFailed("a websocket handshake needs http/1.1 or later")
+    if request.http_version[0] != 1:
+        # RFC 6455 §4.1: HTTP/1.1 or higher *in HTTP/1.1 syntax*; a later
+        # major version has its own framing (RFC 8441 for HTTP/2).
+        major, minor = request.http_version
+        raise HandshakeFailed(
+            f"http/{major}.{minor} is not spoken in http/1.1 syntax; a websocket handshake needs http/1.1",
+            status=HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+        )
+    _check_no_body(request)
     parse_target(request.target)
     if "websocket" not in [t.lower() for t in request.tokens("upgrade")]:
         raise UpgradeRequired("this is a websocket endpoint; send an upgrade: websocket request")
@@ -433,6 +442,31 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         if origin is not None and origin.strip().lower() not in allowed_origins:
             raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
     return key.strip()
+
+
+_CONTENT_LENGTH = re.compile(r"[0-9]+", re.ASCII)
+
+
+def _check_no_body(request: HandshakeRequest) -> None:
+    """
+    Refuse an opening handshake that has a body (RFC 9112 §6.3): what
+    follows the head is read as WebSocket frames, so a body would be taken
+    for them.
+
+    @raise HandshakeFailed: with 400, for a C{Transfer-Encoding}, a
+        positive C{Content-Length}, or a malformed one.
+    """
+    if request.get("transfer-encoding") is not None:
+        raise HandshakeFailed("request body not allowed on the opening handshake")
+    length = request.get("content-length")
+    if length is None:
+        return
+    # RFC 9110 §8.6: Content-Length = 1*DIGIT (repeated lines are
+    # combined with ", ", and so refused too).
+    if not _CONTENT_LENGTH.fullmatch(length.strip()):
+        raise HandshakeFailed("malformed content-length header")
+    if int(length.strip()) > 0:
+        raise HandshakeFailed("request body not allowed on the opening handshake")
 
 
 def validate_stream_request(request: HandshakeRequest, allowed_origins: frozenset[str] | None) -> None:
