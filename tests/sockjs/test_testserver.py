@@ -25,7 +25,10 @@ class TestServerTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.site = Site(testRoot(Clock()))
+        clock = Clock()
+        # The site's channel timeouts on the test's clock too: on the global
+        # reactor they would outlive this test and dirty a later one.
+        self.site = Site(testRoot(clock), reactor=clock)
 
     def test_echoLimit(self):
         """
