@@ -389,3 +389,48 @@ class SubprotocolTests(SynchronousTestCase):
         self.assertRaises(ValueError, StompConfig, subprotocol_rule="lowest")
         self.assertRaises(ValueError, StompConfig, app_prefix="app")
         self.assertRaises(ValueError, StompConfig, versions=("2.0",))
+
+
+class TransactionBytesTests(SynchronousTestCase):
+    """
+    Tests for L{StompConfig.max_transaction_bytes}.
+    """
+
+    config = StompConfig(server="test", heart_beat=(0, 0), max_transaction_bytes=1000)
+
+    def sendIn(self, session, transaction):
+        session.receive_data(
+            frame("SEND", "destination:/topic/t", f"transaction:{transaction}", body=b"x" * 400), now=0
+        )
+
+    def test_bytesBounded(self):
+        """
+        A frame that would take what the open transactions of a session
+        buffer past C{max_transaction_bytes} is an error, counted over all
+        of them.
+        """
+        session = connected(config=self.config)
+        session.receive_data(frame("BEGIN", "transaction:a") + frame("BEGIN", "transaction:b"), now=0)
+        self.sendIn(session, "a")
+        self.sendIn(session, "b")
+        self.assertEqual(sent(session), [])
+        self.sendIn(session, "a")
+        self.assertEqual(
+            sent(session), ["ERROR\nmessage:open transactions hold too many bytes (at most 1000)\ncontent-length:0\n\n\x00"]
+        )
+
+    def test_endingFrees(self):
+        """
+        Committing or aborting a transaction frees the bytes it buffered.
+        """
+        session = connected(config=self.config)
+        session.receive_data(frame("BEGIN", "transaction:a") + frame("BEGIN", "transaction:b"), now=0)
+        self.sendIn(session, "a")
+        self.sendIn(session, "a")
+        session.receive_data(frame("ABORT", "transaction:a"), now=0)
+        self.sendIn(session, "b")
+        self.sendIn(session, "b")
+        session.receive_data(frame("COMMIT", "transaction:b") + frame("BEGIN", "transaction:c"), now=0)
+        self.sendIn(session, "c")
+        self.sendIn(session, "c")
+        self.assertEqual(sent(session), [])

@@ -38,6 +38,8 @@ class StompConfig:
     @ivar max_subscriptions: most subscriptions of one session.
     @ivar max_transactions: most open transactions of one session.
     @ivar max_transaction_frames: most frames buffered in one transaction.
+    @ivar max_transaction_bytes: most octets (bodies and headers) buffered
+        in all open transactions of one session, 16 MiB by default.
     @ivar app_prefix: destinations starting with this go to the
         application's handlers instead of the broker; L{None} for none.
     @ivar subprotocol_rule: C{"first"}: answer the first STOMP subprotocol
@@ -55,6 +57,7 @@ class StompConfig:
     max_subscriptions: int = 100
     max_transactions: int = 10
     max_transaction_frames: int = 1000
+    max_transaction_bytes: int = 16 * 1024 * 1024
     app_prefix: str | None = "/app"
     subprotocol_rule: str = FIRST
     server: str = "wsproto_tw/" + wsproto_tw.__version__
@@ -72,7 +75,7 @@ class StompConfig:
         if self.heart_beat_grace < 1:
             raise ValueError("heart_beat_grace must be at least 1")
         for name in ("max_frame_size", "max_headers", "max_header_line", "max_subscriptions",
-                     "max_transactions", "max_transaction_frames"):
+                     "max_transactions", "max_transaction_frames", "max_transaction_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
         if self.subprotocol_rule not in (FIRST, HIGHEST):

@@ -30,6 +30,16 @@ __all__ = ["ApplicationRequest", "SessionState", "StompSession", "encode_body", 
 
 _logger = logging.getLogger("wsproto_tw.stomp")
 
+
+def _size(frame: Frame) -> int:
+    """
+    @return: the octets C{frame} holds, as counted against
+        L{StompConfig.max_transaction_bytes}: its body and its headers'
+        names and values.
+    """
+    return len(frame.body) + sum(len(name) + len(value) for name, value in frame.headers)
+
+
 # Headers a SEND carries that are not passed on to the MESSAGE frames.
 _SEND_ONLY = frozenset({"destination", "transaction", "receipt", "content-length", "message-id", "subscription", "ack"})
 _TRANSACTED = frozenset({"SEND", "ACK", "NACK"})
@@ -205,6 +215,7 @@ class StompSession:
         self._out: list[str | bytes] = []
         self._subscriptions: dict[str, Subscription] = {}
         self._transactions: dict[str, list[Frame]] = {}
+        self._transaction_bytes = 0
         self._pending_connect: tuple[Version, tuple[int, int]] | None = None
         self._send_at: float | None = None
         self._receive_by: float | None = None
@@ -301,8 +312,14 @@ class StompSession:
             frames = self._transaction(transaction)
             if len(frames) >= self.config.max_transaction_frames:
                 raise ProtocolError(f"transaction {transaction} has too many frames")
+            size = _size(frame)
+            if self._transaction_bytes + size > self.config.max_transaction_bytes:
+                raise ProtocolError(
+                    f"open transactions hold too many bytes (at most {self.config.max_transaction_bytes})"
+                )
             self._check(frame)
             frames.append(frame)
+            self._transaction_bytes += size
         elif command == Command.BEGIN:
             name = self._required(frame, "transaction")
             if name in self._transactions:
@@ -313,11 +330,13 @@ class StompSession:
         elif command == Command.COMMIT:
             frames = self._transaction(self._required(frame, "transaction"))
             del self._transactions[frame.get("transaction")]
+            self._transaction_bytes -= sum(_size(buffered) for buffered in frames)
             for buffered in frames:
                 self._apply(buffered)
         elif command == Command.ABORT:
-            self._transaction(self._required(frame, "transaction"))
+            frames = self._transaction(self._required(frame, "transaction"))
             del self._transactions[frame.get("transaction")]
+            self._transaction_bytes -= sum(_size(buffered) for buffered in frames)
         elif command == Command.SUBSCRIBE:
             self._subscribe(frame)
         elif command == Command.UNSUBSCRIBE:
@@ -600,6 +619,7 @@ class StompSession:
 
     def _end(self) -> None:
         self._transactions.clear()
+        self._transaction_bytes = 0
         self._subscriptions.clear()
         self.broker.detach(self)
 
