@@ -16,14 +16,15 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TimeoutError
 from twisted.internet.protocol import ProcessProtocol, Protocol, ServerFactory
 from twisted.python.failure import Failure
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.test_client import closeAll, listenTCP, listenTLS, makeCertificate
-from wsproto_tw.__main__ import describeError, formatBinary
+from wsproto_tw.__main__ import _Printer, _Session, describeError, escapeControl, formatBinary
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.core.errors import NotWebSocketServer
-from wsproto_tw.errors import HandshakeRejected, HandshakeTimeout
+from wsproto_tw.errors import ConnectionClosed, HandshakeRejected, HandshakeTimeout
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 
 
@@ -120,6 +121,32 @@ class FormatTests(SynchronousTestCase):
         )
         self.assertEqual(
             describeError(HandshakeRejected("Teapot", 418, text, b"x" * 300)), "418 Teapot: " + "x" * 200 + "..."
+        )
+
+    def test_escapeControl(self) -> None:
+        """
+        L{escapeControl} writes C0 controls, DEL and C1 controls as
+        C{\\xNN} escapes and leaves every other character alone.
+        """
+        self.assertEqual(
+            escapeControl("a\x1b]0;PWNED\x07b\x00\t\n\x7f\x85\x9b\xa0\u00e9\u20ac"),
+            "a\\x1b]0;PWNED\\x07b\\x00\\x09\\x0a\\x7f\\x85\\x9b\xa0\u00e9\u20ac",
+        )
+
+    def test_rejectionEscaped(self) -> None:
+        """
+        A refused handshake's reason phrase and body line reach the
+        terminal with their control characters escaped.
+        """
+        text = [("Content-Type", "text/plain")]
+        self.assertEqual(
+            describeError(HandshakeRejected("Forbidden \x1b]0;PWNED\x07", 403, text, b"go \x1b[2J\xc2\x9b away\n")),
+            "403 Forbidden \\x1b]0;PWNED\\x07: go \\x1b[2J\\x9b away",
+        )
+        location = [("Location", "http://x/\x1b[2J")]
+        self.assertEqual(
+            describeError(HandshakeRejected("Found", 302, location)),
+            "302 Found: redirected to http://x/\\x1b[2J (not followed)",
         )
 
     def test_notWebSocketServer(self) -> None:
@@ -682,3 +709,66 @@ class WithoutTLSTests(TestCase):
                 (out, err, code),
                 ("", "error: wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]'\n", 1),
             )
+
+
+class _Lines:
+    """
+    An output that records its lines.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def out(self, line: str) -> None:
+        self.lines.append(("out", line))
+
+    def err(self, line: str) -> None:
+        self.lines.append(("err", line))
+
+
+class SessionOutputTests(SynchronousTestCase):
+    """
+    What a session prints of what the server sends.
+    """
+
+    def session(self, escapeText: bool = False) -> tuple[_Session, _Lines]:
+        output = _Lines()
+        session = _Session(
+            MemoryReactorClock(), output, wait=1, interactive=False, commands=False, standardIO=lambda p: None
+        )
+        session.escapeText = escapeText
+        return session, output
+
+    def test_closeReasonEscaped(self) -> None:
+        """
+        A close reason's control characters are escaped.
+        """
+        session, output = self.session()
+        _Printer(session).connectionLost(Failure(ConnectionClosed(1000, "bye\x1b]0;PWNED\x07", True)))
+        self.assertEqual(output.lines, [("err", "closed: 1000 bye\\x1b]0;PWNED\\x07")])
+
+    def test_textOnTerminalEscaped(self) -> None:
+        """
+        When standard output is a terminal, a text message's control
+        characters are escaped.
+        """
+        session, output = self.session(escapeText=True)
+        _Printer(session).textMessageReceived("hi\x1b[2J\x9b")
+        self.assertEqual(output.lines, [("out", "hi\\x1b[2J\\x9b")])
+
+    def test_textPipedExact(self) -> None:
+        """
+        When standard output is not a terminal, a text message is printed
+        as it came, for scripts.
+        """
+        session, output = self.session(escapeText=False)
+        _Printer(session).textMessageReceived("hi\x1b[2J\x9b")
+        self.assertEqual(output.lines, [("out", "hi\x1b[2J\x9b")])
+
+    def test_pongEscaped(self) -> None:
+        """
+        A pong payload's control characters are escaped.
+        """
+        session, output = self.session()
+        _Printer(session).pongReceived(b"p\x1b]0;PWNED\x07")
+        self.assertEqual(output.lines, [("err", "pong: p\\x1b]0;PWNED\\x07")])

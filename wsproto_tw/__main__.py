@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import sys
 from collections.abc import Callable
@@ -40,12 +41,28 @@ from wsproto_tw.server import WebSocketApplication
 from wsproto_tw.core.handshake import split_url
 from wsproto_tw.options import ConfigOptions, seconds
 
-__all__ = ["Options", "describeError", "main"]
+__all__ = ["Options", "describeError", "escapeControl", "main"]
 
 # The ping payload that marks the end of input.
 _EOF_PING = b"wsproto-tw eof"
 # Bytes of a binary message shown in hex.
 _HEX_SHOWN = 32
+
+
+# C0 controls, DEL and C1 controls: what a terminal may act on (ECMA-48).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def escapeControl(text: str) -> str:
+    """
+    Make what a server sent safe to print on a terminal.
+
+    @param text: a string the server chose (a reason phrase, a response
+        body, a close reason, a text message).
+    @return: C{text} with each C0 control, DEL and C1 control written as
+        a C{\\xNN} escape, so that no escape sequence reaches the terminal.
+    """
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def formatBinary(data: bytes) -> str:
@@ -108,7 +125,8 @@ def describeError(
             text += f" (the server does not speak TLS on port {port}: try ws://)" if port else " (try ws://)"
     else:
         text = str(error) or type(error).__name__
-    return " ".join(text.split())
+    # The server chose much of this (reason phrase, body, Location).
+    return escapeControl(" ".join(text.split()))
 
 
 #: What C{wss://} needs without the C{tls} extra.
@@ -226,7 +244,7 @@ class _Printer(WebSocketApplication):
         self._session = session
 
     def textMessageReceived(self, text: str) -> None:
-        self._session.show(text)
+        self._session.show(escapeControl(text) if self._session.escapeText else text)
 
     def binaryMessageReceived(self, data: bytes) -> None:
         self._session.show(formatBinary(data))
@@ -317,6 +335,9 @@ class _Session:
 
     @ivar status: the exit status once the reactor has stopped.
     @ivar secure: whether the URL is C{wss://}.
+    @ivar escapeText: whether text messages are printed with their control
+        characters escaped (L{escapeControl}): when standard output is a
+        terminal.
     @ivar lookUpNames: asks a server directly which names its certificate
         is for (L{certificateNames}), or L{None} when it can't be reached
         directly (through a proxy).
@@ -324,6 +345,7 @@ class _Session:
 
     secure = False
     lookUpNames: Callable[[str, int], list[str]] | None = None
+    escapeText = False
 
     def __init__(
         self,
@@ -385,7 +407,7 @@ class _Session:
         if self._lost is not None:
             lost, self._lost = self._lost, None
             lost.callback(None)
-        reason = f" {closed.reason}" if closed.reason else ""
+        reason = f" {escapeControl(closed.reason)}" if closed.reason else ""
         self._say(f"closed: {closed.code}{reason}{'' if closed.wasClean else ' (not clean)'}")
         expected = (1000, 1001, 1005) if self._closeSent is None else (self._closeSent, 1005)
         self.status = 0 if closed.wasClean and closed.code in expected else 1
@@ -456,7 +478,7 @@ class _Session:
                 self._caughtUp = True
                 self._armQuiet()
             return
-        shown = payload.decode("utf-8", "replace")
+        shown = escapeControl(payload.decode("utf-8", "replace"))
         self._say(f"pong: {shown}" if shown else "pong")
 
     def inputEnded(self) -> None:
@@ -548,7 +570,7 @@ class _ReconnectingSession(_Session):
             return
         self._open = False
         self._transport = None
-        reason = f" {closed.reason}" if closed.reason else ""
+        reason = f" {escapeControl(closed.reason)}" if closed.reason else ""
         self._say(f"closed: {closed.code}{reason}{'' if closed.wasClean else ' (not clean)'}; reconnecting")
         self.service.whenConnected().addCallbacks(self.opened, self._gaveUp)
 
@@ -715,6 +737,9 @@ def main(argv: list[str] | None = None) -> int:
         standardIO=lambda protocol: StandardIO(protocol, reactor=reactor),
     )
     session.secure = secure
+    # On a terminal a text message can't carry escape sequences to it;
+    # piped, it stays byte-exact for scripts.
+    session.escapeText = sys.stdout.isatty()
     if secure and proxy is not False:
         from wsproto_tw.proxy import proxyFor
 
