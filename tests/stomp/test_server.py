@@ -14,7 +14,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from tests.stomp.helpers import frame
@@ -328,3 +328,115 @@ class StreamTests(SynchronousTestCase):
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(server.sessions, set())
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def subscriber(self, server, transport):
+        protocol = server.streamFactory(max_write_buffer=100_000).buildProtocol(None)
+        protocol.makeConnection(transport)
+        protocol.dataReceived(frame("CONNECT", "accept-version:1.2"))
+        protocol.dataReceived(frame("SUBSCRIBE", "id:0", "destination:/topic/t"))
+        transport.clear()
+        return protocol
+
+    def test_nonReadingSubscriberDropped(self):
+        """
+        The stream protocol is its transport's push producer; while the
+        transport is paused (the peer is not reading) what is written is
+        counted, and past C{max_write_buffer} octets nothing more is
+        written and the connection is aborted.
+        """
+        server = StompServer(CONFIG, reactor=Clock())
+        transport = StringTransport()
+        protocol = self.subscriber(server, transport)
+        self.assertIs(transport.producer, protocol)
+        self.assertTrue(transport.streaming)
+        protocol.pauseProducing()
+        for _ in range(100):
+            server.publish("/topic/t", b"x" * 10_000)
+        self.assertTrue(transport.disconnected)
+        self.assertLessEqual(len(transport.value()), 100_000)
+        self.assertGreater(len(transport.value()), 80_000)
+
+    def test_resumeResetsCount(self):
+        """
+        Only what is written while the transport is paused counts: once it
+        resumes, the count starts again at the next pause.
+        """
+        server = StompServer(CONFIG, reactor=Clock())
+        transport = StringTransport()
+        protocol = self.subscriber(server, transport)
+        for _ in range(3):
+            protocol.pauseProducing()
+            for _ in range(8):
+                server.publish("/topic/t", b"x" * 10_000)
+            protocol.resumeProducing()
+        self.assertFalse(transport.disconnecting)
+        self.assertGreater(len(transport.value()), 240_000)
+
+    def test_closeUnregisters(self):
+        """
+        Closing the connection (after C{ERROR}) unregisters the producer,
+        without which a transport does not close.
+        """
+        server = StompServer(CONFIG, reactor=Clock())
+        transport = StringTransport()
+        protocol = self.subscriber(server, transport)
+        protocol.dataReceived(b"BOGUS\n\n\x00")
+        self.assertTrue(transport.disconnecting)
+        self.assertIsNone(transport.producer)
+
+
+class StreamLoopbackTests(TestCase):
+    """
+    L{StompServer.streamFactory} over a real loopback TCP connection.
+    """
+
+    def test_nonReadingSubscriberDropped(self):
+        """
+        A TCP subscriber that stops reading is disconnected once more than
+        C{max_write_buffer} octets wait behind the full socket buffers,
+        instead of the server buffering all that is published to it.
+        """
+        from twisted.internet import reactor
+        from twisted.internet.protocol import ClientFactory, Protocol
+
+        server = StompServer(CONFIG, reactor=reactor)
+        port = reactor.listenTCP(0, server.streamFactory(max_write_buffer=256 * 1024), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        lost: Deferred = Deferred()
+
+        class Stalled(Protocol):
+            def connectionMade(self):
+                self.transport.write(frame("CONNECT", "accept-version:1.2") + frame("SUBSCRIBE", "id:0", "destination:/topic/t"))
+                self.transport.pauseProducing()  # never read
+
+
+        factory = ClientFactory()
+        factory.protocol = Stalled
+        connector = reactor.connectTCP("127.0.0.1", port.getHost().port, factory)
+        self.addCleanup(connector.disconnect)
+        published = [0]
+
+        def pump():
+            # The client does not read, so only the server sees the end.
+            if server.sessions:
+                for _ in range(10):
+                    server.publish("/topic/t", b"x" * 100_000)
+                    published[0] += 1
+            elif published[0]:
+                lost.callback(None)
+                return
+            if published[0] < 500:
+                reactor.callLater(0.001, pump)
+            else:
+                lost.callback(None)
+
+        reactor.callLater(0.05, pump)
+
+        def check(_):
+            self.assertLess(published[0], 2000)
+            self.assertEqual(server.sessions, set())
+
+        lost.addCallback(check)
+        return lost
+
+    test_nonReadingSubscriberDropped.timeout = 20  # type: ignore[attr-defined]

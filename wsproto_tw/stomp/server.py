@@ -23,7 +23,7 @@ from twisted.cred.checkers import ANONYMOUS, ICredentialsChecker, InMemoryUserna
 from twisted.cred.credentials import Anonymous, UsernamePassword
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import maybeDeferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -175,14 +175,20 @@ class StompServer:
         """
         return StompApplication(self)
 
-    def streamFactory(self) -> Factory:
+    def streamFactory(self, max_write_buffer: int = 1024 * 1024) -> Factory:
         """
+        @param max_write_buffer: most octets written to a connection while
+            its transport's write buffer is full (the peer is not reading);
+            past it the connection is aborted. 1 MiB by default, like
+            C{Config.max_write_buffer} over WebSocket.
         @return: a factory of STOMP-over-TCP connections to this server
             (the same broker and sessions, no WebSocket), for back-end
             services and any STOMP client: C{listen} it on C{tcp:61613}.
         """
         factory = Factory()
-        factory.buildProtocol = lambda addr: StompStreamProtocol(self)  # type: ignore[method-assign]
+        factory.buildProtocol = lambda addr: StompStreamProtocol(  # type: ignore[method-assign]
+            self, max_write_buffer=max_write_buffer
+        )
         factory.noisy = False
         return factory
 
@@ -374,31 +380,83 @@ class _StreamTransport:
     subprotocol = None
     request = None
 
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
+    def __init__(self, protocol: StompStreamProtocol) -> None:
+        self._protocol = protocol
 
     def sendText(self, text: str) -> None:
-        self._transport.write(text.encode("utf-8"))
+        self._protocol._write(text.encode("utf-8"))
 
     def sendBinary(self, data: bytes) -> None:
-        self._transport.write(data)
+        self._protocol._write(data)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        self._transport.loseConnection()
+        self._protocol._close()
 
 
+@implementer(IPushProducer)
 class StompStreamProtocol(Protocol):
     """
     STOMP over a plain byte stream (TCP, TLS, a UNIX socket): one session
     of a L{StompServer}, driven by the same L{StompApplication} as a
     WebSocket connection.
+
+    It is its transport's push producer: while the transport's write
+    buffer is full (the peer is not reading), what is written is counted,
+    and past C{max_write_buffer} octets nothing more is written and the
+    connection is aborted.
     """
 
-    def __init__(self, server: StompServer) -> None:
+    def __init__(self, server: StompServer, max_write_buffer: int = 1024 * 1024) -> None:
         self._app = server.buildApplication()
+        self._max_write_buffer = max_write_buffer
+        self._paused = False
+        self._written = 0
+        self._aborted = False
+        self._registered = False
 
     def connectionMade(self) -> None:
-        self._app.connectionOpened(_StreamTransport(self.transport))
+        self.transport.registerProducer(self, True)
+        self._registered = True
+        self._app.connectionOpened(_StreamTransport(self))
+
+    def _close(self) -> None:
+        # A transport with a producer registered does not close until it is
+        # unregistered.
+        if self._aborted:
+            return
+        if self._registered:
+            self._registered = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def _write(self, data: bytes) -> None:
+        if self._aborted:
+            return
+        if self._paused:
+            self._written += len(data)
+            if self._written > self._max_write_buffer:
+                self._aborted = True
+                _log.info(
+                    "stomp connection {peer} aborted: peer is not reading (more than {limit} bytes waiting)",
+                    peer=self.transport.getPeer(),
+                    limit=self._max_write_buffer,
+                )
+                self.transport.abortConnection()
+                return
+        self.transport.write(data)
+
+    # IPushProducer: the transport says when its write buffer is full.
+
+    def pauseProducing(self) -> None:
+        if not self._paused:
+            self._paused = True
+            self._written = 0
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+
+    def stopProducing(self) -> None:
+        pass
 
     def dataReceived(self, data: bytes) -> None:
         self._app.binaryMessageReceived(data)
