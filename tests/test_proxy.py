@@ -37,6 +37,7 @@ from wsproto_tw.proxy import (
     ProxyAuthenticationFailed,
     ProxyError,
     ProxyRefused,
+    ProxyUnreachable,
     ProxyURL,
     parseProxyURL,
     proxyFor,
@@ -200,6 +201,24 @@ class EndpointTests(SynchronousTestCase):
         proxy.protocol.connectionLost(Failure(ConnectionDone()))
         error = self.failureResultOf(d, ProxyError).value
         self.assertEqual(str(error), "proxy closed the connection before answering connect to xn--bcher-kva.example:443")
+
+    def test_proxyUnreachable(self) -> None:
+        """
+        When the proxy itself can't be reached, the error is
+        L{ProxyUnreachable}: it names the proxy (not the origin) and
+        carries the endpoint's error.
+        """
+        from twisted.internet.defer import fail
+        from twisted.internet.error import ConnectionRefusedError
+
+        proxy = FakeProxyEndpoint()
+        proxy.connect = lambda factory: fail(ConnectionRefusedError("nobody listens"))  # type: ignore[method-assign]
+        d = HTTPTunnelEndpoint(proxy, "origin.example", 443, proxyName="proxy.example:3128").connect(Factory())
+        error = self.failureResultOf(d, ProxyUnreachable).value
+        self.assertEqual(error.proxy, "proxy.example:3128")
+        self.assertIsInstance(error.reason, ConnectionRefusedError)
+        self.assertTrue(str(error).startswith("can't reach the proxy proxy.example:3128: "), str(error))
+        self.assertNotIn("origin.example", str(error))
 
     def test_cancel(self) -> None:
         """
@@ -656,6 +675,20 @@ class CommandTests(TestCase):
         self.assertEqual(
             factory.heads, [b"CONNECT origin.example:9 HTTP/1.1\r\nHost: origin.example:9\r\nProxy-Authorization: Basic dTpw"]
         )
+
+    @inlineCallbacks
+    def test_proxyNotListening(self) -> None:
+        """
+        A proxy that refuses the TCP connection is named in the error line,
+        not the origin.
+        """
+        import socket
+
+        with socket.socket() as unused:  # a loopback port nobody listens on
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        out, err, code = yield runCommandWith(self, ["ws://origin.example:9/", "--proxy", f"http://127.0.0.1:{port}"], {})
+        self.assertEqual((out, err, code), ("", f"error: proxy: connection refused by 127.0.0.1:{port}\n", 1))
 
     @inlineCallbacks
     def test_environmentAndNoProxy(self) -> None:

@@ -92,7 +92,11 @@ def describeError(
 
     from wsproto_tw.core.errors import NotWebSocketServer
     from wsproto_tw.errors import HandshakeRejected, HandshakeTimeout
+    from wsproto_tw.proxy import ProxyUnreachable
 
+    if isinstance(error, ProxyUnreachable):
+        proxyHost, _, proxyPort = error.proxy.rpartition(":")
+        return "proxy: " + describeError(error.reason, proxyHost.strip("[]"), int(proxyPort) if proxyPort.isdigit() else 0)
     where = f"{host}:{port}" if host else "the server"
     if isinstance(error, NotWebSocketServer):
         text = error.reason

@@ -349,6 +349,7 @@ def connect(
             parsed.host,
             parsed.port,
             via.authorization,
+            proxyName=f"[{via.host}]:{via.port}" if ":" in via.host else f"{via.host}:{via.port}",
         )
     if parsed.secure:
         options = tlsOptions(parsed.host, trustRoot=trustRoot, insecure=insecure)

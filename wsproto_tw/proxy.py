@@ -17,8 +17,10 @@ C{http_proxy} for C{ws://}, C{no_proxy}).
 
 The endpoint's C{connect} fails with L{ProxyAuthenticationFailed} when the
 proxy answers C{407} (or C{401}), with L{ProxyRefused} (carrying the proxy's C{status})
-for any other non-2xx answer, and with L{ProxyError} when the proxy closes
-the connection or answers with something other than HTTP.
+for any other non-2xx answer, with L{ProxyError} when the proxy closes
+the connection or answers with something other than HTTP, and with
+L{ProxyUnreachable} (naming the proxy, carrying the endpoint's error) when
+the proxy itself can't be reached.
 """
 
 from __future__ import annotations
@@ -53,9 +55,26 @@ __all__ = [
     "ProxyError",
     "ProxyRefused",
     "ProxyURL",
+    "ProxyUnreachable",
     "parseProxyURL",
     "proxyFor",
 ]
+
+
+class ProxyUnreachable(ProxyError):
+    """
+    The connection to the HTTP proxy itself failed (refused, timed out,
+    name not resolved): the origin server was never asked for.
+
+    @ivar proxy: the proxy, as C{host:port}.
+    @ivar reason: the proxy endpoint's exception, e.g. a
+        L{ConnectionRefusedError <twisted.internet.error.ConnectionRefusedError>}.
+    """
+
+    def __init__(self, proxy: str, reason: BaseException) -> None:
+        super().__init__(f"can't reach the proxy {proxy}: {reason}")
+        self.proxy = proxy
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -185,6 +204,8 @@ class HTTPTunnelEndpoint:
         address.
     @ivar port: the origin's port.
     @ivar authorization: the C{Proxy-Authorization} value to send, if any.
+    @ivar proxyName: how errors name the proxy (C{host:port}); by default
+        the proxy endpoint's C{repr}.
     """
 
     def __init__(
@@ -193,8 +214,10 @@ class HTTPTunnelEndpoint:
         host: str,
         port: int,
         authorization: str | None = None,
+        proxyName: str | None = None,
     ) -> None:
         self.proxyEndpoint = proxyEndpoint
+        self.proxyName = proxyName if proxyName is not None else repr(proxyEndpoint)
         self.host = host
         self.port = port
         self.authorization = authorization
@@ -232,7 +255,13 @@ class _Tunnel(Factory):
 
     def start(self) -> None:
         self._connecting = self._endpoint.proxyEndpoint.connect(self)
-        self._connecting.addErrback(self._failed)
+        self._connecting.addErrback(self._unreachable)
+
+    def _unreachable(self, failure: Failure) -> None:
+        if failure.check(CancelledError):
+            self._failed(failure)
+        else:
+            self._failed(Failure(ProxyUnreachable(self._endpoint.proxyName, failure.value)))
 
     def buildProtocol(self, addr: Any) -> _TunnelProtocol:
         endpoint = self._endpoint
