@@ -78,6 +78,31 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["stomp-port"], ["tcp:61613", "tcp:0"])
         self.assertEqual(len(stompPortServices(server, options)), 2)
 
+    def test_byteLimitsAndFrameTimeout(self):
+        """
+        C{--stomp-frame-timeout}, C{--stomp-max-transaction-bytes},
+        C{--stomp-max-queue-bytes} and C{--stomp-max-queued-bytes} reach
+        the session configuration and the broker (sizes take K/M suffixes
+        as the other byte options do); C{0} turns each off.
+        """
+        server = buildStompServer(parse(
+            "--stomp-frame-timeout", "2.5", "--stomp-max-transaction-bytes", "1000",
+            "--stomp-max-queue-bytes", "2000", "--stomp-max-queued-bytes", "3000",
+        ), Clock())
+        self.assertEqual(server.config.frame_timeout, 2.5)
+        self.assertEqual(server.config.max_transaction_bytes, 1000)
+        self.assertEqual((server.broker.max_queue_bytes, server.broker.max_queued_bytes), (2000, 3000))
+        server = buildStompServer(parse(
+            "--stomp-frame-timeout", "0", "--stomp-max-transaction-bytes", "0",
+            "--stomp-max-queue-bytes", "0", "--stomp-max-queued-bytes", "0",
+        ), Clock())
+        self.assertIsNone(server.config.frame_timeout)
+        self.assertEqual(server.config.max_transaction_bytes, sys.maxsize)
+        self.assertEqual((server.broker.max_queue_bytes, server.broker.max_queued_bytes), (sys.maxsize, sys.maxsize))
+        defaults = buildStompServer(parse(), Clock())
+        self.assertEqual(defaults.config.frame_timeout, 30.0)
+        self.assertEqual((defaults.broker.max_queue_bytes, defaults.broker.max_queued_bytes), (64 << 20, 256 << 20))
+
     def test_auth(self):
         """
         C{--auth memory:...} checks logins; a wrong one gets C{ERROR}.

@@ -214,6 +214,42 @@ class HeartBeatTests(SynchronousTestCase):
         self.assertIsNone(session.next_deadline())
         self.assertIsNone(newSession(StompConfig(connect_timeout=None)).next_deadline())
 
+    def test_frameTimeout(self):
+        """
+        A frame begun but not ended C{frame_timeout} seconds after its
+        first octet fails the session with C{ERROR}, even with heart-beats
+        off; octets that keep trickling in don't move the deadline; a
+        completed frame (or heart-beat octets alone) leave none.
+        """
+        config = StompConfig(server="test", heart_beat=(0, 0), frame_timeout=5)
+        session = newSession(config, now=0.0)
+        session.receive_data(frame("CONNECT", "accept-version:1.2"), now=0.0)
+        session.accept_connect(None, now=0.0)
+        sent(session)
+        self.assertIsNone(session.next_deadline())
+        session.receive_data(b"\n\n", now=1.0)
+        self.assertIsNone(session.next_deadline())
+        session.receive_data(b"SEND\ndestination:/topic/a\n", now=2.0)
+        self.assertEqual(session.next_deadline(), 7.0)
+        session.receive_data(b"x:y\n", now=6.0)
+        self.assertEqual(session.next_deadline(), 7.0)
+        session.handle_timer(now=6.9)
+        self.assertFalse(session.wants_close)
+        session.handle_timer(now=7.0)
+        self.assertEqual(sent(session), ["ERROR\nmessage:a frame was not complete within 5 seconds\ncontent-length:0\n\n\x00"])
+        self.assertTrue(session.wants_close)
+        session = newSession(config, now=0.0)
+        session.receive_data(frame("CONNECT", "accept-version:1.2"), now=0.0)
+        session.accept_connect(None, now=0.0)
+        session.receive_data(b"SEND\ndestination:/topic/a\n", now=2.0)
+        session.receive_data(b"\nbody\x00", now=3.0)
+        self.assertIsNone(session.next_deadline())
+        session = newSession(StompConfig(server="test", heart_beat=(0, 0), frame_timeout=None), now=0.0)
+        session.receive_data(b"CONN", now=0.0)
+        self.assertEqual(session.next_deadline(), 30.0)  # only connect_timeout
+        with self.assertRaises(ValueError):
+            StompConfig(frame_timeout=0)
+
     def test_noHeartBeatsIn10(self):
         """
         A STOMP 1.0 session has no heart-beats.

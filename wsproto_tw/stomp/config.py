@@ -32,6 +32,9 @@ class StompConfig:
         negotiated interval before its silence fails the session.
     @ivar connect_timeout: seconds from the start of a session for its
         C{CONNECT} to arrive and be accepted; L{None} for no limit.
+    @ivar frame_timeout: seconds a received frame may take from its first
+        octet to its last (so that a client can't hold a session open with
+        a frame that never ends, heart-beats or not); L{None} for no limit.
     @ivar max_frame_size: largest frame received, in octets.
     @ivar max_headers: most header lines in a received frame.
     @ivar max_header_line: longest received header line, in octets.
@@ -51,6 +54,7 @@ class StompConfig:
     heart_beat: tuple[int, int] = (10000, 10000)
     heart_beat_grace: float = 2.0
     connect_timeout: float | None = 30.0
+    frame_timeout: float | None = 30.0
     max_frame_size: int = 1 << 20
     max_headers: int = 100
     max_header_line: int = 8192
@@ -72,6 +76,8 @@ class StompConfig:
         object.__setattr__(self, "heart_beat", tuple(self.heart_beat))
         if self.connect_timeout is not None and not self.connect_timeout > 0:
             raise ValueError("connect_timeout must be positive, or None")
+        if self.frame_timeout is not None and not self.frame_timeout > 0:
+            raise ValueError("frame_timeout must be positive, or None")
         if self.heart_beat_grace < 1:
             raise ValueError("heart_beat_grace must be at least 1")
         for name in ("max_frame_size", "max_headers", "max_header_line", "max_subscriptions",

@@ -21,7 +21,7 @@ from twisted.cred.credentials import IAnonymous, IUsernamePassword
 from twisted.cred.strcred import AuthOptionMixin
 from twisted.python import reflect, usage
 
-from wsproto_tw.options import byteCount, count
+from wsproto_tw.options import byteCount, count, seconds
 from wsproto_tw.stomp.broker import EmbeddedBroker
 from wsproto_tw.stomp.config import FIRST, HIGHEST, StompConfig
 from wsproto_tw.stomp.server import StompServer, portalFor
@@ -83,6 +83,10 @@ STOMP_PARAMETERS: list[list[Any]] = [
     ["stomp-subprotocol", None, FIRST, "Which vNN.stomp subprotocol to answer: first (the first the client offered that we speak) or highest.", _subprotocolRule],
     ["stomp-max-frame-size", None, 1 << 20, "Largest STOMP frame received, in bytes.", byteCount("stomp-max-frame-size")],
     ["max-subscriptions", None, 100, "Most STOMP subscriptions of one session.", count("max-subscriptions")],
+    ["stomp-frame-timeout", None, 30.0, "Seconds a received STOMP frame may take from its first byte to its last.", seconds("stomp-frame-timeout")],
+    ["stomp-max-transaction-bytes", None, 16 << 20, "Most bytes a STOMP session buffers in its open transactions.", byteCount("stomp-max-transaction-bytes")],
+    ["stomp-max-queue-bytes", None, 64 << 20, "Most bytes of messages waiting in one queue of the embedded broker.", byteCount("stomp-max-queue-bytes")],
+    ["stomp-max-queued-bytes", None, 256 << 20, "Most bytes of messages waiting in all queues of the embedded broker.", byteCount("stomp-max-queued-bytes")],
     ["max-unacked", None, 1000, "Most unacknowledged messages per subscription; delivery pauses there.", count("max-unacked")],
     ["stomp-relay", None, None, "Relay STOMP to an external broker (RabbitMQ's rabbitmq_stomp, ActiveMQ) at this client endpoint, e.g. tcp:127.0.0.1:61613 or tls:broker:61614, instead of the embedded broker: one broker connection per session.", _clientEndpoint],
     ["stomp-relay-login", None, None, "With --stomp-relay: the login of every broker connection.", None],
@@ -147,6 +151,8 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
         subprotocol_rule=options["stomp-subprotocol"],
         max_frame_size=_off(options["stomp-max-frame-size"]),
         max_subscriptions=_off(options["max-subscriptions"]),
+        frame_timeout=options["stomp-frame-timeout"] or None,
+        max_transaction_bytes=_off(options["stomp-max-transaction-bytes"]),
     )
     broker: Any
     if options.get("stomp-relay") is not None and options.get("redis") is not None:
@@ -156,7 +162,12 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
         from wsproto_tw.stomp.bus import BusBroker
 
         bus = RedisBus(options["redis"], reactor=reactor)
-        broker = BusBroker(bus, max_unacked=_off(options["max-unacked"]))
+        broker = BusBroker(
+            bus,
+            max_unacked=_off(options["max-unacked"]),
+            max_queue_bytes=_off(options["stomp-max-queue-bytes"]),
+            max_queued_bytes=_off(options["stomp-max-queued-bytes"]),
+        )
         bus.received = broker.bus_message_received
     elif options.get("stomp-relay") is not None:
         from wsproto_tw.stomp.relayclient import RelayBroker
@@ -169,7 +180,11 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
             host=options.get("stomp-relay-vhost"),
         )
     else:
-        broker = EmbeddedBroker(max_unacked=_off(options["max-unacked"]))
+        broker = EmbeddedBroker(
+            max_unacked=_off(options["max-unacked"]),
+            max_queue_bytes=_off(options["stomp-max-queue-bytes"]),
+            max_queued_bytes=_off(options["stomp-max-queued-bytes"]),
+        )
     checkers = options.get("credCheckers") or []
     server = StompServer(config, broker, portal=portalFor(*checkers) if checkers else None, reactor=reactor)
     app = options.get("app")

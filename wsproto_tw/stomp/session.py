@@ -220,6 +220,8 @@ class StompSession:
         self._send_at: float | None = None
         self._receive_by: float | None = None
         self._connect_by = None if config.connect_timeout is None else now + config.connect_timeout
+        # When the frame now partly received must be complete.
+        self._frame_by: float | None = None
         self._replies = 0
         self.frames_received: dict[str, int] = {}
         self.messages_delivered = 0
@@ -282,7 +284,14 @@ class StompSession:
             while self.state in (SessionState.AWAITING_CONNECT, SessionState.CONNECTED):
                 frame = self._reader.next_frame()
                 if frame is None:
+                    # Part of a frame waits (heart-beat octets are skipped
+                    # by next_frame): its deadline runs from its first octet.
+                    if not self._reader.buffered:
+                        self._frame_by = None
+                    elif self._frame_by is None and self.config.frame_timeout is not None:
+                        self._frame_by = now + self.config.frame_timeout
                     return
+                self._frame_by = None
                 counts = self.frames_received
                 counts[frame.command] = counts.get(frame.command, 0) + 1
                 self._handle(frame, now)
@@ -640,20 +649,24 @@ class StompSession:
         """
         @return: when L{handle_timer} must next be called, or L{None}.
         """
-        pending = [t for t in (self._send_at, self._receive_by, self._connect_by) if t is not None]
+        pending = [t for t in (self._send_at, self._receive_by, self._connect_by, self._frame_by) if t is not None]
         return min(pending, default=None)
 
     def handle_timer(self, *, now: float) -> None:
         """
         Send a heart-beat if one is due; fail the session if the client
-        has been silent for longer than its heart-beat allows, or if it
-        is not connected C{connect_timeout} seconds after the start.
+        has been silent for longer than its heart-beat allows, if it
+        is not connected C{connect_timeout} seconds after the start, or if
+        a frame it began has not ended C{frame_timeout} seconds later.
         """
         if self._connect_by is not None and now >= self._connect_by:
             self._fail(StompError(f"no CONNECT accepted within {self.config.connect_timeout:g} seconds"), None)
             return
         if self._receive_by is not None and now >= self._receive_by:
             self._fail(StompError(f"no heart-beat from the client in {self.heart_beat[1]} ms"), None)
+            return
+        if self._frame_by is not None and now >= self._frame_by:
+            self._fail(StompError(f"a frame was not complete within {self.config.frame_timeout:g} seconds"), None)
             return
         if self._send_at is not None and now >= self._send_at:
             self._out.append("\n")
