@@ -592,6 +592,49 @@ class SiteOpenTimeoutTests(SynchronousTestCase):
         fixture.clock.advance(1)
         self.assertTrue(transport.disconnecting)
 
+    def test_drippingLaterRequest(self) -> None:
+        """
+        On a kept-alive connection, a later request dripped byte by byte
+        gets C{408} C{open_timeout} after its first byte: the site's idle
+        timeout, started again by every byte, would keep it forever.
+        """
+        fixture = SiteFixture(Config(open_timeout=5))
+        protocol, transport = fixture.connect(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "), transport.value())
+        transport.clear()
+        fixture.clock.advance(100)  # idle between requests: the site's timeout
+        self.assertFalse(transport.disconnecting)
+        head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"a" * 100
+        for byte in head[:49]:
+            protocol.dataReceived(bytes([byte]))
+            fixture.clock.advance(0.1)
+        self.assertEqual(transport.value(), b"")
+        protocol.dataReceived(head[49:50])
+        fixture.clock.advance(0.2)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.value())
+        self.assertTrue(transport.disconnecting)
+
+    def test_laterRequestsInTime(self) -> None:
+        """
+        Later requests that arrive whole in time are answered, and leave no
+        deadline behind: the connection then lasts the site's idle timeout.
+        """
+        fixture = SiteFixture(Config(open_timeout=5))
+        protocol, transport = fixture.connect(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        for _ in range(3):
+            transport.clear()
+            fixture.clock.advance(10)
+            protocol.dataReceived(b"GET / HTTP/1.1\r\n")
+            fixture.clock.advance(4)
+            protocol.dataReceived(b"Host: a\r\n\r\n")
+            self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "), transport.value())
+        transport.clear()
+        self.assertEqual([call for call in fixture.clock.getDelayedCalls() if "openTimedOut" in repr(call)], [])
+        fixture.clock.advance(299)
+        self.assertFalse(transport.disconnecting)
+        fixture.clock.advance(1)
+        self.assertTrue(transport.disconnecting)
+
     def test_noOpenTimeout(self) -> None:
         """
         With C{open_timeout=None}, only the site's idle timeout applies.

@@ -223,9 +223,11 @@ class WebSocketSite(Site):
         connection is made, for its first request to arrive whole (head and
         body), whether a WebSocket resource then takes the connection over
         or an ordinary resource answers it. A client that sends nothing or
-        drips bytes gets C{408 Request Timeout} and is disconnected. After
-        the first request, the site's own idle timeout (C{timeout}) governs
-        the connection, as in any L{Site}.
+        drips bytes gets C{408 Request Timeout} and is disconnected.
+        Every later request on a kept-alive connection has the same time
+        from its first byte to arrive whole; between requests, the site's
+        own idle timeout (C{timeout}) governs the connection, as in any
+        L{Site}.
       - A request head whose lines add up to more than
         C{config.max_head_size} bytes (0: C{twisted.web}'s own 16 KiB), or
         that has more than C{config.max_headers} header fields, gets
@@ -393,6 +395,20 @@ class _LimitedChannel(HTTPChannel):
             self._openDeadline = self._clock.callLater(self._config.open_timeout, self._openTimedOut)
 
     def dataReceived(self, data: bytes) -> None:
+        if (
+            data
+            and self._openDeadline is None
+            and self._early is None
+            and not self.requests
+            and self._config.open_timeout is not None
+            and self.transport is not None
+            and not self.transport.disconnecting
+        ):
+            # The first byte of a later request on a kept-alive connection
+            # (Twisted holds back what arrives while a request is being
+            # answered): it too must arrive whole in time. Twisted's idle
+            # timeout, started again by every byte, can't bound it.
+            self._openDeadline = self._clock.callLater(self._config.open_timeout, self._openTimedOut)
         early = self._early
         if early is not None:
             early += data
