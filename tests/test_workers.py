@@ -85,12 +85,33 @@ class WorkerOptionsTests(SynchronousTestCase):
 
     def test_onlySharedPorts(self) -> None:
         """
-        Ports the workers can't share are refused with C{--workers}: TLS
-        ports and C{--metrics}.
+        Ports the workers can't share are refused with C{--workers}: other
+        endpoint types than C{tcp:}, C{tcp6:}, C{ssl:} and C{unix:}.
         """
         options = Options()
-        exc = self.assertRaises(usage.UsageError, options.parseOptions, ["--workers", "2", "--port", "ssl:8443"])
-        self.assertIn("--port ssl:8443: --workers shares tcp:, tcp6: and unix: ports only", str(exc))
+        exc = self.assertRaises(
+            usage.UsageError, options.parseOptions, ["--workers", "2", "--port", "systemd:domain=INET:index=0"]
+        )
+        self.assertIn("--port systemd:domain=INET:index=0: --workers shares tcp:, tcp6:, ssl: and unix: ports only", str(exc))
+
+    def test_withTLS(self) -> None:
+        """
+        In a worker, the inherited socket of an C{ssl:} port is served with
+        the description's certificate; other ports are left as they are.
+        """
+        import tempfile
+
+        from twisted.internet import reactor
+
+        from tests.test_client import makeCertificate
+        from wsproto_tw.workers import _AdoptedTLSEndpoint, withTLS
+
+        certificate, key = makeCertificate(tempfile.mkdtemp())
+        adopted = adoptedEndpoints(object(), {"WSPROTO_TW_WORKER_FDS": "3:2,4:2"})
+        found = withTLS(reactor, adopted, ["tcp:80", f"ssl:443:privateKey={key}:certKey={certificate}"])
+        self.assertIs(found[0], adopted[0])
+        self.assertIsInstance(found[1], _AdoptedTLSEndpoint)
+        self.assertRaises(ValueError, withTLS, reactor, adopted, ["tcp:80"])
 
     def test_adoptedEndpoints(self) -> None:
         """
@@ -199,3 +220,38 @@ class WorkersTests(SynchronousTestCase):
         while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
         self.assertEqual([pid for pid in pids if alive(pid)], [])
+
+
+class TLSWorkersTests(SynchronousTestCase):
+    """
+    A real C{twistd websocket --workers 2} on an C{ssl:} port: both
+    workers answer C{wss://} with the certificate of the description.
+    """
+
+    def test_bothWorkersServeTLS(self) -> None:
+        import ssl
+        import tempfile
+
+        from tests.test_client import makeCertificate
+
+        certificate, key = makeCertificate(tempfile.mkdtemp())
+        twistd = Twistd(
+            self, "--workers", "2", "--port", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={certificate}",
+            "--app", "tests.test_workers.PidApplication", "--shutdown-grace", "5",
+        )
+        self.addCleanup(stopped, twistd)
+        urls = {twistd.waitFor(r"worker \d \(pid \d+\): .*serving (wss://\S+)", 60).group(1) for _ in range(2)}
+        self.assertEqual(len(urls), 1)
+        url = urls.pop()
+        context = ssl.create_default_context(cafile=certificate)
+        context.set_alpn_protocols(["h2", "http/1.1"])  # as browsers offer
+        clients = [websocketsConnect(url, open_timeout=10, ssl=context) for _ in range(40)]
+        try:
+            pids = set()
+            for client in clients:
+                client.send("pid?")
+                pids.add(int(client.recv(timeout=10)))
+        finally:
+            for client in clients:
+                client.close()
+        self.assertEqual(len(pids), 2, pids)

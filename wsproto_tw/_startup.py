@@ -290,7 +290,7 @@ class ListeningService(StreamServerEndpointService):
         self._waitingForPort.addCallbacks(self._listening, self._failed)
 
     def _listening(self, port: Any) -> Any:
-        secure = isinstance(self.endpoint, endpoints.SSL4ServerEndpoint)
+        secure = isinstance(self.endpoint, endpoints.SSL4ServerEndpoint) or self.description.startswith("ssl:")
         _log.info("serving {url}", url=servedURL(port.getHost(), secure, self.path, self.pages))
         return port
 

@@ -29,7 +29,16 @@ from wsproto_tw.logs import logFormat, logLevel
 from wsproto_tw.options import ServerConfigOptions, seconds
 from wsproto_tw.server import WebSocketServerFactory
 from wsproto_tw.stomp.options import STOMP_PARAMETERS, StompOptionsMixin, buildStompServer, stompPortServices
-from wsproto_tw.workers import WORKER_FDS, ParentWatch, WorkersService, adoptedEndpoints, checkWorkers, workerArguments, workerCount
+from wsproto_tw.workers import (
+    WORKER_FDS,
+    ParentWatch,
+    WorkersService,
+    adoptedEndpoints,
+    checkWorkers,
+    withTLS,
+    workerArguments,
+    workerCount,
+)
 
 
 def _mode(value: str) -> str:
@@ -285,6 +294,8 @@ def makeService(options: Options) -> IService:
     pages = options["static"] is not None or options["mode"] == "broadcast"
     path = options["path"] or ("/ws" if pages else "/")
     ports = options["port"] or ["tcp:8080"]
+    if adopted is not None:
+        adopted = withTLS(reactor, adopted, ports + list(options.get("stomp-port", [])))
     for index, description in enumerate(ports):
         endpoint = endpoints.serverFromString(reactor, description) if adopted is None else adopted[index]
         ListeningService(endpoint, listening, description, reactor, path, pages).setServiceParent(parent)

@@ -3,11 +3,14 @@
 C{twistd websocket --workers N}: N processes serving the same ports.
 
 The parent binds the listening sockets of each C{--port} and
-C{--stomp-port} (C{tcp:}, C{tcp6:} and C{unix:} descriptions, parsed by
-Twisted's endpoints), never accepts on them, and starts N workers:
-C{twistd websocket} again with the same options, each inheriting its
-listening sockets as file descriptors 3, 4, ... and adopting them
-(C{reactor.adoptStreamPort}).
+C{--stomp-port} (C{tcp:}, C{tcp6:}, C{ssl:} and C{unix:} descriptions,
+parsed by Twisted's endpoints), never accepts on them, and starts N
+workers: C{twistd websocket} again with the same options, each inheriting
+its listening sockets as file descriptors 3, 4, ... and adopting them
+(C{reactor.adoptStreamPort}). For an C{ssl:} port each worker reads the
+certificate and key of the description itself and runs TLS over the
+adopted socket (the parent reads them too, so that a missing file is one
+error line before any worker starts).
 
 For a TCP port the parent binds one socket per worker, all with
 C{SO_REUSEPORT} on the same address, and the kernel spreads new
@@ -48,7 +51,16 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
 from twisted.python import usage
 
-__all__ = ["WORKER_FDS", "ParentWatch", "WorkersService", "adoptedEndpoints", "checkWorkers", "workerArguments", "workerCount"]
+__all__ = [
+    "WORKER_FDS",
+    "ParentWatch",
+    "WorkersService",
+    "adoptedEndpoints",
+    "checkWorkers",
+    "withTLS",
+    "workerArguments",
+    "workerCount",
+]
 
 #: The environment variable telling a worker its inherited listening
 #: sockets: C{"FD:FAMILY,..."} in the order of the C{--port} options, then
@@ -88,11 +100,8 @@ def checkWorkers(options: Any) -> None:
     for name, descriptions in (("--port", options["port"] or ["tcp:8080"]), ("--stomp-port", options.get("stomp-port", []))):
         for description in descriptions:
             kind = description.split(":", 1)[0]
-            if kind not in ("tcp", "tcp6", "unix"):
-                raise usage.UsageError(
-                    f"{name} {description}: --workers shares tcp:, tcp6: and unix: ports only "
-                    "(terminate TLS in front of the workers)"
-                )
+            if kind not in ("tcp", "tcp6", "ssl", "unix"):
+                raise usage.UsageError(f"{name} {description}: --workers shares tcp:, tcp6:, ssl: and unix: ports only")
 
 
 def workerArguments(arguments: Sequence[str]) -> list[str]:
@@ -127,6 +136,43 @@ def adoptedEndpoints(reactor: Any, environ: Any = None) -> list[Any] | None:
     for item in filter(None, value.split(",")):
         fd, family = item.split(":")
         out.append(endpoints.AdoptedStreamServerEndpoint(reactor, int(fd), int(family)))
+    return out
+
+
+class _AdoptedTLSEndpoint:
+    """
+    An inherited listening socket served with TLS: what an C{ssl:} port is
+    in a worker.
+    """
+
+    def __init__(self, adopted: Any, contextFactory: Any) -> None:
+        self._adopted = adopted
+        self._contextFactory = contextFactory
+
+    def listen(self, factory: Any) -> Deferred:
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        # As listenSSL does: TLS in memory over the TCP connection; ALPN
+        # from the factory (IProtocolNegotiationFactory) as there.
+        return self._adopted.listen(TLSMemoryBIOFactory(self._contextFactory, False, factory))
+
+
+def withTLS(reactor: Any, adopted: Sequence[Any], descriptions: Sequence[str]) -> list[Any]:
+    """
+    In a worker: the inherited endpoints, those of C{ssl:} descriptions
+    wrapped in TLS with the description's certificate and key.
+
+    @param adopted: L{adoptedEndpoints}, in the order of C{descriptions}.
+    @raise ValueError: the lists differ in length.
+    """
+    if len(adopted) != len(descriptions):
+        raise ValueError(f"{len(adopted)} inherited sockets for {len(descriptions)} ports")
+    out = []
+    for endpoint, description in zip(adopted, descriptions):
+        if description.split(":", 1)[0] == "ssl":
+            parsed = endpoints.serverFromString(reactor, description)
+            endpoint = _AdoptedTLSEndpoint(endpoint, parsed._sslContextFactory)
+        out.append(endpoint)
     return out
 
 
@@ -170,7 +216,7 @@ def _reusePortSockets(endpoint: Any, count: int) -> list[socket.socket]:
     @return: C{count} listening sockets with C{SO_REUSEPORT} on the
         address of a TCP endpoint (port C{0}: the port the first got).
     """
-    family = socket.AF_INET6 if isinstance(endpoint, endpoints.TCP6ServerEndpoint) else socket.AF_INET
+    family = socket.AF_INET6 if isinstance(endpoint, endpoints.TCP6ServerEndpoint) or ":" in (endpoint._interface or "") else socket.AF_INET
     port = endpoint._port
     out = []
     try:
@@ -275,7 +321,7 @@ class WorkersService(Service):
         super().privilegedStartService()
         for description in self.descriptions:
             endpoint = endpoints.serverFromString(self.reactor, description)
-            if isinstance(endpoint, (endpoints.TCP4ServerEndpoint, endpoints.TCP6ServerEndpoint)):
+            if isinstance(endpoint, (endpoints.TCP4ServerEndpoint, endpoints.TCP6ServerEndpoint, endpoints.SSL4ServerEndpoint)):
                 self.ports.append(_reusePortSockets(endpoint, self.count))
                 continue
             # unix: endpoints listen at once.
