@@ -169,6 +169,17 @@ class ReceiveTests(SynchronousTestCase):
         events = feed(limited, clientFrame(0x2, compressed(b"\0" * 2000), rsv=4))
         self.assertEqual(events[-1].code, CloseCode.MESSAGE_TOO_BIG)
 
+    def test_client(self):
+        """
+        A client streams what the server sends (unmasked) the same way.
+        """
+        from tests.helpers import serverFrame
+
+        client = openedClient(Config(**NO_TIMERS))
+        client.stream_messages = True
+        events = feed(client, serverFrame(0x1, b"ab", fin=False) + serverFrame(0x0, b"c"))
+        self.assertEqual(events, [MessageStarted(False), MessageData("ab"), MessageData("c"), MessageEnded()])
+
     def test_switchBetweenMessages(self):
         """
         The mode applies from the next message on.
