@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+import zlib
 from typing import Any
 
 from twisted.internet.defer import Deferred, inlineCallbacks
@@ -19,9 +20,10 @@ from zope.interface.verify import verifyObject
 
 from tests.helpers import closePayload, parseFrames
 from tests.test_http2 import TEXT, HTTP2ServerMixin
-from tests.test_protocol import clientFrame, opened
+from tests.test_protocol import clientFrame, opened, request, serve
 from wsproto_tw.application import StreamingWebSocketApplication
 from wsproto_tw.core import Config
+from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.core.frames import build_frame
 from wsproto_tw.errors import InvalidState
 from wsproto_tw.interfaces import IStreamingWebSocketApplication, IWebSocketTransport
@@ -274,6 +276,27 @@ class SendTests(SynchronousTestCase):
             transport.value(),
             b"\x02\x02ab\x89\x01p\x00\x02cd\x80\x00" + b"\x01\x01h\x80\x02\xc3\xa9",
         )
+
+    def test_compressed(self):
+        """
+        With permessage-deflate negotiated, the message goes out as one
+        compressed stream: RSV1 on the first frame only, and the frames'
+        payloads together inflate to the message.
+        """
+        _, protocol, transport, _, _ = serve(Config(compression=PerMessageDeflate()))
+        protocol.dataReceived(request(extra="Sec-WebSocket-Extensions: permessage-deflate\r\n"))
+        self.assertIn(b"Sec-WebSocket-Extensions: permessage-deflate", transport.value())
+        transport.clear()
+        connection = protocol.connection
+        connection.beginMessage(binary=True)
+        for _ in range(3):
+            connection.sendMessageData(b"squeeze " * 100)
+        connection.endMessage()
+        frames = parseFrames(transport.value())
+        self.assertEqual([(f[0], f[2], f[3]) for f in frames], [(0x2, False, 4), (0x0, False, 0), (0x0, False, 0), (0x0, True, 0)])
+        body = b"".join(f[1] for f in frames)
+        self.assertLess(len(body), 300)
+        self.assertEqual(zlib.decompressobj(-15).decompress(body + b"\x00\x00\xff\xff"), b"squeeze " * 300)
 
     def test_misuse(self):
         """

@@ -54,10 +54,10 @@ class IWebSocketTransport(Interface):
         FIN. Until L{endMessage}, L{sendText} and L{sendBinary} raise;
         L{ping} and L{close} may be called between the pieces.
 
-        Such a message goes out uncompressed even when permessage-deflate
-        was negotiated (RFC 7692 §6 allows it per message). Once the
-        closing handshake has started, its frames are dropped, as
-        messages are.
+        With permessage-deflate, the message is compressed as one stream
+        over its frames (RFC 7692 §7.2.1, RSV1 on the first frame only),
+        each piece flushed as it is sent. Once the closing handshake has
+        started, its frames are dropped, as messages are.
 
         Over SockJS, which has no frames, a text message's pieces are
         buffered and sent as one message by L{endMessage}; a binary

@@ -8,11 +8,14 @@ L{Connection.begin_message <wsproto_tw.core.connection.Connection.begin_message>
 
 from __future__ import annotations
 
+import zlib
+
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.core.test_deflate import compressed, deflatedServer
+from tests.core.test_deflate import TAIL, compressed, deflatedServer
 from tests.helpers import clientFrame, closePayload, fixedMask, openedClient, openedServer, parseFrames
 from wsproto_tw.core import CloseCode, Config
+from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.core.errors import InvalidState
 from wsproto_tw.core.events import (
     BinaryMessage,
@@ -237,25 +240,76 @@ class SendTests(SynchronousTestCase):
             b"\x02\x82\x01\x02\x03\x04\x01\x02" + b"\x80\x81\x01\x02\x03\x04\x01",
         )
 
-    def test_uncompressed(self):
+    def test_compressedFrames(self):
         """
-        With permessage-deflate, a message sent in pieces goes out
-        uncompressed (RSV1 clear), and leaves the compression context as
-        it was: the next whole message is compressed as if it had not
-        been sent.
+        With permessage-deflate, the message is one deflate stream over its
+        frames: each piece compressed and sync-flushed, RSV1 on the first
+        frame only, the 00 00 ff ff tail removed from the last (RFC 7692
+        §7.2.1), byte for byte as zlib makes it.
         """
         server = deflatedServer()
         server.begin_message(binary=False)
         server.send_message_data("Hello")
         server.end_message("Hello")
-        self.assertEqual(parseFrames(server.data_to_send()), [(0x1, b"Hello", False, 0), (0x0, b"Hello", True, 0)])
-        server.send_text("Hello")
-        server.send_text("Hello")
-        # RFC 7692 §7.2.3.2's two "Hello" messages, byte for byte.
-        self.assertEqual(
-            parseFrames(server.data_to_send()),
-            [(0x1, bytes.fromhex("f2 48 cd c9 c9 07 00"), True, 4), (0x1, bytes.fromhex("f2 00 11 00 00"), True, 4)],
+        reference = zlib.compressobj(6, zlib.DEFLATED, -15, 8)
+        first = reference.compress(b"Hello") + reference.flush(zlib.Z_SYNC_FLUSH)
+        last = (reference.compress(b"Hello") + reference.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        self.assertEqual(parseFrames(server.data_to_send()), [(0x1, first, False, 4), (0x0, last, True, 0)])
+        self.assertEqual((server.stats.deflate_bytes_in, server.stats.text_bytes_sent), (10, 10))
+
+    def test_compressedContext(self):
+        """
+        A peer that keeps one inflater across messages (context takeover)
+        reads the message sent in pieces, and whole messages after it,
+        whichever way the codec keeps its context; without context
+        takeover, each message inflates on its own.
+        """
+        text = "the streamed message " * 50
+
+        def exchange(server, inflate):
+            server.send_text("before " * 10)
+            server.begin_message(binary=True)
+            for i in range(0, len(text), 100):
+                server.send_message_data(text[i : i + 100].encode())
+            server.send_ping(b"p")
+            server.end_message()
+            server.send_text("before after " + text[-40:])
+            messages, body = [], b""
+            for opcode, payload, fin, rsv in parseFrames(server.data_to_send()):
+                if opcode == 0x9:
+                    continue
+                body += payload
+                if fin:
+                    messages.append(inflate(body + TAIL))
+                    body = b""
+            self.assertEqual(
+                messages, [b"before " * 10, text.encode(), ("before after " + text[-40:]).encode()]
+            )
+
+        for policy in (PerMessageDeflate(), PerMessageDeflate(context_size=None)):
+            peer = zlib.decompressobj(-15)
+            exchange(deflatedServer(policy), peer.decompress)
+        exchange(
+            deflatedServer(offer="permessage-deflate; server_no_context_takeover"),
+            lambda body: zlib.decompressobj(-15).decompress(body),
         )
+
+    def test_compressedRoundTrip(self):
+        """
+        A client's core inflates a message a server sent in pieces
+        (compressed), as a streamed message too.
+        """
+        from tests.core.test_deflate import deflatedClient
+
+        server = deflatedServer()
+        client = deflatedClient()
+        client.stream_messages = True
+        server.begin_message(binary=False)
+        server.send_message_data("é" * 1000)
+        server.end_message("!")
+        events = feed(client, server.data_to_send())
+        self.assertEqual(events[0], MessageStarted(False))
+        self.assertEqual("".join(e.data for e in events[1:-1]), "é" * 1000 + "!")
 
     def test_misuse(self):
         """

@@ -153,6 +153,27 @@ class IllegalTransition(RuntimeError):
     """
 
 
+class _Outgoing:
+    """
+    A message being sent in pieces (L{Connection.begin_message}).
+
+    @ivar opcode: L{Opcode.TEXT} or L{Opcode.BINARY}.
+    @ivar deflate: its L{DeflateStream
+        <wsproto_tw.core.deflate.DeflateStream>} when it is compressed,
+        else L{None}.
+    @ivar frames: the frames queued so far.
+    @ivar size: its payload so far, in bytes (uncompressed).
+    """
+
+    __slots__ = ("opcode", "deflate", "frames", "size")
+
+    def __init__(self, opcode: Opcode, deflate: Any) -> None:
+        self.opcode = opcode
+        self.deflate = deflate
+        self.frames = 0
+        self.size = 0
+
+
 class Connection:
     """
     What the server and client connections share: frames, messages, the
@@ -191,7 +212,7 @@ class Connection:
         "state", "subprotocol", "extensions", "wants_transport_closed", "rtt", "stats",
         "_config", "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
         "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by", "_keepalive",
-        "stream_messages", "_sending", "_sending_size", "_sending_frames",
+        "stream_messages", "_sending",
     )
 
     def __init__(
@@ -224,11 +245,9 @@ class Connection:
         # (or compressed); None between messages.
         self._message: MessageAssembler | MessageStream | None = None
         self.stream_messages = False
-        # The message being sent in pieces (begin_message): the opcode of
-        # its next frame, and its size so far; None between messages.
-        self._sending: Opcode | None = None
-        self._sending_size = 0
-        self._sending_frames = 0
+        # The message being sent in pieces (begin_message); None between
+        # messages.
+        self._sending: _Outgoing | None = None
         # The closing handshake: one record.
         self._close_sent: int | None = None
         self._close_received: tuple[int, str] | None = None
@@ -460,10 +479,10 @@ class Connection:
         (L{send_text}, L{send_binary}, L{send_prepared} raise); pings,
         pongs and Close may go out between the frames (RFC 6455 §5.4).
 
-        The message is sent uncompressed even when permessage-deflate is
-        negotiated (RSV1 clear; RFC 7692 §6 lets a sender choose per
-        message): its size is not known in advance, and an uncompressed
-        message leaves the compression context untouched.
+        With permessage-deflate, the message is compressed as one stream
+        over its frames (RFC 7692 §7.2.1; RSV1 on the first frame only):
+        each piece is compressed and flushed as it is given, so that it
+        goes out at once, whatever its size (C{min_size} does not apply).
 
         Once the closing handshake has started, its frames are dropped
         silently, as for L{send_text}.
@@ -477,9 +496,10 @@ class Connection:
             raise InvalidState("a message is already being sent in pieces: end_message() first")
         if self.state is State.CONNECTING:
             raise InvalidState("can't send before the opening handshake completes")
-        self._sending = Opcode.BINARY if binary else Opcode.TEXT
-        self._sending_size = 0
-        self._sending_frames = 0
+        codec = self._codec
+        self._sending = _Outgoing(
+            Opcode.BINARY if binary else Opcode.TEXT, None if codec is None else codec.compress_stream()
+        )
 
     def send_message_data(self, data: bytes | bytearray | memoryview | str) -> None:
         """
@@ -513,16 +533,16 @@ class Connection:
         else:
             payload = self._message_piece(data)
         self._send_piece(payload, True)
-        opcode = self._sending
+        outgoing = self._sending
         self._sending = None
         if self.state is State.OPEN:
             stats = self.stats
-            if opcode is Opcode.TEXT:
+            if outgoing.opcode is Opcode.TEXT:
                 stats.text_sent += 1
-                stats.text_bytes_sent += self._sending_size
+                stats.text_bytes_sent += outgoing.size
             else:
                 stats.binary_sent += 1
-                stats.binary_bytes_sent += self._sending_size
+                stats.binary_bytes_sent += outgoing.size
 
     def _message_piece(self, data: Any) -> bytes:
         """
@@ -531,10 +551,10 @@ class Connection:
         @raise InvalidState: no message was begun.
         @raise TypeError: C{data} is not of the message's type.
         """
-        opcode = self._sending
-        if opcode is None:
+        outgoing = self._sending
+        if outgoing is None:
             raise InvalidState("no message is being sent in pieces: begin_message() first")
-        if opcode is Opcode.TEXT:
+        if outgoing.opcode is Opcode.TEXT:
             if not isinstance(data, str):
                 raise TypeError(f"a text message's pieces are str, not {type(data).__name__}")
             return data.encode("utf-8")
@@ -548,10 +568,18 @@ class Connection:
         """
         if self.state is not State.OPEN:
             return
-        opcode = self._sending if self._sending_frames == 0 else Opcode.CONTINUATION
-        self._sending_frames += 1
-        self._sending_size += len(payload)
-        self._send_frame(opcode, payload, fin)
+        outgoing = self._sending
+        first = outgoing.frames == 0
+        outgoing.frames += 1
+        outgoing.size += len(payload)
+        deflate = outgoing.deflate
+        if deflate is not None:
+            size = len(payload)
+            payload = deflate.compress(payload, fin)
+            stats = self.stats
+            stats.deflate_bytes_in += size
+            stats.deflate_bytes_out += len(payload)
+        self._send_frame(outgoing.opcode if first else Opcode.CONTINUATION, payload, fin, first and deflate is not None)
 
     def send_ping(self, payload: bytes = b"") -> None:
         """
