@@ -33,6 +33,9 @@ from wsproto_tw.core.events import (
     CloseReceived,
     ConnectionFailed,
     HandshakeFailure,
+    MessageData,
+    MessageEnded,
+    MessageStarted,
     Opened,
     Ping,
     Pong,
@@ -41,6 +44,7 @@ from wsproto_tw.core.events import (
 )
 from wsproto_tw.errors import ConnectionClosed
 from wsproto_tw.flow import InboundFlow, OutboundFlow, PauseReason
+from wsproto_tw.interfaces import IStreamingWebSocketApplication
 
 __all__ = ["Pump"]
 
@@ -174,6 +178,9 @@ class Pump:
         now = self._clock.seconds()
         self._startedAt = time.monotonic()
         self._conn = conn = self._makeCore(now)
+        if IStreamingWebSocketApplication.providedBy(self._app):
+            # The application takes messages piece by piece.
+            conn.stream_messages = True
         if isinstance(conn, ServerConnection):
             # The request the server core parses carries the peer's address.
             conn.peer = wire.getPeer()
@@ -332,6 +339,16 @@ class Pump:
                 result = app.binaryMessageReceived(event.data)
                 if result is not None:
                     self._pending(result, len(event.data))
+            elif kind is MessageData:
+                result = app.messageDataReceived(event.data)
+                if result is not None:
+                    self._pending(result, len(event.data))
+            elif kind is MessageStarted:
+                app.messageStarted(event.binary)
+            elif kind is MessageEnded:
+                result = app.messageEnded()
+                if result is not None:
+                    self._pending(result, 0)
             elif kind is Ping:
                 app.pingReceived(event.payload)
             elif kind is Pong:

@@ -10,9 +10,9 @@ from typing import Any
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wsproto_tw.interfaces import IWebSocketApplication
+from wsproto_tw.interfaces import IStreamingWebSocketApplication, IWebSocketApplication
 
-__all__ = ["WebSocketApplication"]
+__all__ = ["StreamingWebSocketApplication", "WebSocketApplication"]
 
 
 @implementer(IWebSocketApplication)
@@ -46,3 +46,23 @@ class WebSocketApplication:
 
     def connectionLost(self, reason: Failure) -> None:
         pass
+
+
+@implementer(IStreamingWebSocketApplication)
+class StreamingWebSocketApplication(WebSocketApplication):
+    """
+    A base application that takes data messages piece by piece (see
+    L{IStreamingWebSocketApplication
+    <wsproto_tw.interfaces.IStreamingWebSocketApplication>}) and does
+    nothing with them; override L{messageStarted}, L{messageDataReceived}
+    and L{messageEnded}.
+    """
+
+    def messageStarted(self, binary: bool) -> None:
+        pass
+
+    def messageDataReceived(self, data: bytes | str) -> Any:
+        return None
+
+    def messageEnded(self) -> Any:
+        return None

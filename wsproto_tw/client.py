@@ -41,7 +41,7 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wsproto_tw.application import WebSocketApplication
+from wsproto_tw.application import StreamingWebSocketApplication, WebSocketApplication
 from wsproto_tw._pump import _Role
 from wsproto_tw.connection import WebSocketConnection
 from wsproto_tw.wire import StreamWire
@@ -54,6 +54,7 @@ __all__ = [
     "ConnectionClosed",
     "HandshakeRejected",
     "HandshakeTimeout",
+    "StreamingWebSocketApplication",
     "WebSocketApplication",
     "WebSocketURL",
     "connect",

@@ -113,6 +113,17 @@ class WebSocketConnection(FlowControlled, Pump):
         self._conn.send_binary(data)
         self._flush()
 
+    def beginMessage(self, binary: bool = False) -> None:
+        self._conn.begin_message(binary)
+
+    def sendMessageData(self, data: bytes | str) -> None:
+        self._conn.send_message_data(data)
+        self._flush()
+
+    def endMessage(self, data: bytes | str | None = None) -> None:
+        self._conn.end_message(data)
+        self._flush()
+
     def sendPrepared(self, message: Any) -> None:
         """
         Send a message prepared once for many connections (see

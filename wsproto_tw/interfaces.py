@@ -45,6 +45,50 @@ class IWebSocketTransport(Interface):
         @raise TypeError: C{data} is not bytes-like.
         """
 
+    def beginMessage(binary: bool = False) -> None:
+        """
+        Start a message sent in pieces, without building it whole in
+        memory (RFC 6455 §5.4): each L{sendMessageData} sends one frame
+        (the first with the text or binary opcode, the next ones
+        continuation frames), and L{endMessage} sends the last one, with
+        FIN. Until L{endMessage}, L{sendText} and L{sendBinary} raise;
+        L{ping} and L{close} may be called between the pieces.
+
+        With permessage-deflate, the message is compressed as one stream
+        over its frames (RFC 7692 §7.2.1, RSV1 on the first frame only),
+        each piece flushed as it is sent. Once the closing handshake has
+        started, its frames are dropped, as messages are.
+
+        Over SockJS, which has no frames, a text message's pieces are
+        buffered and sent as one message by L{endMessage}; a binary
+        message raises L{TypeError}.
+
+        @param binary: C{True} for a binary message (pieces are C{bytes}),
+            C{False} for text (pieces are C{str}).
+        @raise wsproto_tw.errors.InvalidState: a message is already being
+            sent in pieces.
+        """
+
+    def sendMessageData(data) -> None:
+        """
+        Send the next piece of the message begun by L{beginMessage}, as one
+        frame. An empty piece sends nothing.
+
+        @param data: C{str} for a text message, C{bytes} for a binary one.
+        @raise wsproto_tw.errors.InvalidState: no message was begun.
+        @raise TypeError: C{data} is not of the message's type.
+        """
+
+    def endMessage(data=None) -> None:
+        """
+        Finish the message begun by L{beginMessage}: send C{data} (or
+        nothing) as its last frame, with FIN.
+
+        @param data: the last piece, as for L{sendMessageData}, or L{None}.
+        @raise wsproto_tw.errors.InvalidState: no message was begun.
+        @raise TypeError: C{data} is not of the message's type.
+        """
+
     def ping(payload: bytes = b"") -> None:
         """
         Send a ping; the peer's pong reaches C{pongReceived}.
@@ -279,4 +323,61 @@ class IWebSocketApplication(Interface):
 
         @param reason: a L{twisted.python.failure.Failure} whose value is a
             L{wsproto_tw.errors.ConnectionClosed}.
+        """
+
+
+class IStreamingWebSocketApplication(IWebSocketApplication):
+    """
+    An application that takes data messages piece by piece, as they
+    arrive, instead of whole: declare it with
+    C{@implementer(IStreamingWebSocketApplication)} (or subclass
+    L{wsproto_tw.application.StreamingWebSocketApplication}). Each message
+    is then L{messageStarted}, zero or more L{messageDataReceived}, and
+    L{messageEnded}; C{textMessageReceived} and C{binaryMessageReceived}
+    are never called. Applications that don't declare it get whole
+    messages, as before.
+
+    The limits still apply to the whole message: past
+    C{Config.max_message_size} (counted over every piece so far) the
+    connection fails with 1009, and text that stops being valid UTF-8
+    fails it with 1007, after the valid pieces before it were delivered.
+    A message cut short that way gets no L{messageEnded}:
+    C{connectionLost} follows.
+
+    Over SockJS, each (text) message arrives as L{messageStarted}, one
+    L{messageDataReceived} with the whole text (if not empty), and
+    L{messageEnded}.
+    """
+
+    def messageStarted(binary: bool) -> None:
+        """
+        A data message begins.
+
+        @param binary: C{True} for a binary message, C{False} for text.
+        """
+
+    def messageDataReceived(data):
+        """
+        The next piece of the message under way arrived: a frame, or as
+        much of one as a read brought. Never empty.
+
+        @param data: C{bytes} for a binary message (inflated if it was
+            compressed); C{str} for text, decoded as it arrives: a code
+            point split between frames or reads comes whole in the later
+            piece.
+        @return: L{None}, or a Deferred: until it fires, the piece counts
+            as a pending message of its length against
+            C{Config.max_pending_messages} and C{max_pending_bytes}, as a
+            whole message's Deferred does; past either, reading (and
+            delivery) pauses until half of them have fired. With
+            C{max_pending_messages=0}, each unfired Deferred holds the next
+            piece back until it fires.
+        """
+
+    def messageEnded():
+        """
+        The message under way is complete.
+
+        @return: L{None}, or a Deferred, counted as a pending message of
+            length 0.
         """

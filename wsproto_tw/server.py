@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wsproto_tw.application import WebSocketApplication
+from wsproto_tw.application import StreamingWebSocketApplication, WebSocketApplication
 from wsproto_tw._pump import _peer, _Role
 from wsproto_tw.connection import WebSocketConnection
 from wsproto_tw.core.codes import CloseCode
@@ -37,6 +37,7 @@ __all__ = [
     "ConnectionClosed",
     "Reject",
     "ShutdownService",
+    "StreamingWebSocketApplication",
     "WebSocketApplication",
     "WebSocketServerFactory",
 ]

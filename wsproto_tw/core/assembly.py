@@ -22,7 +22,7 @@ from wsproto_tw.core.events import BinaryMessage, TextMessage
 from wsproto_tw.core.frames import BytesBuilder, _PythonBytesBuilder
 from wsproto_tw.core.utf8 import Utf8Decoder
 
-__all__ = ["MessageAssembler", "MAX_PREALLOCATION"]
+__all__ = ["MessageAssembler", "MessageStream", "MAX_PREALLOCATION"]
 
 #: Most bytes allocated for a message before they arrive, on the strength of
 #: the length its first frame announces.
@@ -167,3 +167,79 @@ class MessageAssembler:
             self._join_batch(empty)
             return empty.join(self._chunks)
         return empty.join(self._pieces)
+
+
+class MessageStream:
+    """
+    One data message under way, handed on piece by piece instead of joined
+    (a connection's streaming mode, L{Connection.stream_messages
+    <wsproto_tw.core.connection.Connection.stream_messages>}): the same
+    frame count, size limit, inflation and incremental UTF-8 validation as
+    L{MessageAssembler}, but what it keeps between pieces is a few bytes of
+    a code point split across pieces (text) and the inflater's state, never
+    the message.
+
+    @ivar opcode: L{Opcode.TEXT} or L{Opcode.BINARY}.
+    """
+
+    __slots__ = ("opcode", "_codec", "_max_size", "_max_frames", "_size", "_frames", "_decoder")
+
+    def __init__(self, opcode: Opcode, codec: Any, max_size: int, max_frames: int) -> None:
+        """
+        @param opcode: the opcode of the message's first frame.
+        @param codec: the permessage-deflate codec if the message is
+            compressed (RSV1 on its first frame), else L{None}.
+        @param max_size: the largest message in bytes, inflated, counted
+            over all its pieces; C{0} for no limit.
+        @param max_frames: the most frames in the message; C{0} for no
+            limit.
+        """
+        self.opcode = opcode
+        self._codec = codec
+        self._max_size = max_size
+        self._max_frames = max_frames
+        self._size = 0
+        self._frames = 0
+        self._decoder = Utf8Decoder() if opcode is Opcode.TEXT else None
+
+    @property
+    def size(self) -> int:
+        """
+        The message's payload so far, in bytes (inflated).
+        """
+        return self._size
+
+    def add(self, data: bytes, frame_start: bool, last: bool) -> bytes | str:
+        """
+        Take the next piece of the message.
+
+        @param data: the piece, unmasked, as it came off the wire.
+        @param frame_start: whether the piece begins a frame.
+        @param last: whether the piece ends the message (it ends a frame
+            with FIN set).
+        @return: the piece's data: C{bytes} for a binary message (inflated),
+            C{str} for text, decoded as far as whole code points go (a code
+            point split across pieces comes out with the piece that ends
+            it). May be empty.
+        @raise PolicyViolation: the message has more than C{max_frames}
+            frames.
+        @raise MessageTooBig: the message so far (inflated) exceeds
+            C{max_size}.
+        @raise InvalidText: a text message is not valid UTF-8 so far.
+        @raise InvalidCompressedData: the compressed data is corrupt.
+        """
+        if frame_start:
+            self._frames += 1
+            if self._max_frames and self._frames > self._max_frames:
+                raise PolicyViolation(f"message of more than {self._max_frames} frames")
+        limit = self._max_size
+        codec = self._codec
+        if codec is not None:
+            data = codec.decompress(data, last, limit - self._size if limit else None)
+        self._size += len(data)
+        if limit and self._size > limit:
+            raise MessageTooBig(f"message exceeds the limit of {limit} bytes")
+        decoder = self._decoder
+        if decoder is not None:
+            return decoder.decode(data, last)
+        return data

@@ -21,7 +21,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from wsproto_tw.core.assembly import MessageAssembler
+from wsproto_tw.core.assembly import MessageAssembler, MessageStream
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import (
@@ -40,6 +40,9 @@ from wsproto_tw.core.events import (
     ConnectionFailed,
     Event,
     HandshakeFailure,
+    MessageData,
+    MessageEnded,
+    MessageStarted,
     Opened,
     Ping,
     Pong,
@@ -150,6 +153,27 @@ class IllegalTransition(RuntimeError):
     """
 
 
+class _Outgoing:
+    """
+    A message being sent in pieces (L{Connection.begin_message}).
+
+    @ivar opcode: L{Opcode.TEXT} or L{Opcode.BINARY}.
+    @ivar deflate: its L{DeflateStream
+        <wsproto_tw.core.deflate.DeflateStream>} when it is compressed,
+        else L{None}.
+    @ivar frames: the frames queued so far.
+    @ivar size: its payload so far, in bytes (uncompressed).
+    """
+
+    __slots__ = ("opcode", "deflate", "frames", "size")
+
+    def __init__(self, opcode: Opcode, deflate: Any) -> None:
+        self.opcode = opcode
+        self.deflate = deflate
+        self.frames = 0
+        self.size = 0
+
+
 class Connection:
     """
     What the server and client connections share: frames, messages, the
@@ -170,6 +194,15 @@ class Connection:
     @ivar close_reason: the matching reason.
     @ivar rtt: the last keepalive round-trip time in seconds, or L{None}.
     @ivar stats: what the connection has carried (L{Statistics}).
+    @ivar stream_messages: streaming mode: when set, each data message
+        received comes out as L{MessageStarted}, then a L{MessageData} per
+        piece as it arrives (a frame, or as much of one as was received),
+        then L{MessageEnded}, instead of one L{TextMessage} or
+        L{BinaryMessage}; nothing of the message is kept once its piece is
+        handed on. The limits are the same (C{max_message_size} on the
+        whole message so far: 1009; text validated as it arrives: 1007).
+        Set it before the message it should apply to begins; C{False} by
+        default.
     """
 
     role: Role
@@ -179,6 +212,7 @@ class Connection:
         "state", "subprotocol", "extensions", "wants_transport_closed", "rtt", "stats",
         "_config", "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
         "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by", "_keepalive",
+        "stream_messages", "_sending",
     )
 
     def __init__(
@@ -209,7 +243,11 @@ class Connection:
         self._head_scan = 0
         # The message being received, when it comes in more than one piece
         # (or compressed); None between messages.
-        self._message: MessageAssembler | None = None
+        self._message: MessageAssembler | MessageStream | None = None
+        self.stream_messages = False
+        # The message being sent in pieces (begin_message); None between
+        # messages.
+        self._sending: _Outgoing | None = None
         # The closing handshake: one record.
         self._close_sent: int | None = None
         self._close_received: tuple[int, str] | None = None
@@ -357,10 +395,13 @@ class Connection:
         started (the peer can no longer be expected to read it).
 
         @raise TypeError: C{text} is not a str.
-        @raise InvalidState: the connection is not open yet.
+        @raise InvalidState: the connection is not open yet, or a message
+            is being sent in pieces (L{begin_message}).
         """
         if not isinstance(text, str):
             raise TypeError(f"send_text takes str, not {type(text).__name__}")
+        if self._sending is not None:
+            raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
             payload = text.encode("utf-8")
             stats = self.stats
@@ -373,12 +414,15 @@ class Connection:
         Queue a binary message. Dropped silently once closing.
 
         @raise TypeError: C{data} is not bytes-like.
-        @raise InvalidState: the connection is not open yet.
+        @raise InvalidState: the connection is not open yet, or a message
+            is being sent in pieces (L{begin_message}).
         """
         if type(data) is not bytes:
             if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"send_binary takes bytes, not {type(data).__name__}")
             data = bytes(data)
+        if self._sending is not None:
+            raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
             stats = self.stats
             stats.binary_sent += 1
@@ -393,8 +437,11 @@ class Connection:
         other connections, unless its compression has to refer to what it
         sent before. Dropped silently once closing.
 
-        @raise InvalidState: the connection is not open yet.
+        @raise InvalidState: the connection is not open yet, or a message
+            is being sent in pieces (L{begin_message}).
         """
+        if self._sending is not None:
+            raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
             opcode = message.opcode
             payload = message.payload
@@ -421,6 +468,118 @@ class Connection:
                         stats.deflate_bytes_in += len(payload)
                         stats.deflate_bytes_out += size
                     self._out.append(frame)
+
+    def begin_message(self, binary: bool) -> None:
+        """
+        Start a message sent in pieces (RFC 6455 §5.4): each
+        L{send_message_data} queues one frame (the first with the text or
+        binary opcode, the next ones continuation frames, none with FIN),
+        and L{end_message} queues the last one, with FIN. Nothing is queued
+        yet. Until L{end_message}, no other data message may be sent
+        (L{send_text}, L{send_binary}, L{send_prepared} raise); pings,
+        pongs and Close may go out between the frames (RFC 6455 §5.4).
+
+        With permessage-deflate, the message is compressed as one stream
+        over its frames (RFC 7692 §7.2.1; RSV1 on the first frame only):
+        each piece is compressed and flushed as it is given, so that it
+        goes out at once, whatever its size (C{min_size} does not apply).
+
+        Once the closing handshake has started, its frames are dropped
+        silently, as for L{send_text}.
+
+        @param binary: C{True} for a binary message (pieces are bytes),
+            C{False} for text (pieces are C{str}).
+        @raise InvalidState: a message is already being sent in pieces, or
+            the connection is not open yet.
+        """
+        if self._sending is not None:
+            raise InvalidState("a message is already being sent in pieces: end_message() first")
+        if self.state is State.CONNECTING:
+            raise InvalidState("can't send before the opening handshake completes")
+        codec = self._codec
+        self._sending = _Outgoing(
+            Opcode.BINARY if binary else Opcode.TEXT, None if codec is None else codec.compress_stream()
+        )
+
+    def send_message_data(self, data: bytes | bytearray | memoryview | str) -> None:
+        """
+        Queue the next piece of the message begun by L{begin_message} as
+        one frame without FIN. An empty piece queues nothing.
+
+        @param data: C{str} for a text message (encoded to UTF-8), bytes-like
+            for a binary one.
+        @raise InvalidState: no message was begun.
+        @raise TypeError: C{data} is not of the message's type.
+        """
+        payload = self._message_piece(data)
+        if payload:
+            self._send_piece(payload, False)
+
+    def end_message(self, data: bytes | bytearray | memoryview | str | None = None) -> None:
+        """
+        Queue the last frame, with FIN, of the message begun by
+        L{begin_message}: C{data} as its payload, or an empty one. A
+        message begun and ended with no data in between is one frame.
+
+        @param data: the last piece, as for L{send_message_data}, or
+            L{None}.
+        @raise InvalidState: no message was begun.
+        @raise TypeError: C{data} is not of the message's type.
+        """
+        if data is None:
+            if self._sending is None:
+                raise InvalidState("no message is being sent in pieces: begin_message() first")
+            payload = b""
+        else:
+            payload = self._message_piece(data)
+        self._send_piece(payload, True)
+        outgoing = self._sending
+        self._sending = None
+        if self.state is State.OPEN:
+            stats = self.stats
+            if outgoing.opcode is Opcode.TEXT:
+                stats.text_sent += 1
+                stats.text_bytes_sent += outgoing.size
+            else:
+                stats.binary_sent += 1
+                stats.binary_bytes_sent += outgoing.size
+
+    def _message_piece(self, data: Any) -> bytes:
+        """
+        @return: C{data} as the payload of the next frame of the message
+            being sent in pieces.
+        @raise InvalidState: no message was begun.
+        @raise TypeError: C{data} is not of the message's type.
+        """
+        outgoing = self._sending
+        if outgoing is None:
+            raise InvalidState("no message is being sent in pieces: begin_message() first")
+        if outgoing.opcode is Opcode.TEXT:
+            if not isinstance(data, str):
+                raise TypeError(f"a text message's pieces are str, not {type(data).__name__}")
+            return data.encode("utf-8")
+        if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a binary message's pieces are bytes, not {type(data).__name__}")
+        return bytes(data)
+
+    def _send_piece(self, payload: bytes, fin: bool) -> None:
+        """
+        Queue one frame of the message being sent in pieces, unless closing.
+        """
+        if self.state is not State.OPEN:
+            return
+        outgoing = self._sending
+        first = outgoing.frames == 0
+        outgoing.frames += 1
+        outgoing.size += len(payload)
+        deflate = outgoing.deflate
+        if deflate is not None:
+            size = len(payload)
+            payload = deflate.compress(payload, fin)
+            stats = self.stats
+            stats.deflate_bytes_in += size
+            stats.deflate_bytes_out += len(payload)
+        self._send_frame(outgoing.opcode if first else Opcode.CONTINUATION, payload, fin, first and deflate is not None)
 
     def send_ping(self, payload: bytes = b"") -> None:
         """
@@ -572,7 +731,7 @@ class Connection:
             if rsv1:
                 raise PeerViolation("rsv1 set on a control frame")
             self._receive_control(opcode, data, self._now)
-        elif start and end and fin and not rsv1 and opcode and self._message is None:
+        elif start and end and fin and not rsv1 and opcode and self._message is None and not self.stream_messages:
             # The common case: a whole, uncompressed message in one piece.
             limit = self._config.max_message_size
             if limit and len(data) > limit:
@@ -598,6 +757,12 @@ class Connection:
                         raise PeerViolation("rsv1 set on a continuation frame")
                 elif message is not None:
                     raise PeerViolation("new message started before the previous one finished")
+                elif self.stream_messages:
+                    config = self._config
+                    message = self._message = MessageStream(
+                        opcode, self._codec if rsv1 else None, config.max_message_size, config.max_fragments
+                    )
+                    self._events.append(MessageStarted(opcode is Opcode.BINARY))
                 else:
                     config = self._config
                     message = self._message = MessageAssembler(
@@ -607,6 +772,9 @@ class Connection:
                         config.max_fragments,
                         len(data) + self._reader.remaining,
                     )
+            if type(message) is MessageStream:
+                self._receive_stream_piece(message, data, start, fin and end)
+                return
             event = message.add(data, start, fin and end)
             if event is not None:
                 self._message = None
@@ -618,6 +786,25 @@ class Connection:
                 else:
                     stats.binary_received += 1
                     stats.binary_bytes_received += message.size
+
+    def _receive_stream_piece(self, message: MessageStream, data: bytes, start: bool, last: bool) -> None:
+        """
+        Streaming mode: hand on the next piece of the message under way.
+        """
+        chunk = message.add(data, start, last)
+        events = self._events
+        if chunk:
+            events.append(MessageData(chunk))
+        if last:
+            self._message = None
+            events.append(MessageEnded())
+            stats = self.stats
+            if message.opcode is Opcode.TEXT:
+                stats.text_received += 1
+                stats.text_bytes_received += message.size
+            else:
+                stats.binary_received += 1
+                stats.binary_bytes_received += message.size
 
     def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
         if opcode is Opcode.PING:

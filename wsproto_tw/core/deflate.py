@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from typing import Any
 from dataclasses import dataclass
 
 from wsproto_tw.core.errors import (
@@ -241,6 +242,33 @@ class DeflateCodec:
             data = data[:-4]
         return data, True
 
+    def compress_stream(self) -> DeflateStream:
+        """
+        Start compressing one outgoing message given in pieces (RFC 7692
+        §7.2.1 over the frames of a fragmented message, §6.1: RSV1 on its
+        first frame only). Until its last piece, no other message may be
+        compressed.
+
+        The message is compressed whatever its size (C{min_size} can't be
+        known to apply), with the full negotiated window.
+
+        @return: the L{DeflateStream} that compresses its pieces.
+        """
+        compressor = self._compressor
+        size = self._context_size
+        if compressor is None:
+            bits = max(9, self.local_window_bits)
+            context = self._context
+            if context:
+                compressor = zlib.compressobj(
+                    self._level, zlib.DEFLATED, -bits, self._mem_level, zlib.Z_DEFAULT_STRATEGY, context
+                )
+            else:
+                compressor = zlib.compressobj(self._level, zlib.DEFLATED, -bits, self._mem_level)
+            if size is None:
+                self._compressor = compressor
+        return DeflateStream(self, compressor, size)
+
     def decompress(self, data: bytes, fin: bool, max_length: int | None) -> bytes:
         """
         Inflate the next piece of a compressed message (RFC 7692 §7.2.2).
@@ -283,6 +311,45 @@ class DeflateCodec:
             # After a final block the stream can't go on: the next message
             # starts a new one (with an empty window).
             self._decompressor = None
+        return out
+
+
+class DeflateStream:
+    """
+    One outgoing message being compressed piece by piece
+    (L{DeflateCodec.compress_stream}): each piece is compressed and
+    sync-flushed, so that it can go out as a frame at once; the last one
+    loses the C{00 00 ff ff} tail (RFC 7692 §7.2.1). What it keeps between
+    pieces is the compressor and, when the codec keeps its context as
+    bytes, the last C{context_size} bytes of the message.
+    """
+
+    __slots__ = ("_codec", "_compressor", "_size", "_tail")
+
+    def __init__(self, codec: DeflateCodec, compressor: Any, size: int | None) -> None:
+        self._codec = codec
+        self._compressor = compressor
+        # The codec's context as bytes (its last `size` bytes sent), or None
+        # when it keeps its compressor or no context at all.
+        self._size = size
+        self._tail = codec._context if size else b""
+
+    def compress(self, data: bytes, last: bool) -> bytes:
+        """
+        @param data: the next piece of the message.
+        @param last: whether it is the last piece.
+        @return: the payload of the piece's frame.
+        """
+        compressor = self._compressor
+        out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        size = self._size
+        if size:
+            tail = self._tail
+            self._tail = bytes(data[-size:]) if len(data) >= size else (tail + data)[-size:]
+            if last:
+                self._codec._context = self._tail
+        if last and out.endswith(_TAIL):
+            out = out[:-4]
         return out
 
 

@@ -65,6 +65,44 @@ class BinaryMessage(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MessageStarted(Event):
+    """
+    Streaming mode (L{Connection.stream_messages
+    <wsproto_tw.core.connection.Connection.stream_messages>}): the first
+    frame of a data message arrived. L{MessageData} events follow with its
+    content, then L{MessageEnded}, unless the connection fails first (a
+    L{ConnectionFailed} then ends the message). Control events (L{Ping},
+    L{Pong}, L{CloseReceived}) may come between them (RFC 6455 §5.4).
+
+    @ivar binary: C{True} for a binary message, C{False} for text.
+    """
+
+    binary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageData(Event):
+    """
+    Streaming mode: the next piece of the message under way, as it arrived
+    (a frame, or the part of one that a read brought), never empty.
+
+    @ivar data: C{bytes} (binary, inflated if compressed) or C{str} (text,
+        decoded incrementally: a code point split between pieces comes out
+        whole with the later one).
+    """
+
+    data: bytes | str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEnded(Event):
+    """
+    Streaming mode: the message under way is complete (its last frame,
+    with FIN, arrived, and for text the whole is valid UTF-8).
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(Event):
     """
     A ping arrived; the core has already queued the pong.

@@ -14,6 +14,12 @@ What differs from a WebSocket, for the application:
 
   - SockJS carries text only: L{SockJSSession.sendBinary} (and
     C{IConsumer.write}) raise L{TypeError}; no binary message arrives;
+  - SockJS has no frames: a text message sent in pieces
+    (L{SockJSSession.beginMessage}) is buffered and sent whole by
+    C{endMessage}, and a streaming application
+    (L{IStreamingWebSocketApplication
+    <wsproto_tw.interfaces.IStreamingWebSocketApplication>}) receives
+    each message as one piece;
   - L{SockJSSession.ping} sends a heartbeat frame (C{h}); no pong comes
     back, so C{pongReceived} and C{pingReceived} are never called, and
     C{roundTripTime} stays L{None};
@@ -30,7 +36,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IConsumer, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -38,9 +44,9 @@ from zope.interface import implementer
 
 from wsproto_tw._timers import sharedTimer
 from wsproto_tw.core.config import Config
-from wsproto_tw.errors import ConnectionClosed
+from wsproto_tw.errors import ConnectionClosed, InvalidState
 from wsproto_tw.flow import FlowControlled, InboundFlow, OutboundFlow, PauseReason
-from wsproto_tw.interfaces import IWebSocketTransport
+from wsproto_tw.interfaces import IStreamingWebSocketApplication, IWebSocketTransport
 from wsproto_tw.sockjs.frames import Framing
 from wsproto_tw.sockjs.session import Closed, MessageReceived, Opened, Receiver, Session, SessionConfig, SessionState
 
@@ -169,7 +175,7 @@ class SockJSSession(FlowControlled):
     __slots__ = (
         "_app", "_clock", "_core", "request", "_peer", "_host", "_onClose", "_inbound", "_outbound",
         "_sink", "_receiver", "_sinkFull", "_held", "_reading", "_timers", "_timer", "_opened", "_over",
-        "_delivering", "_onLost", "closed", "openedAt", "lastActivity",
+        "_delivering", "_onLost", "closed", "openedAt", "lastActivity", "_streaming", "_pieces",
     )
 
     def __init__(
@@ -223,6 +229,10 @@ class SockJSSession(FlowControlled):
         self._opened = False
         self._over = False
         self._delivering = False
+        # Whether the application takes messages piece by piece.
+        self._streaming = IStreamingWebSocketApplication.providedBy(application)
+        # The pieces of a text message sent in pieces (beginMessage), or None.
+        self._pieces: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"<SockJSSession {self._core.state.value}>"
@@ -230,8 +240,54 @@ class SockJSSession(FlowControlled):
     # -- IWebSocketTransport ---------------------------------------------
 
     def sendText(self, text: str) -> None:
+        if self._pieces is not None:
+            raise InvalidState("a message is being sent in pieces: endMessage() first")
         self._core.send_text(text, now=self._clock.seconds())
         self._pump()
+
+    def beginMessage(self, binary: bool = False) -> None:
+        """
+        Start a text message sent in pieces. SockJS has no frames: the
+        pieces are kept and sent as one message by L{endMessage}.
+
+        @raise TypeError: C{binary} is true: SockJS carries text only.
+        @raise InvalidState: a message is already being sent in pieces.
+        """
+        if binary:
+            raise TypeError("sockjs carries text messages only: begin a text message")
+        if self._pieces is not None:
+            raise InvalidState("a message is already being sent in pieces: endMessage() first")
+        self._pieces = []
+
+    def sendMessageData(self, data: str) -> None:
+        """
+        Keep the next piece of the message begun by L{beginMessage}.
+
+        @raise InvalidState: no message was begun.
+        @raise TypeError: C{data} is not a str.
+        """
+        pieces = self._pieces
+        if pieces is None:
+            raise InvalidState("no message is being sent in pieces: beginMessage() first")
+        if not isinstance(data, str):
+            raise TypeError(f"a text message's pieces are str, not {type(data).__name__}")
+        pieces.append(data)
+
+    def endMessage(self, data: str | None = None) -> None:
+        """
+        Send the message begun by L{beginMessage}, its pieces and C{data}
+        joined, as one SockJS message.
+
+        @raise InvalidState: no message was begun.
+        @raise TypeError: C{data} is not a str.
+        """
+        if data is not None:
+            self.sendMessageData(data)
+        elif self._pieces is None:
+            raise InvalidState("no message is being sent in pieces: beginMessage() first")
+        text = "".join(self._pieces)
+        self._pieces = None
+        self.sendText(text)
 
     def sendBinary(self, data: bytes) -> None:
         """
@@ -416,7 +472,10 @@ class SockJSSession(FlowControlled):
         while held and not self._inbound.paused and not self._over:
             text = held.popleft()
             try:
-                result = self._app.textMessageReceived(text)
+                if self._streaming:
+                    result = self._deliverPieces(text)
+                else:
+                    result = self._app.textMessageReceived(text)
             except Exception:
                 self._applicationFailed(Failure())
                 continue
@@ -424,6 +483,23 @@ class SockJSSession(FlowControlled):
                 if self._inbound.messagePending(len(text)):
                     self._pause(PauseReason.BACKLOG)
                 result.addBoth(self._settled, len(text))
+
+    def _deliverPieces(self, text: str) -> Any:
+        """
+        Hand a message to a streaming application, as one piece.
+
+        @return: the Deferred of C{messageDataReceived} or C{messageEnded}
+            that has not fired, if any, else L{None}.
+        """
+        app = self._app
+        app.messageStarted(False)
+        result = app.messageDataReceived(text) if text else None
+        ended = app.messageEnded()
+        if isinstance(result, Deferred) and not result.called:
+            if isinstance(ended, Deferred) and not ended.called:
+                return DeferredList([result, ended])
+            return result
+        return ended
 
     def _settled(self, result: Any, size: int) -> None:
         if isinstance(result, Failure):
