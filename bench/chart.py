@@ -1,8 +1,9 @@
 """
 Draw bench/out/ratios.png from the benchmark's JSON: for each scenario, each
 server's result divided by autobahn's in the same run (per server
-CPU-second; for memory and the suite's wall time, lower is better and the
-ratio is inverted so that higher always means better).
+CPU-second; for memory, the open-loop latency and the suite's wall time,
+lower is better and the ratio is inverted so that higher always means
+better).
 
 Usage: python chart.py results.json ratios.png
 """
@@ -16,6 +17,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+#: The metric drawn for the kinds of scenario where lower is better (the
+#: others: per server CPU-second).
+LOWER_IS_BETTER = {"idle": "bytes_per_conn", "openloop": "p50_us"}
+
+
 def main(source, target):
     results = json.load(open(source))
     names = [n for n in results["table"][0][2:]]
@@ -23,7 +29,7 @@ def main(source, target):
     for key, entry in results["scenarios"].items():
         cells = entry["servers"]
         base = cells.get("autobahn", {})
-        metric = "bytes_per_conn" if entry["kind"] == "idle" else "per_cpu"
+        metric = LOWER_IS_BETTER.get(entry["kind"], "per_cpu")
         ref = base.get(metric)
         if not ref:
             continue
@@ -31,7 +37,7 @@ def main(source, target):
         for name in names:
             value = cells.get(name, {}).get(metric)
             if value:
-                ratios[name] = ref / value if metric == "bytes_per_conn" else value / ref
+                ratios[name] = ref / value if metric != "per_cpu" else value / ref
         label = entry["title"].replace(", ", "\n", 1)
         groups.append((label, ratios))
     suite = results.get("suite") or {}
