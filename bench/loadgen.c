@@ -21,7 +21,9 @@
  *              next round starts then. Reported: deliveries ((N + 1) per
  *              round), the server's CPU time over the measured rounds, and
  *              the time from the send to the last copy received (p50, p99
- *              over the rounds). Connections open, then --settle seconds
+ *              over the rounds). Rounds go on for --duration seconds after
+ *              --warmup, and past it until --min-rounds rounds have been
+ *              measured. Connections open, then --settle seconds
  *              pass before the first round (a server may register a client
  *              only after its handshake response has gone out).
  *
@@ -97,6 +99,7 @@ static int opt_warm_conns = 50;
 static double opt_settle = 2.0;
 static int opt_src_ips = 16; /* source addresses 127.0.0.2 .. */
 static double opt_rate = 0;  /* open loop: messages per second in all */
+static int opt_min_rounds = 0; /* broadcast: measure at least this many rounds */
 static const char *opt_offer = "client_no_context_takeover; server_no_context_takeover";
 
 /* Most messages one connection may have unanswered with --rate. */
@@ -1207,7 +1210,7 @@ static void usage(void)
             "usage: loadgen --port P [--mode echo|handshake|idle|broadcast] [--host H] [--path /]\n"
             "  [--conns N] [--inflight K] [--rate MSG_PER_S] [--size BYTES] [--binary] [--json] [--raw]\n"
             "  [--deflate] [--offer PARAMS] [--warmup S] [--duration S] [--parallel P] [--server-pid PID]\n"
-            "  [--warm-conns N] [--settle S] [--src-ips N]\n");
+            "  [--warm-conns N] [--settle S] [--src-ips N] [--min-rounds N]\n");
     exit(2);
 }
 
@@ -1246,6 +1249,8 @@ int main(int argc, char **argv)
             opt_src_ips = atoi(argv[++i]);
         else if (ARG("--rate"))
             opt_rate = atof(argv[++i]);
+        else if (ARG("--min-rounds"))
+            opt_min_rounds = atoi(argv[++i]);
         else if (ARG("--offer"))
             opt_offer = argv[++i];
         else if (strcmp(a, "--binary") == 0)
@@ -1410,7 +1415,7 @@ int main(int argc, char **argv)
                     t0 = now;
                     cpu0 = self_cpu();
                     scpu0 = server_cpu();
-                } else if (measuring && now >= end) {
+                } else if (measuring && now >= end && c_rounds >= (uint64_t)opt_min_rounds) {
                     t1 = now;
                     cpu1 = self_cpu();
                     scpu1 = server_cpu();

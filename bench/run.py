@@ -4,20 +4,50 @@ The wsproto_tw benchmark: one command that sets itself up and runs
 wsproto_tw beside its peers on loopback, interleaved, and writes a table, a
 JSON file and a chart of the ratios.
 
-    python3 bench/run.py            # the full run (about 25 minutes)
-    python3 bench/run.py --quick    # a smoke run (about 3 minutes)
+    python3 bench/run.py            # the full run (about 40 minutes)
+    python3 bench/run.py --quick    # a smoke run (about 8 minutes)
+    python3 bench/run.py --only broadcast_1k --rounds 1
 
 It makes its own virtualenv under bench/out/venv (the project from this
 checkout, autobahn, websockets, Twisted with its websocket extra, kosoku,
-matplotlib), compiles bench/loadgen.c with the system C compiler, then, for
-every scenario, starts each server pinned to one core (taskset) and drives
-it from the load generator pinned to the other. Servers take turns in the
-order A B C ..., then ... C B A, and so on, one fresh process per
-measurement; each cell of the table is the median over the rounds.
+matplotlib, prometheus_client), installs Node's ws (with bufferutil) with
+npm under bench/out/node, compiles bench/loadgen.c with the system C
+compiler, then, for every scenario, starts each server pinned to one core
+(taskset) and drives it from the load generator pinned to the other.
+Servers take turns in the order A B C ..., then ... C B A, and so on, one
+fresh process per measurement; each cell of the table is the median over
+the rounds.
+
+The servers: wsproto_tw (twistd websocket, its log at warn level like the
+peers), wsproto_tw+log (twistd's default log) and wsproto_tw+metrics
+(--metrics on), both for handshakes only; autobahn, twisted.web's
+websocket, websockets, Node's ws (node-ws) and a plain Twisted TCP echo
+(tcp-echo, the ceiling). The scenarios:
+
+  - text32_c{1,100}_f{1,16}: 32 B text echo, connections x messages in
+    flight (closed loop), messages per server CPU-second and latency;
+  - binary_16KiB, binary_1MiB, binary_16MiB (1 connection x 2 in flight)
+    and binary_16MiB_f1 (1 in flight): MB per server CPU-second;
+  - text32_rate2000: open loop, 32 B at 2,000 msg/s in all over 50
+    connections, sent on a timer whatever the replies; p50 and p99 latency
+    from each message's scheduled send time (see bench/loadgen.c);
+  - handshake: open and close, 32 in parallel, handshakes per CPU-second;
+  - compressed: 4 KiB JSON with permessage-deflate, 10 x 4 in flight;
+  - idle, idle_deflate: the server's memory per idle connection at 10,000
+    connections, without and with permessage-deflate offered (a
+    browser's offer);
+  - broadcast_1k, broadcast_10k: one sender and 1,000 or 10,000 receivers
+    on a server that sends every message to all its clients (the sender
+    included); one message a round, the next once all have it; deliveries
+    per server CPU-second and the time until the last connection has it;
+  - the Autobahn TestSuite's wall time against wsproto_tw and autobahn.
+
+Then the targets (TARGETS), each a ratio to a reference server in the same
+run or an absolute figure.
 
 Only the Python standard library is needed to start it (and cc, zlib's
-headers and taskset, which it installs with apt-get when run as root on
-Debian).
+headers, taskset, Node and npm, which it installs with apt-get when run as
+root on Debian).
 """
 
 from __future__ import annotations
@@ -264,7 +294,8 @@ def scenarios(quick: bool) -> list[Scenario]:
                   "--parallel", "32", "--settle", "2"], conns=idle)
     )
     # One sender and N receivers; the server sends every message to all of
-    # them, the sender included: N + 1 deliveries a round.
+    # them, the sender included: N + 1 deliveries a round. At least 20
+    # rounds are measured (a slow server's rounds at 10,000 take a second).
     for label, receivers in (("1k", 1000), ("10k", 10_000)):
         result.append(
             Scenario(
@@ -272,7 +303,7 @@ def scenarios(quick: bool) -> list[Scenario]:
                 f"broadcast: 128 B text to {receivers:,} receivers + the sender, one message a round",
                 "broadcast",
                 ["--mode", "broadcast", "--path", "/ws", "--size", "128", "--conns", str(receivers),
-                 "--parallel", "32", "--settle", "1"],
+                 "--parallel", "32", "--settle", "1", "--min-rounds", "5" if quick else "20"],
                 128,
                 conns=receivers + 1,
             )
@@ -747,7 +778,8 @@ def targetRows(results: dict) -> list[list[str]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description="Benchmark wsproto_tw against its peers, interleaved.")
-    p.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, short windows, 1,000 idle connections, no suite")
+    p.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, short windows, 1,000 idle connections "
+                   "(the broadcast scenarios keep theirs), no suite")
     p.add_argument("--rounds", type=int, help="rounds per scenario (default 3; --quick: 1)")
     p.add_argument("--duration", type=float, help="seconds measured per run (default 4; --quick: 1)")
     p.add_argument("--warmup", type=float, help="seconds of load before measuring (default 1; --quick: 0.3)")

@@ -3,7 +3,8 @@ Benchmark peer: the websockets library's asyncio echo server (its default
 permessage-deflate support answers a client that offers it). With
 --broadcast, its broadcast pattern instead: every message from one client
 goes to every open client, the sender included, with websockets'
-broadcast() (the frame built once).
+broadcast() (a frame written to each connection at once, without a
+coroutine per client).
 
 Usage: python websockets_echo.py PORT [--broadcast]
 """
