@@ -45,6 +45,10 @@ def main(source, target):
         groups.append(
             ("Autobahn suite\nwall time", {n: suite["autobahn"]["seconds"] / suite[n]["seconds"] for n in suite})
         )
+    # A colour per server (its column in the table); only servers with a
+    # bar get one and a legend entry.
+    colours = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    names = [name for name in names if any(name in ratios for _, ratios in groups)]
     fig, ax = plt.subplots(figsize=(max(10, 1.3 * len(groups)), 6))
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
@@ -53,7 +57,7 @@ def main(source, target):
             if name in ratios:
                 xs.append(g + (i - (len(names) - 1) / 2) * width)
                 ys.append(ratios[name])
-        ax.bar(xs, ys, width, label=name)
+        ax.bar(xs, ys, width, label=name, color=colours[name])
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
