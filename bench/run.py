@@ -802,6 +802,10 @@ def main() -> int:
         log("bench: warning: fewer than 2 cores; server and load generator share one")
         global CLIENT_CORE
         CLIENT_CORE = SERVER_CORE
+    known = {s.key for s in scenarios(args.quick)} | {"suite"}
+    if set(args.only) - known:
+        sys.exit(f"bench: no scenario {', '.join(sorted(set(args.only) - known))}; "
+                 f"the scenarios are {', '.join(s.key for s in scenarios(False))}, suite")
     wanted = args.servers.split(",") if args.servers else None
     setup(args.reinstall, node=wanted is None or "node-ws" in wanted)
     allScenarios = [s for s in scenarios(args.quick) if not args.only or s.key in args.only]
