@@ -374,7 +374,8 @@ def setup(reinstall: bool, node: bool = True) -> None:
     if not PY.exists():
         log(f"creating {VENV}")
         run([sys.executable, "-m", "venv", VENV])
-    if not stamp.exists() or reinstall:
+    # A venv made for another list of peers (an older checkout's) gets this one's.
+    if reinstall or not stamp.exists() or stamp.read_text().split() != PEERS:
         log("installing " + ", ".join(PEERS))
         run([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"])
         run([PY, "-m", "pip", "install", "-q", "--upgrade", *PEERS])
@@ -414,7 +415,7 @@ def setupNode(reinstall: bool) -> None:
             sys.exit("bench: node and npm are needed for the node-ws peer (Debian: apt-get install nodejs npm); "
                      "or leave it out with --servers")
     stamp = NODE / ".peers-installed"
-    if stamp.exists() and not reinstall and all((NODE_MODULES / name).is_dir() for name in NODE_PEERS):
+    if not reinstall and stamp.exists() and stamp.read_text().split() == NODE_PEERS:
         return
     log("installing " + ", ".join(NODE_PEERS) + f" with npm under {NODE}")
     NODE.mkdir(exist_ok=True)
