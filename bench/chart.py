@@ -10,6 +10,7 @@ Usage: python chart.py results.json ratios.png
 
 import json
 import sys
+import textwrap
 
 import matplotlib
 
@@ -38,7 +39,7 @@ def main(source, target):
             value = cells.get(name, {}).get(metric)
             if value:
                 ratios[name] = ref / value if metric != "per_cpu" else value / ref
-        label = entry["title"].replace(", ", "\n", 1)
+        label = textwrap.fill(entry["title"], 24)
         groups.append((label, ratios))
     suite = results.get("suite") or {}
     if suite.get("autobahn") and suite.get("wsproto_tw"):

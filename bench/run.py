@@ -5,7 +5,7 @@ wsproto_tw beside its peers on loopback, interleaved, and writes a table, a
 JSON file and a chart of the ratios.
 
     python3 bench/run.py            # the full run (about 40 minutes)
-    python3 bench/run.py --quick    # a smoke run (about 8 minutes)
+    python3 bench/run.py --quick    # a smoke run (about 5 minutes)
     python3 bench/run.py --only broadcast_1k --rounds 1
 
 It makes its own virtualenv under bench/out/venv (the project from this
