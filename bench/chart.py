@@ -1,19 +1,26 @@
 """
 Draw bench/out/ratios.png from the benchmark's JSON: for each scenario, each
 server's result divided by autobahn's in the same run (per server
-CPU-second; for memory and the suite's wall time, lower is better and the
-ratio is inverted so that higher always means better).
+CPU-second; for memory, the open-loop latency and the suite's wall time,
+lower is better and the ratio is inverted so that higher always means
+better).
 
 Usage: python chart.py results.json ratios.png
 """
 
 import json
 import sys
+import textwrap
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+#: The metric drawn for the kinds of scenario where lower is better (the
+#: others: per server CPU-second).
+LOWER_IS_BETTER = {"idle": "bytes_per_conn", "openloop": "p50_us"}
 
 
 def main(source, target):
@@ -23,7 +30,7 @@ def main(source, target):
     for key, entry in results["scenarios"].items():
         cells = entry["servers"]
         base = cells.get("autobahn", {})
-        metric = "bytes_per_conn" if entry["kind"] == "idle" else "per_cpu"
+        metric = LOWER_IS_BETTER.get(entry["kind"], "per_cpu")
         ref = base.get(metric)
         if not ref:
             continue
@@ -31,14 +38,18 @@ def main(source, target):
         for name in names:
             value = cells.get(name, {}).get(metric)
             if value:
-                ratios[name] = ref / value if metric == "bytes_per_conn" else value / ref
-        label = entry["title"].replace(", ", "\n", 1)
+                ratios[name] = ref / value if metric != "per_cpu" else value / ref
+        label = textwrap.fill(entry["title"], 24)
         groups.append((label, ratios))
     suite = results.get("suite") or {}
     if suite.get("autobahn") and suite.get("wsproto_tw"):
         groups.append(
             ("Autobahn suite\nwall time", {n: suite["autobahn"]["seconds"] / suite[n]["seconds"] for n in suite})
         )
+    # A colour per server (its column in the table); only servers with a
+    # bar get one and a legend entry.
+    colours = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    names = [name for name in names if any(name in ratios for _, ratios in groups)]
     fig, ax = plt.subplots(figsize=(max(10, 1.3 * len(groups)), 6))
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
@@ -47,7 +58,7 @@ def main(source, target):
             if name in ratios:
                 xs.append(g + (i - (len(names) - 1) / 2) * width)
                 ys.append(ratios[name])
-        ax.bar(xs, ys, width, label=name)
+        ax.bar(xs, ys, width, label=name, color=colours[name])
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))

@@ -11,7 +11,41 @@
  *              Sec-WebSocket-Accept is checked), closing handshake, wait
  *              for the server to close TCP.
  *   idle       open N connections and hold them; report the server's RSS
- *              growth per connection.
+ *              growth per connection (--deflate: each connection offers
+ *              permessage-deflate, which the server must accept).
+ *   broadcast  fan-out through a server that sends every message it gets to
+ *              all its clients, the sender included: open N receivers and
+ *              one sender (N + 1 connections), then, round after round, the
+ *              sender sends one message and the round ends when all N + 1
+ *              connections have it (each copy checked byte for byte); the
+ *              next round starts then. Reported: deliveries ((N + 1) per
+ *              round), the server's CPU time over the measured rounds, and
+ *              the time from the send to the last copy received (p50, p99
+ *              over the rounds). Rounds go on for --duration seconds after
+ *              --warmup, and past it until --min-rounds rounds have been
+ *              measured. Connections open, then --settle seconds
+ *              pass before the first round (a server may register a client
+ *              only after its handshake response has gone out).
+ *
+ * Open-loop latency (--rate R, echo mode): instead of keeping K messages
+ * in flight and sending the next when an echo comes back (a closed loop,
+ * where a slow reply delays the sends after it and so hides the latency
+ * they would have seen: "coordinated omission"), messages are sent on a
+ * fixed schedule, R per second in all, round-robin over the connections:
+ * message k is due at start + k / R, from a timerfd, whether or not the
+ * echoes of earlier ones have come back. Latency is the time from when a
+ * message was due (its scheduled time, not when it was written) to its
+ * echo, so any delay, the server's or a late send's, counts. The report
+ * also gives how late sends went out (send_lag_*), the load generator's
+ * own share of the latency. A connection more than RATE_BACKLOG messages
+ * behind fails the run: the server can't keep up with the rate.
+ *
+ * --offer PARAMS sets the permessage-deflate parameters offered with
+ * --deflate (default "client_no_context_takeover;
+ * server_no_context_takeover"; a browser offers "client_max_window_bits").
+ * The load generator always compresses without context takeover, so an
+ * offer without client_no_context_takeover is only right as long as the
+ * server does not lower client_max_window_bits: use it for idle mode.
  *
  * --raw speaks no WebSocket at all (for a plain TCP echo server): no
  * handshake, and the client's masked frames come back as they were sent,
@@ -34,6 +68,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -63,6 +98,14 @@ static int opt_server_pid = 0;
 static int opt_warm_conns = 50;
 static double opt_settle = 2.0;
 static int opt_src_ips = 16; /* source addresses 127.0.0.2 .. */
+static double opt_rate = 0;  /* open loop: messages per second in all */
+static int opt_min_rounds = 0; /* broadcast: measure at least this many rounds */
+static const char *opt_offer = "client_no_context_takeover; server_no_context_takeover";
+
+/* Most messages one connection may have unanswered with --rate. */
+#define RATE_BACKLOG 4096
+/* Slots of each connection's in-flight ring: --inflight, or RATE_BACKLOG. */
+static int ring_cap = 1;
 
 static void die(const char *fmt, ...)
 {
@@ -487,8 +530,14 @@ static void send_control(conn_t *c, int opcode, const unsigned char *payload, si
     c->out.end += n;
 }
 
-static void send_message(conn_t *c)
+/* Send the connection's next message; `due` is when it was scheduled
+ * (--rate), or 0 for now: latency is measured from it. */
+static void send_message(conn_t *c, uint64_t due)
 {
+    if (c->ring_count == ring_cap) {
+        fail(c, "%d messages unanswered: the server can't keep up with --rate", ring_cap);
+        return;
+    }
     uint64_t seq = c->next_seq++;
     unsigned char prefix[PREFIX];
     seq_prefix(seq, prefix);
@@ -531,9 +580,22 @@ static void send_message(conn_t *c)
         xor_mask(p, n, key, 0);
         c->out.end += n;
     }
-    int slot = (c->ring_head + c->ring_count) % opt_inflight;
+    int slot = (c->ring_head + c->ring_count) % ring_cap;
     c->ring_seq[slot] = seq;
-    c->ring_t[slot] = now_ns();
+    c->ring_t[slot] = due ? due : now_ns();
+    c->ring_count++;
+}
+
+/* Broadcast mode: expect message `seq`, sent at `t`, on a receiver. */
+static void expect_message(conn_t *c, uint64_t seq, uint64_t t)
+{
+    if (c->ring_count == ring_cap) {
+        fail(c, "the previous broadcast message never came");
+        return;
+    }
+    int slot = (c->ring_head + c->ring_count) % ring_cap;
+    c->ring_seq[slot] = seq;
+    c->ring_t[slot] = t;
     c->ring_count++;
 }
 
@@ -556,6 +618,9 @@ static int verify_chunk(uint64_t seq, uint64_t off, const unsigned char *data, s
     return 1;
 }
 
+static int mode_echo, mode_handshake, mode_idle, mode_broadcast;
+static void broadcast_received(uint64_t sent);
+
 static void message_done(conn_t *c)
 {
     if (c->ring_count == 0) {
@@ -567,17 +632,21 @@ static void message_done(conn_t *c)
         return;
     }
     uint64_t t = c->ring_t[c->ring_head];
-    c->ring_head = (c->ring_head + 1) % opt_inflight;
+    c->ring_head = (c->ring_head + 1) % ring_cap;
     c->ring_count--;
+    c->msg_active = 0;
+    if (mode_broadcast) {
+        broadcast_received(t);
+        return;
+    }
     uint64_t now = now_ns();
     record_latency(now - t);
     if (measuring) {
         c_messages++;
         c_bytes += opt_size;
     }
-    c->msg_active = 0;
-    if (!stopping)
-        send_message(c);
+    if (!stopping && opt_rate <= 0)
+        send_message(c, 0);
 }
 
 static void inflate_message(conn_t *c)
@@ -798,8 +867,8 @@ static void start_connect(conn_t *c)
     c->fd = fd;
     c->state = ST_CONNECTING;
     c->writable_armed = 1;
-    c->ring_seq = calloc((size_t)opt_inflight, sizeof(uint64_t));
-    c->ring_t = calloc((size_t)opt_inflight, sizeof(uint64_t));
+    c->ring_seq = calloc((size_t)ring_cap, sizeof(uint64_t));
+    c->ring_t = calloc((size_t)ring_cap, sizeof(uint64_t));
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -836,11 +905,11 @@ static void send_request(conn_t *c)
     char req[1024];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
                      opt_path, opt_host, opt_port, key,
-                     opt_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; "
-                                   "server_no_context_takeover\r\n"
-                                 : "");
+                     opt_deflate ? "Sec-WebSocket-Extensions: permessage-deflate" : "",
+                     opt_deflate && *opt_offer ? "; " : "", opt_deflate ? opt_offer : "",
+                     opt_deflate ? "\r\n" : "");
     buf_reserve(&c->out, (size_t)n);
     memcpy(c->out.p + c->out.end, req, (size_t)n);
     c->out.end += (size_t)n;
@@ -924,15 +993,14 @@ static long handle_head(conn_t *c, const unsigned char *data, size_t n)
 
 static unsigned char *rbuf;
 #define RBUF_SIZE (1 << 20)
-static int mode_echo, mode_handshake, mode_idle;
 static int opened, open_target;
 
 static void on_open(conn_t *c)
 {
     opened++;
-    if (mode_echo) {
+    if (mode_echo && opt_rate <= 0) {
         for (int i = 0; i < opt_inflight; i++)
-            send_message(c);
+            send_message(c, 0);
     } else if (mode_handshake) {
         unsigned char code[2] = {1000 >> 8, 1000 & 0xFF};
         send_control(c, 8, code, 2);
@@ -1015,11 +1083,103 @@ static void on_writable(conn_t *c)
     flush_out(c);
 }
 
+/* --rate: the schedule of sends, on a timerfd in the epoll set. */
+static int timer_fd = -1;
+static char timer_tag; /* its epoll data.ptr */
+static uint64_t rate_start, rate_next; /* ns; message rate_sent is due at rate_next */
+static uint64_t rate_sent;
+static uint64_t lag_sum, lag_max, lag_n; /* how late sends went out, ns */
+
+static uint64_t rate_due(uint64_t k) { return rate_start + (uint64_t)((double)k * 1e9 / opt_rate); }
+
+static void arm_timer(uint64_t at)
+{
+    struct itimerspec its = {{0, 0}, {(time_t)(at / 1000000000ull), (long)(at % 1000000000ull)}};
+    if (timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+        die("timerfd_settime: %s", strerror(errno));
+}
+
+/* Send every message that is due, round-robin over the connections. */
+static void send_due(void)
+{
+    uint64_t now = now_ns();
+    while (!stopping && rate_next <= now && !c_errors) {
+        conn_t *c = &conns[rate_sent % (uint64_t)nconns];
+        if (c->state == ST_OPEN) {
+            send_message(c, rate_next);
+            if (c->fd >= 0)
+                flush_out(c);
+        }
+        if (measuring) {
+            uint64_t lag = now - rate_next;
+            lag_sum += lag;
+            lag_n++;
+            if (lag > lag_max)
+                lag_max = lag;
+        }
+        rate_next = rate_due(++rate_sent);
+        now = now_ns();
+    }
+    if (!stopping)
+        arm_timer(rate_next);
+}
+
+static void start_rate(void)
+{
+    timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    if (timer_fd < 0)
+        die("timerfd_create: %s", strerror(errno));
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &timer_tag};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, timer_fd, &ev);
+    rate_start = rate_next = now_ns();
+    rate_sent = 0;
+    send_due();
+}
+
+/* Broadcast mode: the round in progress. */
+static uint64_t bc_round, bc_sent_at;
+static int bc_pending; /* connections still waiting for this round's message */
+static uint64_t c_rounds, c_deliveries;
+
+static void start_round(void)
+{
+    bc_round++;
+    bc_sent_at = now_ns();
+    bc_pending = nconns;
+    for (int i = 1; i < nconns; i++)
+        expect_message(&conns[i], bc_round, bc_sent_at);
+    conns[0].next_seq = bc_round;
+    send_message(&conns[0], bc_sent_at);
+    if (conns[0].fd >= 0)
+        flush_out(&conns[0]);
+}
+
+static void broadcast_received(uint64_t sent)
+{
+    (void)sent;
+    if (--bc_pending > 0)
+        return;
+    record_latency(now_ns() - bc_sent_at);
+    if (measuring) {
+        c_rounds++;
+        c_deliveries += (uint64_t)nconns;
+        c_messages++;
+        c_bytes += opt_size * (uint64_t)nconns;
+    }
+}
+
 static void loop_once(int timeout_ms)
 {
     struct epoll_event evs[256];
     int n = epoll_wait(epfd, evs, 256, timeout_ms);
     for (int i = 0; i < n; i++) {
+        if (evs[i].data.ptr == &timer_tag) {
+            uint64_t expirations;
+            if (read(timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+                die("timerfd read: %s", strerror(errno));
+            send_due();
+            continue;
+        }
         conn_t *c = evs[i].data.ptr;
         if (c->fd < 0)
             continue;
@@ -1047,10 +1207,10 @@ static double pct(double q)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen --port P [--mode echo|handshake|idle] [--host H] [--path /]\n"
-            "  [--conns N] [--inflight K] [--size BYTES] [--binary] [--json] [--raw] [--deflate]\n"
-            "  [--warmup S] [--duration S] [--parallel P] [--server-pid PID]\n"
-            "  [--warm-conns N] [--settle S] [--src-ips N]\n");
+            "usage: loadgen --port P [--mode echo|handshake|idle|broadcast] [--host H] [--path /]\n"
+            "  [--conns N] [--inflight K] [--rate MSG_PER_S] [--size BYTES] [--binary] [--json] [--raw]\n"
+            "  [--deflate] [--offer PARAMS] [--warmup S] [--duration S] [--parallel P] [--server-pid PID]\n"
+            "  [--warm-conns N] [--settle S] [--src-ips N] [--min-rounds N]\n");
     exit(2);
 }
 
@@ -1087,6 +1247,12 @@ int main(int argc, char **argv)
             opt_settle = atof(argv[++i]);
         else if (ARG("--src-ips"))
             opt_src_ips = atoi(argv[++i]);
+        else if (ARG("--rate"))
+            opt_rate = atof(argv[++i]);
+        else if (ARG("--min-rounds"))
+            opt_min_rounds = atoi(argv[++i]);
+        else if (ARG("--offer"))
+            opt_offer = argv[++i];
         else if (strcmp(a, "--binary") == 0)
             opt_binary = 1;
         else if (strcmp(a, "--json") == 0)
@@ -1103,8 +1269,14 @@ int main(int argc, char **argv)
     mode_echo = strcmp(opt_mode, "echo") == 0;
     mode_handshake = strcmp(opt_mode, "handshake") == 0;
     mode_idle = strcmp(opt_mode, "idle") == 0;
-    if (!mode_echo && !mode_handshake && !mode_idle)
+    mode_broadcast = strcmp(opt_mode, "broadcast") == 0;
+    if (!mode_echo && !mode_handshake && !mode_idle && !mode_broadcast)
         usage();
+    if (opt_rate < 0 || (opt_rate > 0 && !mode_echo))
+        die("--rate is for echo mode, and positive");
+    if (mode_broadcast && (opt_raw || opt_deflate))
+        die("broadcast mode is WebSocket without --deflate");
+    ring_cap = opt_rate > 0 ? RATE_BACKLOG : mode_broadcast ? 1 : opt_inflight;
     if (opt_raw && (mode_handshake || opt_deflate))
         die("--raw is for echo and idle modes without --deflate");
     if (opt_json && opt_binary)
@@ -1154,6 +1326,8 @@ int main(int argc, char **argv)
         uint64_t start = now_ns();
         uint64_t warm_end = start + (uint64_t)(opt_warmup * 1e9);
         uint64_t end = warm_end + (uint64_t)(opt_duration * 1e9);
+        if (opt_rate > 0)
+            start_rate();
         while (!c_errors) {
             uint64_t now = now_ns();
             if (!measuring && now >= warm_end && t0 == 0) {
@@ -1210,6 +1384,55 @@ int main(int argc, char **argv)
                 break;
             }
             loop_once(5);
+        }
+        stopping = 1;
+    } else if (mode_broadcast) {
+        nconns = opt_conns + 1; /* conns[0] sends */
+        conns = calloc((size_t)nconns, sizeof *conns);
+        int started = 0;
+        uint64_t deadline = now_ns() + 120ull * 1000000000ull;
+        while (opened < nconns) {
+            while (started < nconns && started - opened < opt_parallel)
+                start_connect(&conns[started++]);
+            loop_once(10);
+            if (c_errors)
+                die("could not open the connections (%d open)", opened);
+            if (now_ns() > deadline)
+                die("timed out opening connections (%d of %d open)", opened, nconns);
+        }
+        uint64_t settle_end = now_ns() + (uint64_t)(opt_settle * 1e9);
+        while (now_ns() < settle_end && !c_errors)
+            loop_once(10);
+        uint64_t start = now_ns();
+        uint64_t warm_end = start + (uint64_t)(opt_warmup * 1e9);
+        uint64_t end = warm_end + (uint64_t)(opt_duration * 1e9);
+        /* Rounds back to back; measuring starts and stops between rounds. */
+        while (!c_errors) {
+            if (bc_pending == 0) {
+                uint64_t now = now_ns();
+                if (!measuring && t0 == 0 && now >= warm_end) {
+                    measuring = 1;
+                    t0 = now;
+                    cpu0 = self_cpu();
+                    scpu0 = server_cpu();
+                } else if (measuring && now >= end && c_rounds >= (uint64_t)opt_min_rounds) {
+                    t1 = now;
+                    cpu1 = self_cpu();
+                    scpu1 = server_cpu();
+                    measuring = 0;
+                    break;
+                }
+                start_round();
+            }
+            loop_once(100);
+            if (bc_pending && now_ns() - bc_sent_at > 30ull * 1000000000ull) {
+                int missing = 0;
+                for (int i = 0; i < nconns; i++)
+                    if (conns[i].ring_count)
+                        missing++;
+                die("round %llu: %d of %d connections never got the message", (unsigned long long)bc_round,
+                    missing, nconns);
+            }
         }
         stopping = 1;
     } else { /* idle */
@@ -1270,6 +1493,15 @@ int main(int argc, char **argv)
     if (mode_echo)
         printf(", \"messages\": %llu, \"bytes\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f",
                (unsigned long long)c_messages, (unsigned long long)c_bytes, pct(0.5), pct(0.99));
+    if (mode_echo && opt_rate > 0)
+        printf(", \"rate\": %.1f, \"sent\": %llu, \"send_lag_mean_us\": %.1f, \"send_lag_max_us\": %.1f", opt_rate,
+               (unsigned long long)rate_sent, lag_n ? (double)lag_sum / (double)lag_n / 1e3 : 0,
+               (double)lag_max / 1e3);
+    if (mode_broadcast)
+        printf(", \"rounds\": %llu, \"deliveries\": %llu, \"messages\": %llu, \"bytes\": %llu, "
+               "\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f",
+               (unsigned long long)c_rounds, (unsigned long long)c_deliveries, (unsigned long long)c_messages,
+               (unsigned long long)c_bytes, pct(0.5), pct(0.99), pct(1.0));
     if (mode_handshake)
         printf(", \"handshakes\": %llu", (unsigned long long)c_handshakes);
     if (mode_idle)

@@ -4,20 +4,50 @@ The wsproto_tw benchmark: one command that sets itself up and runs
 wsproto_tw beside its peers on loopback, interleaved, and writes a table, a
 JSON file and a chart of the ratios.
 
-    python3 bench/run.py            # the full run (about 25 minutes)
-    python3 bench/run.py --quick    # a smoke run (about 3 minutes)
+    python3 bench/run.py            # the full run (about 40 minutes)
+    python3 bench/run.py --quick    # a smoke run (about 5 minutes)
+    python3 bench/run.py --only broadcast_1k --rounds 1
 
 It makes its own virtualenv under bench/out/venv (the project from this
 checkout, autobahn, websockets, Twisted with its websocket extra, kosoku,
-matplotlib), compiles bench/loadgen.c with the system C compiler, then, for
-every scenario, starts each server pinned to one core (taskset) and drives
-it from the load generator pinned to the other. Servers take turns in the
-order A B C ..., then ... C B A, and so on, one fresh process per
-measurement; each cell of the table is the median over the rounds.
+matplotlib, prometheus_client), installs Node's ws (with bufferutil) with
+npm under bench/out/node, compiles bench/loadgen.c with the system C
+compiler, then, for every scenario, starts each server pinned to one core
+(taskset) and drives it from the load generator pinned to the other.
+Servers take turns in the order A B C ..., then ... C B A, and so on, one
+fresh process per measurement; each cell of the table is the median over
+the rounds.
+
+The servers: wsproto_tw (twistd websocket, its log at warn level like the
+peers), wsproto_tw+log (twistd's default log) and wsproto_tw+metrics
+(--metrics on), both for handshakes only; autobahn, twisted.web's
+websocket, websockets, Node's ws (node-ws) and a plain Twisted TCP echo
+(tcp-echo, the ceiling). The scenarios:
+
+  - text32_c{1,100}_f{1,16}: 32 B text echo, connections x messages in
+    flight (closed loop), messages per server CPU-second and latency;
+  - binary_16KiB, binary_1MiB, binary_16MiB (1 connection x 2 in flight)
+    and binary_16MiB_f1 (1 in flight): MB per server CPU-second;
+  - text32_rate2000: open loop, 32 B at 2,000 msg/s in all over 50
+    connections, sent on a timer whatever the replies; p50 and p99 latency
+    from each message's scheduled send time (see bench/loadgen.c);
+  - handshake: open and close, 32 in parallel, handshakes per CPU-second;
+  - compressed: 4 KiB JSON with permessage-deflate, 10 x 4 in flight;
+  - idle, idle_deflate: the server's memory per idle connection at 10,000
+    connections, without and with permessage-deflate offered (a
+    browser's offer);
+  - broadcast_1k, broadcast_10k: one sender and 1,000 or 10,000 receivers
+    on a server that sends every message to all its clients (the sender
+    included); one message a round, the next once all have it; deliveries
+    per server CPU-second and the time until the last connection has it;
+  - the Autobahn TestSuite's wall time against wsproto_tw and autobahn.
+
+Then the targets (TARGETS), each a ratio to a reference server in the same
+run or an absolute figure.
 
 Only the Python standard library is needed to start it (and cc, zlib's
-headers and taskset, which it installs with apt-get when run as root on
-Debian).
+headers, taskset, Node and npm, which it installs with apt-get when run as
+root on Debian).
 """
 
 from __future__ import annotations
@@ -44,9 +74,18 @@ VENV = OUT / "venv"
 PY = VENV / "bin" / "python"
 LOADGEN = OUT / "loadgen"
 LOGS = OUT / "logs"
+NODE = OUT / "node"
+NODE_MODULES = NODE / "node_modules"
 
-#: What the benchmark venv installs besides the project itself.
-PEERS = ["autobahn", "websockets", "twisted[websocket]", "kosoku", "matplotlib", "setuptools", "wheel"]
+#: What the benchmark venv installs besides the project itself
+#: (prometheus_client: the metrics extra, for wsproto_tw+metrics).
+PEERS = [
+    "autobahn", "websockets", "twisted[websocket]", "kosoku", "matplotlib", "prometheus_client", "setuptools", "wheel",
+]
+
+#: What npm installs under bench/out/node: Node's ws, and the native
+#: masking that ws's README recommends beside it.
+NODE_PEERS = ["ws", "bufferutil"]
 
 SERVER_CORE = "0"
 CLIENT_CORE = "1"
@@ -67,9 +106,15 @@ class Server:
     @ivar suite: the Autobahn suite's wall time is measured against it.
     @ivar only: the keys of the only scenarios it runs, or L{None} for all.
     @ivar env: environment variables to set for it.
+    @ivar broadcast: its command line for the broadcast scenarios (every
+        message from one client to all clients), or L{None} if it has none.
+    @ivar deflateArgs: arguments added to its command line for the
+        scenarios whose clients offer permessage-deflate.
+    @ivar node: it runs on Node.
     """
 
-    def __init__(self, name: str, argv, raw=False, compression=True, suite=False, only=None, env=None):
+    def __init__(self, name: str, argv, raw=False, compression=True, suite=False, only=None, env=None,
+                 broadcast=None, deflateArgs=(), node=False):
         self.name = name
         self._argv = argv
         self.raw = raw
@@ -78,36 +123,68 @@ class Server:
         self.suite = suite
         self.only = only
         self.env = env or {}
+        self.broadcast = broadcast
+        self.deflateArgs = list(deflateArgs)
+        self.node = node
 
-    def argv(self, port: int) -> list[str]:
-        return [str(a).replace("{port}", str(port)) for a in self._argv]
+    def argv(self, port: int, scenario: Scenario | None = None) -> list[str]:
+        argv = list(self._argv)
+        if scenario is not None and scenario.kind == "broadcast":
+            argv = list(self.broadcast)
+        if scenario is not None and scenario.deflate:
+            argv += self.deflateArgs
+        return [str(a).replace("{port}", str(port)) for a in argv]
 
 
 def servers(wsprotoCompression: bool) -> list[Server]:
     twistd = VENV / "bin" / "twistd"
     scripts = BENCH / "servers"
     websocket = ["websocket", "--port", "tcp:{port}:interface=127.0.0.1", "--max-message-size", "0"]
+    quiet = [PY, twistd, "-n", "--pidfile=", "--logger=quiet_log.observer", *websocket]
+    autobahn = [PY, scripts / "autobahn_echo.py", "{port}", "--compression"]
+    websockets = [PY, scripts / "websockets_echo.py", "{port}"]
+    ws = ["node", scripts / "ws_echo.js", "{port}"]
     return [
         # twistd's log at warn level, like the peers, which log nothing per
         # connection (see servers/quiet_log.py) ...
         Server(
             "wsproto_tw",
-            [PY, twistd, "-n", "--pidfile=", "--logger=quiet_log.observer", *websocket],
+            quiet,
             compression=wsprotoCompression,
             suite=True,
             env={"PYTHONPATH": str(scripts)},
+            broadcast=[*quiet, "--mode", "broadcast"],
         ),
         # ... and with twistd's default log (an info line per connection
-        # opened and closed), where that costs: handshakes.
+        # opened and closed), where that costs: handshakes ...
         Server(
             "wsproto_tw+log",
             [PY, twistd, "-n", "--pidfile=", *websocket],
             compression=wsprotoCompression,
             only=("handshake",),
         ),
-        Server("autobahn", [PY, scripts / "autobahn_echo.py", "{port}", "--compression"], suite=True),
+        # ... and with the log at warn level but --metrics on (Prometheus
+        # counters updated per connection), handshakes too.
+        Server(
+            "wsproto_tw+metrics",
+            [*quiet, "--metrics", "tcp:0:interface=127.0.0.1"],
+            compression=wsprotoCompression,
+            only=("handshake",),
+            env={"PYTHONPATH": str(scripts)},
+        ),
+        Server("autobahn", autobahn, suite=True, broadcast=[*autobahn, "--broadcast"]),
         Server("twisted.web", [PY, scripts / "twisted_web_echo.py", "{port}"], compression=False),
-        Server("websockets", [PY, scripts / "websockets_echo.py", "{port}"]),
+        Server("websockets", websockets, broadcast=[*websockets, "--broadcast"]),
+        # Node's ws: perMessageDeflate (off by default in ws) only where the
+        # clients offer permessage-deflate.
+        Server(
+            "node-ws",
+            ws,
+            env={"NODE_PATH": str(NODE_MODULES)},
+            broadcast=[*ws, "--broadcast"],
+            deflateArgs=["--compression"],
+            node=True,
+        ),
         Server("tcp-echo", [PY, scripts / "tcp_echo.py", "{port}"], raw=True),
     ]
 
@@ -119,9 +196,12 @@ class Scenario:
     """
     One load shape.
 
-    @ivar kind: C{"messages"}, C{"bulk"}, C{"handshake"}, C{"idle"} or
-        C{"compressed"}.
+    @ivar kind: C{"messages"}, C{"bulk"}, C{"openloop"}, C{"handshake"},
+        C{"idle"}, C{"compressed"} or C{"broadcast"}.
     @ivar args: the load generator's arguments.
+    @ivar conns: the connections it holds open at once (for the open-file
+        limit), if many.
+    @ivar deflate: its clients offer permessage-deflate.
     """
 
     def __init__(self, key: str, title: str, kind: str, args: list[str], size: int = 0, conns: int = 0):
@@ -131,20 +211,23 @@ class Scenario:
         self.args = args
         self.size = size
         self.conns = conns
+        self.deflate = "--deflate" in args
 
     def applies(self, server: Server) -> bool:
         if server.only is not None and self.key not in server.only:
             return False
-        if self.kind == "handshake" or self.kind == "idle":
+        if self.deflate and not server.compression:
+            return False
+        if self.kind == "broadcast":
+            return server.broadcast is not None
+        if self.kind in ("handshake", "idle", "compressed"):
             return server.websocket
-        if self.kind == "compressed":
-            return server.compression
         return True
 
 
 def scenarios(quick: bool) -> list[Scenario]:
     idle = 1000 if quick else 10_000
-    result = []
+    result: list[Scenario] = []
     for conns, inflight in ((1, 1), (1, 16), (100, 1), (100, 16)):
         result.append(
             Scenario(
@@ -166,6 +249,26 @@ def scenarios(quick: bool) -> list[Scenario]:
             )
         )
     result.append(
+        Scenario(
+            "binary_16MiB_f1",
+            "16 MiB binary, 1 conn x 1 in flight",
+            "bulk",
+            ["--mode", "echo", "--binary", "--size", str(16 * MiB), "--conns", "1", "--inflight", "1"],
+            16 * MiB,
+        )
+    )
+    # Open loop: sends on a fixed schedule whatever the replies, latency
+    # from each message's scheduled time (no coordinated omission).
+    result.append(
+        Scenario(
+            "text32_rate2000",
+            "32 B text, open loop at 2,000 msg/s over 50 conns",
+            "openloop",
+            ["--mode", "echo", "--size", "32", "--conns", "50", "--rate", "2000"],
+            32,
+        )
+    )
+    result.append(
         Scenario("handshake", "handshakes (open + close), 32 in parallel", "handshake",
                  ["--mode", "handshake", "--parallel", "32"])
     )
@@ -182,21 +285,71 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("idle", f"memory per idle connection, {idle:,} connections", "idle",
                  ["--mode", "idle", "--conns", str(idle), "--parallel", "32", "--settle", "2"], conns=idle)
     )
+    # A browser's offer (what Chrome and Firefox send): the server may keep
+    # a compression context per connection.
+    result.append(
+        Scenario("idle_deflate", f"memory per idle connection, {idle:,} connections offering permessage-deflate",
+                 "idle",
+                 ["--mode", "idle", "--deflate", "--offer", "client_max_window_bits", "--conns", str(idle),
+                  "--parallel", "32", "--settle", "2"], conns=idle)
+    )
+    # One sender and N receivers; the server sends every message to all of
+    # them, the sender included: N + 1 deliveries a round. At least 20
+    # rounds are measured (a slow server's rounds at 10,000 take a second).
+    for label, receivers in (("1k", 1000), ("10k", 10_000)):
+        result.append(
+            Scenario(
+                f"broadcast_{label}",
+                f"broadcast: 128 B text to {receivers:,} receivers + the sender, one message a round",
+                "broadcast",
+                ["--mode", "broadcast", "--path", "/ws", "--size", "128", "--conns", str(receivers),
+                 "--parallel", "32", "--settle", "1", "--min-rounds", "5" if quick else "20"],
+                128,
+                conns=receivers + 1,
+            )
+        )
     return result
 
 
-#: The targets: (scenario, metric, comparison, ratio, label, server).
-#: Ratios are the server's (wsproto_tw unless named) over autobahn's in the
-#: same run.
+#: The targets: (scenario, metric, comparison, wanted, label, server,
+#: reference). With a reference server, C{wanted} is a ratio: the server's
+#: result over the reference's in the same run; with L{None}, it is the
+#: server's result itself (in the metric's unit).
 TARGETS = [
-    ("text32_c100_f16", "per_cpu", ">=", 2.5, "32 B x 100 conns x 16 in flight, messages per CPU-s", "wsproto_tw"),
-    ("text32_c1_f1", "per_cpu", ">=", 1.5, "32 B x 1 conn x 1 in flight, messages per CPU-s", "wsproto_tw"),
-    ("binary_16MiB", "per_cpu", ">=", 3.0, "16 MiB, MB per CPU-s", "wsproto_tw"),
-    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s", "wsproto_tw"),
-    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s, twistd's default info log", "wsproto_tw+log"),
-    ("idle", "bytes_per_conn", "<=", 0.5, "memory per idle connection", "wsproto_tw"),
-    ("suite", "seconds", "<=", 0.6, "Autobahn suite wall time, server mode", "wsproto_tw"),
+    # Issue #19: against the ceiling and the fastest peers.
+    ("text32_c1_f1", "per_cpu", ">=", 0.85, "32 B x 1 conn x 1 in flight, messages per CPU-s", "wsproto_tw",
+     "tcp-echo"),
+    ("binary_16MiB_f1", "per_cpu", ">=", 0.75, "16 MiB x 1 in flight, MB per CPU-s", "wsproto_tw", "tcp-echo"),
+    ("binary_16MiB_f1", "per_cpu", ">", 1.0, "16 MiB x 1 in flight, MB per CPU-s", "wsproto_tw", "websockets"),
+    ("binary_16MiB", "per_cpu", ">=", 0.75, "16 MiB x 2 in flight, MB per CPU-s", "wsproto_tw", "tcp-echo"),
+    ("binary_16MiB", "per_cpu", ">", 1.0, "16 MiB x 2 in flight, MB per CPU-s", "wsproto_tw", "websockets"),
+    ("text32_rate2000", "p50_us", "<=", 1.0, "p50 latency at 2,000 msg/s, open loop", "wsproto_tw", "node-ws"),
+    ("handshake", "per_cpu", ">=", 1.5, "handshakes per CPU-s, twistd's default info log", "wsproto_tw+log",
+     "node-ws"),
+    ("broadcast_1k", "per_cpu", ">", 1.0, "broadcast to 1,000, deliveries per CPU-s", "wsproto_tw", "node-ws"),
+    ("broadcast_10k", "per_cpu", ">", 1.0, "broadcast to 10,000, deliveries per CPU-s", "wsproto_tw", "node-ws"),
+    ("idle_deflate", "bytes_per_conn", "<=", 2560, "memory per idle connection, permessage-deflate offered (B)",
+     "wsproto_tw", None),
+    # Earlier, against autobahn.
+    ("text32_c100_f16", "per_cpu", ">=", 2.5, "32 B x 100 conns x 16 in flight, messages per CPU-s", "wsproto_tw",
+     "autobahn"),
+    ("text32_c1_f1", "per_cpu", ">=", 1.5, "32 B x 1 conn x 1 in flight, messages per CPU-s", "wsproto_tw",
+     "autobahn"),
+    ("binary_16MiB", "per_cpu", ">=", 3.0, "16 MiB x 2 in flight, MB per CPU-s", "wsproto_tw", "autobahn"),
+    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s", "wsproto_tw", "autobahn"),
+    ("handshake", "per_cpu", ">=", 2.0, "handshakes per CPU-s, twistd's default info log", "wsproto_tw+log",
+     "autobahn"),
+    ("idle", "bytes_per_conn", "<=", 0.5, "memory per idle connection", "wsproto_tw", "autobahn"),
+    ("suite", "seconds", "<=", 0.6, "Autobahn suite wall time, server mode", "wsproto_tw", "autobahn"),
 ]
+
+#: How a comparison in L{TARGETS} is made.
+COMPARE = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+}
 
 
 # -- setup ----------------------------------------------------------------------
@@ -210,10 +363,10 @@ def run(argv, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in argv], check=True, **kwargs)
 
 
-def setup(reinstall: bool) -> None:
+def setup(reinstall: bool, node: bool = True) -> None:
     """
     Make the venv, install the peers and this checkout, compile the load
-    generator.
+    generator; with C{node}, install Node's ws under bench/out/node.
     """
     OUT.mkdir(exist_ok=True)
     LOGS.mkdir(exist_ok=True)
@@ -221,7 +374,8 @@ def setup(reinstall: bool) -> None:
     if not PY.exists():
         log(f"creating {VENV}")
         run([sys.executable, "-m", "venv", VENV])
-    if not stamp.exists() or reinstall:
+    # A venv made for another list of peers (an older checkout's) gets this one's.
+    if reinstall or not stamp.exists() or stamp.read_text().split() != PEERS:
         log("installing " + ", ".join(PEERS))
         run([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"])
         run([PY, "-m", "pip", "install", "-q", "--upgrade", *PEERS])
@@ -241,6 +395,33 @@ def setup(reinstall: bool) -> None:
     run([cc, "-O2", "-o", LOADGEN, BENCH / "loadgen.c", "-lz"])
     if shutil.which("taskset") is None:
         sys.exit("bench: taskset not found (util-linux)")
+    if node:
+        setupNode(reinstall)
+
+
+def setupNode(reinstall: bool) -> None:
+    """
+    Install Node's ws (and bufferutil) with npm under bench/out/node. Node
+    and npm come from the system: as root on Debian, apt-get installs them
+    if missing; elsewhere a missing one ends the run with a message.
+    """
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        if os.geteuid() == 0 and shutil.which("apt-get") is not None:
+            log("installing nodejs and npm with apt-get")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+            run(["apt-get", "install", "-q", "-y", "nodejs", "npm"], env=env, stdout=subprocess.DEVNULL)
+        else:
+            sys.exit("bench: node and npm are needed for the node-ws peer (Debian: apt-get install nodejs npm); "
+                     "or leave it out with --servers")
+    stamp = NODE / ".peers-installed"
+    if not reinstall and stamp.exists() and stamp.read_text().split() == NODE_PEERS:
+        return
+    log("installing " + ", ".join(NODE_PEERS) + f" with npm under {NODE}")
+    NODE.mkdir(exist_ok=True)
+    run(["npm", "install", "--prefix", NODE, "--no-audit", "--no-fund", "--loglevel=error", *NODE_PEERS],
+        stdout=subprocess.DEVNULL)
+    stamp.write_text("\n".join(NODE_PEERS) + "\n")
 
 
 def installTools() -> None:
@@ -287,12 +468,30 @@ print(json.dumps(out))
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    env.update(nodeEnvironment())
     env.update(
         date=time.strftime("%Y-%m-%d %H:%M %Z"),
         machine=f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         loadgen=f"bench/loadgen.c, cc -O2, pinned to core {CLIENT_CORE}; servers pinned to core {SERVER_CORE}",
     )
     return env
+
+
+def nodeEnvironment() -> dict:
+    """
+    @return: the versions of Node and ws, and whether ws masks with
+        bufferutil's native code; nothing if ws is not installed.
+    """
+    if not (NODE_MODULES / "ws").is_dir() or shutil.which("node") is None:
+        return {}
+    probe = (
+        "let b = false; try { b = !!require('node-gyp-build')(require('path').dirname(require.resolve('bufferutil'))) }"
+        " catch (e) {} console.log(JSON.stringify({node: process.version, ws: require('ws/package.json').version,"
+        " ws_bufferutil: b}))"
+    )
+    proc = subprocess.run(["node", "-e", probe], capture_output=True, text=True,
+                          env=dict(os.environ, NODE_PATH=str(NODE_MODULES)))
+    return json.loads(proc.stdout) if proc.returncode == 0 else {}
 
 
 def wsprotoHasCompression() -> bool:
@@ -332,15 +531,16 @@ def freePort() -> int:
 
 
 @contextlib.contextmanager
-def started(server: Server, tag: str):
+def started(server: Server, tag: str, scenario: Scenario | None = None):
     """
-    Start C{server} pinned to the server core; yield its (port, pid).
+    Start C{server} (as C{scenario} wants it) pinned to the server core;
+    yield its (port, pid).
     """
     port = freePort()
     logPath = LOGS / f"{server.name}-{tag}.log"
     logFile = open(logPath, "wb")
     proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *server.argv(port)],
+        ["taskset", "-c", SERVER_CORE, *server.argv(port, scenario)],
         stdin=subprocess.DEVNULL,
         stdout=logFile,
         stderr=subprocess.STDOUT,
@@ -374,7 +574,7 @@ def measure(server: Server, scenario: Scenario, timing: list[str], tag: str) -> 
     """
     One measurement: a fresh server, one load generator run.
     """
-    with started(server, tag) as (port, pid):
+    with started(server, tag, scenario) as (port, pid):
         argv = ["taskset", "-c", CLIENT_CORE, LOADGEN, "--port", port, "--server-pid", pid, *scenario.args]
         if scenario.kind != "idle":
             argv += timing
@@ -393,7 +593,7 @@ def derive(scenario: Scenario, raw: dict) -> dict:
     secs = raw["seconds"] or 1e-9
     cpu = raw["server_cpu_s"]
     m: dict = {"client_cpu_share": raw["client_cpu_share"], "server_cpu_s": cpu}
-    if scenario.kind in ("messages", "bulk", "compressed"):
+    if scenario.kind in ("messages", "bulk", "compressed", "openloop"):
         m["rate"] = raw["messages"] / secs
         m["per_cpu"] = raw["messages"] / cpu if cpu > 0 else None
         m["mb_s"] = raw["bytes"] / secs / 1e6
@@ -402,6 +602,14 @@ def derive(scenario: Scenario, raw: dict) -> dict:
         m["p99_us"] = raw["p99_us"]
         if scenario.kind == "bulk":
             m["rate"], m["per_cpu"] = m["mb_s"], m["mb_per_cpu"]
+        if scenario.kind == "openloop":
+            m["send_lag_us"] = raw["send_lag_mean_us"]
+    elif scenario.kind == "broadcast":
+        m["rate"] = raw["deliveries"] / secs
+        m["per_cpu"] = raw["deliveries"] / cpu if cpu > 0 else None
+        m["ttl_p50_ms"] = raw["p50_us"] / 1e3
+        m["ttl_p99_ms"] = raw["p99_us"] / 1e3
+        m["rounds"] = raw["rounds"]
     elif scenario.kind == "handshake":
         m["rate"] = raw["handshakes"] / secs
         m["per_cpu"] = raw["handshakes"] / cpu if cpu > 0 else None
@@ -477,6 +685,18 @@ def tableRows(results: dict, names: list[str]) -> list[list[str]]:
                 row("mb_per_cpu", "MB (inflated) per CPU-s", 1)
             row("p50_us", "p50 latency (us)")
             row("p99_us", "p99 latency (us)")
+        elif kind == "openloop":
+            row("rate", "messages/s")
+            row("per_cpu", "messages per CPU-s")
+            row("p50_us", "p50 latency from scheduled send (us)")
+            row("p99_us", "p99 latency from scheduled send (us)")
+            row("send_lag_us", "load generator's mean send lag (us)", 1)
+        elif kind == "broadcast":
+            row("rate", "deliveries/s")
+            row("per_cpu", "deliveries per CPU-s")
+            row("ttl_p50_ms", "time to last delivery, p50 (ms)", 1)
+            row("ttl_p99_ms", "time to last delivery, p99 (ms)", 1)
+            row("rounds", "rounds measured")
         elif kind == "bulk":
             row("rate", "MB/s", 1)
             row("per_cpu", "MB per CPU-s", 1)
@@ -529,22 +749,27 @@ def rstTable(rows: list[list[str]]) -> str:
 
 
 def targetRows(results: dict) -> list[list[str]]:
-    rows = [["target", "wanted", "wsproto_tw", "autobahn", "ratio", "met"]]
-    for key, metric, op, wanted, label, server in TARGETS:
+    """
+    @return: the rows of the targets table: a header, then one row per
+        entry of L{TARGETS}.
+    """
+    rows = [["target", "server", "wanted", "result", "reference", "ratio", "met"]]
+    for key, metric, op, wanted, label, server, reference in TARGETS:
         if key == "suite":
             cells = results.get("suite") or {}
         else:
             cells = results["scenarios"].get(key, {}).get("servers", {})
         ours = cells.get(server, {}).get(metric)
-        theirs = cells.get("autobahn", {}).get(metric)
-        ratio = ours / theirs if ours is not None and theirs else None
-        met = None if ratio is None else (ratio >= wanted if op == ">=" else ratio <= wanted)
-        if key == "idle" and ours is not None:
-            met = met and ours < 4.5 * 1024
-            wantedText = f"{op} {wanted}x and < 4.5 KiB"
+        if reference is None:
+            theirs = ratio = None
+            met = None if ours is None else COMPARE[op](ours, wanted)
+            wantedText = f"{op} {fmt(wanted)}"
         else:
-            wantedText = f"{op} {wanted}x"
-        rows.append([label, wantedText, fmt(ours, 1), fmt(theirs, 1),
+            theirs = cells.get(reference, {}).get(metric)
+            ratio = ours / theirs if ours is not None and theirs else None
+            met = None if ratio is None else COMPARE[op](ratio, wanted)
+            wantedText = f"{op} {wanted:g}x {reference}"
+        rows.append([label, server, wantedText, fmt(ours, 1), fmt(theirs, 1),
                      "-" if ratio is None else f"{ratio:.2f}x", "-" if met is None else ("yes" if met else "NO")])
     return rows
 
@@ -554,7 +779,8 @@ def targetRows(results: dict) -> list[list[str]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description="Benchmark wsproto_tw against its peers, interleaved.")
-    p.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, short windows, 1,000 idle connections, no suite")
+    p.add_argument("--quick", action="store_true", help="a short smoke run: 1 round, short windows, 1,000 idle connections "
+                   "(the broadcast scenarios keep theirs), no suite")
     p.add_argument("--rounds", type=int, help="rounds per scenario (default 3; --quick: 1)")
     p.add_argument("--duration", type=float, help="seconds measured per run (default 4; --quick: 1)")
     p.add_argument("--warmup", type=float, help="seconds of load before measuring (default 1; --quick: 0.3)")
@@ -577,17 +803,25 @@ def main() -> int:
         log("bench: warning: fewer than 2 cores; server and load generator share one")
         global CLIENT_CORE
         CLIENT_CORE = SERVER_CORE
-    setup(args.reinstall)
+    known = {s.key for s in scenarios(args.quick)} | {"suite"}
+    if set(args.only) - known:
+        sys.exit(f"bench: no scenario {', '.join(sorted(set(args.only) - known))}; "
+                 f"the scenarios are {', '.join(s.key for s in scenarios(False))}, suite")
+    wanted = args.servers.split(",") if args.servers else None
+    setup(args.reinstall, node=wanted is None or "node-ws" in wanted)
     allScenarios = [s for s in scenarios(args.quick) if not args.only or s.key in args.only]
-    idleConns = max((s.conns for s in allScenarios if s.kind == "idle"), default=0)
-    # The idle connections, the load generator's warm-up connections, and
-    # room for everything else a process has open.
+    idleConns = max((s.conns for s in allScenarios), default=0)
+    # The idle (or broadcast) connections, the load generator's warm-up
+    # connections, and room for everything else a process has open.
     limit = raiseFileLimit(idleConns + 1024)
     env = environment()
     log(f"wsproto_tw speedups: {env['wsproto_tw_speedups']}; autobahn NVX: {env['autobahn_nvx']}; fd limit {limit}")
     allServers = servers(wsprotoHasCompression())
-    if args.servers:
-        wanted = args.servers.split(",")
+    if wanted is not None:
+        unknown = set(wanted) - {s.name for s in allServers}
+        if unknown:
+            sys.exit(f"bench: no server named {', '.join(sorted(unknown))}; "
+                     f"the servers are {', '.join(s.name for s in allServers)}")
         allServers = [s for s in allServers if s.name in wanted]
     names = [s.name for s in allServers]
     if limit < idleConns + 200:
@@ -647,7 +881,8 @@ def main() -> int:
     print(f"wsproto_tw benchmark, {env['date']}; {env['machine']}")
     print(f"Python {env['python']}; wsproto_tw {env['wsproto_tw']} (C speedups: {env['wsproto_tw_speedups']}), "
           f"autobahn {env['autobahn']} (NVX: {env['autobahn_nvx']}), websockets {env['websockets']}, "
-          f"Twisted {env['Twisted']}; {rounds} round(s) of {duration:g} s, median shown")
+          f"Twisted {env['Twisted']}; Node {env.get('node')}, ws {env.get('ws')} "
+          f"(bufferutil: {env.get('ws_bufferutil')}); {rounds} round(s) of {duration:g} s, median shown")
     print()
     print(textTable(rows))
     print()
