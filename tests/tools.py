@@ -1,12 +1,15 @@
 """
-Shared helpers of the tests that run real servers on loopback: TLS settings
-from a key and certificate file, and waiting until a server has closed
-every connection.
+Shared helpers of the tests: TLS settings from a key and certificate file,
+waiting until a server has closed every connection, and importing modules
+in a fresh interpreter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+import subprocess
+import sys
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from twisted.internet import reactor
@@ -15,7 +18,9 @@ from twisted.internet.task import deferLater
 from twisted.protocols.policies import WrappingFactory
 from twisted.trial.unittest import SynchronousTestCase
 
-__all__ = ["protocolsGone", "serverTLS", "trustingTLS"]
+import wsproto_tw
+
+__all__ = ["freshImports", "protocolsGone", "serverTLS", "trustingTLS"]
 
 
 def serverTLS(keyPath: str, certPath: str, acceptableProtocols: list[bytes] | None = None) -> Any:
@@ -65,3 +70,43 @@ def protocolsGone(testCase: SynchronousTestCase, tracked: WrappingFactory) -> Ge
             return
         yield deferLater(reactor, 0.01, lambda: None)
     testCase.fail(f"server connections left open: {tracked.protocols}")
+
+
+_FRESH_IMPORTS = """
+import pkgutil, sys
+skip = sys.argv[2].split(",")
+for name in sys.argv[1].split(","):
+    module = __import__(name)
+    for info in pkgutil.walk_packages(getattr(sys.modules[name], "__path__", []), name + "."):
+        if info.name not in skip:
+            __import__(info.name)
+print(",".join(sorted(name for name in sys.modules if name.split(".")[0] == "wsproto_tw")))
+print(",".join(sorted(name for name in sys.modules if name.split(".")[0] in ("twisted", "zope"))))
+"""
+
+
+def freshImports(testCase: SynchronousTestCase, modules: Iterable[str], skip: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """
+    Import modules in a fresh interpreter, with the folder of this
+    C{wsproto_tw} first on its path, to see what they import.
+
+    @param modules: the names of the modules to import; for a package, also
+        every module under it (at any depth).
+    @param skip: the names of modules under those packages not to import.
+    @return: the names of the C{wsproto_tw} modules then loaded, and of the
+        C{twisted} and C{zope} modules loaded, each sorted.
+    @raise testCase.failureException: the interpreter failed (its standard
+        error is in the message).
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(wsproto_tw.__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH_IMPORTS, ",".join(modules), ",".join(skip)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    testCase.assertEqual(result.returncode, 0, result.stderr)
+    loaded, leaked = result.stdout.splitlines()
+    return loaded.split(","), [name for name in leaked.split(",") if name]
