@@ -13,14 +13,39 @@ from collections.abc import Generator, Iterable
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, DeferredQueue, inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.protocols.policies import WrappingFactory
 from twisted.trial.unittest import SynchronousTestCase
 
 import wsproto_tw
+from wsproto_tw.server import WebSocketApplication
 
-__all__ = ["freshImports", "protocolsGone", "serverTLS", "trustingTLS"]
+__all__ = ["QueueingClient", "freshImports", "protocolsGone", "serverTLS", "trustingTLS"]
+
+
+class QueueingClient(WebSocketApplication):
+    """
+    A client application that queues every message it receives and fires
+    L{lost} with the close.
+
+    @ivar messages: each message received, L{str} or L{bytes}.
+    @ivar lost: fires with the reason the connection closed (a
+        L{wsproto_tw.errors.ConnectionClosed}).
+    """
+
+    def __init__(self) -> None:
+        self.messages: DeferredQueue = DeferredQueue()
+        self.lost: Deferred = Deferred()
+
+    def textMessageReceived(self, text: str) -> None:
+        self.messages.put(text)
+
+    def binaryMessageReceived(self, data: bytes) -> None:
+        self.messages.put(data)
+
+    def connectionLost(self, reason: Any) -> None:
+        self.lost.callback(reason.value)
 
 
 def serverTLS(keyPath: str, certPath: str, acceptableProtocols: list[bytes] | None = None) -> Any:
