@@ -7,8 +7,6 @@ every wait is bounded.
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 from twisted.internet import reactor
@@ -18,6 +16,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from tests.test_client import closeAll, listenTCP
+from tests.tools import spawnCommand
 from wsproto_tw.core.config import Config
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 
@@ -79,18 +78,7 @@ def start(testCase: TestCase, args: list[str], usePTY: bool) -> tuple[Session, A
     @return: the L{Session} and the process transport.
     """
     session = Session()
-    process = reactor.spawnProcess(
-        session, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=os.environ, usePTY=usePTY
-    )
-
-    def kill() -> Deferred | None:
-        if session.ended.called:
-            return None
-        process.signalProcess("KILL")
-        return session.ended
-
-    testCase.addCleanup(kill)
-    return session, process
+    return session, spawnCommand(testCase, session, args, usePTY=usePTY)
 
 
 class Greeter(WebSocketApplication):

@@ -21,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 import wsproto_tw
 from wsproto_tw.server import WebSocketApplication
 
-__all__ = ["QueueingClient", "freshImports", "protocolsGone", "serverTLS", "trustingTLS"]
+__all__ = ["QueueingClient", "freshImports", "protocolsGone", "serverTLS", "spawnCommand", "trustingTLS"]
 
 
 class QueueingClient(WebSocketApplication):
@@ -135,3 +135,38 @@ def freshImports(testCase: SynchronousTestCase, modules: Iterable[str], skip: It
     testCase.assertEqual(result.returncode, 0, result.stderr)
     loaded, leaked = result.stdout.splitlines()
     return loaded.split(","), [name for name in leaked.split(",") if name]
+
+
+def spawnCommand(
+    testCase: SynchronousTestCase,
+    child: Any,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    usePTY: bool = False,
+) -> Any:
+    """
+    Start C{python -m wsproto_tw ARGS} (the command-line client) in this
+    interpreter; it is killed if still running when the test ends.
+
+    @param child: the L{twisted.internet.protocol.ProcessProtocol}, whose
+        C{ended} L{Deferred} fires when the process has ended.
+    @param env: the environment; this process's own by default.
+    @param usePTY: give it a pseudo-terminal instead of pipes.
+    @return: the process transport.
+    """
+    process = reactor.spawnProcess(
+        child,
+        sys.executable,
+        [sys.executable, "-m", "wsproto_tw", *args],
+        env=os.environ if env is None else env,
+        usePTY=usePTY,
+    )
+
+    def kill() -> Deferred | None:
+        if child.ended.called:
+            return None
+        process.signalProcess("KILL")
+        return child.ended
+
+    testCase.addCleanup(kill)
+    return process
