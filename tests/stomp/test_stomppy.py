@@ -11,16 +11,13 @@ import subprocess
 import sys
 from typing import Any
 
-from twisted.cred import strcred
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.protocol import ProcessProtocol
 from twisted.trial.unittest import TestCase
 
 import wsproto_tw
-from tests.stomp.helpers import sessionsGone
-from wsproto_tw.stomp.config import StompConfig
-from wsproto_tw.stomp.server import StompServer, portalFor
+from tests.stomp.helpers import annServer, sessionsGone
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_client.py")
 TCP_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_tcp_client.py")
@@ -91,11 +88,7 @@ class StompPyTests(TestCase):
         application handler publishes, and its DISCONNECT receipts.
         """
         ensureStompPy()
-        server = StompServer(
-            StompConfig(server="test", heart_beat=(500, 0)),
-            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-            reactor=reactor,
-        )
+        server = annServer(heart_beat=(500, 0))
 
         @server.route("/app/shout")
         def shout(request: Any) -> None:
@@ -128,11 +121,7 @@ class StompPyTests(TestCase):
         DISCONNECT gets its receipt.
         """
         ensureStompPy()
-        server = StompServer(
-            StompConfig(server="test", heart_beat=(0, 0)),
-            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-            reactor=reactor,
-        )
+        server = annServer()
         port = reactor.listenTCP(0, server.streamFactory(), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.addCleanup(sessionsGone, server, reactor)
