@@ -21,7 +21,15 @@ from twisted.trial.unittest import SynchronousTestCase
 import wsproto_tw
 from wsproto_tw.server import WebSocketApplication
 
-__all__ = ["QueueingClient", "freshImports", "protocolsGone", "serverTLS", "spawnCommand", "trustingTLS"]
+__all__ = [
+    "QueueingClient",
+    "freshImports",
+    "pipInstalled",
+    "protocolsGone",
+    "serverTLS",
+    "spawnCommand",
+    "trustingTLS",
+]
 
 
 class QueueingClient(WebSocketApplication):
@@ -110,7 +118,9 @@ print(",".join(sorted(name for name in sys.modules if name.split(".")[0] in ("tw
 """
 
 
-def freshImports(testCase: SynchronousTestCase, modules: Iterable[str], skip: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+def freshImports(
+    testCase: SynchronousTestCase, modules: Iterable[str], skip: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
     """
     Import modules in a fresh interpreter, with the folder of this
     C{wsproto_tw} first on its path, to see what they import.
@@ -170,3 +180,25 @@ def spawnCommand(
 
     testCase.addCleanup(kill)
     return process
+
+
+def pipInstalled(module: str, distribution: str) -> None:
+    """
+    Install C{distribution} with pip into this interpreter's environment if
+    C{module} can't be imported.
+
+    @param module: the name to import, e.g. C{"stomp"}.
+    @param distribution: the package on the index, e.g. C{"stomp.py"}.
+    @raise AssertionError: it is missing and can't be installed (pip's
+        output is in the message).
+    """
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", distribution], capture_output=True, text=True, timeout=300
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"{distribution} is missing and can't be installed:\n" + result.stdout + result.stderr)

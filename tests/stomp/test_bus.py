@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 from twisted.python import usage
 from websockets.sync.client import connect as websocketsConnect
@@ -24,6 +23,7 @@ from tests.stomp.helpers import connected, frame, sent
 from tests.stomp.rabbitmq import _freePort, _stop, _waitForPort
 from tests.stomp.test_options import parse
 from tests.stomp.test_relay import pidClients, receiveUntil
+from tests.tools import pipInstalled
 from wsproto_tw.stomp.broker import Message
 from wsproto_tw.stomp.bus import BusBroker, decode_message, encode_message
 
@@ -215,14 +215,7 @@ def ensureTxredisapi() -> None:
 
     @raise AssertionError: it can't be installed.
     """
-    try:
-        import txredisapi  # noqa: F401
-    except ImportError:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "txredisapi"], capture_output=True, text=True, timeout=300
-        )
-        if result.returncode != 0:
-            raise AssertionError("txredisapi is missing and can't be installed:\n" + result.stdout + result.stderr)
+    pipInstalled("txredisapi", "txredisapi")
 
 
 class Redis:

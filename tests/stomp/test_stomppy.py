@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from typing import Any
 
@@ -18,6 +17,7 @@ from twisted.trial.unittest import TestCase
 
 import wsproto_tw
 from tests.stomp.helpers import annServer, sessionsGone
+from tests.tools import pipInstalled
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_client.py")
 TCP_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_tcp_client.py")
@@ -30,14 +30,7 @@ def ensureStompPy() -> None:
 
     @raise AssertionError: it can't be installed.
     """
-    try:
-        import stomp  # noqa: F401
-    except ImportError:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "stomp.py"], capture_output=True, text=True, timeout=300
-        )
-        if result.returncode != 0:
-            raise AssertionError("stomp.py is missing and can't be installed:\n" + result.stdout + result.stderr)
+    pipInstalled("stomp", "stomp.py")
 
 
 class _Collect(ProcessProtocol):
