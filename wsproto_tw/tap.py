@@ -60,6 +60,24 @@ def _metricsEndpoint(value: str) -> str:
     return description
 
 
+def _importApp(name: str, kind: str) -> Any:
+    """
+    Import the object that C{--app NAME} names.
+
+    @param name: its fully qualified name (C{package.module.name}).
+    @param kind: what it must be, for the error (C{"a function"}).
+    @return: the object, which is callable.
+    @raise usage.UsageError: it can't be imported, or is not callable.
+    """
+    try:
+        found = reflect.namedAny(name)
+    except Exception as exc:
+        raise usage.UsageError(f"--app {name}: can't import it ({exc}); is its package on PYTHONPATH?") from None
+    if not callable(found):
+        raise usage.UsageError(f"--app {name}: not {kind}: {found!r}")
+    return found
+
+
 class Options(StompOptionsMixin, ServerConfigOptions):
     """
     Options of C{twistd websocket}: the shared limits, timeouts, keepalive,
@@ -156,22 +174,11 @@ class Options(StompOptionsMixin, ServerConfigOptions):
             raise usage.UsageError("--stomp-port needs --mode stomp")
         if self["app"] is not None and self["mode"] == "stomp":
             # A function called with the StompServer to register handlers.
-            try:
-                register = reflect.namedAny(self["app"])
-            except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
-            if not callable(register):
-                raise usage.UsageError(f"--app {self['app']}: not a function: {register!r}")
+            _importApp(self["app"], "a function")
         elif self["app"] is not None:
             if self["mode"] != "echo":
                 raise usage.UsageError("--app and --mode broadcast exclude each other")
-            try:
-                application = reflect.namedAny(self["app"])
-            except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
-            if not callable(application):
-                raise usage.UsageError(f"--app {self['app']}: not a class or factory: {application!r}")
-            checkApplication(self["app"], application)
+            checkApplication(self["app"], _importApp(self["app"], "a class or factory"))
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: not a directory")
         if self["http2"]:
