@@ -22,6 +22,7 @@ from wsproto_tw._startup import (
     checkApplication,
     checkOrigin,
     checkPort,
+    importApp,
 )
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
 from wsproto_tw.core.config import Config
@@ -58,24 +59,6 @@ def _metricsEndpoint(value: str) -> str:
     except Exception as exc:
         raise usage.UsageError(f"--metrics {value}: not an endpoint: {exc}") from None
     return description
-
-
-def _importApp(name: str, kind: str) -> Any:
-    """
-    Import the object that C{--app NAME} names.
-
-    @param name: its fully qualified name (C{package.module.name}).
-    @param kind: what it must be, for the error (C{"a function"}).
-    @return: the object, which is callable.
-    @raise usage.UsageError: it can't be imported, or is not callable.
-    """
-    try:
-        found = reflect.namedAny(name)
-    except Exception as exc:
-        raise usage.UsageError(f"--app {name}: can't import it ({exc}); is its package on PYTHONPATH?") from None
-    if not callable(found):
-        raise usage.UsageError(f"--app {name}: not {kind}: {found!r}")
-    return found
 
 
 class Options(StompOptionsMixin, ServerConfigOptions):
@@ -174,11 +157,11 @@ class Options(StompOptionsMixin, ServerConfigOptions):
             raise usage.UsageError("--stomp-port needs --mode stomp")
         if self["app"] is not None and self["mode"] == "stomp":
             # A function called with the StompServer to register handlers.
-            _importApp(self["app"], "a function")
+            importApp(self["app"], "a function")
         elif self["app"] is not None:
             if self["mode"] != "echo":
                 raise usage.UsageError("--app and --mode broadcast exclude each other")
-            checkApplication(self["app"], _importApp(self["app"], "a class or factory"))
+            checkApplication(self["app"], importApp(self["app"], "a class or factory"))
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: not a directory")
         if self["http2"]:
