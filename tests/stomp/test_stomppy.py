@@ -71,6 +71,23 @@ class StompPyTests(TestCase):
     timeout = 120
 
     @inlineCallbacks
+    def runClient(self, server: Any, factory: Any, script: str) -> Any:
+        """
+        Listen with C{factory} (of C{server}) on a loopback port, run the
+        C{stomp.py} client C{script} against it, and wait for it to end;
+        the port is closed and C{server}'s sessions gone when the test ends.
+
+        @return: a L{Deferred} firing with the JSON object the client
+            printed last.
+        """
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.addCleanup(sessionsGone, server, reactor)
+        code, output = yield runChild([sys.executable, script, str(port.getHost().port)], 90)
+        self.assertEqual(code, 0, output)
+        return json.loads(output.strip().splitlines()[-1])
+
+    @inlineCallbacks
     def test_session(self) -> Any:
         """
         C{stomp.py}'s WebSocket connection, STOMP 1.2: a wrong passcode is
@@ -87,12 +104,7 @@ class StompPyTests(TestCase):
         def shout(request: Any) -> None:
             request.publish("/topic/news", request.text.upper())
 
-        port = reactor.listenTCP(0, server.webSocketFactory(), interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.addCleanup(sessionsGone, server, reactor)
-        code, output = yield runChild([sys.executable, CLIENT, str(port.getHost().port)], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
+        result = yield self.runClient(server, server.webSocketFactory(), CLIENT)
         self.assertEqual(result["badLogin"], "refused")
         self.assertEqual(
             result["connected"], {"version": "1.2", "user-name": "ann", "heart-beat": "500,0", "server": "test"}
@@ -115,12 +127,7 @@ class StompPyTests(TestCase):
         """
         ensureStompPy()
         server = annServer()
-        port = reactor.listenTCP(0, server.streamFactory(), interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.addCleanup(sessionsGone, server, reactor)
-        code, output = yield runChild([sys.executable, TCP_CLIENT, str(port.getHost().port)], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
+        result = yield self.runClient(server, server.streamFactory(), TCP_CLIENT)
         for version in ("1.0", "1.1", "1.2"):
             self.assertEqual(
                 result[version],
