@@ -63,6 +63,36 @@ def runChild(argv: list[str], limit: float) -> Deferred:
     return collect.ended
 
 
+@inlineCallbacks
+def clientResult(testCase: TestCase, script: str, port: int | str) -> Any:
+    """
+    Run the C{stomp.py} client C{script} against C{port} on loopback; it
+    must exit with 0.
+
+    @return: a L{Deferred} firing with the JSON object it printed last.
+    """
+    code, output = yield runChild([sys.executable, script, str(port)], 90)
+    testCase.assertEqual(code, 0, output)
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def assertSession(testCase: TestCase, result: dict[str, Any]) -> None:
+    """
+    Check what C{stomppy_client.py} saw of a server where ann (passcode
+    secret) may log in and C{/app/shout} publishes to C{/topic/news}
+    upper-cased: the bad login refused, STOMP 1.2 as ann, and every step
+    of its session.
+    """
+    testCase.assertEqual(result["badLogin"], "refused")
+    testCase.assertEqual((result["connected"]["version"], result["connected"]["user-name"]), ("1.2", "ann"))
+    testCase.assertEqual(result["queue"], ["a", "b", "b", True])
+    testCase.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
+    testCase.assertEqual(result["user"], ["for ann", "for ann"])
+    testCase.assertEqual(result["app"], ["HEY", "HEY"])
+    testCase.assertEqual(result["receipts"], [True, True])
+    testCase.assertEqual(result["errors"], [])
+
+
 class StompPyTests(TestCase):
     """
     Tests with C{stomp.py} over WebSocket.
@@ -70,7 +100,6 @@ class StompPyTests(TestCase):
 
     timeout = 120
 
-    @inlineCallbacks
     def runClient(self, server: Any, factory: Any, script: str) -> Any:
         """
         Listen with C{factory} (of C{server}) on a loopback port, run the
@@ -83,9 +112,7 @@ class StompPyTests(TestCase):
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.addCleanup(sessionsGone, server, reactor)
-        code, output = yield runChild([sys.executable, script, str(port.getHost().port)], 90)
-        self.assertEqual(code, 0, output)
-        return json.loads(output.strip().splitlines()[-1])
+        return clientResult(self, script, port.getHost().port)
 
     @inlineCallbacks
     def test_session(self) -> Any:
@@ -105,17 +132,11 @@ class StompPyTests(TestCase):
             request.publish("/topic/news", request.text.upper())
 
         result = yield self.runClient(server, server.webSocketFactory(), CLIENT)
-        self.assertEqual(result["badLogin"], "refused")
+        assertSession(self, result)
         self.assertEqual(
             result["connected"], {"version": "1.2", "user-name": "ann", "heart-beat": "500,0", "server": "test"}
         )
         self.assertTrue(result["heartbeat"])
-        self.assertEqual(result["queue"], ["a", "b", "b", True])
-        self.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
-        self.assertEqual(result["user"], ["for ann", "for ann"])
-        self.assertEqual(result["app"], ["HEY", "HEY"])
-        self.assertEqual(result["receipts"], [True, True])
-        self.assertEqual(result["errors"], [])
 
     @inlineCallbacks
     def test_tcpEveryVersion(self) -> Any:
@@ -167,20 +188,8 @@ class TwistdStompTests(TestCase):
             env={"PYTHONPATH": root},
         )
         webSocketPort, tcpPort = twistd.listening(2)
-        code, output = yield runChild([sys.executable, CLIENT, webSocketPort], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
-        self.assertEqual(result["badLogin"], "refused")
-        self.assertEqual((result["connected"]["version"], result["connected"]["user-name"]), ("1.2", "ann"))
-        self.assertEqual(result["queue"], ["a", "b", "b", True])
-        self.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
-        self.assertEqual(result["user"], ["for ann", "for ann"])
-        self.assertEqual(result["app"], ["HEY", "HEY"])
-        self.assertEqual(result["receipts"], [True, True])
-        self.assertEqual(result["errors"], [])
-        code, output = yield runChild([sys.executable, TCP_CLIENT, tcpPort], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
+        assertSession(self, (yield clientResult(self, CLIENT, webSocketPort)))
+        result = yield clientResult(self, TCP_CLIENT, tcpPort)
         for version in ("1.0", "1.1", "1.2"):
             self.assertEqual(result[version]["body"], "hello " + version)
             self.assertEqual(result[version]["errors"], [])
