@@ -20,6 +20,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.test_client import closeAll, listenTCP, listenTLS, makeCertificate
+from tests.tools import spawnCommand
 from wsproto_tw.__main__ import _Printer, _Session, describeError, escapeControl, formatBinary
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
@@ -249,17 +250,7 @@ def runCommand(testCase: TestCase, args: list[str], input: bytes = b"") -> Defer
     @return: a L{Deferred} firing with (stdout, stderr, exit status).
     """
     child = CommandOutput(input)
-    process = reactor.spawnProcess(
-        child, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=os.environ
-    )
-
-    def kill() -> Deferred | None:
-        if child.ended.called:
-            return None
-        process.signalProcess("KILL")
-        return child.ended
-
-    testCase.addCleanup(kill)
+    spawnCommand(testCase, child, args)
     return child.ended
 
 

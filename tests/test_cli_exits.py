@@ -7,8 +7,6 @@ every wait is bounded.
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 from twisted.internet import reactor
@@ -18,6 +16,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from tests.test_client import closeAll, listenTCP
+from tests.tools import spawnCommand
 from wsproto_tw.core.config import Config
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 
@@ -79,18 +78,7 @@ def start(testCase: TestCase, args: list[str], usePTY: bool) -> tuple[Session, A
     @return: the L{Session} and the process transport.
     """
     session = Session()
-    process = reactor.spawnProcess(
-        session, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=os.environ, usePTY=usePTY
-    )
-
-    def kill() -> Deferred | None:
-        if session.ended.called:
-            return None
-        process.signalProcess("KILL")
-        return session.ended
-
-    testCase.addCleanup(kill)
-    return session, process
+    return session, spawnCommand(testCase, session, args, usePTY=usePTY)
 
 
 class Greeter(WebSocketApplication):
@@ -151,6 +139,14 @@ class ExitTestsMixin:
         self.assertEqual(code, status, text)
 
     @inlineCallbacks
+    def ends(self, session: Session, status: int, line: str) -> Any:
+        """
+        Wait up to L{WAIT} seconds for C{session} to end, then check it as
+        L{assertEnded} does.
+        """
+        self.assertEnded((yield session.ended.addTimeout(WAIT, reactor)), status, line)
+
+    @inlineCallbacks
     def serverCloses(self, path: str, line: str, status: int) -> Any:
         session, _ = start(self, [self.base + path], self.usePTY)
         result = yield session.ended.addTimeout(WAIT, reactor)
@@ -182,8 +178,7 @@ class ExitTestsMixin:
         session, process = start(self, [self.base + "/"], self.usePTY)
         yield session.shown(b"hello")
         process.signalProcess(signal)
-        result = yield session.ended.addTimeout(WAIT, reactor)
-        self.assertEnded(result, 0, "closed: 1000")
+        yield self.ends(session, 0, "closed: 1000")
 
     def test_sigint(self) -> Any:
         """
@@ -207,8 +202,7 @@ class ExitTestsMixin:
         number = port.getHost().port
         yield port.stopListening()
         session, _ = start(self, [f"ws://127.0.0.1:{number}/"], self.usePTY)
-        result = yield session.ended.addTimeout(WAIT, reactor)
-        self.assertEnded(result, 1, f"error: connection refused by 127.0.0.1:{number}")
+        yield self.ends(session, 1, f"error: connection refused by 127.0.0.1:{number}")
 
 
 class PipeExitTests(ExitTestsMixin, TestCase):
@@ -240,8 +234,7 @@ class PipeExitTests(ExitTestsMixin, TestCase):
         yield session.shown(b"error: /close 1005: ")
         yield session.shown(b"error: /ping takes at most 125 bytes")
         process.write(b"/close 4000 bye\n")
-        result = yield session.ended.addTimeout(WAIT, reactor)
-        self.assertEnded(result, 0, "closed: 4000")
+        yield self.ends(session, 0, "closed: 4000")
 
     @inlineCallbacks
     def test_commandsOffInPipe(self) -> Any:
@@ -254,8 +247,7 @@ class PipeExitTests(ExitTestsMixin, TestCase):
         process.write(b"/ping\n")
         yield session.shown(b"/ping\n")
         process.closeStdin()
-        result = yield session.ended.addTimeout(WAIT, reactor)
-        self.assertEnded(result, 0, "closed: 1000")
+        yield self.ends(session, 0, "closed: 1000")
 
 
 class TerminalExitTests(ExitTestsMixin, TestCase):
@@ -279,8 +271,7 @@ class TerminalExitTests(ExitTestsMixin, TestCase):
         process.write(b"/binary 0a0b\n")
         yield session.shown(b"< binary 0a0b")
         process.write(b"/close\n")
-        result = yield session.ended.addTimeout(WAIT, reactor)
-        self.assertEnded(result, 0, "closed: 1000")
+        yield self.ends(session, 0, "closed: 1000")
 
     @inlineCallbacks
     def test_ctrlC(self) -> None:
@@ -291,8 +282,7 @@ class TerminalExitTests(ExitTestsMixin, TestCase):
         session, process = start(self, [self.base + "/"], True)
         yield session.shown(b"< hello")
         process.write(b"\x03")
-        result = yield session.ended.addTimeout(WAIT, reactor)
-        self.assertEnded(result, 0, "closed: 1000")
+        yield self.ends(session, 0, "closed: 1000")
 
     @inlineCallbacks
     def test_ctrlD(self) -> None:
@@ -305,5 +295,4 @@ class TerminalExitTests(ExitTestsMixin, TestCase):
         process.write(b"last\n")
         yield session.shown(b"< last")
         process.write(b"\x04")
-        result = yield session.ended.addTimeout(WAIT, reactor)
-        self.assertEnded(result, 0, "closed: 1000")
+        yield self.ends(session, 0, "closed: 1000")

@@ -30,6 +30,7 @@ from tests.interop.exchange import config as interopConfig
 from tests.interop.plan import SUBPROTOCOL, messages
 from tests.interop.tools import CHROMIUM_FLAGS, HERE
 from tests.test_tls import Collector, echoRoundTrip, selfSignedCertificate
+from tests.tools import protocolsGone, serverTLS, trustingTLS
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.client import connectWebSocket
 from wsproto_tw.core.config import Config
@@ -287,14 +288,10 @@ class HTTP2ServerMixin:
 
     @inlineCallbacks
     def startServer(self) -> Any:
-        from twisted.internet import ssl
-
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
         self.certPath = certPath
-        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
-            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
         # No acceptableProtocols: the site declares them, as under twistd.
-        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        options = serverTLS(keyPath, certPath)
         root = Resource()
         root.putChild(b"", Data(b"home", "text/plain"))
         self.resource = WebSocketResource(self.applicationFactory, self.config, reactor)
@@ -303,23 +300,11 @@ class HTTP2ServerMixin:
         self.tracked = TrackingFactory(self.site)
         self.port = yield SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1").listen(self.tracked)
         self.addCleanup(self.port.stopListening)
-        self.addCleanup(self.serverConnectionsGone)
+        self.addCleanup(protocolsGone, self, self.tracked)
         self.portNumber = self.port.getHost().port
 
-    @inlineCallbacks
-    def serverConnectionsGone(self) -> Any:
-        for _ in range(500):
-            if not self.tracked.protocols:
-                return
-            yield deferLater(reactor, 0.01, lambda: None)
-        self.fail(f"server connections left open: {self.tracked.protocols}")
-
     def clientTLS(self, protocols: list[bytes] | None) -> Any:
-        from twisted.internet import ssl
-
-        with open(self.certPath, "rb") as f:
-            authority = ssl.Certificate.loadPEM(f.read())
-        return ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=protocols)
+        return trustingTLS(self.certPath, protocols)
 
     @inlineCallbacks
     def h2Client(self, acknowledge: bool = True) -> Any:
@@ -979,17 +964,12 @@ class TapTests(TestCase):
         HTTP/2 client and echoes over an extended CONNECT stream, and still
         upgrades an HTTP/1.1 client on the same port.
         """
-        from twisted.internet import ssl
-
         from tests.processes import Twistd
 
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
         twistd = Twistd(self, "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}", "--http2")
         [port] = twistd.listening(1)
-        with open(certPath, "rb") as f:
-            authority = ssl.Certificate.loadPEM(f.read())
-
-        tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=[b"h2", b"http/1.1"])
+        tls = trustingTLS(certPath, [b"h2", b"http/1.1"])
         client = H2WebSocketClient()
         yield SSL4ClientEndpoint(reactor, "127.0.0.1", int(port), tls).connect(Factory.forProtocol(lambda: client))
         yield client.settings
@@ -1004,7 +984,7 @@ class TapTests(TestCase):
         client.transport.loseConnection()
         yield client.lost
 
-        tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=[b"http/1.1"])
+        tls = trustingTLS(certPath, [b"http/1.1"])
         application = Collector()
         opening = connectWebSocket(
             SSL4ClientEndpoint(reactor, "127.0.0.1", int(port), tls), f"wss://localhost:{port}/ws", lambda: application
@@ -1032,8 +1012,6 @@ class ChromiumTests(InteropTestCase):
         1000; the server saw C{CONNECT} on an L{H2StreamWire} of a
         connection that negotiated C{h2}.
         """
-        from twisted.internet import ssl
-
         apps: list[Any] = []
         wires: list[Any] = []
 
@@ -1048,10 +1026,8 @@ class ChromiumTests(InteropTestCase):
             return app
 
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
-        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
-            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
         # No ALPN of their own: the site declares h2 and http/1.1.
-        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        options = serverTLS(keyPath, certPath)
         root = Resource()
         for name in ("page.html", "plan.js"):
             root.putChild(name.encode(), File(str(HERE / name)))
@@ -1176,16 +1152,12 @@ class ClientTests(HTTP2ServerMixin, TestCase):
         CONNECT, and against a server that does not speak HTTP/2 at all,
         the client opens the WebSocket over HTTP/1.1 instead.
         """
-        from twisted.internet import ssl
-
         from wsproto_tw.http2 import connectHTTP2
         from wsproto_tw.server import WebSocketServerFactory
         from wsproto_tw.wire import StreamWire
 
         keyPath = self.certPath.replace("cert.pem", "key.pem")
-        with open(keyPath, "rb") as k, open(self.certPath, "rb") as c:
-            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
-        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        options = serverTLS(keyPath, self.certPath)
         from twisted.logger import globalLogPublisher
 
         reasons: list[str] = []

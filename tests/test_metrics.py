@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.application.service import Application, MultiService
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, DeferredQueue, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock, deferLater
@@ -34,6 +34,7 @@ from twisted.web.client import Agent, readBody
 from twisted.web.test.requesthelper import DummyRequest
 
 from tests.helpers import requestBytes
+from tests.tools import QueueingClient
 from wsproto_tw import tap
 from wsproto_tw.client import connectWebSocket
 from wsproto_tw.core.config import Config
@@ -112,25 +113,6 @@ class ServerApplication(WebSocketApplication):
         self.transport.sendBinary(data)
 
 
-class ClientApplication(WebSocketApplication):
-    """
-    Queues the messages it receives and fires L{lost} with the close.
-    """
-
-    def __init__(self) -> None:
-        self.messages: DeferredQueue = DeferredQueue()
-        self.lost: Deferred = Deferred()
-
-    def textMessageReceived(self, text: str) -> None:
-        self.messages.put(text)
-
-    def binaryMessageReceived(self, data: bytes) -> None:
-        self.messages.put(data)
-
-    def connectionLost(self, reason: Any) -> None:
-        self.lost.callback(reason.value)
-
-
 class LoopbackScrapeTests(TestCase):
     """
     A server with metrics on one loopback port, its metrics site on
@@ -179,8 +161,8 @@ class LoopbackScrapeTests(TestCase):
         self.assertEqual(code, 200)
         return samples(body.decode("utf-8"))
 
-    def connect(self, path: str = "/chat") -> tuple[Deferred, ClientApplication]:
-        application = ClientApplication()
+    def connect(self, path: str = "/chat") -> tuple[Deferred, QueueingClient]:
+        application = QueueingClient()
         d = connectWebSocket(
             TCP4ClientEndpoint(reactor, "127.0.0.1", self.port),
             f"ws://127.0.0.1:{self.port}{path}",
@@ -334,7 +316,7 @@ class ResourceScrapeTests(TestCase):
         port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(Site(root))
         self.addCleanup(port.stopListening)
         number = port.getHost().port
-        application = ClientApplication()
+        application = QueueingClient()
         connection = yield connectWebSocket(
             TCP4ClientEndpoint(reactor, "127.0.0.1", number), f"ws://127.0.0.1:{number}/ws", lambda: application
         )
@@ -827,7 +809,7 @@ class TwistdTests(TestCase):
             return response.code, body
 
         self.assertEqual((yield get("/readyz")), (200, b"ok\n"))
-        application = ClientApplication()
+        application = QueueingClient()
         connection = yield connectWebSocket(
             TCP4ClientEndpoint(reactor, "127.0.0.1", port), f"ws://127.0.0.1:{port}/", lambda: application
         )

@@ -17,7 +17,6 @@ import shutil
 import socket
 from typing import Any
 
-from twisted.internet import reactor
 from twisted.internet.address import HostnameAddress, IPv4Address
 from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -31,6 +30,7 @@ from zope.interface import implementer
 
 from tests.processes import ChildProcess
 from tests.test_client import ChatServer, FixedResolver, Recorder, closeAll, listenTCP, listenTLS, makeCertificate
+from tests.tools import spawnCommand
 from wsproto_tw.client import connect
 from wsproto_tw.proxy import (
     HTTPTunnelEndpoint,
@@ -632,23 +632,13 @@ def runCommandWith(testCase: TestCase, args: list[str], env: dict[str, str], inp
 
     @return: a L{Deferred} firing with (stdout, stderr, exit status).
     """
-    import sys
-
     from tests.test_cli import CommandOutput
 
     names = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
     environment = {k: v for k, v in os.environ.items() if k not in names}
     environment.update(env)
     child = CommandOutput(input)
-    process = reactor.spawnProcess(child, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=environment)
-
-    def kill() -> Deferred | None:
-        if child.ended.called:
-            return None
-        process.signalProcess("KILL")
-        return child.ended
-
-    testCase.addCleanup(kill)
+    spawnCommand(testCase, child, args, env=environment)
     return child.ended
 
 

@@ -24,6 +24,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.test_client import Recorder, acceptFor, closeAll, listenTCP
+from tests.tools import spawnCommand
 from wsproto_tw.core.config import Config
 from wsproto_tw.errors import HandshakeRejected
 from wsproto_tw.proxy import ProxyAuthenticationFailed, ProxyRefused
@@ -447,19 +448,8 @@ def converse(testCase: TestCase, args: list[str], first: bytes, cue: str = "", t
 
     @return: a L{Deferred} firing with (stdout, stderr, exit status).
     """
-    import os
-    import sys
-
     child = Conversation(first, cue, then)
-    process = reactor.spawnProcess(child, sys.executable, [sys.executable, "-m", "wsproto_tw", *args], env=os.environ)
-
-    def kill() -> Deferred | None:
-        if child.ended.called:
-            return None
-        process.signalProcess("KILL")
-        return child.ended
-
-    testCase.addCleanup(kill)
+    spawnCommand(testCase, child, args)
     return child.ended
 
 

@@ -24,7 +24,6 @@ from twisted.internet.endpoints import (
     UNIXClientEndpoint,
 )
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import deferLater
 from twisted.protocols.policies import WrappingFactory
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
@@ -32,6 +31,7 @@ from twisted.web.server import Site
 from twisted.web.static import Data
 
 from tests.processes import Twistd
+from tests.tools import protocolsGone, serverTLS, trustingTLS
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.client import connect, connectWebSocket
 from wsproto_tw.resource import WebSocketResource
@@ -304,40 +304,20 @@ class ALPNTests(TestCase):
 
         if not H2_ENABLED:
             raise self.skipTest("twisted.web has no HTTP/2 here (install h2 and priority)")
-        from twisted.internet import ssl
-
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
         self.certPath = certPath
-        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
-            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
-        options = ssl.CertificateOptions(
-            privateKey=pem.privateKey.original,
-            certificate=pem.original,
-            acceptableProtocols=[b"h2", b"http/1.1"],
-        )
+        options = serverTLS(keyPath, certPath, [b"h2", b"http/1.1"])
         root = Resource()
         root.putChild(b"", Data(b"home", "text/plain"))
         root.putChild(b"ws", WebSocketResource(EchoApplication))
         self.tracked = WrappingFactory(Site(root))
         self.port = yield SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1").listen(self.tracked)
         self.addCleanup(self.port.stopListening)
-        self.addCleanup(self.serverConnectionsGone)
+        self.addCleanup(protocolsGone, self, self.tracked)
         self.portNumber = self.port.getHost().port
 
-    @inlineCallbacks
-    def serverConnectionsGone(self) -> Any:
-        for _ in range(500):
-            if not self.tracked.protocols:
-                return
-            yield deferLater(reactor, 0.01, lambda: None)
-        self.fail(f"server connections left open: {self.tracked.protocols}")
-
     def clientTLS(self, protocols: list[bytes]) -> Any:
-        from twisted.internet import ssl
-
-        with open(self.certPath, "rb") as f:
-            authority = ssl.Certificate.loadPEM(f.read())
-        return ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=protocols)
+        return trustingTLS(self.certPath, protocols)
 
     @inlineCallbacks
     def test_webSocketOverHTTP11(self) -> Any:
@@ -396,13 +376,9 @@ class StandaloneALPNTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        from twisted.internet import ssl
-
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
         self.certPath = certPath
-        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
-            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
-        options = ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        options = serverTLS(keyPath, certPath)
         self.factory = WebSocketServerFactory(EchoApplication)
         self.port = yield SSL4ServerEndpoint(reactor, 0, options, interface="127.0.0.1").listen(self.factory)
         self.addCleanup(self.port.stopListening)
@@ -421,11 +397,7 @@ class StandaloneALPNTests(TestCase):
 
     @inlineCallbacks
     def negotiate(self, offered: list[bytes] | None) -> Any:
-        from twisted.internet import ssl
-
-        with open(self.certPath, "rb") as f:
-            authority = ssl.Certificate.loadPEM(f.read())
-        tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=offered)
+        tls = trustingTLS(self.certPath, offered)
         endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", self.portNumber, tls)
         application = Collector()
         opening = connectWebSocket(endpoint, f"wss://localhost:{self.portNumber}/", lambda: application)
@@ -465,17 +437,13 @@ class StandaloneALPNTests(TestCase):
         on the WebSocket-only server, C{http/1.1} alone (as browsers offer
         for a WebSocket) on the site that C{--path} builds.
         """
-        from twisted.internet import ssl
-
         keyPath, certPath = self.certPath.replace("cert.pem", "key.pem"), self.certPath
-        with open(certPath, "rb") as f:
-            authority = ssl.Certificate.loadPEM(f.read())
         for extra, offered in (([], [b"h2", b"http/1.1"]), (["--path", "/ws"], [b"http/1.1"])):
             twistd = Twistd(
                 self, "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}", *extra
             )
             [tlsPort] = twistd.listening(1)
-            tls = ssl.optionsForClientTLS("localhost", trustRoot=authority, acceptableProtocols=offered)
+            tls = trustingTLS(certPath, offered)
             endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", int(tlsPort), tls)
             application = Collector()
             opening = connectWebSocket(endpoint, f"wss://localhost:{tlsPort}/ws", lambda: application)

@@ -18,7 +18,6 @@ from twisted.internet.error import (
     ConnectionRefusedError,
 )
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import deferLater
 from twisted.internet.testing import AccumulatingProtocol, MemoryReactorClock
 from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
@@ -34,6 +33,7 @@ from zope.interface import implementer
 
 import wsproto_tw.websocket
 from tests.helpers import RecordingProducer
+from tests.tools import protocolsGone
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.errors import HandshakeRejected
@@ -171,16 +171,8 @@ class LoopbackTests(TestCase):
         self.tracked = WrappingFactory(Site(self.root))
         port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(self.tracked)
         self.addCleanup(port.stopListening)
-        self.addCleanup(self.serverConnectionsGone)
+        self.addCleanup(protocolsGone, self, self.tracked)
         self.base = f"http://127.0.0.1:{port.getHost().port}"
-
-    @inlineCallbacks
-    def serverConnectionsGone(self) -> Any:
-        for _ in range(500):
-            if not self.tracked.protocols:
-                return
-            yield deferLater(reactor, 0.01, lambda: None)
-        self.fail("server connections left open")
 
     def connect(self, path: str = "/connect", url: str | None = None, **kwargs: Any) -> Deferred:
         endpoint = WebSocketClientEndpoint.new(reactor, url or self.base + path, **kwargs)

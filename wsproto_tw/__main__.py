@@ -756,21 +756,24 @@ def main(argv: list[str] | None = None) -> int:
     if direct:
         session.lookUpNames = certificateNames
 
+    # What connect() and the reconnecting service are both given.
+    connectOptions: dict[str, Any] = dict(
+        config=config,
+        origin=options["origin"],
+        headers=options["header"],
+        reactor=reactor,
+        trustRoot=trustRoot,
+        insecure=options["insecure"],
+        proxy=proxy,
+    )
+
     def start() -> None:
         if options["reconnect"]:
             from wsproto_tw.reconnect import ReconnectingClientService
 
             try:
                 session.service = ReconnectingClientService(
-                    options["url"],
-                    lambda: _Printer(session),
-                    reactor=reactor,
-                    config=config,
-                    origin=options["origin"],
-                    headers=options["header"],
-                    trustRoot=trustRoot,
-                    insecure=options["insecure"],
-                    proxy=proxy,
+                    options["url"], lambda: _Printer(session), **connectOptions
                 )
             except Exception as exc:
                 session.failed(exc, host, port)
@@ -782,17 +785,7 @@ def main(argv: list[str] | None = None) -> int:
             d.addCallbacks(session.opened, session._gaveUp)
             return
         try:
-            d = connect(
-                options["url"],
-                lambda: _Printer(session),
-                config=config,
-                origin=options["origin"],
-                headers=options["header"],
-                reactor=reactor,
-                trustRoot=trustRoot,
-                insecure=options["insecure"],
-                proxy=proxy,
-            )
+            d = connect(options["url"], lambda: _Printer(session), **connectOptions)
         except Exception as exc:
             session.failed(exc, host, port)
             return

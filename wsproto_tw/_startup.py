@@ -23,7 +23,7 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import endpoints
 from twisted.internet.defer import CancelledError
 from twisted.logger import Logger
-from twisted.python import usage
+from twisted.python import reflect, usage
 from twisted.python.failure import Failure
 
 from wsproto_tw.application import WebSocketApplication
@@ -37,6 +37,7 @@ __all__ = [
     "checkApplication",
     "checkOrigin",
     "checkPort",
+    "importApp",
     "servedURL",
 ]
 
@@ -183,6 +184,24 @@ def checkOrigin(origin: str) -> None:
         f"--origin {origin}: an origin is scheme://host[:port] with no path, as browsers send it; "
         f"e.g. --origin https://{host}"
     )
+
+
+def importApp(name: str, kind: str) -> Any:
+    """
+    Import the object that C{--app NAME} names.
+
+    @param name: its fully qualified name (C{package.module.name}).
+    @param kind: what it must be, for the error (C{"a function"}).
+    @return: the object, which is callable.
+    @raise usage.UsageError: it can't be imported, or is not callable.
+    """
+    try:
+        found = reflect.namedAny(name)
+    except Exception as exc:
+        raise usage.UsageError(f"--app {name}: can't import it ({exc}); is its package on PYTHONPATH?") from None
+    if not callable(found):
+        raise usage.UsageError(f"--app {name}: not {kind}: {found!r}")
+    return found
 
 
 def checkApplication(name: str, factory: Callable[[], Any]) -> None:

@@ -125,12 +125,30 @@ class _Opening(Factory):
         self.result: Deferred = Deferred(self._cancel)
 
     def start(self, endpoint: IStreamClientEndpoint) -> None:
+        self._connect(endpoint).addCallbacks(lambda protocol: self._stopTimer(), self._connectFailed)
+
+    def _connect(self, endpoint: IStreamClientEndpoint) -> Deferred:
+        """
+        Arm the opening timer (C{Config.open_timeout}, if any) and connect
+        C{endpoint} with this factory.
+
+        @return: the endpoint's connecting L{Deferred}, also kept to cancel.
+        """
         if self._config.open_timeout is not None:
             self._timer = self._reactor.callLater(self._config.open_timeout, self._timedOut)
         self._connecting = endpoint.connect(self)
-        self._connecting.addCallbacks(lambda protocol: self._stopTimer(), self._connectFailed)
+        return self._connecting
 
     def buildProtocol(self, addr: Any) -> StreamWire:
+        wire = StreamWire(self._buildConnection())
+        wire.factory = self
+        return wire
+
+    def _buildConnection(self) -> WebSocketConnection:
+        """
+        Build the one L{WebSocketConnection}: the application, and the
+        client role that settles L{result} when it opens or fails.
+        """
         opened: Deferred = Deferred()
         opened.addBoth(self._done)
         connection = WebSocketConnection(
@@ -138,9 +156,7 @@ class _Opening(Factory):
         )
         connection.factory = self
         self._connection = connection
-        wire = StreamWire(connection)
-        wire.factory = self
-        return wire
+        return connection
 
     def _connectFailed(self, failure: Failure) -> None:
         if self._why is HandshakeTimeout:
@@ -218,23 +234,7 @@ def connectWebSocket(
 
         reactor = _reactor  # type: ignore[assignment]
     config = config if config is not None else Config()
-    parsed = parseURL(url)
-    extraHeaders = _checkHeaders(headers)
-    if origin is not None:
-        _checkHeaders([("Origin", origin)])
-    startedAt = reactor.seconds()
-    # The request is built now, so that whatever can't be sent fails the
-    # call at once rather than the connection later. The opening deadline
-    # counts from the call, not from the TCP connection: one timeout bounds
-    # the whole opening.
-    core = ClientConnection(
-        config,
-        host=parsed.hostHeader,
-        target=parsed.target,
-        origin=origin,
-        extra_headers=extraHeaders,
-        now=startedAt,
-    )
+    core = _clientCore(parseURL(url), config, origin, headers, reactor.seconds())
 
     def makeCore(now: float) -> Connection:
         return core
@@ -242,6 +242,41 @@ def connectWebSocket(
     opening = _Opening(applicationFactory, config, reactor, makeCore)
     opening.start(endpoint)
     return opening.result
+
+
+def _clientCore(
+    parsed: WebSocketURL,
+    config: Config,
+    origin: str | None,
+    headers: Iterable[tuple[str, str]] | Mapping[str, str],
+    now: float,
+    stream: bool = False,
+) -> ClientConnection:
+    """
+    The client core of one opening, its request built now, so that whatever
+    can't be sent fails the call at once rather than the connection later.
+    The opening deadline counts from C{now}, the call, not from the
+    connection: one timeout bounds the whole opening.
+
+    @param parsed: the URL, for the C{Host} header and the request target.
+    @param origin: the C{Origin} header to send, if any.
+    @param headers: extra request headers, as for L{connectWebSocket}.
+    @param now: the reactor's time, in seconds.
+    @param stream: L{True} for a WebSocket over an HTTP/2 stream (RFC 8441).
+    @raise ValueError: a header or the origin can't be sent.
+    """
+    extraHeaders = _checkHeaders(headers)
+    if origin is not None:
+        _checkHeaders([("Origin", origin)])
+    return ClientConnection(
+        config,
+        host=parsed.hostHeader,
+        target=parsed.target,
+        origin=origin,
+        extra_headers=extraHeaders,
+        now=now,
+        stream=stream,
+    )
 
 
 def connect(

@@ -47,7 +47,6 @@ import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
-from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionLost
 from twisted.internet.interfaces import (
     IHandshakeListener,
@@ -977,12 +976,9 @@ class _HTTP2Opening(_openingClass()):  # type: ignore[misc]
         self.fellBack: str | None = None
 
     def start(self, endpoint: Any) -> None:
-        if self._config.open_timeout is not None:
-            self._timer = self._reactor.callLater(self._config.open_timeout, self._timedOut)
-        self._connecting = endpoint.connect(self)
         # Connected is not opened: the timer runs until the server's
         # SETTINGS, then the core's deadline (the same instant) takes over.
-        self._connecting.addErrback(self._connectFailed)
+        self._connect(endpoint).addErrback(self._connectFailed)
 
     def buildProtocol(self, addr: Any) -> _HTTP2Client:
         self._protocol = _HTTP2Client(self, self._authority, self._path)
@@ -993,18 +989,8 @@ class _HTTP2Opening(_openingClass()):  # type: ignore[misc]
         @return: the client L{WebSocketConnection
             <wsproto_tw.connection.WebSocketConnection>} and its core.
         """
-        from wsproto_tw.client import _ClientRole
-        from wsproto_tw.connection import WebSocketConnection
-
         self._stopTimer()
-        opened: Deferred = Deferred()
-        opened.addBoth(self._done)
-        connection = WebSocketConnection(
-            self._applicationFactory(), self._config, self._reactor, self._makeCore, _ClientRole(opened)
-        )
-        connection.factory = self
-        self._connection = connection
-        return connection, self._core
+        return self._buildConnection(), self._core
 
     def fallBack(self, why: str) -> None:
         """
@@ -1061,8 +1047,7 @@ def connectHTTP2(
     """
     from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 
-    from wsproto_tw.client import _checkHeaders, connect, parseURL
-    from wsproto_tw.core.connection import ClientConnection
+    from wsproto_tw.client import _clientCore, connect, parseURL
 
     if reactor is None:
         from twisted.internet import reactor as _reactor
@@ -1074,18 +1059,7 @@ def connectHTTP2(
     if insecure and trustRoot is not None:
         raise ValueError("trustRoot and insecure exclude each other")
     config = config if config is not None else Config()
-    extraHeaders = _checkHeaders(headers)
-    if origin is not None:
-        _checkHeaders([("Origin", origin)])
-    core = ClientConnection(
-        config,
-        host=parsed.hostHeader,
-        target=parsed.target,
-        origin=origin,
-        extra_headers=extraHeaders,
-        now=reactor.seconds(),
-        stream=True,
-    )
+    core = _clientCore(parsed, config, origin, headers, reactor.seconds(), stream=True)
     endpoint = wrapClientTLS(
         _alpnTLS(parsed.host, trustRoot, insecure),
         HostnameEndpoint(reactor, parsed.host, parsed.port, timeout=connectTimeout),

@@ -22,6 +22,7 @@ from wsproto_tw._startup import (
     checkApplication,
     checkOrigin,
     checkPort,
+    importApp,
 )
 from wsproto_tw.apps import BroadcastGroup, EchoApplication
 from wsproto_tw.core.config import Config
@@ -165,22 +166,11 @@ class Options(StompOptionsMixin, ServerConfigOptions):
             raise usage.UsageError("--stomp-port needs --mode stomp")
         if self["app"] is not None and self["mode"] == "stomp":
             # A function called with the StompServer to register handlers.
-            try:
-                register = reflect.namedAny(self["app"])
-            except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
-            if not callable(register):
-                raise usage.UsageError(f"--app {self['app']}: not a function: {register!r}")
+            importApp(self["app"], "a function")
         elif self["app"] is not None:
             if self["mode"] != "echo":
                 raise usage.UsageError("--app and --mode broadcast exclude each other")
-            try:
-                application = reflect.namedAny(self["app"])
-            except Exception as exc:
-                raise usage.UsageError(f"--app {self['app']}: can't import it ({exc}); is its package on PYTHONPATH?") from None
-            if not callable(application):
-                raise usage.UsageError(f"--app {self['app']}: not a class or factory: {application!r}")
-            checkApplication(self["app"], application)
+            checkApplication(self["app"], importApp(self["app"], "a class or factory"))
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: not a directory")
         if self["http2"]:

@@ -7,34 +7,17 @@
 //   node status.js CHROMIUM PAGE_URL REFRESHES [FLAG...]
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
 const { chromium } = require('playwright-core');
-
-const TIMEOUT = 60000;
+const { TIMEOUT, printAndExit, readPage } = require('./chromium.js');
 
 async function main([executablePath, url, refreshes, ...flags]) {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wsproto_tw-chromium-'));
-  const consoleLines = [];
-  let context = null;
-  let shown;
-  try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: executablePath,
-      headless: true,
-      args: flags,
-      timeout: TIMEOUT,
-    });
-    const page = context.pages()[0] || (await context.newPage());
-    page.on('console', (message) => consoleLines.push(message.type() + ': ' + message.text()));
-    page.on('pageerror', (error) => consoleLines.push('pageerror: ' + error.message));
+  printAndExit(await readPage(chromium, { executablePath, args: flags }, async (page) => {
     const requests = [];
     page.on('request', (request) => requests.push(request.url()));
     await page.goto(url, { timeout: TIMEOUT });
     await page.waitForFunction(
       (n) => Number(document.body.dataset.refreshes) >= n, Number(refreshes), { timeout: TIMEOUT });
-    shown = await page.evaluate(() => {
+    const shown = await page.evaluate(() => {
       const figures = {};
       document.querySelectorAll('[id]').forEach((element) => {
         if (element.tagName !== 'TABLE') figures[element.id] = element.textContent.trim();
@@ -51,14 +34,8 @@ async function main([executablePath, url, refreshes, ...flags]) {
       return { figures, tables, visible };
     });
     shown.requests = requests;
-  } catch (error) {
-    shown = { errors: [String(error.stack || error)] };
-  } finally {
-    if (context !== null) await context.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  shown.console = consoleLines;
-  process.stdout.write(JSON.stringify(shown) + '\n', () => process.exit(0));
+    return shown;
+  }));
 }
 
 main(process.argv.slice(2));

@@ -20,6 +20,7 @@ from twisted.web.static import File
 from tests.interop.exchange import EchoRecorder, InteropTestCase, config
 from tests.interop.plan import SUBPROTOCOL, messages
 from tests.interop.tools import CHROMIUM_FLAGS, HERE
+from tests.tools import serverTLS
 from wsproto_tw.resource import WebSocketResource, WebSocketSite
 from wsproto_tw.server import WebSocketServerFactory
 
@@ -36,14 +37,10 @@ class ChromiumTests(InteropTestCase):
             and no ALPN protocol of their own, as C{twistd}'s C{ssl:}
             endpoint strings build them.
         """
-        from twisted.internet import ssl
-
         from tests.test_tls import selfSignedCertificate
 
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
-        with open(keyPath, "rb") as k, open(certPath, "rb") as c:
-            pem = ssl.PrivateCertificate.loadPEM(k.read() + c.read())
-        return ssl.CertificateOptions(privateKey=pem.privateKey.original, certificate=pem.original)
+        return serverTLS(keyPath, certPath)
 
     async def ourServer(self, compression: bool, tls: str | None = None) -> None:
         """

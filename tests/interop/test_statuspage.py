@@ -11,12 +11,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.task import deferLater
 
 from tests.interop.exchange import InteropTestCase
 from tests.interop.tools import CHROMIUM_FLAGS
+from tests.tools import QueueingClient
 from wsproto_tw.client import connectWebSocket
 from wsproto_tw.core.config import Config
 from wsproto_tw.metrics import Health, Metrics, metricsSite
@@ -43,25 +43,6 @@ class Server(WebSocketApplication):
 
     def binaryMessageReceived(self, data: bytes) -> None:
         self.transport.sendBinary(data)
-
-
-class Client(WebSocketApplication):
-    """
-    Queues what it receives; fires L{lost} with the close.
-    """
-
-    def __init__(self) -> None:
-        self.messages: DeferredQueue = DeferredQueue()
-        self.lost: Deferred = Deferred()
-
-    def textMessageReceived(self, text: str) -> None:
-        self.messages.put(text)
-
-    def binaryMessageReceived(self, data: bytes) -> None:
-        self.messages.put(data)
-
-    def connectionLost(self, reason: Any) -> None:
-        self.lost.callback(reason.value)
 
 
 def number(text: str) -> float:
@@ -103,8 +84,8 @@ class StatusPageTests(InteropTestCase):
         self.addCleanup(metricsPort.stopListening)
         number_ = port.getHost().port
 
-        async def connect(path: str) -> tuple[Any, Client]:
-            client = Client()
+        async def connect(path: str) -> tuple[Any, QueueingClient]:
+            client = QueueingClient()
             connection = await connectWebSocket(
                 TCP4ClientEndpoint(reactor, "127.0.0.1", number_),
                 f"ws://127.0.0.1:{number_}{path}",

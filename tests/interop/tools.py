@@ -27,8 +27,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
@@ -54,6 +56,9 @@ APT_TIMEOUT = 900
 NPM_TIMEOUT = 300
 PIP_TIMEOUT = 300
 PROBE_TIMEOUT = 60
+
+
+_T = TypeVar("_T")
 
 
 class ToolError(Exception):
@@ -87,17 +92,32 @@ def ensureTools() -> Tools:
     @raise ToolError: an installation failed; the same error on every call.
     """
     global _cached
-    if _cached is None:
-        try:
-            with _lock():
-                _cached = _install()
-        except ToolError as error:
-            _cached = error
-        except (OSError, subprocess.SubprocessError) as error:
-            _cached = ToolError(f"{type(error).__name__}: {error}")
+    _cached = _installOnce(_cached, _install)
     if isinstance(_cached, ToolError):
         raise _cached
     return _cached
+
+
+def _installOnce(cached: _T | ToolError | None, install: Callable[[], _T]) -> _T | ToolError:
+    """
+    Run C{install} under L{_lock}, unless an earlier call already did.
+
+    @param cached: what an earlier call returned, or L{None} for none yet.
+    @param install: does the installation; may raise L{ToolError}, L{OSError}
+        or L{subprocess.SubprocessError}.
+    @return: C{cached} if it is not L{None}; otherwise what C{install}
+        returned, or the L{ToolError} it failed with (any other failure
+        above turned into one). The caller keeps it and raises an error.
+    """
+    if cached is not None:
+        return cached
+    try:
+        with _lock():
+            return install()
+    except ToolError as error:
+        return error
+    except (OSError, subprocess.SubprocessError) as error:
+        return ToolError(f"{type(error).__name__}: {error}")
 
 
 class _lock:
@@ -175,33 +195,14 @@ def _install() -> Tools:
     versions: dict[str, str] = {}
 
     # Node.js and npm.
-    node = shutil.which("node")
-    if node is None or shutil.which("npm") is None:
-        _aptInstall("nodejs", "npm")
-        node = shutil.which("node")
-        if node is None:
-            raise ToolError("node is still missing after installing nodejs")
-    versions["node"] = _run([node, "--version"], PROBE_TIMEOUT).strip().lstrip("v")
+    node, nodeVersion = _installNode()
+    versions["node"] = nodeVersion.lstrip("v")
     if int(versions["node"].split(".")[0]) < MIN_NODE:
         raise ToolError(f"playwright-core needs Node.js {MIN_NODE} or later, not {versions['node']} ({node})")
 
-    # The npm packages, at the versions package.json pins.
-    wanted = json.loads((HERE / "package.json").read_text())["dependencies"]
-    if any(_npmVersion(name) != version for name, version in wanted.items()):
-        npm = shutil.which("npm")
-        assert npm is not None
-        _run(
-            [npm, "install", "--no-audit", "--no-fund", "--no-package-lock", "--no-save"],
-            NPM_TIMEOUT,
-            # playwright-core downloads nothing, and must not.
-            {"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
-            cwd=HERE,
-        )
-    for name, version in wanted.items():
-        found = _npmVersion(name)
-        if found != version:
-            raise ToolError(f"npm installed {name} {found}, not {version}")
-        versions[name] = found
+    # The npm packages, at the versions package.json pins. playwright-core
+    # downloads nothing, and must not.
+    versions.update(_npmInstall(HERE, {"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}))
 
     # Chromium, from Debian.
     if not os.access(CHROMIUM, os.X_OK):
@@ -227,9 +228,50 @@ def _install() -> Tools:
     return Tools(node=node, chromium=CHROMIUM, versions=versions)
 
 
-def _npmVersion(name: str) -> str | None:
+def _installNode() -> tuple[str, str]:
+    """
+    Install Debian's C{nodejs} and C{npm} if either is missing.
+
+    @return: the C{node} executable, and what its C{--version} prints
+        (C{"v20.19.2"}).
+    @raise ToolError: the installation failed, or left no C{node}.
+    """
+    node = shutil.which("node")
+    if node is None or shutil.which("npm") is None:
+        _aptInstall("nodejs", "npm")
+        node = shutil.which("node")
+        if node is None:
+            raise ToolError("node is still missing after installing nodejs")
+    return node, _run([node, "--version"], PROBE_TIMEOUT).strip()
+
+
+def _npmInstall(folder: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """
+    Install the npm packages that C{folder}'s C{package.json} pins into
+    C{folder/node_modules}, unless they are there already (needs C{npm}:
+    L{_installNode} first).
+
+    @param env: more environment variables for C{npm install}.
+    @return: each pinned package's name to its installed version.
+    @raise ToolError: C{npm install} failed, or installed other versions.
+    """
+    wanted = json.loads((folder / "package.json").read_text())["dependencies"]
+    if any(_npmVersion(folder, name) != version for name, version in wanted.items()):
+        npm = shutil.which("npm")
+        assert npm is not None
+        _run([npm, "install", "--no-audit", "--no-fund", "--no-package-lock", "--no-save"], NPM_TIMEOUT, env, cwd=folder)
+    versions = {}
+    for name, version in wanted.items():
+        found = _npmVersion(folder, name)
+        if found != version:
+            raise ToolError(f"npm installed {name} {found}, not {version}")
+        versions[name] = found
+    return versions
+
+
+def _npmVersion(folder: Path, name: str) -> str | None:
     try:
-        return json.loads((NODE_MODULES / name / "package.json").read_text())["version"]
+        return json.loads((folder / "node_modules" / name / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
         return None
 

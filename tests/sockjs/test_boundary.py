@@ -5,23 +5,9 @@ modules import neither Twisted nor zope.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from twisted.trial.unittest import SynchronousTestCase
 
-import wsproto_tw
-
-_SCRIPT = """
-import sys
-import wsproto_tw.sockjs.frames, wsproto_tw.sockjs.session, wsproto_tw.sockjs.config
-print(",".join(sorted(
-    name for name in sys.modules
-    if name.split(".")[0] in ("twisted", "zope")
-)))
-print(",".join(sorted(name for name in sys.modules if name.startswith("wsproto_tw"))))
-"""
+from tests.tools import freshImports
 
 
 class BoundaryTests(SynchronousTestCase):
@@ -34,16 +20,8 @@ class BoundaryTests(SynchronousTestCase):
         Importing C{wsproto_tw.sockjs.frames}, C{session} and C{config}
         in a fresh interpreter loads no C{twisted} or C{zope} module.
         """
-        root = os.path.dirname(os.path.dirname(os.path.abspath(wsproto_tw.__file__)))
-        result = subprocess.run(
-            [sys.executable, "-c", _SCRIPT],
-            capture_output=True,
-            text=True,
-            cwd=root,
-            timeout=60,
-            env={**os.environ, "PYTHONPATH": root},
+        imported, leaked = freshImports(
+            self, ["wsproto_tw.sockjs.frames", "wsproto_tw.sockjs.session", "wsproto_tw.sockjs.config"]
         )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        leaked, imported = result.stdout.splitlines()
-        self.assertIn("wsproto_tw.sockjs.session", imported.split(","))
-        self.assertEqual(leaked, "")
+        self.assertIn("wsproto_tw.sockjs.session", imported)
+        self.assertEqual(leaked, [])

@@ -30,6 +30,7 @@ from twisted.web.static import File
 from tests.interop.exchange import PeerProcess
 from tests.interop.tools import CHROMIUM_FLAGS, _aptInstall, ensureTools
 from tests.sockjs.helpers import RecordingApplication
+from tests.stomp.helpers import annServer
 from tests.sockjs.tools import HERE, NODE_MODULES, ensureClients
 from wsproto_tw.resource import WebSocketSite
 from wsproto_tw.sockjs.config import SockJSConfig
@@ -90,20 +91,7 @@ class ChromiumSockJSTests(TestCase):
 
         @return: the site's origin.
         """
-        from twisted.cred import strcred
-
-        from wsproto_tw.stomp.config import StompConfig
-        from wsproto_tw.stomp.server import StompServer, portalFor
-
-        server = StompServer(
-            StompConfig(server="test", heart_beat=(0, 0)),
-            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-            reactor=reactor,
-        )
-
-        @server.route("/app/shout")
-        def shout(request: Any) -> None:
-            request.reply("/user/queue/replies", request.text.upper())
+        server = annServer(shout=True)
 
         config = SockJSConfig(sockjs_url="/lib/sockjs.min.js")
         root = Resource()

@@ -16,6 +16,7 @@ from twisted.web.server import Site
 
 from tests.interop.exchange import PeerProcess, within
 from tests.sockjs.helpers import RecordingApplication
+from tests.stomp.helpers import annServer
 from tests.sockjs.tools import HERE, ensureClients
 from wsproto_tw.sockjs.resource import SockJSResource
 
@@ -116,20 +117,7 @@ class StompOverSockJSTests(TestCase):
         self.clients = ensureClients()
 
     async def stomp(self, transport: str) -> None:
-        from twisted.cred import strcred
-
-        from wsproto_tw.stomp.config import StompConfig
-        from wsproto_tw.stomp.server import StompServer, portalFor
-
-        server = StompServer(
-            StompConfig(server="test", heart_beat=(0, 0)),
-            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-            reactor=reactor,
-        )
-
-        @server.route("/app/shout")
-        def shout(request: Any) -> None:
-            request.reply("/user/queue/replies", request.text.upper())
+        server = annServer(shout=True)
 
         root = Resource()
         resource = SockJSResource(server.buildApplication, reactor=reactor)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.sockjs.helpers import PRELUDE, CloseApplication, RecordingApplication, SockJSSite
@@ -535,13 +537,13 @@ class NegotiationTests(SynchronousTestCase):
     Tests for an application's C{requestReceived} answering later.
     """
 
-    def test_deferredAccept(self):
+    def openLater(self) -> tuple[SockJSSite, Any, list[Deferred]]:
         """
-        Until the Deferred C{requestReceived} returned fires, the opening
-        poll waits; then it gets C{o}.
-        """
-        from twisted.internet.defer import Deferred
+        Open a session over C{xhr} on a site whose application's
+        C{requestReceived} returns a new L{Deferred} each time.
 
+        @return: the site, the opening poll, and the Deferreds returned.
+        """
         answers: list[Deferred] = []
 
         class Later(RecordingApplication):
@@ -550,7 +552,14 @@ class NegotiationTests(SynchronousTestCase):
                 return answers[-1]
 
         site = SockJSSite(Later)
-        poll = site.send("POST", "/000/d/xhr")
+        return site, site.send("POST", "/000/d/xhr"), answers
+
+    def test_deferredAccept(self):
+        """
+        Until the Deferred C{requestReceived} returned fires, the opening
+        poll waits; then it gets C{o}.
+        """
+        site, poll, answers = self.openLater()
         self.assertIsNone(poll.response().status)
         answers[0].callback(None)
         self.assertEqual(poll.response().body, b"o\n")
@@ -560,17 +569,7 @@ class NegotiationTests(SynchronousTestCase):
         A Deferred failing with L{Reject} refuses the session with its
         status; no session is kept.
         """
-        from twisted.internet.defer import Deferred
-
-        answers: list[Deferred] = []
-
-        class Later(RecordingApplication):
-            def requestReceived(self, request):
-                answers.append(Deferred())
-                return answers[-1]
-
-        site = SockJSSite(Later)
-        poll = site.send("POST", "/000/d/xhr")
+        site, poll, answers = self.openLater()
         answers[0].errback(Reject(401, "who are you"))
         response = poll.response()
         self.assertEqual((response.status, response.body), (401, b"who are you"))

@@ -70,6 +70,35 @@ def sessionsGone(server: Any, reactor: Any, timeout: float = 10) -> Any:
     return check()
 
 
+def annServer(heart_beat: tuple[int, int] = (0, 0), shout: bool = False) -> Any:
+    """
+    A L{wsproto_tw.stomp.server.StompServer} on the global reactor where
+    ann (passcode secret) may log in, for the tests on a real reactor.
+
+    @param heart_beat: the server's heart-beat setting, in milliseconds.
+    @param shout: route C{/app/shout} as the seed scenario's clients
+        expect: its handler replies on C{/user/queue/replies} with the
+        text upper-cased.
+    """
+    from twisted.cred import strcred
+    from twisted.internet import reactor
+
+    from wsproto_tw.stomp.server import StompServer, portalFor
+
+    server = StompServer(
+        StompConfig(server="test", heart_beat=heart_beat),
+        portal=portalFor(strcred.makeChecker("memory:ann:secret")),
+        reactor=reactor,
+    )
+    if shout:
+
+        @server.route("/app/shout")
+        def shoutBack(request: Any) -> None:
+            request.reply("/user/queue/replies", request.text.upper())
+
+    return server
+
+
 def registerShout(server: Any) -> None:
     """
     An C{--app} for C{twistd websocket --mode stomp}: C{/app/shout}

@@ -12,48 +12,11 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 
 import stomp
+from stomppy_recorder import TIMEOUT, Recorder
 
 PORT = int(sys.argv[1])
-TIMEOUT = 10
-
-
-class Recorder(stomp.ConnectionListener):
-    """
-    Records frames; C{wait} blocks until a condition holds.
-    """
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.connected: dict | None = None
-        self.messages: list[tuple[dict, str]] = []
-        self.receipts: list[str] = []
-        self.errors: list[str] = []
-
-    def _record(self, change) -> None:
-        with self.condition:
-            change()
-            self.condition.notify_all()
-
-    def on_connected(self, frame) -> None:
-        self._record(lambda: setattr(self, "connected", dict(frame.headers)))
-
-    def on_message(self, frame) -> None:
-        self._record(lambda: self.messages.append((dict(frame.headers), frame.body)))
-
-    def on_receipt(self, frame) -> None:
-        self._record(lambda: self.receipts.append(frame.headers["receipt-id"]))
-
-    def on_error(self, frame) -> None:
-        self._record(lambda: self.errors.append(frame.headers.get("message")))
-
-    def wait(self, what: str, predicate) -> None:
-        with self.condition:
-            if not self.condition.wait_for(predicate, TIMEOUT):
-                raise SystemExit(f"timed out waiting for {what}")
-
 
 result: dict = {}
 for version, cls in (("1.0", stomp.Connection10), ("1.1", stomp.Connection11), ("1.2", stomp.Connection12)):

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 from twisted.python import usage
 from websockets.sync.client import connect as websocketsConnect
@@ -23,8 +22,8 @@ from tests.test_workers import stopped
 from tests.stomp.helpers import connected, frame, sent
 from tests.stomp.rabbitmq import _freePort, _stop, _waitForPort
 from tests.stomp.test_options import parse
-from tests.stomp.test_rabbitmq import Client
-from tests.stomp.test_relay import receiveUntil
+from tests.stomp.test_relay import pidClients, receiveUntil
+from tests.tools import pipInstalled
 from wsproto_tw.stomp.broker import Message
 from wsproto_tw.stomp.bus import BusBroker, decode_message, encode_message
 
@@ -216,14 +215,7 @@ def ensureTxredisapi() -> None:
 
     @raise AssertionError: it can't be installed.
     """
-    try:
-        import txredisapi  # noqa: F401
-    except ImportError:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "txredisapi"], capture_output=True, text=True, timeout=300
-        )
-        if result.returncode != 0:
-            raise AssertionError("txredisapi is missing and can't be installed:\n" + result.stdout + result.stderr)
+    pipInstalled("txredisapi", "txredisapi")
 
 
 class Redis:
@@ -283,15 +275,7 @@ class RedisWorkersTests(SynchronousTestCase):
         self.addCleanup(stopped, twistd)
         for _ in range(2):
             twistd.waitFor(r"worker \d \(pid \d+\): .*redis bus: connected to ", 60)
-        clients = []
-        for _ in range(12):
-            client = Client(stompPort)
-            self.addCleanup(client.close)
-            client.send("CONNECT", "accept-version:1.2", "host:ours", "heart-beat:0,0")
-            receiveUntil(client, "CONNECTED")
-            client.send("SUBSCRIBE", "id:p", "destination:/topic/pids", "receipt:r")
-            receiveUntil(client, "RECEIPT")
-            clients.append(client)
+        clients = pidClients(self, stompPort)
 
         def everyoneSends() -> dict[int, dict[str, str]]:
             for index, client in enumerate(clients):

@@ -8,36 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, DeferredQueue, inlineCallbacks
+from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
 from wsproto_tw.client import connect
 from wsproto_tw.core.config import Config
-from wsproto_tw.server import WebSocketApplication
 from wsproto_tw.stomp.config import StompConfig
 from wsproto_tw.stomp.server import StompServer
 
 from tests.stomp.helpers import frame, sessionsGone
-
-
-class Recorder(WebSocketApplication):
-    """
-    A client application that queues every message it receives and fires
-    C{lost} with the close.
-    """
-
-    def __init__(self) -> None:
-        self.messages: DeferredQueue = DeferredQueue()
-        self.lost: Deferred = Deferred()
-
-    def textMessageReceived(self, text: str) -> None:
-        self.messages.put(text)
-
-    def binaryMessageReceived(self, data: bytes) -> None:
-        self.messages.put(data)
-
-    def connectionLost(self, reason: Any) -> None:
-        self.lost.callback(reason.value)
+from tests.tools import QueueingClient
 
 
 class LoopbackTests(TestCase):
@@ -56,7 +36,7 @@ class LoopbackTests(TestCase):
 
     @inlineCallbacks
     def open(self, url: str, *subprotocols: str) -> Any:
-        app = Recorder()
+        app = QueueingClient()
         transport = yield connect(url, lambda: app, config=Config(subprotocols=subprotocols), reactor=reactor)
         self.addCleanup(lambda: None if app.lost.called else transport.abortConnection())
         return app, transport

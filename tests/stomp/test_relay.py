@@ -396,6 +396,27 @@ def receiveUntil(client: Client, command: str, timeout: float = 15) -> Frame:
     return received
 
 
+def pidClients(testCase: SynchronousTestCase, port: int, count: int = 12) -> list[Client]:
+    """
+    Connect C{count} STOMP 1.2 clients without heart-beats to C{port}, each
+    subscribed to C{/topic/pids} (where L{registerPid}'s handler answers);
+    they are closed when the test ends.
+
+    @return: the clients, once every subscription's receipt came back.
+    """
+    clients = []
+    for _ in range(count):
+        client = Client(port)
+        testCase.addCleanup(client.close)
+        client.send("CONNECT", "accept-version:1.2", "host:ours", "heart-beat:0,0")
+        receiveUntil(client, "CONNECTED")
+        clients.append(client)
+    for client in clients:
+        client.send("SUBSCRIBE", "id:p", "destination:/topic/pids", "receipt:r")
+        receiveUntil(client, "RECEIPT")
+    return clients
+
+
 def closedSoon(client: Client, timeout: float = 15) -> bool:
     """
     @return: whether C{client}'s connection is closed by the other side
@@ -603,16 +624,7 @@ class RelayWorkersTests(SynchronousTestCase):
         self.addCleanup(stopped, twistd)
         for _ in range(2):
             twistd.waitFor(r"worker \d \(pid \d+\): .*system connection to \S+ is up", 60)
-        clients = []
-        for _ in range(12):
-            client = Client(stompPort)
-            self.addCleanup(client.close)
-            client.send("CONNECT", "accept-version:1.2", "host:ours", "heart-beat:0,0")
-            receiveUntil(client, "CONNECTED")
-            clients.append(client)
-        for client in clients:
-            client.send("SUBSCRIBE", "id:p", "destination:/topic/pids", "receipt:r")
-            receiveUntil(client, "RECEIPT")
+        clients = pidClients(self, stompPort)
         for index, client in enumerate(clients):
             client.send("SEND", "destination:/app/pid", body=b"client-%d" % index)
         servedBy: dict[str, str] = {}

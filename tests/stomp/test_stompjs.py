@@ -12,7 +12,6 @@ import shutil
 import subprocess
 from typing import Any
 
-from twisted.cred import strcred
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
@@ -20,10 +19,9 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import Data, File
 
-from tests.stomp.helpers import sessionsGone
+from tests.stomp.helpers import annServer, sessionsGone
 from tests.stomp.test_stomppy import runChild
-from wsproto_tw.stomp.config import StompConfig
-from wsproto_tw.stomp.server import StompServer, portalFor
+from wsproto_tw.stomp.server import StompServer
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 
@@ -74,17 +72,6 @@ def ensureNodePeers() -> str:
     return node
 
 
-def annServer() -> StompServer:
-    """
-    A server on the global reactor where ann (passcode secret) may log in.
-    """
-    return StompServer(
-        StompConfig(server="test", heart_beat=(0, 0)),
-        portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-        reactor=reactor,
-    )
-
-
 class StompJsTests(TestCase):
     """
     Tests with C{@stomp/stompjs}.
@@ -108,11 +95,7 @@ class StompJsTests(TestCase):
         replies on the user queue, receives both, and disconnects.
         """
         node = ensureNodePeers()
-        server = annServer()
-
-        @server.route("/app/shout")
-        def shout(request: Any) -> None:
-            request.reply("/user/queue/replies", request.text.upper())
+        server = annServer(shout=True)
 
         url = f"ws://127.0.0.1:{self.listen(server.webSocketFactory(), server)}/stomp"
         code, output = yield runChild([node, os.path.join(NODE_DIR, "stompjs_client.cjs"), url], 60)

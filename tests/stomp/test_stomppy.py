@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from typing import Any
 
-from twisted.cred import strcred
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.protocol import ProcessProtocol
 from twisted.trial.unittest import TestCase
 
 import wsproto_tw
-from tests.stomp.helpers import sessionsGone
-from wsproto_tw.stomp.config import StompConfig
-from wsproto_tw.stomp.server import StompServer, portalFor
+from tests.stomp.helpers import annServer, sessionsGone
+from tests.tools import pipInstalled
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_client.py")
 TCP_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stomppy_tcp_client.py")
@@ -33,14 +30,7 @@ def ensureStompPy() -> None:
 
     @raise AssertionError: it can't be installed.
     """
-    try:
-        import stomp  # noqa: F401
-    except ImportError:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "stomp.py"], capture_output=True, text=True, timeout=300
-        )
-        if result.returncode != 0:
-            raise AssertionError("stomp.py is missing and can't be installed:\n" + result.stdout + result.stderr)
+    pipInstalled("stomp", "stomp.py")
 
 
 class _Collect(ProcessProtocol):
@@ -73,12 +63,56 @@ def runChild(argv: list[str], limit: float) -> Deferred:
     return collect.ended
 
 
+@inlineCallbacks
+def clientResult(testCase: TestCase, script: str, port: int | str) -> Any:
+    """
+    Run the C{stomp.py} client C{script} against C{port} on loopback; it
+    must exit with 0.
+
+    @return: a L{Deferred} firing with the JSON object it printed last.
+    """
+    code, output = yield runChild([sys.executable, script, str(port)], 90)
+    testCase.assertEqual(code, 0, output)
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def assertSession(testCase: TestCase, result: dict[str, Any]) -> None:
+    """
+    Check what C{stomppy_client.py} saw of a server where ann (passcode
+    secret) may log in and C{/app/shout} publishes to C{/topic/news}
+    upper-cased: the bad login refused, STOMP 1.2 as ann, and every step
+    of its session.
+    """
+    testCase.assertEqual(result["badLogin"], "refused")
+    testCase.assertEqual((result["connected"]["version"], result["connected"]["user-name"]), ("1.2", "ann"))
+    testCase.assertEqual(result["queue"], ["a", "b", "b", True])
+    testCase.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
+    testCase.assertEqual(result["user"], ["for ann", "for ann"])
+    testCase.assertEqual(result["app"], ["HEY", "HEY"])
+    testCase.assertEqual(result["receipts"], [True, True])
+    testCase.assertEqual(result["errors"], [])
+
+
 class StompPyTests(TestCase):
     """
     Tests with C{stomp.py} over WebSocket.
     """
 
     timeout = 120
+
+    def runClient(self, server: Any, factory: Any, script: str) -> Any:
+        """
+        Listen with C{factory} (of C{server}) on a loopback port, run the
+        C{stomp.py} client C{script} against it, and wait for it to end;
+        the port is closed and C{server}'s sessions gone when the test ends.
+
+        @return: a L{Deferred} firing with the JSON object the client
+            printed last.
+        """
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.addCleanup(sessionsGone, server, reactor)
+        return clientResult(self, script, port.getHost().port)
 
     @inlineCallbacks
     def test_session(self) -> Any:
@@ -91,33 +125,18 @@ class StompPyTests(TestCase):
         application handler publishes, and its DISCONNECT receipts.
         """
         ensureStompPy()
-        server = StompServer(
-            StompConfig(server="test", heart_beat=(500, 0)),
-            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-            reactor=reactor,
-        )
+        server = annServer(heart_beat=(500, 0))
 
         @server.route("/app/shout")
         def shout(request: Any) -> None:
             request.publish("/topic/news", request.text.upper())
 
-        port = reactor.listenTCP(0, server.webSocketFactory(), interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.addCleanup(sessionsGone, server, reactor)
-        code, output = yield runChild([sys.executable, CLIENT, str(port.getHost().port)], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
-        self.assertEqual(result["badLogin"], "refused")
+        result = yield self.runClient(server, server.webSocketFactory(), CLIENT)
+        assertSession(self, result)
         self.assertEqual(
             result["connected"], {"version": "1.2", "user-name": "ann", "heart-beat": "500,0", "server": "test"}
         )
         self.assertTrue(result["heartbeat"])
-        self.assertEqual(result["queue"], ["a", "b", "b", True])
-        self.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
-        self.assertEqual(result["user"], ["for ann", "for ann"])
-        self.assertEqual(result["app"], ["HEY", "HEY"])
-        self.assertEqual(result["receipts"], [True, True])
-        self.assertEqual(result["errors"], [])
 
     @inlineCallbacks
     def test_tcpEveryVersion(self) -> Any:
@@ -128,17 +147,8 @@ class StompPyTests(TestCase):
         DISCONNECT gets its receipt.
         """
         ensureStompPy()
-        server = StompServer(
-            StompConfig(server="test", heart_beat=(0, 0)),
-            portal=portalFor(strcred.makeChecker("memory:ann:secret")),
-            reactor=reactor,
-        )
-        port = reactor.listenTCP(0, server.streamFactory(), interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.addCleanup(sessionsGone, server, reactor)
-        code, output = yield runChild([sys.executable, TCP_CLIENT, str(port.getHost().port)], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
+        server = annServer()
+        result = yield self.runClient(server, server.streamFactory(), TCP_CLIENT)
         for version in ("1.0", "1.1", "1.2"):
             self.assertEqual(
                 result[version],
@@ -178,20 +188,8 @@ class TwistdStompTests(TestCase):
             env={"PYTHONPATH": root},
         )
         webSocketPort, tcpPort = twistd.listening(2)
-        code, output = yield runChild([sys.executable, CLIENT, webSocketPort], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
-        self.assertEqual(result["badLogin"], "refused")
-        self.assertEqual((result["connected"]["version"], result["connected"]["user-name"]), ("1.2", "ann"))
-        self.assertEqual(result["queue"], ["a", "b", "b", True])
-        self.assertEqual(result["topic"], [["plain", "in tx1"], ["plain", "in tx1"]])
-        self.assertEqual(result["user"], ["for ann", "for ann"])
-        self.assertEqual(result["app"], ["HEY", "HEY"])
-        self.assertEqual(result["receipts"], [True, True])
-        self.assertEqual(result["errors"], [])
-        code, output = yield runChild([sys.executable, TCP_CLIENT, tcpPort], 90)
-        self.assertEqual(code, 0, output)
-        result = json.loads(output.strip().splitlines()[-1])
+        assertSession(self, (yield clientResult(self, CLIENT, webSocketPort)))
+        result = yield clientResult(self, TCP_CLIENT, tcpPort)
         for version in ("1.0", "1.1", "1.2"):
             self.assertEqual(result[version]["body"], "hello " + version)
             self.assertEqual(result[version]["errors"], [])

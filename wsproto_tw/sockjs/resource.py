@@ -60,7 +60,7 @@ from wsproto_tw.sockjs.frames import (
     xhr_framing,
     xhr_streaming_framing,
 )
-from wsproto_tw.sockjs.transport import ResponseSink, SockJSSession
+from wsproto_tw.sockjs.transport import ResponseSink, _SinkProducer, SockJSSession
 
 __all__ = ["SockJSResource"]
 
@@ -485,7 +485,7 @@ class _WebSocketBridge(WebSocketApplication):
             )
 
 
-class _MessageSink:
+class _MessageSink(_SinkProducer):
     """
     The WebSocket connection of a C{websocket}-transport session: each
     frame is a text message. Its write buffer's backpressure reaches the
@@ -514,14 +514,6 @@ class _MessageSink:
 
     def resumeReading(self) -> None:
         self.webSocket.resumeReading()
-
-    def pauseProducing(self) -> None:
-        if self.session is not None:
-            self.session._sinkPaused(True)
-
-    def resumeProducing(self) -> None:
-        if self.session is not None:
-            self.session._sinkPaused(False)
 
     def stopProducing(self) -> None:
         self._done = True

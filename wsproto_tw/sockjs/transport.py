@@ -85,8 +85,30 @@ class Sink(Protocol):
         """
 
 
+class _SinkProducer:
+    """
+    The push producer half of a L{Sink} that has a write buffer: the
+    buffer filling up (C{pauseProducing}) and draining
+    (C{resumeProducing}) pauses and resumes the writes of the session
+    attached, if any.
+
+    @ivar session: the L{SockJSSession} the sink carries frames for, or
+        L{None} before it is attached.
+    """
+
+    session: SockJSSession | None
+
+    def pauseProducing(self) -> None:
+        if self.session is not None:
+            self.session._sinkPaused(True)
+
+    def resumeProducing(self) -> None:
+        if self.session is not None:
+            self.session._sinkPaused(False)
+
+
 @implementer(IPushProducer)
-class ResponseSink:
+class ResponseSink(_SinkProducer):
     """
     The HTTP response of a receiving request: frames are written to it as
     they come, and the channel's backpressure (the client does not read)
@@ -124,15 +146,8 @@ class ResponseSink:
         if self.session is not None and self.receiver is not None:
             self.session._sinkLost(self.receiver)
 
-    # IPushProducer, for the channel.
-
-    def pauseProducing(self) -> None:
-        if self.session is not None:
-            self.session._sinkPaused(True)
-
-    def resumeProducing(self) -> None:
-        if self.session is not None:
-            self.session._sinkPaused(False)
+    # IPushProducer, for the channel (pausing and resuming are
+    # _SinkProducer's).
 
     def stopProducing(self) -> None:
         pass  # notifyFinish reports the loss

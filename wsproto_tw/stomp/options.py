@@ -19,8 +19,9 @@ from twisted.application import strports
 from twisted.application.service import IService
 from twisted.cred.credentials import IAnonymous, IUsernamePassword
 from twisted.cred.strcred import AuthOptionMixin
-from twisted.python import reflect, usage
+from twisted.python import usage
 
+from wsproto_tw._startup import importApp
 from wsproto_tw.options import byteCount, count, seconds
 from wsproto_tw.stomp.broker import EmbeddedBroker
 from wsproto_tw.stomp.config import FIRST, HIGHEST, StompConfig
@@ -189,13 +190,7 @@ def buildStompServer(options: Any, reactor: Any) -> StompServer:
     server = StompServer(config, broker, portal=portalFor(*checkers) if checkers else None, reactor=reactor)
     app = options.get("app")
     if app is not None:
-        try:
-            register = reflect.namedAny(app)
-        except Exception as exc:
-            raise usage.UsageError(f"--app {app}: can't import it: {exc}") from None
-        if not callable(register):
-            raise usage.UsageError(f"--app {app}: not callable: {register!r}")
-        register(server)
+        importApp(app, "a function")(server)
     return server
 
 

@@ -6,6 +6,7 @@
 "use strict";
 const { Client } = require("@stomp/stompjs");
 const WebSocket = require("ws");
+const { runSeedScenario } = require("./seed_scenario.cjs");
 
 const url = process.argv[2];
 const result = { received: [] };
@@ -16,42 +17,17 @@ setTimeout(() => {
   process.exit(2);
 }, 20000);
 
-const client = new Client({
+runSeedScenario({
+  Client,
   webSocketFactory: () => {
     socket = new WebSocket(url, ["v10.stomp", "v11.stomp"]);
     return socket;
   },
-  connectHeaders: { login: "ann", passcode: "secret" },
-  reconnectDelay: 0,
-  heartbeatIncoming: 0,
-  heartbeatOutgoing: 0,
-  debug: () => {},
+  result,
+  greeting: "hello from stompjs",
+  onConnect: (frame) => {
+    result.subprotocol = socket.protocol;
+    result.version = frame.headers.version;
+    result.user = frame.headers["user-name"];
+  },
 });
-
-function received(message) {
-  result.received.push([message.headers.destination, message.body]);
-  if (result.received.length === 2) {
-    client.deactivate().then(() => {
-      result.closed = true;
-      console.log(JSON.stringify(result));
-      process.exit(0);
-    });
-  }
-}
-
-client.onConnect = (frame) => {
-  result.subprotocol = socket.protocol;
-  result.version = frame.headers.version;
-  result.user = frame.headers["user-name"];
-  client.subscribe("/topic/greetings", received);
-  client.subscribe("/user/queue/replies", received);
-  client.publish({ destination: "/topic/greetings", body: "hello from stompjs" });
-  client.publish({ destination: "/app/shout", body: "hey" });
-};
-
-client.onStompError = (frame) => {
-  console.log(JSON.stringify({ error: frame.headers.message, ...result }));
-  process.exit(1);
-};
-
-client.activate();
