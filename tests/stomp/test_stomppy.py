@@ -185,6 +185,9 @@ class TwistdStompTests(TestCase):
             "--stomp-port", "tcp:0:interface=127.0.0.1",
             "--auth", "memory:ann:secret",
             "--app", "tests.stomp.helpers.registerShout",
+            # Heart-beats every second: the client waits 10 s for the first,
+            # the default 10 s interval would race it.
+            "--heart-beat", "1000,10000",
             env={"PYTHONPATH": root},
         )
         webSocketPort, tcpPort = twistd.listening(2)
