@@ -271,6 +271,16 @@ class ProxySelectionTests(SynchronousTestCase):
         self.assertEqual(str(error), "a proxy url has no path, query or fragment")
         self.assertRaises(ValueError, parseProxyURL, "http://a..b:3128")
 
+    def test_portOutOfRange(self) -> None:
+        """
+        A port outside 1 to 65535 raises L{ValueError}, as in a C{ws://}
+        URL (it was taken, and the connection to it reported as refused).
+        """
+        for url in ("http://proxy.example:99999", "http://proxy.example:0", "proxy.example:65536"):
+            error = self.assertRaises(ValueError, parseProxyURL, url)
+            self.assertIn("proxy url port out of range", str(error))
+        self.assertEqual(parseProxyURL("http://proxy.example:65535"), ProxyURL("proxy.example", 65535))
+
     def test_argument(self) -> None:
         """
         A C{proxy} argument wins over the environment; C{False} means none.

@@ -105,7 +105,8 @@ def parseProxyURL(url: str) -> ProxyURL:
     C{http_proxy}; the port is 80 if absent. The user name and password are
     percent-decoded, then sent with Basic authentication.
 
-    @raise ValueError: the URL is not an C{http://} proxy URL.
+    @raise ValueError: the URL is not an C{http://} proxy URL, or its port
+        is not 1 to 65535.
     """
     import hyperlink
 
@@ -127,6 +128,8 @@ def parseProxyURL(url: str) -> ProxyURL:
         raise ValueError("a proxy url needs a host")
     where = parseURL(f"ws://[{parts.host}]/" if ":" in parts.host else f"ws://{parts.host}/")
     port = parts.port if parts.port is not None else 80
+    if not 0 < port < 65536:
+        raise ValueError(f"proxy url port out of range: {port}")
     authorization = None
     if parts.userinfo:
         user, _, password = parts.userinfo.partition(":")
