@@ -300,10 +300,14 @@ class _Tunnel(Factory):
             self.result.errback(failure)
 
     def _cancel(self, result: Deferred) -> None:
-        # Deferred.cancel fails the result with CancelledError afterwards.
+        # A CancelledError that says where the tunnel's opening was (an open
+        # timeout's message names the proxy from it).
+        name = self._endpoint.proxyName
         if self._protocol is not None and self._protocol.transport is not None:
+            self._failed(Failure(CancelledError(f"the proxy {name} had not opened the tunnel")))
             self._protocol.transport.abortConnection()
         elif self._connecting is not None:
+            self._failed(Failure(CancelledError(f"still connecting to the proxy {name}")))
             self._connecting.cancel()
 
 
