@@ -186,6 +186,9 @@ class FormatTests(SynchronousTestCase):
             describeError(HandshakeTimeout("opening handshake timed out"), "localhost", 8080, secure=True),
             "opening handshake timed out (if the port does not speak TLS, the TLS handshake never ends: try ws://)",
         )
+        # Timed out before TLS began (connecting, or a proxy's tunnel): no hint.
+        timeout = HandshakeTimeout("opening handshake timed out while connecting (the proxy p:1 had not opened the tunnel)")
+        self.assertEqual(describeError(timeout, "localhost", 8080, secure=True), str(timeout))
         self.assertEqual(
             describeError(HandshakeRejected("connection closed before the handshake response"), "localhost", 8443),
             "invalid handshake response: connection closed before the handshake response "

@@ -271,6 +271,16 @@ class ProxySelectionTests(SynchronousTestCase):
         self.assertEqual(str(error), "a proxy url has no path, query or fragment")
         self.assertRaises(ValueError, parseProxyURL, "http://a..b:3128")
 
+    def test_portOutOfRange(self) -> None:
+        """
+        A port outside 1 to 65535 raises L{ValueError}, as in a C{ws://}
+        URL (it was taken, and the connection to it reported as refused).
+        """
+        for url in ("http://proxy.example:99999", "http://proxy.example:0", "proxy.example:65536"):
+            error = self.assertRaises(ValueError, parseProxyURL, url)
+            self.assertIn("proxy url port out of range", str(error))
+        self.assertEqual(parseProxyURL("http://proxy.example:65535"), ProxyURL("proxy.example", 65535))
+
     def test_argument(self) -> None:
         """
         A C{proxy} argument wins over the environment; C{False} means none.
@@ -393,8 +403,32 @@ class ConnectWiringTests(SynchronousTestCase):
         memory.advance(4.9)
         self.assertNoResult(d)
         memory.advance(0.1)
-        self.failureResultOf(d, HandshakeTimeout)
+        failure = self.failureResultOf(d, HandshakeTimeout)
+        self.assertEqual(
+            str(failure.value),
+            "opening handshake timed out while connecting (the proxy p.example:1 had not opened the tunnel)",
+        )
         self.assertTrue(transport.disconnecting)
+
+    def test_openTimeoutConnectingToProxy(self) -> None:
+        """
+        A proxy whose TCP connection is not made by C{open_timeout} is named
+        in the L{HandshakeTimeout}, for C{wss://} too (the TLS endpoint
+        wraps the tunnel's).
+        """
+        from wsproto_tw.core.config import Config
+        from wsproto_tw.errors import HandshakeTimeout
+
+        for url in ("ws://origin.example/", "wss://origin.example/"):
+            memory = MemoryReactorClock()
+            memory.installNameResolver(FixedResolver("192.0.2.9"))
+            d = connect(url, Recorder, reactor=memory, proxy="p.example:1", config=Config(open_timeout=5))
+            memory.advance(5)
+            failure = self.failureResultOf(d, HandshakeTimeout)
+            self.assertEqual(
+                str(failure.value),
+                "opening handshake timed out while connecting (still connecting to the proxy p.example:1)",
+            )
 
     def test_badProxyRefusedAtOnce(self) -> None:
         """

@@ -106,7 +106,8 @@ def describeError(
             text += " (if the port speaks TLS, use wss://)"
     elif isinstance(error, HandshakeTimeout):
         text = f"{error}"
-        if secure:
+        if secure and "while connecting" not in text:
+            # (Timed out while connecting, TLS had not begun.)
             text += " (if the port does not speak TLS, the TLS handshake never ends: try ws://)"
     elif isinstance(error, ImportError) and _TLS_MODULES.intersection((error.name or "").split(".")[:1]):
         text = TLS_MISSING

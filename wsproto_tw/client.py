@@ -160,7 +160,11 @@ class _Opening(Factory):
 
     def _connectFailed(self, failure: Failure) -> None:
         if self._why is HandshakeTimeout:
-            failure = Failure(HandshakeTimeout("opening handshake timed out while connecting"))
+            text = "opening handshake timed out while connecting"
+            if failure.check(CancelledError) and failure.value.args:
+                # Where the endpoint was, if it says (a proxy's tunnel).
+                text += f" ({failure.value})"
+            failure = Failure(HandshakeTimeout(text))
         elif self._why is CancelledError:
             failure = Failure(CancelledError())
         self._done(failure)

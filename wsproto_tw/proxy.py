@@ -105,7 +105,8 @@ def parseProxyURL(url: str) -> ProxyURL:
     C{http_proxy}; the port is 80 if absent. The user name and password are
     percent-decoded, then sent with Basic authentication.
 
-    @raise ValueError: the URL is not an C{http://} proxy URL.
+    @raise ValueError: the URL is not an C{http://} proxy URL, or its port
+        is not 1 to 65535.
     """
     import hyperlink
 
@@ -127,6 +128,8 @@ def parseProxyURL(url: str) -> ProxyURL:
         raise ValueError("a proxy url needs a host")
     where = parseURL(f"ws://[{parts.host}]/" if ":" in parts.host else f"ws://{parts.host}/")
     port = parts.port if parts.port is not None else 80
+    if not 0 < port < 65536:
+        raise ValueError(f"proxy url port out of range: {port}")
     authorization = None
     if parts.userinfo:
         user, _, password = parts.userinfo.partition(":")
@@ -297,10 +300,14 @@ class _Tunnel(Factory):
             self.result.errback(failure)
 
     def _cancel(self, result: Deferred) -> None:
-        # Deferred.cancel fails the result with CancelledError afterwards.
+        # A CancelledError that says where the tunnel's opening was (an open
+        # timeout's message names the proxy from it).
+        name = self._endpoint.proxyName
         if self._protocol is not None and self._protocol.transport is not None:
+            self._failed(Failure(CancelledError(f"the proxy {name} had not opened the tunnel")))
             self._protocol.transport.abortConnection()
         elif self._connecting is not None:
+            self._failed(Failure(CancelledError(f"still connecting to the proxy {name}")))
             self._connecting.cancel()
 
 

@@ -172,6 +172,52 @@ class ReceiveTests(SynchronousTestCase):
         events = feed(limited, clientFrame(0x2, compressed(b"\0" * 2000), rsv=4))
         self.assertEqual(events[-1].code, CloseCode.MESSAGE_TOO_BIG)
 
+    def test_compressedBomb(self):
+        """
+        A small compressed piece that inflates to megabytes is handed on
+        L{MAX_INFLATED_PIECE} bytes at a time, each part inflated only when
+        the events are read: the piece never sits inflated in memory
+        whole. Text split across parts mid code point comes out whole, and
+        the next message, compressed with the same context, still inflates.
+        """
+        from wsproto_tw.core.assembly import MAX_INFLATED_PIECE
+
+        server = deflatedServer(max_message_size=8 << 20)
+        server.stream_messages = True
+        peer = zlib.compressobj(6, zlib.DEFLATED, -15)
+
+        def body(payload: bytes) -> bytes:
+            data = peer.compress(payload) + peer.flush(zlib.Z_SYNC_FLUSH)
+            return data[:-4]
+
+        text = "\u20ac" * (2 << 20)  # 6 MiB of UTF-8 from a few KiB on the wire
+        wire = body(text.encode("utf-8"))
+        self.assertLess(len(wire), 64 * 1024)
+        server.receive_data(clientFrame(0x1, wire, rsv=4), now=0.0)
+        self.assertEqual(server.next_event(), MessageStarted(False))
+        pieces = []
+        while (event := server.next_event()) != MessageEnded():
+            self.assertIsInstance(event, MessageData)
+            self.assertLessEqual(len(event.data.encode("utf-8")), MAX_INFLATED_PIECE + 3)
+            pieces.append(event.data)
+        self.assertGreater(len(pieces), 20)
+        self.assertEqual("".join(pieces), text)
+        self.assertEqual(server.stats.text_bytes_received, len(text) * 3)
+        events = feed(server, clientFrame(0x2, body(b"again"), rsv=4))
+        self.assertEqual(events, [MessageStarted(True), MessageData(b"again"), MessageEnded()])
+
+    def test_compressedBombOverLimit(self):
+        """
+        Inflated part by part, a compressed message past
+        C{max_message_size} still fails with 1009, before more than the
+        limit was handed on.
+        """
+        server = deflatedServer(max_message_size=1 << 20)
+        server.stream_messages = True
+        events = feed(server, clientFrame(0x2, compressed(bytes(4 << 20)), rsv=4))
+        self.assertEqual(events[-1].code, CloseCode.MESSAGE_TOO_BIG)
+        self.assertLessEqual(sum(len(e.data) for e in events if type(e) is MessageData), 1 << 20)
+
     def test_client(self):
         """
         A client streams what the server sends (unmasked) the same way.

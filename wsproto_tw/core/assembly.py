@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from wsproto_tw.core.codes import Opcode
+from wsproto_tw.core.deflate import _TAIL
 from wsproto_tw.core.errors import MessageTooBig, PolicyViolation
 from wsproto_tw.core.events import BinaryMessage, TextMessage
 from wsproto_tw.core.frames import BytesBuilder, _PythonBytesBuilder
 from wsproto_tw.core.utf8 import Utf8Decoder
 
-__all__ = ["MessageAssembler", "MessageStream", "MAX_PREALLOCATION"]
+__all__ = ["MessageAssembler", "MessageStream", "MAX_PREALLOCATION", "MAX_INFLATED_PIECE"]
 
 #: Most bytes allocated for a message before they arrive, on the strength of
 #: the length its first frame announces.
@@ -169,6 +170,11 @@ class MessageAssembler:
         return empty.join(self._pieces)
 
 
+#: Most bytes a piece of a compressed message inflates to at once in
+#: streaming mode: the rest waits, still compressed, for L{MessageStream.more}.
+MAX_INFLATED_PIECE = 256 * 1024
+
+
 class MessageStream:
     """
     One data message under way, handed on piece by piece instead of joined
@@ -182,7 +188,7 @@ class MessageStream:
     @ivar opcode: L{Opcode.TEXT} or L{Opcode.BINARY}.
     """
 
-    __slots__ = ("opcode", "_codec", "_max_size", "_max_frames", "_size", "_frames", "_decoder")
+    __slots__ = ("opcode", "_codec", "_max_size", "_max_frames", "_size", "_frames", "_decoder", "_rest", "_last", "pending")
 
     def __init__(self, opcode: Opcode, codec: Any, max_size: int, max_frames: int) -> None:
         """
@@ -201,6 +207,19 @@ class MessageStream:
         self._size = 0
         self._frames = 0
         self._decoder = Utf8Decoder() if opcode is Opcode.TEXT else None
+        # Compressed: the input of the last piece not inflated yet, and
+        # whether that piece ends the message.
+        self._rest = b""
+        self._last = False
+        #: Whether more of the last piece is to be had from L{more}.
+        self.pending = False
+
+    @property
+    def complete(self) -> bool:
+        """
+        Whether the message's last piece has been handed on whole.
+        """
+        return self._last and not self.pending
 
     @property
     def size(self) -> int:
@@ -217,7 +236,9 @@ class MessageStream:
         @param frame_start: whether the piece begins a frame.
         @param last: whether the piece ends the message (it ends a frame
             with FIN set).
-        @return: the piece's data: C{bytes} for a binary message (inflated),
+        @return: the piece's data: C{bytes} for a binary message (inflated:
+            at most L{MAX_INFLATED_PIECE} bytes of it, the rest to be had
+            from L{more} while L{pending}),
             C{str} for text, decoded as far as whole code points go (a code
             point split across pieces comes out with the piece that ends
             it). May be empty.
@@ -232,14 +253,32 @@ class MessageStream:
             self._frames += 1
             if self._max_frames and self._frames > self._max_frames:
                 raise PolicyViolation(f"message of more than {self._max_frames} frames")
+        self._last = last
+        if self._codec is not None:
+            self._rest = data + _TAIL if last else data
+            return self.more()
+        return self._hand_on(data, last)
+
+    def more(self) -> bytes | str:
+        """
+        Inflate the next part, at most L{MAX_INFLATED_PIECE} bytes, of the
+        compressed piece given to L{add}; call it again while L{pending}.
+
+        @return: as for L{add}.
+        @raise MessageTooBig: as for L{add}.
+        @raise InvalidText: as for L{add}.
+        @raise InvalidCompressedData: as for L{add}.
+        """
+        out, self._rest = self._codec.inflate_some(self._rest, self._last, MAX_INFLATED_PIECE)
+        self.pending = len(out) == MAX_INFLATED_PIECE
+        return self._hand_on(out, self._last and not self.pending)
+
+    def _hand_on(self, data: bytes, end: bool) -> bytes | str:
         limit = self._max_size
-        codec = self._codec
-        if codec is not None:
-            data = codec.decompress(data, last, limit - self._size if limit else None)
         self._size += len(data)
         if limit and self._size > limit:
             raise MessageTooBig(f"message exceeds the limit of {limit} bytes")
         decoder = self._decoder
         if decoder is not None:
-            return decoder.decode(data, last)
+            return decoder.decode(data, end)
         return data

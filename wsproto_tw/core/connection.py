@@ -315,6 +315,12 @@ class Connection:
             state = self.state
             try:
                 if state is State.OPEN or state is State.CLOSING:
+                    message = self._message
+                    if message is not None and type(message) is MessageStream and message.pending:
+                        # The rest of a compressed piece, inflated a
+                        # bounded part at a time (streaming mode).
+                        self._stream_out(message, message.more())
+                        continue
                     piece = self._reader.read_piece()
                     if piece is None:
                         return None
@@ -791,11 +797,17 @@ class Connection:
         """
         Streaming mode: hand on the next piece of the message under way.
         """
-        chunk = message.add(data, start, last)
+        self._stream_out(message, message.add(data, start, last))
+
+    def _stream_out(self, message: MessageStream, chunk: bytes | str) -> None:
+        """
+        Queue the events of a piece of a streamed message (or of a part of
+        one inflated by L{MessageStream.more}).
+        """
         events = self._events
         if chunk:
             events.append(MessageData(chunk))
-        if last:
+        if message.complete:
             self._message = None
             events.append(MessageEnded())
             stats = self.stats

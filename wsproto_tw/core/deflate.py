@@ -269,6 +269,42 @@ class DeflateCodec:
                 self._compressor = compressor
         return DeflateStream(self, compressor, size)
 
+    def inflate_some(self, data: bytes, fin: bool, size: int) -> tuple[bytes, bytes]:
+        """
+        Inflate part of the next piece of a compressed message, at most
+        C{size} bytes of output, so that a small piece that inflates to
+        megabytes is handed on a bounded part at a time (streaming mode).
+
+        @param data: the input: the next bytes of the message's payload, or
+            what the last call left unconsumed.
+        @param fin: C{data} ends the message: the C{00 00 ff ff} tail must
+            already be appended to it (by the first call for the piece);
+            once nothing is left to inflate, the inflater is reset as
+            L{decompress} does.
+        @param size: the most bytes to return, positive.
+        @return: C{(output, rest)}: the inflated bytes (C{size} of them if
+            there may be more, even when C{rest} is empty), and the input
+            not consumed yet, to be given to the next call.
+        @raise InvalidCompressedData: C{data} is not a valid deflate stream.
+        """
+        decompressor = self._decompressor
+        if decompressor is None:
+            decompressor = self._decompressor = zlib.decompressobj(-self.peer_window_bits)
+        if decompressor.eof:
+            # RFC 7692 §7.2.3.4: what follows a final block is ignored.
+            out, rest = b"", b""
+        else:
+            try:
+                out = decompressor.decompress(data, size)
+            except zlib.error as exc:
+                self._decompressor = None
+                detail = str(exc).rpartition(": ")[2]
+                raise InvalidCompressedData(f"invalid compressed data: {detail}") from None
+            rest = decompressor.unconsumed_tail
+        if fin and not rest and len(out) < size and (not self.peer_context_takeover or decompressor.eof):
+            self._decompressor = None
+        return out, rest
+
     def decompress(self, data: bytes, fin: bool, max_length: int | None) -> bytes:
         """
         Inflate the next piece of a compressed message (RFC 7692 §7.2.2).
