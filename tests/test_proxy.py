@@ -219,6 +219,9 @@ class EndpointTests(SynchronousTestCase):
         self.assertIsInstance(error.reason, ConnectionRefusedError)
         self.assertTrue(str(error).startswith("can't reach the proxy proxy.example:3128: "), str(error))
         self.assertNotIn("origin.example", str(error))
+        from wsproto_tw.__main__ import describeError
+
+        self.assertEqual(describeError(ProxyUnreachable("[::1]:3128", error.reason)), "proxy: connection refused by [::1]:3128")
 
     def test_cancel(self) -> None:
         """

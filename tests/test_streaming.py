@@ -382,6 +382,32 @@ class SockJSTests(SynchronousTestCase):
         self.poll()
         self.assertEqual(b"".join(b"".join(c) for c in written[len(before):]), b'a["hello"]\n')
 
+    def test_piecesBounded(self):
+        """
+        The pieces held for a message sent in pieces count against
+        C{max_queue_size}: past it the session fails with 1008 and drops
+        them; once the session is closed, pieces are dropped, not kept.
+        """
+        app = WebSocketApplication()
+        closes = []
+        app.connectionLost = lambda reason: closes.append(reason)
+        session, written = self.session(app)
+        session.beginMessage()
+        limit = 1 << 20  # SessionConfig().max_queue_size
+        session.sendMessageData("x" * (limit - 10))
+        self.assertEqual(session._piecesSize, limit - 10)
+        session.sendMessageData("y" * 11)
+        self.assertEqual(session._piecesSize, 0)
+        self.assertEqual(session._pieces, [])
+        self.assertTrue(session.closed)
+        session.sendMessageData("z" * 1000)
+        self.assertEqual(session._pieces, [])
+        session.endMessage()  # nothing to send, no error
+        self.poll()
+        sent = b"".join(b"".join(c) for c in written)
+        self.assertIn(b'c[1008,"message queue over its limit"]', sent)
+        self.assertNotIn(b"xxxx", sent)
+
     def test_receiveOnePiece(self):
         """
         A streaming application receives a SockJS message as started, one

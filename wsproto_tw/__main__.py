@@ -97,7 +97,7 @@ def describeError(
     if isinstance(error, ProxyUnreachable):
         proxyHost, _, proxyPort = error.proxy.rpartition(":")
         return "proxy: " + describeError(error.reason, proxyHost.strip("[]"), int(proxyPort) if proxyPort.isdigit() else 0)
-    where = f"{host}:{port}" if host else "the server"
+    where = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}") if host else "the server"
     if isinstance(error, NotWebSocketServer):
         text = error.reason
     elif isinstance(error, HandshakeRejected):

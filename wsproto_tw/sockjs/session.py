@@ -294,6 +294,21 @@ class Session:
             return
         self._pump(now)
 
+    def reserve(self, size: int, *, now: float) -> bool:
+        """
+        Count C{size} characters an application holds for a message it
+        sends in pieces against C{max_queue_size}, with what is queued:
+        past it the session fails with 1008, as L{send_text} does.
+
+        @return: whether the session is open and they fit.
+        """
+        if self.state is not SessionState.OPEN:
+            return False
+        if self.queued + size > self._config.max_queue_size:
+            self._fail(1008, "message queue over its limit", now=now)
+            return False
+        return True
+
     def send_heartbeat(self, *, now: float) -> None:
         """
         Send C{h} to the attached receiver now, if there is one.

@@ -190,7 +190,7 @@ class SockJSSession(FlowControlled):
     __slots__ = (
         "_app", "_clock", "_core", "request", "_peer", "_host", "_onClose", "_inbound", "_outbound",
         "_sink", "_receiver", "_sinkFull", "_held", "_reading", "_timers", "_timer", "_opened", "_over",
-        "_delivering", "_onLost", "closed", "openedAt", "lastActivity", "_streaming", "_pieces",
+        "_delivering", "_onLost", "closed", "openedAt", "lastActivity", "_streaming", "_pieces", "_piecesSize",
     )
 
     def __init__(
@@ -248,6 +248,7 @@ class SockJSSession(FlowControlled):
         self._streaming = IStreamingWebSocketApplication.providedBy(application)
         # The pieces of a text message sent in pieces (beginMessage), or None.
         self._pieces: list[str] | None = None
+        self._piecesSize = 0
 
     def __repr__(self) -> str:
         return f"<SockJSSession {self._core.state.value}>"
@@ -286,7 +287,18 @@ class SockJSSession(FlowControlled):
             raise InvalidState("no message is being sent in pieces: beginMessage() first")
         if not isinstance(data, str):
             raise TypeError(f"a text message's pieces are str, not {type(data).__name__}")
+        if not data:
+            return
+        # Held until endMessage: bounded by max_queue_size with what is
+        # queued; dropped once the session is no longer open.
+        held = self._piecesSize + len(data)
+        if not self._core.reserve(held, now=self._clock.seconds()):
+            pieces.clear()
+            self._piecesSize = 0
+            self._pump()
+            return
         pieces.append(data)
+        self._piecesSize = held
 
     def endMessage(self, data: str | None = None) -> None:
         """
@@ -302,6 +314,7 @@ class SockJSSession(FlowControlled):
             raise InvalidState("no message is being sent in pieces: beginMessage() first")
         text = "".join(self._pieces)
         self._pieces = None
+        self._piecesSize = 0
         self.sendText(text)
 
     def sendBinary(self, data: bytes) -> None:
