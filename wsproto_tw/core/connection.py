@@ -896,6 +896,9 @@ class ServerConnection(Connection):
         if self._proposed_codec is not None:
             self._codec = self._proposed_codec
             self._reader.allow_rsv1()
+        # What only the handshake needed goes: an idle connection keeps less.
+        self._key = self._proposed_codec = self._proposed_extensions = self._proposed_subprotocol = None
+        self.request._compact()
         # Bytes that arrived with the request head stay in the buffer: they
         # are frames, parsed as events() is iterated.
         self._opened(now)
