@@ -68,11 +68,18 @@ _QUOTED = 60
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)")
 # Fields whose values are the same on many connections (every client of a
 # kind sends the same ones): parsed heads share one string per value.
-_SHARED_VALUES = frozenset((
+# Interned here, as are the other names every opening handshake looks up
+# (_index interns them): a running server interns no new ones.
+_SHARED_VALUES = frozenset(map(sys.intern, (
     "host", "upgrade", "connection", "origin", "user-agent", "sec-websocket-version",
     "sec-websocket-extensions", "sec-websocket-protocol", "pragma", "cache-control",
     "accept-encoding", "accept-language",
-))
+)))
+_INTERNED_NAMES = frozenset(map(sys.intern, (
+    "sec-websocket-key", "sec-websocket-accept", "cookie", "authorization", "x-forwarded-for",
+    "x-forwarded-proto", "x-real-ip", "forwarded", "content-length", "content-type", "location",
+    "server", "date", "set-cookie", "www-authenticate", "retry-after",
+)))
 # The (name, value) pairs of those fields, by their header line: heads
 # share one pair per line too, and a line seen before is not parsed again.
 # Bounded: past _MAX_SHARED_PAIRS lines, new ones are parsed each time.
