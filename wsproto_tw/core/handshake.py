@@ -82,9 +82,11 @@ _INTERNED_NAMES = frozenset(map(sys.intern, (
 )))
 # The (name, value) pairs of those fields, by their header line: heads
 # share one pair per line too, and a line seen before is not parsed again.
-# Bounded: past _MAX_SHARED_PAIRS lines, new ones are parsed each time.
+# Bounded: lines up to _MAX_SHARED_LINE bytes, and past _MAX_SHARED_PAIRS
+# lines new ones are parsed each time (at most 256 KiB of lines kept).
 _SHARED_PAIRS: dict[bytes, tuple[str, str]] = {}
 _MAX_SHARED_PAIRS = 1024
+_MAX_SHARED_LINE = 256
 # The HTTP version nearly every request has, one tuple for all of them.
 _HTTP_11 = (1, 1)
 _FORBIDDEN_IN_VALUE_STR = re.compile(r"[\r\n\x00]")
@@ -258,7 +260,7 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
         value = value.rstrip(b" \t").decode("latin-1")
         if name.lower() in _SHARED_VALUES:
             pair = (name, intern(value))
-            if len(shared) < _MAX_SHARED_PAIRS:
+            if len(line) <= _MAX_SHARED_LINE and len(shared) < _MAX_SHARED_PAIRS:
                 shared[line] = pair
             headers.append(pair)
         else:
