@@ -1039,8 +1039,8 @@ class IdleStateTests(SynchronousTestCase):
         self.assertIsNone(connection._outflow)
         connection.pauseReading()
         self.assertTrue(connection._inflow.paused)
-        self.assertIsNone(connection._outflow)
         self.assertTrue(connection.whenDrained().called)
+        self.assertIsNone(connection._outflow)
 
     def test_applicationSlots(self):
         """
