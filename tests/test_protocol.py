@@ -1020,3 +1020,46 @@ class SharedTimerTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         clock.advance(4)
         self.assertEqual(later.value()[:1], b"\x89")
+
+
+class IdleStateTests(SynchronousTestCase):
+    """
+    What an open connection that has done nothing yet holds (see
+    L{tests.test_idlememory} for the bytes).
+    """
+
+    def test_noFlowObjects(self):
+        """
+        The flow objects are made at their first use: an open connection
+        that never paused has none; pausing makes the inbound one.
+        """
+        _, protocol, _, _, _ = opened()
+        connection = protocol.connection
+        self.assertIsNone(connection._inflow)
+        self.assertIsNone(connection._outflow)
+        connection.pauseReading()
+        self.assertTrue(connection._inflow.paused)
+        self.assertTrue(connection.whenDrained().called)
+        self.assertIsNone(connection._outflow)
+
+    def test_applicationSlots(self):
+        """
+        L{WebSocketApplication} keeps C{transport} in a slot, L{None} until
+        set; L{EchoApplication <wsproto_tw.apps.EchoApplication>} has no
+        instance dict; a subclass without C{__slots__} has one, as before.
+        """
+        from wsproto_tw.apps import EchoApplication
+
+        class Mine(WebSocketApplication):
+            pass
+
+        app = Mine()
+        self.assertIsNone(app.transport)
+        app.other = 1
+        app.transport = "t"
+        self.assertEqual((app.transport, app.other), ("t", 1))
+        self.assertRaises(AttributeError, getattr, app, "missing")
+        echo = EchoApplication()
+        self.assertIsNone(echo.transport)
+        self.assertFalse(hasattr(echo, "__dict__"))
+        self.assertIsNotNone(weakref.ref(echo)())

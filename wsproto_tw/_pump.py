@@ -118,8 +118,8 @@ class Pump:
         "_delivering",
         "_abortCall",
         "_startedAt",
-        "_inbound",
-        "_outbound",
+        "_inflow",
+        "_outflow",
         "__weakref__",
     )
 
@@ -167,8 +167,31 @@ class Pump:
         self._delivering = False
         self._abortCall: IDelayedCall | None = None
         self._startedAt = 0.0
-        self._inbound = InboundFlow(config)
-        self._outbound = OutboundFlow(config, clock, self._writeStalled)
+        # The flow objects are made the first time something needs them
+        # (most connections never pause either way): see _inbound and
+        # _outbound.
+        self._inflow: InboundFlow | None = None
+        self._outflow: OutboundFlow | None = None
+
+    @property
+    def _inbound(self) -> InboundFlow:
+        """
+        The L{InboundFlow}, made at the first use.
+        """
+        inflow = self._inflow
+        if inflow is None:
+            inflow = self._inflow = InboundFlow(self._config)
+        return inflow
+
+    @property
+    def _outbound(self) -> OutboundFlow:
+        """
+        The L{OutboundFlow}, made at the first use.
+        """
+        outflow = self._outflow
+        if outflow is None:
+            outflow = self._outflow = OutboundFlow(self._config, self._clock, self._writeStalled)
+        return outflow
 
     # -- IWireReceiver ---------------------------------------------------
 
@@ -206,7 +229,8 @@ class Pump:
             self._pause(PauseReason.WRITES)
 
     def writesResumed(self) -> None:
-        if self._outbound.resume():
+        outflow = self._outflow
+        if outflow is not None and outflow.resume():
             self.writesPausedSince = None
             self._resume(PauseReason.WRITES)
 
@@ -237,7 +261,8 @@ class Pump:
             self._abortCall.cancel()
         self._timer = self._abortCall = None
         closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
-        self._outbound.stop(Failure(closed))
+        if self._outflow is not None:
+            self._outflow.stop(Failure(closed))
         self._role.lost(self, reason)
         try:
             if self._opened:
@@ -273,7 +298,8 @@ class Pump:
             self._conn.pause_keepalive()
 
     def _resume(self, reason: PauseReason) -> None:
-        change = self._inbound.resume(reason)
+        inflow = self._inflow
+        change = None if inflow is None else inflow.resume(reason)
         conn = self._conn
         if change is None or conn is None:
             return
@@ -323,10 +349,13 @@ class Pump:
 
     def _deliverEvents(self) -> None:
         app = self._app
-        inbound = self._inbound
         nextEvent = self._conn.next_event
-        while not (inbound.paused and self._opened):
-            # While reading is paused, what was received waits in the core.
+        while True:
+            # While reading is paused, what was received waits in the core
+            # (a callback may have made the flow object meanwhile).
+            inflow = self._inflow
+            if inflow is not None and inflow.paused and self._opened:
+                return
             event = nextEvent()
             if event is None:
                 return
@@ -408,7 +437,8 @@ class Pump:
         conn = self._conn
         data = conn.data_to_send()
         if data:
-            if self._outbound.overLimit(len(data)) and not self._closing:
+            outflow = self._outflow
+            if outflow is not None and outflow.overLimit(len(data)) and not self._closing:
                 # The wire's buffer was full already and more than
                 # max_write_buffer piled up behind it.
                 self._writeStalled("write buffer over its limit")

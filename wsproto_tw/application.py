@@ -24,7 +24,19 @@ class WebSocketApplication:
     C{connectionOpened}.
     """
 
-    transport: Any = None
+    # A slot, not an instance dict, for applications that add no attributes
+    # (L{EchoApplication <wsproto_tw.apps.EchoApplication>}): one per
+    # connection. Subclasses without __slots__ get a dict as usual.
+    __slots__ = ("transport", "__weakref__")
+
+    transport: Any
+
+    def __getattr__(self, name: str) -> Any:
+        # C{transport} reads L{None} until it is set, as a class attribute
+        # default did.
+        if name == "transport":
+            return None
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def requestReceived(self, request: Any) -> Any:
         return None

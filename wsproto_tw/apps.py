@@ -20,6 +20,8 @@ class EchoApplication(WebSocketApplication):
     Sends every message back as it came: text as text, binary as binary.
     """
 
+    __slots__ = ()
+
     def textMessageReceived(self, text: str) -> None:
         self.transport.sendText(text)
 

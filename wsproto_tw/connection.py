@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IConsumer
 from zope.interface import implementer
 
@@ -147,6 +148,15 @@ class WebSocketConnection(FlowControlled, Pump):
     def abortConnection(self) -> None:
         if self.wire is not None:
             self.wire.abortConnection()
+
+    def whenDrained(self) -> Deferred:
+        # Without an OutboundFlow the buffer has never been full: fired at
+        # once, and no flow object made for it (a broadcast asks each
+        # member, every message).
+        outflow = self._outflow
+        if outflow is None:
+            return succeed(None)
+        return outflow.whenDrained()
 
     def goAway(self, code: int = CloseCode.GOING_AWAY, reason: str = "going away") -> None:
         if self._opened:

@@ -191,6 +191,8 @@ class WebSocketServerFactory(Factory):
         limit = self.config.max_connections
         # The server side keeps no per-connection state: one for all.
         self._role = _ServerRole(None if limit is None else (lambda: len(self.connections) > limit))
+        # One bound method for every connection, not one each.
+        self._onLost = self._lost
 
     def buildProtocol(self, addr: Any) -> StreamWire:
         """
@@ -228,7 +230,7 @@ class WebSocketServerFactory(Factory):
             self.reactor,
             makeCore,
             self._role,
-            onClose=self._lost,
+            onClose=self._onLost,
         )
         connection.factory = self
         self.connections.add(connection)

@@ -1166,3 +1166,53 @@ class ClientHandshakeTests(SynchronousTestCase):
         self.assertRaises(
             ValueError, ClientConnection, Config(), host="h", now=0.0, extra_headers=[("X", "1\r\nY: 2")]
         )
+
+
+class CompactRequestTests(SynchronousTestCase):
+    """
+    What an opened server connection keeps of its request: the headers, not
+    their index; parsed heads share what every client sends alike.
+    """
+
+    HEAD = (
+        b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"X-Thing: a\r\nx-thing: b"
+    )
+
+    def test_getAfterOpen(self):
+        """
+        Once the connection opens, the request drops its header index and
+        L{HandshakeRequest.get} and C{tokens} answer as before: any case,
+        repeated fields combined with C{", "}, the default when absent.
+        """
+        server = ServerConnection(Config(), now=0.0)
+        server.receive_data(self.HEAD + b"\r\n\r\n", now=0.0)
+        (event,) = server.events()
+        request = event.request
+        before = [request.get("x-THING"), request.get("upgrade"), request.get("nope", "d"), request.tokens("X-Thing")]
+        self.assertEqual(before, ["a, b", "websocket", "d", ["a", "b"]])
+        server.accept(now=0.0)
+        self.assertIs(server.state, State.OPEN)
+        self.assertIsNone(request._index)
+        after = [request.get("x-THING"), request.get("upgrade"), request.get("nope", "d"), request.tokens("X-Thing")]
+        self.assertEqual(after, before)
+        self.assertIsNone(request.get("nope"))
+
+    def test_sharedPairs(self):
+        """
+        Two requests share the (name, value) pairs of fields every client
+        sends alike, and their HTTP version; not the key, not a field
+        outside that list, not a line over 256 bytes.
+        """
+        long = b"\r\nUser-Agent: " + b"x" * 300
+        first = parse_request(self.HEAD + long)
+        second = parse_request(self.HEAD + long)
+        self.assertEqual(first.headers, second.headers)
+        pairs = dict(zip([name.lower() for name, _ in first.headers], zip(first.headers, second.headers)))
+        self.assertIs(*pairs["upgrade"])
+        self.assertIs(*pairs["host"])
+        self.assertIsNot(*pairs["sec-websocket-key"])
+        self.assertIsNot(*pairs["user-agent"])
+        self.assertIs(first.http_version, second.http_version)
+        self.assertEqual(parse_request(self.HEAD.replace(b"HTTP/1.1", b"HTTP/1.2")).http_version, (1, 2))

@@ -985,8 +985,7 @@ class ServerConnection(Connection):
     role = Role.SERVER
 
     __slots__ = (
-        "request", "peer", "_key", "_stream_request", "_proposed_subprotocol", "_proposed_extensions",
-        "_proposed_codec",
+        "request", "peer", "_stream_request", "_proposal",
     )
 
     def __init__(
@@ -1007,10 +1006,10 @@ class ServerConnection(Connection):
         self._stream_request = stream_request
         self.request: HandshakeRequest | None = None
         self.peer: object = None
-        self._key: str | None = None
-        self._proposed_subprotocol: str | None = None
-        self._proposed_extensions: str | None = None
-        self._proposed_codec: Any = None
+        # Between the request and the answer: (the Sec-WebSocket-Key or
+        # None, the subprotocol picked, the Sec-WebSocket-Extensions answer,
+        # its DeflateCodec); one slot, None once answered.
+        self._proposal: tuple[str | None, str | None, str | None, Any] | None = None
 
     def _receive_head(self, now: float) -> None:
         if self.request is not None:
@@ -1021,6 +1020,7 @@ class ServerConnection(Connection):
             return
         config = self._config
         request = self._stream_request
+        key = None
         if request is not None:
             # RFC 8441 §4, §5: an HTTP/2 stream; what it carries is frames.
             validate_stream_request(request, config.allowed_origins)
@@ -1030,7 +1030,7 @@ class ServerConnection(Connection):
                 check_request_start(self._reader.buffer)  # fail early garbage at once
                 return
             request = parse_request(head, config.max_headers, self.peer)
-            self._key = validate_request(request, config.allowed_origins)
+            key = validate_request(request, config.allowed_origins)
         subprotocol = None
         offered = request.subprotocols
         for name in config.subprotocols:
@@ -1041,15 +1041,14 @@ class ServerConnection(Connection):
             raise HandshakeFailed(
                 "no common subprotocol; this server speaks " + ", ".join(config.subprotocols)
             )
+        extensions = codec = None
         if config.compression is not None:
             from wsproto_tw.core import deflate
 
-            self._proposed_extensions, self._proposed_codec = deflate.negotiate_server(
-                config.compression, request.get("sec-websocket-extensions")
-            )
+            extensions, codec = deflate.negotiate_server(config.compression, request.get("sec-websocket-extensions"))
         self.request = request
         self._events.append(RequestReceived(request, subprotocol))
-        self._proposed_subprotocol = subprotocol
+        self._proposal = (key, subprotocol, extensions, codec)
 
     def accept(
         self,
@@ -1071,8 +1070,10 @@ class ServerConnection(Connection):
         """
         if self.state is not State.CONNECTING or self.request is None:
             raise InvalidState(f"can't accept in state {self.state.value}")
+        assert self._proposal is not None
+        key, proposed, extensions, codec = self._proposal
         if subprotocol is ...:
-            subprotocol = self._proposed_subprotocol
+            subprotocol = proposed
         elif subprotocol is not None and subprotocol not in self.request.subprotocols:
             raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
         if self._stream_request is not None:
@@ -1080,21 +1081,22 @@ class ServerConnection(Connection):
             fields = []
             if subprotocol is not None:
                 fields.append(("Sec-WebSocket-Protocol", subprotocol))
-            if self._proposed_extensions:
-                fields.append(("Sec-WebSocket-Extensions", self._proposed_extensions))
+            if extensions:
+                fields.append(("Sec-WebSocket-Extensions", extensions))
             self._out.append(build_response(200, [*fields, *extra_headers]))
             self.stats.handshake_status = 200
         else:
-            assert self._key is not None
-            self._out.append(
-                build_accept_response(self._key, subprotocol, self._proposed_extensions, extra_headers)
-            )
+            assert key is not None
+            self._out.append(build_accept_response(key, subprotocol, extensions, extra_headers))
             self.stats.handshake_status = 101
         self.subprotocol = subprotocol
-        self.extensions = self._proposed_extensions
-        if self._proposed_codec is not None:
-            self._codec = self._proposed_codec
+        self.extensions = extensions
+        if codec is not None:
+            self._codec = codec
             self._reader.allow_rsv1()
+        # What only the handshake needed goes: an idle connection keeps less.
+        self._proposal = None
+        self.request._compact()
         # Bytes that arrived with the request head stay in the buffer: they
         # are frames, parsed as events() is iterated.
         self._opened(now)

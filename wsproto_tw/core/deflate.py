@@ -13,6 +13,7 @@ size it is allowed to produce.
 from __future__ import annotations
 
 import re
+import sys
 import zlib
 from typing import Any
 from dataclasses import dataclass
@@ -486,7 +487,8 @@ def _format(params: list[tuple[str, int | None]]) -> str:
     parts = [EXTENSION_NAME]
     for name, value in params:
         parts.append(name if value is None else f"{name}={value}")
-    return "; ".join(parts)
+    # One string for every connection that negotiates the same parameters.
+    return sys.intern("; ".join(parts))
 
 
 def _codec(

@@ -68,11 +68,27 @@ _QUOTED = 60
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)")
 # Fields whose values are the same on many connections (every client of a
 # kind sends the same ones): parsed heads share one string per value.
-_SHARED_VALUES = frozenset((
+# Interned here, as are the other names every opening handshake looks up
+# (_index interns them): a running server interns no new ones.
+_SHARED_VALUES = frozenset(map(sys.intern, (
     "host", "upgrade", "connection", "origin", "user-agent", "sec-websocket-version",
     "sec-websocket-extensions", "sec-websocket-protocol", "pragma", "cache-control",
     "accept-encoding", "accept-language",
-))
+)))
+_INTERNED_NAMES = frozenset(map(sys.intern, (
+    "sec-websocket-key", "sec-websocket-accept", "cookie", "authorization", "x-forwarded-for",
+    "x-forwarded-proto", "x-real-ip", "forwarded", "content-length", "content-type", "location",
+    "server", "date", "set-cookie", "www-authenticate", "retry-after",
+)))
+# The (name, value) pairs of those fields, by their header line: heads
+# share one pair per line too, and a line seen before is not parsed again.
+# Bounded: lines up to _MAX_SHARED_LINE bytes, and past _MAX_SHARED_PAIRS
+# lines new ones are parsed each time (at most 256 KiB of lines kept).
+_SHARED_PAIRS: dict[bytes, tuple[str, str]] = {}
+_MAX_SHARED_PAIRS = 1024
+_MAX_SHARED_LINE = 256
+# The HTTP version nearly every request has, one tuple for all of them.
+_HTTP_11 = (1, 1)
 _FORBIDDEN_IN_VALUE_STR = re.compile(r"[\r\n\x00]")
 
 STATUS_PHRASES = {
@@ -110,6 +126,15 @@ def split_tokens(value: str | None) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _lookup(headers: tuple[tuple[str, str], ...], key: str) -> str | None:
+    # What _index(headers).get(key) would be, without the dict.
+    found = None
+    for name, value in headers:
+        if name.lower() == key:
+            found = value if found is None else f"{found}, {value}"
+    return found
+
+
 def _index(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     # RFC 9110 §5.3: repeated fields combine with ", ".
     index: dict[str, str] = {}
@@ -136,6 +161,9 @@ class HandshakeRequest:
     @ivar peer: the peer's address, when the transport layer knows it.
     """
 
+    # The index of the headers by lower-case name, for the handshake's many
+    # lookups; None once the connection opened (L{_compact}): an open
+    # connection looks through its few headers instead of keeping a dict.
     method: str
     target: str
     http_version: tuple[int, int]
@@ -160,13 +188,25 @@ class HandshakeRequest:
         @return: the value of header C{name} (case-insensitive), repeated
             fields combined with C{", "}, or C{default}.
         """
-        return self._index.get(name.lower(), default)
+        index = self._index
+        if index is None:
+            found = _lookup(self.headers, name.lower())
+            return default if found is None else found
+        return index.get(name.lower(), default)
 
     def tokens(self, name: str) -> list[str]:
         """
         @return: the comma-separated elements of header C{name}.
         """
-        return split_tokens(self._index.get(name.lower()))
+        return split_tokens(self.get(name))
+
+    def _compact(self) -> None:
+        """
+        Drop the header index once the handshake is over: an idle
+        connection keeps its request (the API promises it) but not a dict
+        of its headers. L{get} then looks through L{headers}.
+        """
+        object.__setattr__(self, "_index", None)
 
     @property
     def subprotocols(self) -> list[str]:
@@ -197,13 +237,19 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
 
     @raise HandshakeFailed: the head is malformed or has too many fields.
     """
-    lines = data.split(b"\r\n")
+    # Lines key _SHARED_PAIRS: they must be bytes, hashable.
+    lines = bytes(data).split(b"\r\n")
     if len(lines) - 1 > max_headers:
         raise HeadTooLarge(f"more than {max_headers} header lines")
     intern = sys.intern
     match_line = _HEADER_LINE.fullmatch
     headers = []
+    shared = _SHARED_PAIRS
     for line in lines[1:]:
+        pair = shared.get(line)
+        if pair is not None:
+            headers.append(pair)
+            continue
         match = match_line(line)
         if match is None:
             raise HandshakeFailed("malformed header line")
@@ -213,8 +259,12 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
         name = intern(name.decode("ascii"))
         value = value.rstrip(b" \t").decode("latin-1")
         if name.lower() in _SHARED_VALUES:
-            value = intern(value)
-        headers.append((name, value))
+            pair = (name, intern(value))
+            if len(line) <= _MAX_SHARED_LINE and len(shared) < _MAX_SHARED_PAIRS:
+                shared[line] = pair
+            headers.append(pair)
+        else:
+            headers.append((name, value))
     return lines[0], tuple(headers)
 
 
@@ -380,10 +430,11 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
         head = head[2:]  # RFC 9112 §2.2
     first, headers = parse_head(head, max_headers)
     method, target, major, minor = _split_request_line(first)
+    version = (major, minor)
     return HandshakeRequest(
         method=sys.intern(method.decode("ascii")),
         target=target.decode("latin-1"),
-        http_version=(major, minor),
+        http_version=_HTTP_11 if version == _HTTP_11 else version,
         headers=headers,
         peer=peer,
     )
