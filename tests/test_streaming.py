@@ -388,10 +388,7 @@ class SockJSTests(SynchronousTestCase):
         C{max_queue_size}: past it the session fails with 1008 and drops
         them; once the session is closed, pieces are dropped, not kept.
         """
-        app = WebSocketApplication()
-        closes = []
-        app.connectionLost = lambda reason: closes.append(reason)
-        session, written = self.session(app)
+        session, written = self.session(WebSocketApplication())
         session.beginMessage()
         limit = 1 << 20  # SessionConfig().max_queue_size
         session.sendMessageData("x" * (limit - 10))
