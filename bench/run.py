@@ -461,7 +461,9 @@ from autobahn.websocket import USES_NVX
 out["autobahn_nvx"] = USES_NVX
 print(json.dumps(out))
 """
-    env = json.loads(run([PY, "-c", probe], capture_output=True, text=True).stdout)
+    # -P and another directory: the installed package (as twistd imports
+    # it), not the checkout's sources without their C accelerator.
+    env = json.loads(run([PY, "-P", "-c", probe], capture_output=True, text=True, cwd=str(OUT)).stdout)
     cpu = "?"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
