@@ -12,7 +12,9 @@ import struct
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.errors import MessageTooBig, PeerViolation
 
-__all__ = ["Opcode", "CloseCode", "Frame", "FrameReader", "BytesBuilder", "build_frame", "apply_mask"]
+__all__ = [
+    "Opcode", "CloseCode", "Frame", "FrameReader", "BytesBuilder", "build_frame", "build_frame_pieces", "apply_mask",
+]
 
 
 # RFC 6455 §7.4: codes that may appear in a Close frame on the wire.
@@ -136,6 +138,16 @@ class Frame:
         return f"Frame({self.opcode!r}, {self.payload[:32]!r}, fin={self.fin}, rsv1={self.rsv1})"
 
 
+def _frame_head(opcode: int, n: int, fin: bool, rsv1: bool, masked: bool) -> bytes:
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    m = 0x80 if masked else 0
+    if n < 126:
+        return _pack_b2(b0, m | n)
+    if n < 0x10000:
+        return _pack_b2h(b0, m | 126, n)
+    return _pack_b2q(b0, m | 127, n)
+
+
 def build_frame(
     opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False, mask_key: bytes | None = None
 ) -> bytes:
@@ -144,18 +156,29 @@ def build_frame(
 
     @param mask_key: four bytes to mask with (clients), or L{None} (servers).
     """
-    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-    n = len(payload)
-    m = 0x80 if mask_key is not None else 0
-    if n < 126:
-        head = _pack_b2(b0, m | n)
-    elif n < 0x10000:
-        head = _pack_b2h(b0, m | 126, n)
-    else:
-        head = _pack_b2q(b0, m | 127, n)
+    head = _frame_head(opcode, len(payload), fin, rsv1, mask_key is not None)
     if mask_key is None:
         return head + payload
     return head + mask_key + apply_mask(payload, mask_key)
+
+
+def build_frame_pieces(
+    opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False, mask_key: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """
+    Serialize one frame (RFC 6455 §5.2) as two pieces to be sent one after
+    the other, the header (with the masking key, if any) and the payload,
+    so that a large payload is not copied behind its header: unmasked
+    (servers), the payload piece is C{payload} itself.
+
+    @param payload: the payload, C{bytes}.
+    @param mask_key: four bytes to mask with (clients), or L{None} (servers).
+    @return: C{(header, payload)}; joined, they are L{build_frame}'s bytes.
+    """
+    head = _frame_head(opcode, len(payload), fin, rsv1, mask_key is not None)
+    if mask_key is None:
+        return head, payload
+    return head + mask_key, apply_mask(payload, mask_key)
 
 
 class FrameReader:
