@@ -1,9 +1,10 @@
 /*
  * wsproto_tw.core._speedups: an optional C accelerator for the sans-I/O core.
  *
- * apply_mask(data, key) -> bytes
+ * apply_mask(data, key, offset=0) -> bytes
  *     XOR data with the 4-byte masking key repeated (RFC 6455 §5.3), eight
- *     bytes at a time.
+ *     bytes at a time; data starts offset bytes into the payload, so a
+ *     payload unmasked in parts needs no rotated copies of the key.
  *
  * BytesBuilder(size_hint=0)
  *     Joins the pieces of a message into one bytes object, written in place:
@@ -23,8 +24,13 @@
 #include <string.h>
 
 static void
-mask_into(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsigned char key[4])
+mask_into(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsigned char key_in[4],
+          Py_ssize_t offset)
 {
+    /* The key as it stands at byte 0 of data that begins offset bytes into
+     * the payload. */
+    unsigned char key[4] = {key_in[offset & 3], key_in[(offset + 1) & 3], key_in[(offset + 2) & 3],
+                            key_in[(offset + 3) & 3]};
     Py_ssize_t i = 0;
     if (n >= 16) {
         unsigned char kb[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
@@ -42,19 +48,31 @@ mask_into(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsig
 }
 
 PyDoc_STRVAR(apply_mask_doc,
-"apply_mask(data, key) -> bytes\n\n"
+"apply_mask(data, key, offset=0) -> bytes\n\n"
 "XOR the bytes-like data with the 4-byte masking key repeated\n"
-"(RFC 6455 section 5.3).");
+"(RFC 6455 section 5.3), data being the part of a payload that begins\n"
+"offset bytes into it (the key carries on where the previous part left it).");
 
 static PyObject *
 apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data, key;
     PyObject *result = NULL;
+    Py_ssize_t offset = 0;
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "apply_mask() takes 2 arguments (%zd given)", nargs);
+    if (nargs != 2 && nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "apply_mask() takes 2 or 3 arguments (%zd given)", nargs);
         return NULL;
+    }
+    if (nargs == 3) {
+        offset = PyLong_AsSsize_t(args[2]);
+        if (offset == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (offset < 0) {
+            PyErr_SetString(PyExc_ValueError, "offset must not be negative");
+            return NULL;
+        }
     }
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
@@ -74,10 +92,10 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (data.len >= 65536) {
         /* Large payloads: let other threads run meanwhile. */
         Py_BEGIN_ALLOW_THREADS
-        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf);
+        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf, offset);
         Py_END_ALLOW_THREADS
     } else {
-        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf);
+        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf, offset);
     }
 done:
     PyBuffer_Release(&key);

@@ -237,7 +237,7 @@ class Connection:
         self.stats.bytes_received += len(data)
         if self.state is State.CLOSED:
             return
-        self._reader.buffer += data
+        self._reader.feed(data)
         self._now = now
         keepalive = self._keepalive
         if keepalive.idle_by is not None:
@@ -718,7 +718,7 @@ class Connection:
             after the closing handshake (RFC 6455 §7.1.1).
         """
         self._transition(input)
-        self._reader.buffer.clear()
+        self._reader.clear()
         self._message = None
         self._keepalive.stop()
         self._open_by = None

@@ -44,15 +44,26 @@ _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
 
 
-def _mask_python(data: bytes, key: bytes) -> bytes:
+def _mask_python(data: bytes, key: bytes, offset: int = 0) -> bytes:
     """
     XOR C{data} with the 4-byte C{key} repeated (RFC 6455 §5.3), in pure
     Python: one C{int} XOR for short data, four strided C{translate} calls
     (about twice as fast) for long data. Both arguments may be any
     bytes-like object, as for the C version.
+
+    @param offset: how far into the payload C{data} begins, in bytes: the
+        key carries on where the part before left it.
+    @raise ValueError: C{key} is not 4 bytes, or C{offset} is negative.
     """
     n = len(data)
     key = bytes(key)
+    if len(key) != 4:
+        raise ValueError("mask key must be 4 bytes")
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+    shift = offset & 3
+    if shift:
+        key = key[shift:] + key[:shift]
     if n < 2048:
         repeated = key * (n // 4 + 1)
         return (
@@ -191,12 +202,19 @@ class FrameReader:
     message can be validated (and rejected) before its frame is complete,
     and a large frame is never held twice. Control frames come out whole.
 
-    @ivar buffer: bytes received and not yet consumed.
+    Bytes received while the payload of a data frame is under way and
+    nothing else is buffered are kept as they came (L{feed}), not copied
+    into L{buffer}: the next piece of the payload is unmasked straight from
+    them, or, unmasked already (a client's), is them.
+
+    @ivar buffer: bytes received and not yet consumed (but for a chunk
+        L{feed} keeps as it came: use L{feed} and L{clear} to add and drop
+        bytes once frames are read).
     """
 
     __slots__ = (
         "buffer", "_mask_bit", "_max_frame_size", "_rsv_allowed", "_plain",
-        "_opcode", "_fin", "_rsv1", "_remaining", "_key", "_offset",
+        "_opcode", "_fin", "_rsv1", "_remaining", "_key", "_offset", "_chunk",
     )
 
     def __init__(self, expect_mask: bool, max_frame_size: int, rsv1_allowed: bool = False) -> None:
@@ -214,6 +232,30 @@ class FrameReader:
         self._remaining = 0
         self._key: bytes | None = None
         self._offset = 0
+        # Received bytes kept as they came (see feed), or None.
+        self._chunk: bytes | None = None
+
+    def feed(self, data: bytes) -> None:
+        """
+        Add received bytes at the end of what is to be read.
+
+        @param data: C{bytes}, or another bytes-like object (copied).
+        """
+        if self._chunk is not None:
+            # Only while a payload is under way, with nothing buffered.
+            self.buffer += self._chunk
+            self._chunk = None
+        if self._opcode is not None and not self.buffer and type(data) is bytes:
+            self._chunk = data
+        else:
+            self.buffer += data
+
+    def clear(self) -> None:
+        """
+        Drop every byte received and not yet read.
+        """
+        self.buffer.clear()
+        self._chunk = None
 
     def allow_rsv1(self) -> None:
         """
@@ -339,11 +381,36 @@ class FrameReader:
         """
         Read the next piece of the payload of the data frame under way.
         """
+        opcode = self._opcode
+        chunk = self._chunk
+        if chunk is not None:
+            return opcode, self._fin, self._rsv1, self._takeChunk(chunk), False, self._opcode is None
         if not self.buffer:
             return None
-        opcode = self._opcode
         data = self._take(min(self._remaining, len(self.buffer)))
         return opcode, self._fin, self._rsv1, data, False, self._opcode is None
+
+    def _takeChunk(self, chunk: bytes) -> bytes:
+        """
+        Take the next piece of the payload under way off the chunk L{feed}
+        kept, unmasked; what follows the payload goes to the buffer.
+        """
+        self._chunk = None
+        n = len(chunk)
+        remaining = self._remaining
+        key = self._key
+        if n <= remaining:
+            data = chunk if key is None else apply_mask(chunk, key, self._offset)
+        else:
+            with memoryview(chunk) as view:
+                data = bytes(view[:remaining]) if key is None else apply_mask(view[:remaining], key, self._offset)
+                self.buffer += view[remaining:]
+            n = remaining
+        self._offset += n
+        self._remaining = remaining - n
+        if self._remaining == 0:
+            self._opcode = None
+        return data
 
     def _take(self, n: int) -> bytes:
         """
@@ -357,8 +424,7 @@ class FrameReader:
                 data = bytes(view[:n])
             else:
                 # The key continues where the previous piece left it.
-                shift = self._offset & 3
-                data = apply_mask(view[:n], key[shift:] + key[:shift])
+                data = apply_mask(view[:n], key, self._offset)
         del buf[:n]
         self._offset += n
         self._remaining -= n
