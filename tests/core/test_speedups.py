@@ -160,6 +160,48 @@ class CMaskTests(SynchronousTestCase):
                 got = _speedups.apply_mask(view[start:end], key)
             self.assertEqual(got, _mask_python(bytes(buffer[start:end]), key), (start, end))
 
+    def test_offsetAgrees(self) -> None:
+        """
+        With an offset, C and Python give the same bytes, for random
+        lengths and offsets (offsets past 3 wrap around the key).
+        """
+        for _ in range(400):
+            n = self.rng.choice([self.rng.randrange(0, 40), self.rng.randrange(40, 5000)])
+            data = self.rng.randbytes(n)
+            key = self.rng.randbytes(4)
+            offset = self.rng.randrange(0, 1 << 40)
+            self.assertEqual(
+                _speedups.apply_mask(data, key, offset), _mask_python(data, key, offset), (n, offset))
+
+    def test_offsetCarriesAcrossPieces(self) -> None:
+        """
+        A payload masked piece by piece, each piece at the offset where it
+        begins, is the payload masked whole: in C and in Python, for random
+        cuts (empty pieces included), from bytes and from memoryview slices.
+        """
+        for _ in range(60):
+            payload = self.rng.randbytes(self.rng.randrange(0, 3000))
+            key = self.rng.randbytes(4)
+            whole = _reference(payload, key)
+            cuts = sorted(self.rng.randrange(0, len(payload) + 1) for _ in range(self.rng.randrange(0, 12)))
+            for mask in (_speedups.apply_mask, _mask_python):
+                pieces = []
+                start = 0
+                with memoryview(payload) as view:
+                    for end in [*cuts, len(payload)]:
+                        pieces.append(mask(view[start:end], key, start))
+                        start = end
+                self.assertEqual(b"".join(pieces), whole, (mask, cuts))
+
+    def test_badOffset(self) -> None:
+        """
+        A negative offset is a C{ValueError} in C and in Python; one that is
+        not an integer is a C{TypeError}.
+        """
+        for mask in (_speedups.apply_mask, _mask_python):
+            self.assertRaises(ValueError, mask, b"abc", b"\x00\x01\x02\x03", -1)
+            self.assertRaises(TypeError, mask, b"abc", b"\x00\x01\x02\x03", "1")
+
     def test_bytesLikeInputs(self) -> None:
         """
         bytes, bytearray and memoryview data and keys are accepted, and the
