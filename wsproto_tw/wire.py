@@ -77,11 +77,15 @@ class StreamWire(Protocol):
         self.transport: Any = None
         self.connection = connection
         # Whether the transport looks like Twisted's plain TCP connection;
-        # whether it said its buffer is full; pieces held back until it
+        # whether it says its buffer is full; pieces held back until it
         # drains (see writeSequence).
         self._plain = False
         self._full = False
         self._held: list[bytes] | None = None
+        # Whether the connection was told the writes paused; whether it
+        # asked to close once what is held has gone out.
+        self._told = False
+        self._closing = False
 
     # -- Protocol ----------------------------------------------------------
 
@@ -109,7 +113,9 @@ class StreamWire(Protocol):
 
     def pauseProducing(self) -> None:
         self._full = True
-        self.connection.writesPaused()
+        if not self._told:
+            self._told = True
+            self.connection.writesPaused()
 
     def resumeProducing(self) -> None:
         self._full = False
@@ -120,6 +126,10 @@ class StreamWire(Protocol):
             self._writePieces(held)
             if self._full:
                 return  # it filled again: the connection stays paused
+        if self._closing:
+            self._loseConnection()
+            return
+        self._told = False
         self.connection.writesResumed()
 
     def stopProducing(self) -> None:
@@ -192,11 +202,15 @@ class StreamWire(Protocol):
             transport.writeSequence(pieces[start:])
 
     def loseConnection(self) -> None:
-        held = self._held
-        if held:
-            # What is held goes out before the close, copied as it may be.
-            self._held = None
-            self.transport.writeSequence(held)
+        if self._held:
+            # What is held goes out first: the transport closes once it has
+            # drained (an abortConnection drops it all).
+            self._closing = True
+        else:
+            self._loseConnection()
+
+    def _loseConnection(self) -> None:
+        self._closing = False
         # A registered producer would keep the transport from closing once
         # its buffer drains.
         self.transport.unregisterProducer()
@@ -204,6 +218,7 @@ class StreamWire(Protocol):
 
     def abortConnection(self) -> None:
         self._held = None
+        self._closing = False
         if self.transport is not None:
             self.transport.abortConnection()
 
