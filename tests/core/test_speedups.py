@@ -352,3 +352,78 @@ if _speedups is None and NO_SPEEDUPS:
     # The user opted out of the C accelerator (WSPROTO_TW_NO_SPEEDUPS=1, and
     # run-tests.sh then builds none): there is no C code here to test.
     del CBuildTests, CMaskTests, CBytesBuilderTests
+
+
+def _vmFlags(address: int) -> set[str]:
+    """
+    @return: the C{VmFlags} of the mapping holding C{address}, from
+        C{/proc/self/smaps}.
+    """
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split(None, 1)[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                return set(line.split()[1:])
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+# Linux with transparent huge pages (the C builder advises them there).
+_THP = sys.platform.startswith("linux") and os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+class HugePageAdviceTests(SynchronousTestCase):
+    """
+    The C L{BytesBuilder} asks for transparent huge pages for the 2 MiB
+    pages inside a buffer of 4 MiB or more (Linux), so that filling a large
+    message takes a few page faults, not one per 4 KiB.
+    """
+
+    def setUp(self) -> None:
+        _requireBuilt(self)
+
+    def dataAddress(self, value: bytes) -> int:
+        # CPython: a bytes object's data follows its fixed-size header.
+        return id(value) + bytes.__basicsize__ - 1
+
+    def assertAdvised(self, value: bytes, advised: bool) -> None:
+        middle = self.dataAddress(value) + len(value) // 2
+        if _THP:
+            self.assertEqual("hg" in _vmFlags(middle), advised)
+
+    def test_sizedFromHint(self) -> None:
+        """
+        A buffer allocated from a 16 MiB hint is advised, and holds what
+        was appended.
+        """
+        chunk = bytes(range(256)) * 4096
+        builder = _speedups.BytesBuilder(16 << 20)
+        for _ in range(16):
+            builder.append(chunk)
+        value = builder.build()
+        self.assertEqual(value, chunk * 16)
+        self.assertAdvised(value, True)
+
+    def test_grown(self) -> None:
+        """
+        A buffer grown past 4 MiB by appends is advised too.
+        """
+        chunk = b"\x5a" * (1 << 20)
+        builder = _speedups.BytesBuilder()
+        for _ in range(12):
+            builder.append(chunk)
+        value = builder.build()
+        self.assertEqual(value, chunk * 12)
+        self.assertAdvised(value, True)
+
+    def test_smallNotAdvised(self) -> None:
+        """
+        A buffer under 4 MiB is left alone.
+        """
+        builder = _speedups.BytesBuilder(3 << 20)
+        builder.append(b"\x01" * (3 << 20))
+        value = builder.build()
+        self.assertAdvised(value, False)

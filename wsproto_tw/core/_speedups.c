@@ -12,7 +12,8 @@
  *     The bytes object is private to the builder until build() returns it,
  *     so growing it with _PyBytes_Resize is allowed. A large message then
  *     costs one allocation of its size, where joining a list of pieces
- *     holds every piece as well until the join.
+ *     holds every piece as well until the join. A buffer of 4 MiB or more
+ *     is offered transparent huge pages (advise_huge).
  *
  * The pure-Python fallbacks in wsproto_tw.core.frames compute the same
  * results; tests/core/test_speedups.py checks that they agree.
@@ -22,6 +23,38 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+/* Buffers from this size on are offered transparent huge pages. */
+#define HUGE_ADVICE_MIN ((Py_ssize_t)4 << 20)
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+/*
+ * Ask the kernel to back the whole 2 MiB pages inside a large buffer with
+ * transparent huge pages (Linux, where THP is "madvise" or "always"):
+ * filling a fresh 16 MiB message then costs 8 page faults instead of 4,096.
+ * It concerns this buffer's pages only (no process-wide malloc tuning), and
+ * it is advice: failure or a kernel without THP changes nothing else.
+ */
+static void
+advise_huge(char *start, Py_ssize_t size)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (size < HUGE_ADVICE_MIN) {
+        return;
+    }
+    uintptr_t lo = ((uintptr_t)start + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uintptr_t hi = ((uintptr_t)start + (uintptr_t)size) & ~(HUGE_PAGE - 1);
+    if (hi > lo) {
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+#else
+    (void)start;
+    (void)size;
+#endif
+}
 
 static void
 mask_into(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsigned char key_in[4],
@@ -131,6 +164,7 @@ BytesBuilder_init(BytesBuilder *self, PyObject *args, PyObject *kwargs)
         if (self->bytes == NULL) {
             return -1;
         }
+        advise_huge(PyBytes_AS_STRING(self->bytes), hint);
     }
     return 0;
 }
@@ -180,6 +214,7 @@ BytesBuilder_append(BytesBuilder *self, PyObject *arg)
             PyBuffer_Release(&data);
             return NULL;
         }
+        advise_huge(PyBytes_AS_STRING(self->bytes), target);
     }
     memcpy(PyBytes_AS_STRING(self->bytes) + self->size, data.buf, data.len);
     self->size = needed;
