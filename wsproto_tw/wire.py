@@ -41,12 +41,13 @@ def _plainTCP(transport: Any) -> bool:
 
 def _idle(transport: Any) -> bool:
     """
-    @return: whether a plain TCP transport is connected, not closing, and
-        has nothing left to send.
+    @return: whether a plain TCP transport is connected, not closing, still
+        without TLS, and has nothing left to send.
     """
     return (
         transport.connected
         and not transport.disconnecting
+        and not getattr(transport, "TLS", False)  # startTLS since: bytes go through TLS
         and not transport._tempDataLen
         and transport.offset == len(transport.dataBuffer)
     )
