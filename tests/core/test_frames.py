@@ -824,3 +824,47 @@ class LargeMessageTests(SynchronousTestCase):
         client = openedClient()
         client.send_binary(payload)
         self.assertEqual(b"".join(client.data_to_send_pieces())[:4], bytes([0x82, 0xFF, 0, 0]))
+
+    def test_limitInTheMiddle(self) -> None:
+        """
+        A message over C{max_message_size}, its second frame received in
+        chunks, fails with 1009 in the chunk that passes the limit, without
+        a message.
+        """
+        payload = self.message(80_000)
+        key = b"\x01\x02\x03\x04"
+        data = build_frame(Opcode.BINARY, payload[:40_000], fin=False, mask_key=key) + build_frame(
+            Opcode.CONTINUATION, payload[40_000:], mask_key=key)
+        server = openedServer(Config(max_message_size=50_000))
+        chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+        # Two headers of 8 bytes: the payload passes 50,000 bytes at byte
+        # 50,016 of the stream, in chunk 12.
+        for i, chunk in enumerate(chunks[:13]):
+            events = self.receive(server, [chunk])
+            self.assertEqual([type(e) for e in events], [ConnectionFailed] if i == 12 else [], i)
+        self.assertEqual(events[0].code, 1009)
+
+    def test_middleChunksAbsorbed(self) -> None:
+        """
+        Chunks that are all payload of a binary frame under way, not its
+        end, go straight into the message: nothing is buffered, and the
+        message holds them.
+        """
+        payload = self.message(30_000)
+        data = build_frame(Opcode.BINARY, payload, mask_key=b"\x05\x06\x07\x08")
+        server = openedServer()
+        self.assertEqual(self.receive(server, [data[:1000]]), [])
+        server.receive_data(data[1000:20_000], now=1.0)
+        self.assertEqual(server._message.size, 20_000 - 8)
+        self.assertEqual(len(server._reader.buffer), 0)
+        self.assertEqual(self.receive(server, [data[20_000:]]), [BinaryMessage(payload)])
+
+    def test_textNotAbsorbed(self) -> None:
+        """
+        Text goes the usual way (validated as it comes), and arrives whole.
+        """
+        payload = "\u00e9t\u00e9 ".encode() * 5000
+        data = build_frame(Opcode.TEXT, payload, mask_key=b"\x05\x06\x07\x08")
+        server = openedServer()
+        events = self.receive(server, [data[i : i + 777] for i in range(0, len(data), 777)])
+        self.assertEqual(events, [TextMessage(payload.decode())])

@@ -268,6 +268,35 @@ class _BytesBuilderTestsMixin:
         self.assertEqual(result, b"Hello, WebSocket")
         self.assertEqual(hash(result), hash(b"Hello, WebSocket"))
 
+    def test_appendUnmasks(self) -> None:
+        """
+        With a key and an offset, L{append} unmasks each piece as the
+        payload's part that begins at that offset: the pieces build the
+        payload masked whole, for random cuts, sizes and hints.
+        """
+        rng = random.Random(7)
+        for _ in range(40):
+            payload = rng.randbytes(rng.randrange(0, 5000))
+            key = rng.randbytes(4)
+            cuts = sorted(rng.randrange(0, len(payload) + 1) for _ in range(rng.randrange(0, 9)))
+            builder = self.builderType(rng.choice([0, len(payload)]))
+            start = 0
+            for end in [*cuts, len(payload)]:
+                builder.append(payload[start:end], key, start)
+                start = end
+            self.assertEqual(builder.build(), _mask_python(payload, key), cuts)
+
+    def test_appendBadKey(self) -> None:
+        """
+        A key that is not 4 bytes, or a negative offset, is a
+        C{ValueError}; a key of L{None} means no masking.
+        """
+        builder = self.builderType()
+        self.assertRaises(ValueError, builder.append, b"abc", b"\x01\x02\x03")
+        self.assertRaises(ValueError, builder.append, b"abc", b"\x01\x02\x03\x04", -1)
+        builder.append(b"abc", None, 5)
+        self.assertEqual(builder.build(), b"abc")
+
     def test_sizeHint(self) -> None:
         """
         A size hint larger or smaller than what is appended changes nothing

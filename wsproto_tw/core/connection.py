@@ -237,7 +237,9 @@ class Connection:
         self.stats.bytes_received += len(data)
         if self.state is State.CLOSED:
             return
-        self._reader.feed(data)
+        message = self._message
+        if message is None or self._events or not self._reader.feed_into(data, message.absorb):
+            self._reader.feed(data)
         self._now = now
         keepalive = self._keepalive
         if keepalive.idle_by is not None:

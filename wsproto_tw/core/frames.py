@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import Callable
 
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.errors import MessageTooBig, PeerViolation
@@ -94,11 +95,13 @@ class _PythonBytesBuilder:
             raise ValueError("size_hint must not be negative")
         self._parts: list[bytes] = []
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, key: bytes | None = None, offset: int = 0) -> None:
         """
-        Add C{data} (any bytes-like object) at the end.
+        Add C{data} (any bytes-like object) at the end; with a 4-byte
+        masking C{key}, unmasked, C{data} beginning C{offset} bytes into
+        its payload (RFC 6455 §5.3).
         """
-        self._parts.append(bytes(data))
+        self._parts.append(bytes(data) if key is None else _mask_python(data, key, offset))
 
     def build(self) -> bytes:
         """
@@ -249,6 +252,29 @@ class FrameReader:
             self._chunk = data
         else:
             self.buffer += data
+
+    def feed_into(self, data: bytes, sink: Callable[[bytes, bytes | None, int], bool]) -> bool:
+        """
+        Pass received bytes that are all payload of the data frame under
+        way, and do not end it, straight to C{sink} instead of L{feed}ing
+        them: the fast path of a large frame, which skips the pieces
+        L{read_piece} makes.
+
+        @param sink: called as C{sink(data, key, offset)}, with the frame's
+            masking key (or L{None}) and how far into the payload C{data}
+            begins; it unmasks and keeps C{data} and returns C{True}, or
+            returns C{False} without taking anything.
+        @return: whether C{sink} took C{data}; if not, nothing changed and
+            the caller L{feed}s it.
+        """
+        n = len(data)
+        if self._opcode is None or not 0 < n < self._remaining or self._chunk is not None or self.buffer:
+            return False
+        if not sink(data, self._key, self._offset):
+            return False
+        self._offset += n
+        self._remaining -= n
+        return True
 
     def clear(self) -> None:
         """
