@@ -855,7 +855,11 @@ class LargeMessageTests(SynchronousTestCase):
         server = openedServer()
         self.assertEqual(self.receive(server, [data[:1000]]), [])
         server.receive_data(data[1000:20_000], now=1.0)
-        self.assertEqual(server._message.size, 20_000 - 8)
+        from wsproto_tw.core.assembly import _IN_PLACE
+
+        # Without the C builder (WSPROTO_TW_NO_SPEEDUPS), pieces go the
+        # usual way, read as events are.
+        self.assertEqual(server._message.size, 20_000 - 8 if _IN_PLACE else 1000 - 8)
         self.assertEqual(len(server._reader.buffer), 0)
         self.assertEqual(self.receive(server, [data[20_000:]]), [BinaryMessage(payload)])
 
