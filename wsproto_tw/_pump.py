@@ -435,15 +435,30 @@ class Pump:
         if self._delivering:
             return  # the caller of _deliver flushes once it is done
         conn = self._conn
-        data = conn.data_to_send()
-        if data:
+        pieces = conn.data_to_send_pieces()
+        if pieces:
+            if len(pieces) == 1:
+                data = pieces[0]
+                size = len(data)
+            else:
+                # A large payload is a piece of its own (not copied behind
+                # its frame header): a wire that can, writes it as it is.
+                data = None
+                size = sum(map(len, pieces))
             outflow = self._outflow
-            if outflow is not None and outflow.overLimit(len(data)) and not self._closing:
+            if outflow is not None and outflow.overLimit(size) and not self._closing:
                 # The wire's buffer was full already and more than
                 # max_write_buffer piled up behind it.
                 self._writeStalled("write buffer over its limit")
                 return
-            self.wire.write(data)
+            if data is not None:
+                self.wire.write(data)
+            else:
+                writeSequence = getattr(self.wire, "writeSequence", None)
+                if writeSequence is None:
+                    self.wire.write(b"".join(pieces))
+                else:
+                    writeSequence(pieces)
         if conn.wants_transport_closed:
             self._closeWire()
         deadline = conn.next_deadline()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet import tcp
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -18,6 +19,38 @@ from zope.interface import implementer
 from wsproto_tw.interfaces import IWire
 
 __all__ = ["StreamWire"]
+
+#: Pieces from this size on are handed to a plain TCP transport only once its
+#: write buffer is empty (see L{StreamWire.writeSequence}).
+LARGE_PIECE = 1 << 20
+
+
+def _plainTCP(transport: Any) -> bool:
+    """
+    @return: whether C{transport} is Twisted's own TCP connection without
+        TLS, the transport whose write buffer L{StreamWire} looks into.
+    """
+    return (
+        isinstance(transport, tcp.Connection)
+        and not getattr(transport, "TLS", False)
+        and hasattr(transport, "_tempDataLen")
+        and hasattr(transport, "dataBuffer")
+        and hasattr(transport, "offset")
+    )
+
+
+def _idle(transport: Any) -> bool:
+    """
+    @return: whether a plain TCP transport is connected, not closing, still
+        without TLS, and has nothing left to send.
+    """
+    return (
+        transport.connected
+        and not transport.disconnecting
+        and not getattr(transport, "TLS", False)  # startTLS since: bytes go through TLS
+        and not transport._tempDataLen
+        and transport.offset == len(transport.dataBuffer)
+    )
 
 
 @implementer(IWire, IPushProducer, IHalfCloseableProtocol)
@@ -44,10 +77,21 @@ class StreamWire(Protocol):
         self.connected = 0
         self.transport: Any = None
         self.connection = connection
+        # Whether the transport looks like Twisted's plain TCP connection;
+        # whether it says its buffer is full; pieces held back until it
+        # drains (see writeSequence).
+        self._plain = False
+        self._full = False
+        self._held: list[bytes] | None = None
+        # Whether the connection was told the writes paused; whether it
+        # asked to close once what is held has gone out.
+        self._told = False
+        self._closing = False
 
     # -- Protocol ----------------------------------------------------------
 
     def connectionMade(self) -> None:
+        self._plain = _plainTCP(self.transport)
         self.transport.registerProducer(self, True)
         self.connection.wireConnected(self)
 
@@ -55,6 +99,7 @@ class StreamWire(Protocol):
         self.connection.bytesReceived(data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._held = None
         self.connection.wireLost(reason)
 
     # -- IHalfCloseableProtocol ----------------------------------------------
@@ -68,9 +113,24 @@ class StreamWire(Protocol):
     # -- IPushProducer: the transport's write buffer -------------------------
 
     def pauseProducing(self) -> None:
-        self.connection.writesPaused()
+        self._full = True
+        if not self._told:
+            self._told = True
+            self.connection.writesPaused()
 
     def resumeProducing(self) -> None:
+        self._full = False
+        held = self._held
+        if held:
+            # The buffer is empty: the next large piece can go in alone.
+            self._held = None
+            self._writePieces(held)
+            if self._full:
+                return  # it filled again: the connection stays paused
+        if self._closing:
+            self._loseConnection()
+            return
+        self._told = False
         self.connection.writesResumed()
 
     def stopProducing(self) -> None:
@@ -79,15 +139,87 @@ class StreamWire(Protocol):
     # -- IWire ---------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        if self._held:
+            self._held.append(data)
+        else:
+            self.transport.write(data)
+
+    def writeSequence(self, pieces: list[bytes]) -> None:
+        """
+        Queue C{pieces} for the peer, in order, copying a large payload as
+        little as the transport allows.
+
+        Twisted's TCP transport joins what is queued into one C{bytes}
+        before it sends, a copy of all of it, unless that is a single
+        C{bytes} object. So over plain TCP (not TLS, whose transport copies
+        into the TLS engine anyway), a C{bytes} piece of L{LARGE_PIECE}
+        bytes or more is queued only while the transport's buffer is empty
+        and alone: what comes before it (a frame header) is sent at once
+        with the transport's own C{writeSomeData}; while the buffer is full,
+        the pieces wait here until the transport says it has drained (it
+        tells its producer), and are counted as written meanwhile. A piece
+        that cannot go in alone is written as usual, copied.
+
+        @param pieces: C{bytes} objects.
+        """
+        held = self._held
+        if held:
+            held.extend(pieces)
+        elif self._plain:
+            self._writePieces(pieces)
+        else:
+            self.transport.writeSequence(pieces)
+
+    def _writePieces(self, pieces: list[bytes]) -> None:
+        """
+        Write C{pieces} with nothing held, holding back from the first large
+        piece that cannot go in alone while the buffer is full.
+        """
+        transport = self.transport
+        start = 0
+        for i, piece in enumerate(pieces):
+            if len(piece) < LARGE_PIECE or type(piece) is not bytes:
+                continue
+            if not _idle(transport):
+                if self._full:
+                    # It will say when it has drained.
+                    if start < i:
+                        transport.writeSequence(pieces[start:i])
+                    self._held = pieces[i:]
+                    return
+                continue  # no word will come: write it as usual
+            if start < i:
+                before = pieces[start] if i - start == 1 else b"".join(pieces[start:i])
+                sent = transport.writeSomeData(before)
+                if not isinstance(sent, int) or sent < len(before):
+                    # Not all went out (or the connection is lost, which
+                    # the transport finds out by itself): queue as usual.
+                    transport.write(before[sent:] if isinstance(sent, int) else before)
+            transport.write(piece)
+            start = i + 1
+        if start == 0:
+            transport.writeSequence(pieces)
+        elif start < len(pieces):
+            transport.writeSequence(pieces[start:])
 
     def loseConnection(self) -> None:
+        if self._held:
+            # What is held goes out first: the transport closes once it has
+            # drained (an abortConnection drops it all).
+            self._closing = True
+        else:
+            self._loseConnection()
+
+    def _loseConnection(self) -> None:
+        self._closing = False
         # A registered producer would keep the transport from closing once
         # its buffer drains.
         self.transport.unregisterProducer()
         self.transport.loseConnection()
 
     def abortConnection(self) -> None:
+        self._held = None
+        self._closing = False
         if self.transport is not None:
             self.transport.abortConnection()
 

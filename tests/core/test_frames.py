@@ -29,6 +29,7 @@ from wsproto_tw.core.frames import (
     _mask_python,
     apply_mask,
     build_frame,
+    build_frame_pieces,
     is_valid_wire_code,
 )
 
@@ -676,3 +677,198 @@ class ConnectionFrameTests(SynchronousTestCase):
         server.receive_data(MASKED_HELLO, now=2.0)
         self.assertEqual(list(server.events()), [])
         self.assertEqual(server.data_to_send(), b"")
+
+
+class LargeMessageTests(SynchronousTestCase):
+    """
+    Large messages: received in pieces split anywhere, their payload read
+    straight from the chunks received (L{FrameReader.feed}), and queued for
+    sending without a copy behind their header.
+    """
+
+    def message(self, size: int = 70_000) -> bytes:
+        return bytes((i * 7 + (i >> 8)) & 0xFF for i in range(size))
+
+    def stream(self, payload: bytes, masked: bool) -> bytes:
+        """
+        The payload as two frames (the first one's length in 16 bits, the
+        second's in 64), then a ping: boundaries of every kind.
+        """
+        key = b"\x9a\x02\xc3\x44" if masked else None
+        first = payload[:40_000]
+        return (
+            build_frame(Opcode.BINARY, first, fin=False, mask_key=key)
+            + build_frame(Opcode.CONTINUATION, payload[40_000:], mask_key=key)
+            + build_frame(Opcode.PING, b"after", mask_key=key)
+        )
+
+    def receive(self, conn, chunks) -> list:
+        events = []
+        for chunk in chunks:
+            conn.receive_data(chunk, now=1.0)
+            events.extend(conn.events())
+        return events
+
+    def assertDelivered(self, events, payload: bytes) -> None:
+        self.assertEqual(len(events), 2, [type(e).__name__ for e in events])
+        self.assertIsInstance(events[0], BinaryMessage)
+        self.assertEqual(events[0].data, payload)
+        self.assertEqual(events[1], Ping(b"after"))
+
+    def test_splitAtEveryBoundary(self) -> None:
+        """
+        A server receives the message intact whatever two places the
+        stream is cut at, around each frame's header and end: cuts inside
+        a header, right after it, inside a masking key, one byte before or
+        after a frame ends.
+        """
+        payload = self.message()
+        data = self.stream(payload, masked=True)
+        second = data.index(bytes([0x80]), 40_000)  # the continuation's first byte
+        third = len(data) - len(build_frame(Opcode.PING, b"after", mask_key=b"abcd"))
+        spots = sorted({p for edge in (0, second, third) for p in range(edge - 3, edge + 18) if 0 < p < len(data)})
+        for a in spots:
+            for b in (a + 1, a + 5, a + 40_000):
+                if b >= len(data):
+                    continue
+                events = self.receive(openedServer(), [data[:a], data[a:b], data[b:]])
+                self.assertDelivered(events, payload)
+
+    def test_randomChunks(self) -> None:
+        """
+        A server and a client receive the message intact in random chunks,
+        single bytes and long runs alike.
+        """
+        import random
+
+        rng = random.Random(6455)
+        payload = self.message(200_000)
+        for masked, opened in ((True, openedServer), (False, openedClient)):
+            data = self.stream(payload, masked)
+            for _ in range(20):
+                chunks, pos = [], 0
+                while pos < len(data):
+                    n = rng.choice([1, 2, 3, rng.randrange(1, 300), rng.randrange(1, 70_000)])
+                    chunks.append(data[pos : pos + n])
+                    pos += n
+                self.assertDelivered(self.receive(opened(), chunks), payload)
+
+    def test_unmaskedChunkIsTheData(self) -> None:
+        """
+        A client reading a payload under way gets a chunk that is only
+        payload as the very C{bytes} object received, not a copy.
+        """
+        reader = FrameReader(expect_mask=False, max_frame_size=0)
+        reader.feed(build_frame(Opcode.BINARY, b"x" * 1000)[:100])
+        self.assertEqual(reader.read_piece()[3], b"x" * 96)
+        chunk = b"x" * 800
+        reader.feed(chunk)
+        self.assertIs(reader.read_piece()[3], chunk)
+        reader.feed(b"x" * 104 + UNMASKED_HELLO)
+        self.assertEqual(reader.read_piece()[3:], (b"x" * 104, False, True))
+        self.assertEqual(reader.read_frame(), Frame(Opcode.TEXT, b"Hello"))
+
+    def test_feedAfterHeldChunk(self) -> None:
+        """
+        Bytes fed while a chunk is kept unread go after it.
+        """
+        reader = FrameReader(expect_mask=True, max_frame_size=0)
+        payload = self.message(3000)
+        data = build_frame(Opcode.BINARY, payload, mask_key=b"\x01\x02\x03\x04")
+        reader.feed(data[:1000])
+        first = reader.read_piece()[3]
+        reader.feed(data[1000:2000])
+        reader.feed(data[2000:])
+        second = reader.read_piece()[3]
+        self.assertEqual(first + second, payload)
+        self.assertEqual(reader.remaining, 0)
+
+    def test_clearDropsHeldChunk(self) -> None:
+        """
+        L{FrameReader.clear} drops a chunk kept as well as the buffer.
+        """
+        reader = FrameReader(expect_mask=False, max_frame_size=0)
+        reader.feed(build_frame(Opcode.BINARY, b"y" * 500)[:10])
+        reader.read_piece()
+        reader.feed(b"y" * 100)
+        reader.clear()
+        self.assertIsNone(reader.read_piece())
+
+    def test_piecesNotCopied(self) -> None:
+        """
+        A server queues a payload of 64 KiB or more as the very object sent,
+        behind its header; joined, the pieces are the frame, and they count
+        as bytes sent.
+        """
+        server = openedServer()
+        before = server.stats.bytes_sent
+        payload = self.message(65536)
+        server.send_binary(payload)
+        server.send_binary(b"small")
+        pieces = server.data_to_send_pieces()
+        self.assertEqual(len(pieces), 3)
+        self.assertIs(pieces[1], payload)
+        self.assertEqual(b"".join(pieces), build_frame(Opcode.BINARY, payload) + build_frame(Opcode.BINARY, b"small"))
+        self.assertEqual(server.stats.bytes_sent - before, sum(map(len, pieces)))
+        self.assertEqual(server.data_to_send_pieces(), [])
+
+    def test_maskedPieces(self) -> None:
+        """
+        A client's large frame is its header with the key, then the masked
+        payload: the same bytes as L{build_frame}'s.
+        """
+        payload = self.message(70_000)
+        key = b"\x10\x20\x30\x40"
+        head, body = build_frame_pieces(Opcode.BINARY, payload, mask_key=key)
+        self.assertEqual(head + body, build_frame(Opcode.BINARY, payload, mask_key=key))
+        client = openedClient()
+        client.send_binary(payload)
+        self.assertEqual(b"".join(client.data_to_send_pieces())[:4], bytes([0x82, 0xFF, 0, 0]))
+
+    def test_limitInTheMiddle(self) -> None:
+        """
+        A message over C{max_message_size}, its second frame received in
+        chunks, fails with 1009 in the chunk that passes the limit, without
+        a message.
+        """
+        payload = self.message(80_000)
+        key = b"\x01\x02\x03\x04"
+        data = build_frame(Opcode.BINARY, payload[:40_000], fin=False, mask_key=key) + build_frame(
+            Opcode.CONTINUATION, payload[40_000:], mask_key=key)
+        server = openedServer(Config(max_message_size=50_000))
+        chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+        # Two headers of 8 bytes: the payload passes 50,000 bytes at byte
+        # 50,016 of the stream, in chunk 12.
+        for i, chunk in enumerate(chunks[:13]):
+            events = self.receive(server, [chunk])
+            self.assertEqual([type(e) for e in events], [ConnectionFailed] if i == 12 else [], i)
+        self.assertEqual(events[0].code, 1009)
+
+    def test_middleChunksAbsorbed(self) -> None:
+        """
+        Chunks that are all payload of a binary frame under way, not its
+        end, go straight into the message: nothing is buffered, and the
+        message holds them.
+        """
+        payload = self.message(30_000)
+        data = build_frame(Opcode.BINARY, payload, mask_key=b"\x05\x06\x07\x08")
+        server = openedServer()
+        self.assertEqual(self.receive(server, [data[:1000]]), [])
+        server.receive_data(data[1000:20_000], now=1.0)
+        from wsproto_tw.core.assembly import _IN_PLACE
+
+        # Without the C builder (WSPROTO_TW_NO_SPEEDUPS), pieces go the
+        # usual way, read as events are.
+        self.assertEqual(server._message.size, 20_000 - 8 if _IN_PLACE else 1000 - 8)
+        self.assertEqual(len(server._reader.buffer), 0)
+        self.assertEqual(self.receive(server, [data[20_000:]]), [BinaryMessage(payload)])
+
+    def test_textNotAbsorbed(self) -> None:
+        """
+        Text goes the usual way (validated as it comes), and arrives whole.
+        """
+        payload = "\u00e9t\u00e9 ".encode() * 5000
+        data = build_frame(Opcode.TEXT, payload, mask_key=b"\x05\x06\x07\x08")
+        server = openedServer()
+        events = self.receive(server, [data[i : i + 777] for i in range(0, len(data), 777)])
+        self.assertEqual(events, [TextMessage(payload.decode())])

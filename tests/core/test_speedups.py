@@ -160,6 +160,48 @@ class CMaskTests(SynchronousTestCase):
                 got = _speedups.apply_mask(view[start:end], key)
             self.assertEqual(got, _mask_python(bytes(buffer[start:end]), key), (start, end))
 
+    def test_offsetAgrees(self) -> None:
+        """
+        With an offset, C and Python give the same bytes, for random
+        lengths and offsets (offsets past 3 wrap around the key).
+        """
+        for _ in range(400):
+            n = self.rng.choice([self.rng.randrange(0, 40), self.rng.randrange(40, 5000)])
+            data = self.rng.randbytes(n)
+            key = self.rng.randbytes(4)
+            offset = self.rng.randrange(0, 1 << 40)
+            self.assertEqual(
+                _speedups.apply_mask(data, key, offset), _mask_python(data, key, offset), (n, offset))
+
+    def test_offsetCarriesAcrossPieces(self) -> None:
+        """
+        A payload masked piece by piece, each piece at the offset where it
+        begins, is the payload masked whole: in C and in Python, for random
+        cuts (empty pieces included), from bytes and from memoryview slices.
+        """
+        for _ in range(60):
+            payload = self.rng.randbytes(self.rng.randrange(0, 3000))
+            key = self.rng.randbytes(4)
+            whole = _reference(payload, key)
+            cuts = sorted(self.rng.randrange(0, len(payload) + 1) for _ in range(self.rng.randrange(0, 12)))
+            for mask in (_speedups.apply_mask, _mask_python):
+                pieces = []
+                start = 0
+                with memoryview(payload) as view:
+                    for end in [*cuts, len(payload)]:
+                        pieces.append(mask(view[start:end], key, start))
+                        start = end
+                self.assertEqual(b"".join(pieces), whole, (mask, cuts))
+
+    def test_badOffset(self) -> None:
+        """
+        A negative offset is a C{ValueError} in C and in Python; one that is
+        not an integer is a C{TypeError}.
+        """
+        for mask in (_speedups.apply_mask, _mask_python):
+            self.assertRaises(ValueError, mask, b"abc", b"\x00\x01\x02\x03", -1)
+            self.assertRaises(TypeError, mask, b"abc", b"\x00\x01\x02\x03", "1")
+
     def test_bytesLikeInputs(self) -> None:
         """
         bytes, bytearray and memoryview data and keys are accepted, and the
@@ -225,6 +267,35 @@ class _BytesBuilderTestsMixin:
         self.assertIs(type(result), bytes)
         self.assertEqual(result, b"Hello, WebSocket")
         self.assertEqual(hash(result), hash(b"Hello, WebSocket"))
+
+    def test_appendUnmasks(self) -> None:
+        """
+        With a key and an offset, L{append} unmasks each piece as the
+        payload's part that begins at that offset: the pieces build the
+        payload masked whole, for random cuts, sizes and hints.
+        """
+        rng = random.Random(7)
+        for _ in range(40):
+            payload = rng.randbytes(rng.randrange(0, 5000))
+            key = rng.randbytes(4)
+            cuts = sorted(rng.randrange(0, len(payload) + 1) for _ in range(rng.randrange(0, 9)))
+            builder = self.builderType(rng.choice([0, len(payload)]))
+            start = 0
+            for end in [*cuts, len(payload)]:
+                builder.append(payload[start:end], key, start)
+                start = end
+            self.assertEqual(builder.build(), _mask_python(payload, key), cuts)
+
+    def test_appendBadKey(self) -> None:
+        """
+        A key that is not 4 bytes, or a negative offset, is a
+        C{ValueError}; a key of L{None} means no masking.
+        """
+        builder = self.builderType()
+        self.assertRaises(ValueError, builder.append, b"abc", b"\x01\x02\x03")
+        self.assertRaises(ValueError, builder.append, b"abc", b"\x01\x02\x03\x04", -1)
+        builder.append(b"abc", None, 5)
+        self.assertEqual(builder.build(), b"abc")
 
     def test_sizeHint(self) -> None:
         """
@@ -310,3 +381,78 @@ if _speedups is None and NO_SPEEDUPS:
     # The user opted out of the C accelerator (WSPROTO_TW_NO_SPEEDUPS=1, and
     # run-tests.sh then builds none): there is no C code here to test.
     del CBuildTests, CMaskTests, CBytesBuilderTests
+
+
+def _vmFlags(address: int) -> set[str]:
+    """
+    @return: the C{VmFlags} of the mapping holding C{address}, from
+        C{/proc/self/smaps}.
+    """
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split(None, 1)[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                return set(line.split()[1:])
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+# Linux with transparent huge pages (the C builder advises them there).
+_THP = sys.platform.startswith("linux") and os.path.exists("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+class HugePageAdviceTests(SynchronousTestCase):
+    """
+    The C L{BytesBuilder} asks for transparent huge pages for the 2 MiB
+    pages inside a buffer of 4 MiB or more (Linux), so that filling a large
+    message takes a few page faults, not one per 4 KiB.
+    """
+
+    def setUp(self) -> None:
+        _requireBuilt(self)
+
+    def dataAddress(self, value: bytes) -> int:
+        # CPython: a bytes object's data follows its fixed-size header.
+        return id(value) + bytes.__basicsize__ - 1
+
+    def assertAdvised(self, value: bytes, advised: bool) -> None:
+        middle = self.dataAddress(value) + len(value) // 2
+        if _THP:
+            self.assertEqual("hg" in _vmFlags(middle), advised)
+
+    def test_sizedFromHint(self) -> None:
+        """
+        A buffer allocated from a 16 MiB hint is advised, and holds what
+        was appended.
+        """
+        chunk = bytes(range(256)) * 4096
+        builder = _speedups.BytesBuilder(16 << 20)
+        for _ in range(16):
+            builder.append(chunk)
+        value = builder.build()
+        self.assertEqual(value, chunk * 16)
+        self.assertAdvised(value, True)
+
+    def test_grown(self) -> None:
+        """
+        A buffer grown past 4 MiB by appends is advised too.
+        """
+        chunk = b"\x5a" * (1 << 20)
+        builder = _speedups.BytesBuilder()
+        for _ in range(12):
+            builder.append(chunk)
+        value = builder.build()
+        self.assertEqual(value, chunk * 12)
+        self.assertAdvised(value, True)
+
+    def test_smallNotAdvised(self) -> None:
+        """
+        A buffer under 4 MiB is left alone.
+        """
+        builder = _speedups.BytesBuilder(3 << 20)
+        builder.append(b"\x01" * (3 << 20))
+        value = builder.build()
+        self.assertAdvised(value, False)

@@ -1,17 +1,20 @@
 /*
  * wsproto_tw.core._speedups: an optional C accelerator for the sans-I/O core.
  *
- * apply_mask(data, key) -> bytes
+ * apply_mask(data, key, offset=0) -> bytes
  *     XOR data with the 4-byte masking key repeated (RFC 6455 §5.3), eight
- *     bytes at a time.
+ *     bytes at a time; data starts offset bytes into the payload, so a
+ *     payload unmasked in parts needs no rotated copies of the key.
  *
  * BytesBuilder(size_hint=0)
  *     Joins the pieces of a message into one bytes object, written in place:
- *     append(data) copies data at the end, build() hands the bytes over.
+ *     append(data, key=None, offset=0) copies data at the end (unmasking it
+ *     on the way when given the masking key), build() hands the bytes over.
  *     The bytes object is private to the builder until build() returns it,
  *     so growing it with _PyBytes_Resize is allowed. A large message then
  *     costs one allocation of its size, where joining a list of pieces
- *     holds every piece as well until the join.
+ *     holds every piece as well until the join. A buffer of 4 MiB or more
+ *     is offered transparent huge pages (advise_huge).
  *
  * The pure-Python fallbacks in wsproto_tw.core.frames compute the same
  * results; tests/core/test_speedups.py checks that they agree.
@@ -21,10 +24,47 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+/* Buffers from this size on are offered transparent huge pages. */
+#define HUGE_ADVICE_MIN ((Py_ssize_t)4 << 20)
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+/*
+ * Ask the kernel to back the whole 2 MiB pages inside a large buffer with
+ * transparent huge pages (Linux, where THP is "madvise" or "always"):
+ * filling a fresh 16 MiB message then costs 8 page faults instead of 4,096.
+ * It concerns this buffer's pages only (no process-wide malloc tuning), and
+ * it is advice: failure or a kernel without THP changes nothing else.
+ */
+static void
+advise_huge(char *start, Py_ssize_t size)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (size < HUGE_ADVICE_MIN) {
+        return;
+    }
+    uintptr_t lo = ((uintptr_t)start + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uintptr_t hi = ((uintptr_t)start + (uintptr_t)size) & ~(HUGE_PAGE - 1);
+    if (hi > lo) {
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+#else
+    (void)start;
+    (void)size;
+#endif
+}
 
 static void
-mask_into(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsigned char key[4])
+mask_into(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsigned char key_in[4],
+          Py_ssize_t offset)
 {
+    /* The key as it stands at byte 0 of data that begins offset bytes into
+     * the payload. */
+    unsigned char key[4] = {key_in[offset & 3], key_in[(offset + 1) & 3], key_in[(offset + 2) & 3],
+                            key_in[(offset + 3) & 3]};
     Py_ssize_t i = 0;
     if (n >= 16) {
         unsigned char kb[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
@@ -42,19 +82,31 @@ mask_into(unsigned char *out, const unsigned char *in, Py_ssize_t n, const unsig
 }
 
 PyDoc_STRVAR(apply_mask_doc,
-"apply_mask(data, key) -> bytes\n\n"
+"apply_mask(data, key, offset=0) -> bytes\n\n"
 "XOR the bytes-like data with the 4-byte masking key repeated\n"
-"(RFC 6455 section 5.3).");
+"(RFC 6455 section 5.3), data being the part of a payload that begins\n"
+"offset bytes into it (the key carries on where the previous part left it).");
 
 static PyObject *
 apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data, key;
     PyObject *result = NULL;
+    Py_ssize_t offset = 0;
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "apply_mask() takes 2 arguments (%zd given)", nargs);
+    if (nargs != 2 && nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "apply_mask() takes 2 or 3 arguments (%zd given)", nargs);
         return NULL;
+    }
+    if (nargs == 3) {
+        offset = PyLong_AsSsize_t(args[2]);
+        if (offset == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (offset < 0) {
+            PyErr_SetString(PyExc_ValueError, "offset must not be negative");
+            return NULL;
+        }
     }
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
@@ -74,10 +126,10 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (data.len >= 65536) {
         /* Large payloads: let other threads run meanwhile. */
         Py_BEGIN_ALLOW_THREADS
-        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf);
+        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf, offset);
         Py_END_ALLOW_THREADS
     } else {
-        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf);
+        mask_into((unsigned char *)PyBytes_AS_STRING(result), data.buf, data.len, key.buf, offset);
     }
 done:
     PyBuffer_Release(&key);
@@ -113,6 +165,7 @@ BytesBuilder_init(BytesBuilder *self, PyObject *args, PyObject *kwargs)
         if (self->bytes == NULL) {
             return -1;
         }
+        advise_huge(PyBytes_AS_STRING(self->bytes), hint);
     }
     return 0;
 }
@@ -124,25 +177,70 @@ BytesBuilder_dealloc(BytesBuilder *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *append_buffer(BytesBuilder *self, Py_buffer *view, const unsigned char *key, Py_ssize_t offset);
+
 PyDoc_STRVAR(BytesBuilder_append_doc,
-"append(data)\n\n"
-"Copy the bytes-like data at the end of what was appended so far.");
+"append(data, key=None, offset=0)\n\n"
+"Copy the bytes-like data at the end of what was appended so far; with a\n"
+"4-byte masking key, unmask it on the way, data beginning offset bytes\n"
+"into its payload (RFC 6455 section 5.3): one pass over the bytes.");
 
 static PyObject *
-BytesBuilder_append(BytesBuilder *self, PyObject *arg)
+BytesBuilder_append(BytesBuilder *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer data;
+    Py_buffer data, key;
+    Py_ssize_t offset = 0;
+    int masked = 0;
 
-    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0) {
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "append() takes 1 to 3 arguments (%zd given)", nargs);
         return NULL;
     }
+    if (nargs == 3) {
+        offset = PyLong_AsSsize_t(args[2]);
+        if (offset == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (offset < 0) {
+            PyErr_SetString(PyExc_ValueError, "offset must not be negative");
+            return NULL;
+        }
+    }
+    if (nargs >= 2 && args[1] != Py_None) {
+        if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        if (key.len != 4) {
+            PyBuffer_Release(&key);
+            PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
+            return NULL;
+        }
+        masked = 1;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        if (masked) {
+            PyBuffer_Release(&key);
+        }
+        return NULL;
+    }
+    PyObject *result = append_buffer(self, &data, masked ? key.buf : NULL, offset);
+    PyBuffer_Release(&data);
+    if (masked) {
+        PyBuffer_Release(&key);
+    }
+    return result;
+}
+
+static PyObject *
+append_buffer(BytesBuilder *self, Py_buffer *view, const unsigned char *key, Py_ssize_t offset)
+{
+    Py_buffer data = *view;
+
     if (data.len == 0) {
-        PyBuffer_Release(&data);
         Py_RETURN_NONE;
     }
     Py_ssize_t capacity = self->bytes == NULL ? 0 : PyBytes_GET_SIZE(self->bytes);
     if (data.len > PY_SSIZE_T_MAX - self->size) {
-        PyBuffer_Release(&data);
         return PyErr_NoMemory();
     }
     Py_ssize_t needed = self->size + data.len;
@@ -153,19 +251,22 @@ BytesBuilder_append(BytesBuilder *self, PyObject *arg)
         if (self->bytes == NULL) {
             self->bytes = PyBytes_FromStringAndSize(NULL, target);
             if (self->bytes == NULL) {
-                PyBuffer_Release(&data);
                 return NULL;
             }
         } else if (_PyBytes_Resize(&self->bytes, target) < 0) {
             /* _PyBytes_Resize has released the bytes and set the error. */
             self->size = 0;
-            PyBuffer_Release(&data);
             return NULL;
         }
+        advise_huge(PyBytes_AS_STRING(self->bytes), target);
     }
-    memcpy(PyBytes_AS_STRING(self->bytes) + self->size, data.buf, data.len);
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(self->bytes) + self->size;
+    if (key == NULL) {
+        memcpy(out, data.buf, data.len);
+    } else {
+        mask_into(out, data.buf, data.len, key, offset);
+    }
     self->size = needed;
-    PyBuffer_Release(&data);
     Py_RETURN_NONE;
 }
 
@@ -197,7 +298,7 @@ BytesBuilder_length(BytesBuilder *self)
 }
 
 static PyMethodDef BytesBuilder_methods[] = {
-    {"append", (PyCFunction)BytesBuilder_append, METH_O, BytesBuilder_append_doc},
+    {"append", (PyCFunction)(void (*)(void))BytesBuilder_append, METH_FASTCALL, BytesBuilder_append_doc},
     {"build", (PyCFunction)BytesBuilder_build, METH_NOARGS, BytesBuilder_build_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -149,6 +149,28 @@ class MessageAssembler:
             return BinaryMessage(self._join(b""))
         return None
 
+    def absorb(self, data: bytes, key: bytes | None, offset: int) -> bool:
+        """
+        Add a piece from the middle of a frame (neither its start nor its
+        end) of an uncompressed binary message straight from the bytes
+        received, unmasking it into the message on the way, when nothing
+        can fail (see L{FrameReader.feed_into}).
+
+        @param key: the frame's masking key, or L{None}.
+        @param offset: how far into the frame's payload C{data} begins.
+        @return: whether C{data} was added; if not, nothing changed and it
+            is to be L{add}ed.
+        """
+        builder = self._builder
+        if builder is None or self._codec is not None:
+            return False
+        size = self._size + len(data)
+        if self._max_size and size > self._max_size:
+            return False  # add raises MessageTooBig
+        self._size = size
+        builder.append(data, key, offset)
+        return True
+
     def _join_batch(self, empty: Any) -> None:
         """
         Join the pieces kept so far into one chunk.

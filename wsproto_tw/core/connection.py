@@ -49,7 +49,7 @@ from wsproto_tw.core.events import (
     RequestReceived,
     TextMessage,
 )
-from wsproto_tw.core.frames import FrameReader, build_frame, is_valid_wire_code
+from wsproto_tw.core.frames import FrameReader, build_frame, build_frame_pieces, is_valid_wire_code
 from wsproto_tw.core.handshake import (
     HandshakeRequest,
     build_accept_response,
@@ -79,6 +79,9 @@ _unpack_code = struct.Struct("!H").unpack_from
 _MAX_EARLY_DATA = 64 * 1024
 # Bytes of a rejection's body kept for HandshakeRejected.
 _MAX_REJECT_BODY = 4096
+# Payloads from this size on are queued behind their frame header rather
+# than joined to it (data_to_send_pieces): copying is then the dearer part.
+_SEPARATE_PAYLOAD = 64 * 1024
 
 
 class State(enum.Enum):
@@ -272,7 +275,9 @@ class Connection:
         self.stats.bytes_received += len(data)
         if self.state is State.CLOSED:
             return
-        self._reader.buffer += data
+        message = self._message
+        if message is None or self._events or not self._reader.feed_into(data, message.absorb):
+            self._reader.feed(data)
         self._now = now
         keepalive = self._keepalive
         if keepalive.idle_by is not None:
@@ -354,6 +359,24 @@ class Connection:
         out.clear()
         self.stats.bytes_sent += len(data)
         return data
+
+    def data_to_send_pieces(self) -> list[bytes]:
+        """
+        The same bytes as L{data_to_send}, not joined: a list of pieces to
+        write in order, in which a large payload (64 KiB or more) is a piece
+        of its own, the very C{bytes} object the application sent when it
+        needs no masking, rather than a copy joined to its frame header. A
+        transport that can send pieces without joining them then sends the
+        payload without a copy.
+
+        @return: a new list of C{bytes}, empty if there is nothing to send.
+        """
+        pieces = self._out
+        if not pieces:
+            return []
+        self._out = []
+        self.stats.bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
+        return pieces
 
     def next_deadline(self) -> float | None:
         """
@@ -717,7 +740,12 @@ class Connection:
     def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         mask_source = self._mask_source
         key = None if mask_source is None else mask_source(4)
-        self._out.append(build_frame(opcode, payload, fin, rsv1, key))
+        if len(payload) < _SEPARATE_PAYLOAD:
+            self._out.append(build_frame(opcode, payload, fin, rsv1, key))
+        else:
+            # A large payload is queued as it is, behind its header, not
+            # copied after it: see data_to_send_pieces.
+            self._out.extend(build_frame_pieces(opcode, payload, fin, rsv1, key))
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> None:
         rsv1 = False
@@ -891,7 +919,7 @@ class Connection:
             after the closing handshake (RFC 6455 §7.1.1).
         """
         self._transition(input)
-        self._reader.buffer.clear()
+        self._reader.clear()
         self._message = None
         self._keepalive.stop()
         self._open_by = None

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import Callable
 
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.errors import MessageTooBig, PeerViolation
 
-__all__ = ["Opcode", "CloseCode", "Frame", "FrameReader", "BytesBuilder", "build_frame", "apply_mask"]
+__all__ = [
+    "Opcode", "CloseCode", "Frame", "FrameReader", "BytesBuilder", "build_frame", "build_frame_pieces", "apply_mask",
+]
 
 
 # RFC 6455 §7.4: codes that may appear in a Close frame on the wire.
@@ -42,15 +45,26 @@ _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
 
 
-def _mask_python(data: bytes, key: bytes) -> bytes:
+def _mask_python(data: bytes, key: bytes, offset: int = 0) -> bytes:
     """
     XOR C{data} with the 4-byte C{key} repeated (RFC 6455 §5.3), in pure
     Python: one C{int} XOR for short data, four strided C{translate} calls
     (about twice as fast) for long data. Both arguments may be any
     bytes-like object, as for the C version.
+
+    @param offset: how far into the payload C{data} begins, in bytes: the
+        key carries on where the part before left it.
+    @raise ValueError: C{key} is not 4 bytes, or C{offset} is negative.
     """
     n = len(data)
     key = bytes(key)
+    if len(key) != 4:
+        raise ValueError("mask key must be 4 bytes")
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+    shift = offset & 3
+    if shift:
+        key = key[shift:] + key[:shift]
     if n < 2048:
         repeated = key * (n // 4 + 1)
         return (
@@ -81,11 +95,13 @@ class _PythonBytesBuilder:
             raise ValueError("size_hint must not be negative")
         self._parts: list[bytes] = []
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, key: bytes | None = None, offset: int = 0) -> None:
         """
-        Add C{data} (any bytes-like object) at the end.
+        Add C{data} (any bytes-like object) at the end; with a 4-byte
+        masking C{key}, unmasked, C{data} beginning C{offset} bytes into
+        its payload (RFC 6455 §5.3).
         """
-        self._parts.append(bytes(data))
+        self._parts.append(bytes(data) if key is None else _mask_python(data, key, offset))
 
     def build(self) -> bytes:
         """
@@ -136,6 +152,16 @@ class Frame:
         return f"Frame({self.opcode!r}, {self.payload[:32]!r}, fin={self.fin}, rsv1={self.rsv1})"
 
 
+def _frame_head(opcode: int, n: int, fin: bool, rsv1: bool, masked: bool) -> bytes:
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    m = 0x80 if masked else 0
+    if n < 126:
+        return _pack_b2(b0, m | n)
+    if n < 0x10000:
+        return _pack_b2h(b0, m | 126, n)
+    return _pack_b2q(b0, m | 127, n)
+
+
 def build_frame(
     opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False, mask_key: bytes | None = None
 ) -> bytes:
@@ -144,18 +170,29 @@ def build_frame(
 
     @param mask_key: four bytes to mask with (clients), or L{None} (servers).
     """
-    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-    n = len(payload)
-    m = 0x80 if mask_key is not None else 0
-    if n < 126:
-        head = _pack_b2(b0, m | n)
-    elif n < 0x10000:
-        head = _pack_b2h(b0, m | 126, n)
-    else:
-        head = _pack_b2q(b0, m | 127, n)
+    head = _frame_head(opcode, len(payload), fin, rsv1, mask_key is not None)
     if mask_key is None:
         return head + payload
     return head + mask_key + apply_mask(payload, mask_key)
+
+
+def build_frame_pieces(
+    opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False, mask_key: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """
+    Serialize one frame (RFC 6455 §5.2) as two pieces to be sent one after
+    the other, the header (with the masking key, if any) and the payload,
+    so that a large payload is not copied behind its header: unmasked
+    (servers), the payload piece is C{payload} itself.
+
+    @param payload: the payload, C{bytes}.
+    @param mask_key: four bytes to mask with (clients), or L{None} (servers).
+    @return: C{(header, payload)}; joined, they are L{build_frame}'s bytes.
+    """
+    head = _frame_head(opcode, len(payload), fin, rsv1, mask_key is not None)
+    if mask_key is None:
+        return head, payload
+    return head + mask_key, apply_mask(payload, mask_key)
 
 
 class FrameReader:
@@ -168,12 +205,19 @@ class FrameReader:
     message can be validated (and rejected) before its frame is complete,
     and a large frame is never held twice. Control frames come out whole.
 
-    @ivar buffer: bytes received and not yet consumed.
+    Bytes received while the payload of a data frame is under way and
+    nothing else is buffered are kept as they came (L{feed}), not copied
+    into L{buffer}: the next piece of the payload is unmasked straight from
+    them, or, unmasked already (a client's), is them.
+
+    @ivar buffer: bytes received and not yet consumed (but for a chunk
+        L{feed} keeps as it came: use L{feed} and L{clear} to add and drop
+        bytes once frames are read).
     """
 
     __slots__ = (
         "buffer", "_mask_bit", "_max_frame_size", "_rsv_allowed", "_plain",
-        "_opcode", "_fin", "_rsv1", "_remaining", "_key", "_offset",
+        "_opcode", "_fin", "_rsv1", "_remaining", "_key", "_offset", "_chunk",
     )
 
     def __init__(self, expect_mask: bool, max_frame_size: int, rsv1_allowed: bool = False) -> None:
@@ -191,6 +235,53 @@ class FrameReader:
         self._remaining = 0
         self._key: bytes | None = None
         self._offset = 0
+        # Received bytes kept as they came (see feed), or None.
+        self._chunk: bytes | None = None
+
+    def feed(self, data: bytes) -> None:
+        """
+        Add received bytes at the end of what is to be read.
+
+        @param data: C{bytes}, or another bytes-like object (copied).
+        """
+        if self._chunk is not None:
+            # Only while a payload is under way, with nothing buffered.
+            self.buffer += self._chunk
+            self._chunk = None
+        if self._opcode is not None and not self.buffer and type(data) is bytes:
+            self._chunk = data
+        else:
+            self.buffer += data
+
+    def feed_into(self, data: bytes, sink: Callable[[bytes, bytes | None, int], bool]) -> bool:
+        """
+        Pass received bytes that are all payload of the data frame under
+        way, and do not end it, straight to C{sink} instead of L{feed}ing
+        them: the fast path of a large frame, which skips the pieces
+        L{read_piece} makes.
+
+        @param sink: called as C{sink(data, key, offset)}, with the frame's
+            masking key (or L{None}) and how far into the payload C{data}
+            begins; it unmasks and keeps C{data} and returns C{True}, or
+            returns C{False} without taking anything.
+        @return: whether C{sink} took C{data}; if not, nothing changed and
+            the caller L{feed}s it.
+        """
+        n = len(data)
+        if self._opcode is None or not 0 < n < self._remaining or self._chunk is not None or self.buffer:
+            return False
+        if not sink(data, self._key, self._offset):
+            return False
+        self._offset += n
+        self._remaining -= n
+        return True
+
+    def clear(self) -> None:
+        """
+        Drop every byte received and not yet read.
+        """
+        self.buffer.clear()
+        self._chunk = None
 
     def allow_rsv1(self) -> None:
         """
@@ -316,11 +407,36 @@ class FrameReader:
         """
         Read the next piece of the payload of the data frame under way.
         """
+        opcode = self._opcode
+        chunk = self._chunk
+        if chunk is not None:
+            return opcode, self._fin, self._rsv1, self._takeChunk(chunk), False, self._opcode is None
         if not self.buffer:
             return None
-        opcode = self._opcode
         data = self._take(min(self._remaining, len(self.buffer)))
         return opcode, self._fin, self._rsv1, data, False, self._opcode is None
+
+    def _takeChunk(self, chunk: bytes) -> bytes:
+        """
+        Take the next piece of the payload under way off the chunk L{feed}
+        kept, unmasked; what follows the payload goes to the buffer.
+        """
+        self._chunk = None
+        n = len(chunk)
+        remaining = self._remaining
+        key = self._key
+        if n <= remaining:
+            data = chunk if key is None else apply_mask(chunk, key, self._offset)
+        else:
+            with memoryview(chunk) as view:
+                data = bytes(view[:remaining]) if key is None else apply_mask(view[:remaining], key, self._offset)
+                self.buffer += view[remaining:]
+            n = remaining
+        self._offset += n
+        self._remaining = remaining - n
+        if self._remaining == 0:
+            self._opcode = None
+        return data
 
     def _take(self, n: int) -> bytes:
         """
@@ -334,8 +450,7 @@ class FrameReader:
                 data = bytes(view[:n])
             else:
                 # The key continues where the previous piece left it.
-                shift = self._offset & 3
-                data = apply_mask(view[:n], key[shift:] + key[:shift])
+                data = apply_mask(view[:n], key, self._offset)
         del buf[:n]
         self._offset += n
         self._remaining -= n

@@ -1,0 +1,191 @@
+"""
+Tests for L{wsproto_tw.wire.StreamWire}'s writes of large pieces: over
+Twisted's plain TCP transport, a large C{bytes} piece goes into the
+transport alone, into an empty buffer, so that the transport sends it
+without joining (copying) it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from wsproto_tw import wire as wireModule
+from wsproto_tw.wire import LARGE_PIECE, StreamWire
+
+
+class RecordingReceiver:
+    """
+    An L{IWireReceiver} that records what the wire tells it.
+    """
+
+    def __init__(self) -> None:
+        self.wire: Any = None
+        self.calls: list[str] = []
+        self.lost = defer.Deferred()
+
+    def wireConnected(self, wire: Any) -> None:
+        self.wire = wire
+
+    def bytesReceived(self, data: bytes) -> None:
+        pass
+
+    def writesPaused(self) -> None:
+        self.calls.append("paused")
+
+    def writesResumed(self) -> None:
+        self.calls.append("resumed")
+
+    def readLost(self) -> None:
+        pass
+
+    def wireLost(self, reason: Any) -> None:
+        self.lost.callback(None)
+
+
+class Collector(Protocol):
+    """
+    Reads nothing at first (so that the peer's buffer fills), then, once
+    told, everything until the peer closes.
+    """
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.done = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.pauseProducing()
+        self.factory.connected.callback(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.done.callback(b"".join(self.chunks))
+
+
+class LargeWritesOverTCPTests(TestCase):
+    """
+    L{StreamWire.writeSequence} over a real loopback TCP connection.
+    """
+
+    @defer.inlineCallbacks
+    def connect(self):
+        factory = Factory.forProtocol(Collector)
+        factory.connected = defer.Deferred()
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
+        self.addCleanup(port.stopListening)
+        receiver = RecordingReceiver()
+        wire = yield TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+            Factory.forProtocol(lambda: StreamWire(receiver))
+        )
+        collector = yield factory.connected
+        # Every object the transport is handed, and whether its buffer was
+        # empty then.
+        writes: list[tuple[Any, bool]] = []
+        transport = wire.transport
+        original = transport.write
+
+        def write(data: Any) -> None:
+            writes.append((data, wireModule._idle(transport)))
+            original(data)
+
+        transport.write = write
+        return wire, receiver, collector, writes
+
+    def pieces(self, tag: int) -> tuple[bytes, bytes]:
+        return bytes([tag]) * 10, bytes([tag]) * (LARGE_PIECE + 12345)
+
+    @defer.inlineCallbacks
+    def test_largePiecesGoInAlone(self):
+        """
+        Large pieces written while the transport's buffer is full are held
+        until it drains, then handed to it alone into an empty buffer, the
+        very objects written; the peer receives everything in order; the
+        receiver is told the writes paused and, only once nothing is held,
+        resumed.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        head1, big1 = self.pieces(1)
+        head2, big2 = self.pieces(2)
+        head3, big3 = self.pieces(3)
+        wire.writeSequence([head1, big1])
+        wire.writeSequence([head2, big2, b"tail"])
+        wire.write(b"plain")
+        wire.writeSequence([head3, big3])
+        self.assertEqual(receiver.calls, ["paused"])
+        self.assertTrue(wire._held)
+        collector.transport.resumeProducing()
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join([head1, big1, head2, big2, b"tail", b"plain", head3, big3]))
+        handed = [(data, idle) for data, idle in writes if len(data) >= LARGE_PIECE]
+        self.assertEqual(len(handed), 3)
+        for (data, idle), big in zip(handed, (big1, big2, big3)):
+            self.assertIs(data, big)
+            self.assertTrue(idle)
+        self.assertEqual(receiver.calls, ["paused"])
+
+    @defer.inlineCallbacks
+    def test_resumedOnceDrained(self):
+        """
+        Once everything held has gone out and the buffer has drained, the
+        receiver hears the writes resumed, after as many pauses.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        for tag in (1, 2):
+            wire.writeSequence(list(self.pieces(tag)))
+        collector.transport.resumeProducing()
+        while wire._held or receiver.calls[-1:] != ["resumed"]:
+            d = defer.Deferred()
+            reactor.callLater(0.01, d.callback, None)
+            yield d
+        self.assertEqual(receiver.calls, ["paused", "resumed"])
+        self.assertEqual(wireModule._idle(wire.transport), True)
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join([*self.pieces(1), *self.pieces(2)]))
+
+    @defer.inlineCallbacks
+    def test_abortDropsHeld(self):
+        """
+        L{StreamWire.abortConnection} drops what is held.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        for tag in (1, 2):
+            wire.writeSequence(list(self.pieces(tag)))
+        self.assertTrue(wire._held)
+        wire.abortConnection()
+        self.assertIsNone(wire._held)
+        collector.transport.resumeProducing()
+        yield collector.done
+        yield receiver.lost
+
+
+class OtherTransportTests(SynchronousTestCase):
+    """
+    Over a transport other than Twisted's plain TCP, L{StreamWire} writes
+    pieces as they come.
+    """
+
+    def test_writeSequencePassesThrough(self):
+        """
+        The pieces go to the transport's C{writeSequence}, nothing held.
+        """
+        receiver = RecordingReceiver()
+        wire = StreamWire(receiver)
+        transport = StringTransport()
+        wire.makeConnection(transport)
+        big = b"x" * (LARGE_PIECE + 1)
+        wire.writeSequence([b"head", big])
+        wire.pauseProducing()
+        wire.writeSequence([b"head", big])
+        self.assertIsNone(wire._held)
+        self.assertEqual(transport.value(), (b"head" + big) * 2)
