@@ -169,6 +169,79 @@ class LargeWritesOverTCPTests(TestCase):
         yield receiver.lost
 
 
+class DirectWritesOverTCPTests(TestCase):
+    """
+    L{StreamWire.write} over a real loopback TCP connection whose buffer is
+    empty sends at once, without queueing in the transport or asking the
+    reactor to watch the socket.
+    """
+
+    connect = LargeWritesOverTCPTests.connect
+
+    @defer.inlineCallbacks
+    def test_sentAtOnce(self):
+        """
+        Writes into an empty transport go to the kernel in the call:
+        nothing is queued in the transport and it does not start writing.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        transport = wire.transport
+        started = []
+        self.patch(transport, "startWriting", lambda: started.append(True))
+        for n in range(100):
+            wire.write(b"%d;" % n)
+        self.assertEqual(writes, [])  # the transport's write was never called
+        self.assertEqual(started, [])
+        self.assertTrue(wireModule._idle(transport))
+        self.patch(transport, "startWriting", type(transport).startWriting.__get__(transport))
+        collector.transport.resumeProducing()
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join(b"%d;" % n for n in range(100)))
+
+    @defer.inlineCallbacks
+    def test_restQueuedWhenKernelFull(self):
+        """
+        When the kernel takes only part of a write (the peer does not read),
+        the rest is queued in the transport, later writes queue behind it
+        in order, and the receiver hears the writes paused once the
+        transport's buffer is over its size; everything arrives in order.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        chunk = b"x" * 65536
+        sent = []
+        for n in range(200):
+            data = bytes([n]) + chunk
+            sent.append(data)
+            wire.write(data)
+        self.assertTrue(writes)  # some of it had to be queued
+        self.assertFalse(wireModule._idle(wire.transport))
+        self.assertEqual(receiver.calls, ["paused"])
+        collector.transport.resumeProducing()
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join(sent))
+
+    @defer.inlineCallbacks
+    def test_notAfterLoseConnection(self):
+        """
+        Once the transport is closing, writes are left to it (which still
+        sends them before it closes, as Twisted's transports do), never
+        sent directly.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        wire.write(b"before")
+        wire.transport.loseConnection()
+        wire.write(b"after")
+        self.assertEqual([data for data, idle in writes], [b"after"])
+        collector.transport.resumeProducing()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"beforeafter")
+
+
 class OtherTransportTests(SynchronousTestCase):
     """
     Over a transport other than Twisted's plain TCP, L{StreamWire} writes

@@ -36,6 +36,7 @@ def _plainTCP(transport: Any) -> bool:
         and hasattr(transport, "_tempDataLen")
         and hasattr(transport, "dataBuffer")
         and hasattr(transport, "offset")
+        and hasattr(transport, "_writeDisconnecting")
     )
 
 
@@ -47,6 +48,8 @@ def _idle(transport: Any) -> bool:
     return (
         transport.connected
         and not transport.disconnecting
+        and not transport._writeDisconnecting
+        and not transport._writeDisconnected
         and not getattr(transport, "TLS", False)  # startTLS since: bytes go through TLS
         and not transport._tempDataLen
         and transport.offset == len(transport.dataBuffer)
@@ -139,10 +142,29 @@ class StreamWire(Protocol):
     # -- IWire ---------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self._held:
-            self._held.append(data)
-        else:
-            self.transport.write(data)
+        """
+        Queue C{data} for the peer. Over plain TCP, when the transport has
+        nothing waiting to be sent, C{data} is sent at once with the
+        transport's own C{writeSomeData} (one C{send} call) and only what
+        the kernel did not take is queued: Twisted's C{write} would queue
+        it all, ask the reactor to watch the socket for writability and
+        send in a later reactor turn, two C{epoll_ctl} calls and a turn
+        per write, which is most of what one message alone on a
+        connection, or one recipient of a broadcast, costs.
+        """
+        held = self._held
+        if held:
+            held.append(data)
+            return
+        transport = self.transport
+        if self._plain and _idle(transport):
+            sent = transport.writeSomeData(data)
+            if type(sent) is int:
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            # Else the connection is lost: the transport finds out itself.
+        transport.write(data)
 
     def writeSequence(self, pieces: list[bytes]) -> None:
         """
