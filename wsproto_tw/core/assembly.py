@@ -250,6 +250,15 @@ class MessageStream:
         """
         return self._size
 
+    def absorb(self, data: bytes, key: bytes | None, offset: int) -> bool:
+        """
+        Never takes a piece straight from the bytes received: each piece is
+        handed to the application, through L{add}.
+
+        @return: C{False}.
+        """
+        return False
+
     def add(self, data: bytes, frame_start: bool, last: bool) -> bytes | str:
         """
         Take the next piece of the message.
