@@ -21,7 +21,6 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from wsproto_tw._timers import sharedTimer
@@ -41,10 +40,11 @@ from wsproto_tw.core.events import (
 )
 from wsproto_tw.errors import ConnectionClosed
 from wsproto_tw.flow import InboundFlow, OutboundFlow, PauseReason
+from wsproto_tw.logs import FastLogger
 
 __all__ = ["Pump"]
 
-_log = Logger(namespace="wsproto_tw")
+_log = FastLogger(namespace="wsproto_tw")
 
 
 class _Role:
@@ -230,14 +230,15 @@ class Pump:
             self._abortCall.cancel()
         self._timer = self._abortCall = None
         closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
-        self._outbound.stop(Failure(closed))
+        failure = Failure(closed)  # one for the Deferreds and the application
+        self._outbound.stop(failure)
         self._role.lost(self, reason)
         try:
             if self._opened:
                 _log.info(
                     "closed {peer} {path} code={code} clean={clean} reason={reason!r}"
                     " subprotocol={subprotocol} after {duration:.1f}s",
-                    peer=_peer(self.wire),
+                    peer=self._peerName(),
                     path=self.request.path if self.request is not None else "-",
                     code=closed.code,
                     clean=closed.wasClean,
@@ -246,7 +247,7 @@ class Pump:
                     duration=time.monotonic() - self._startedAt,
                 )
                 self._opened = False
-                self._app.connectionLost(Failure(closed))
+                self._app.connectionLost(failure)
         finally:
             # The factory forgets the connection even if the application
             # failed in connectionLost.
@@ -441,13 +442,23 @@ class Pump:
         self.openedAt = self._clock.seconds()
         _log.info(
             "opened {peer} {path} subprotocol={subprotocol}",
-            peer=_peer(self.wire),
+            peer=self._peerName(),
             path=self.request.path if self.request is not None else "-",
             subprotocol=self._conn.subprotocol,
         )
         self._app.transport = self
         self._app.connectionOpened(self)
         self._role.opened(self)
+
+    def _peerName(self) -> str:
+        """
+        L{_peer} of the wire, from the address the server core was given
+        when the wire connected (not asked of the transport again).
+        """
+        address = getattr(self._conn, "peer", None)
+        if address is None:
+            return _peer(self.wire)
+        return _addressName(address)
 
 
 def _peer(wire: Any) -> str:
@@ -458,6 +469,13 @@ def _peer(wire: Any) -> str:
         address = wire.getPeer()
     except Exception:
         return "?"
+    return _addressName(address)
+
+
+def _addressName(address: Any) -> str:
+    """
+    @return: an address as C{host:port}, a socket path, or its C{str}.
+    """
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     if host is not None:
