@@ -63,9 +63,10 @@ _TLS_ANSWERS = (0x15, 0x16)
 _SSH_BANNER = b"SSH-"
 # Characters of a foreign answer's first line quoted in an error.
 _QUOTED = 60
-# A header line: a token, a colon, a value without CR, LF or NUL (RFC 9110
-# §5.5). This also rejects obsolete line folding (RFC 9112 §5.2).
-_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)")
+# Header lines separated by CRLF, each a token, a colon, a value without CR,
+# LF or NUL (RFC 9110 §5.5). This also rejects obsolete line folding (RFC
+# 9112 §5.2).
+_HEADER_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*\r\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*")
 # Fields whose values are the same on many connections (every client of a
 # kind sends the same ones): parsed heads share one string per value.
 _SHARED_VALUES = frozenset((
@@ -200,18 +201,19 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
     lines = data.split(b"\r\n")
     if len(lines) - 1 > max_headers:
         raise HeadTooLarge(f"more than {max_headers} header lines")
+    # Every header line at once (one regular expression over the block,
+    # not one per line); each then splits at its first colon, which ends
+    # the name (a token has none).
+    if len(lines) > 1 and _HEADER_LINES.fullmatch(data, len(lines[0]) + 2) is None:
+        raise HandshakeFailed("malformed header line")
     intern = sys.intern
-    match_line = _HEADER_LINE.fullmatch
     headers = []
     for line in lines[1:]:
-        match = match_line(line)
-        if match is None:
-            raise HandshakeFailed("malformed header line")
-        name, value = match.groups()
+        name, _, value = line.partition(b":")
         # Names are shared between requests, and so are the values that
         # are the same on every connection: idle connections hold less.
         name = intern(name.decode("ascii"))
-        value = value.rstrip(b" \t").decode("latin-1")
+        value = value.strip(b" \t").decode("latin-1")
         if name.lower() in _SHARED_VALUES:
             value = intern(value)
         headers.append((name, value))
@@ -237,6 +239,16 @@ def check_request_start(data: bytes | bytearray) -> None:
     @param data: the bytes received so far, from the start of the request.
     @raise HandshakeFailed: with status 400 and what is wrong.
     """
+    _check_request_start(data)
+
+
+def _check_request_start(data: bytes | bytearray) -> tuple[bytes, bytes, int, int] | None:
+    """
+    L{check_request_start}.
+
+    @return: the request line split by L{_split_request_line} once it is
+        all there, else L{None}.
+    """
     if len(data) < 2:
         # A TLS record's first byte, or an empty line's CR: the next byte
         # tells.
@@ -259,8 +271,7 @@ def check_request_start(data: bytes | bytearray) -> None:
         raise HandshakeFailed("bare cr in request head")
     line_end = data.find(b"\r", start, end)
     if line_end >= 0:
-        _split_request_line(bytes(data[start:line_end]))
-        return
+        return _split_request_line(bytes(data[start:line_end]))
     # The request line so far: can it still become one?
     first_space = data.find(b" ", start, end)
     method_end = end if first_space < 0 else first_space
@@ -375,11 +386,11 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
     @param peer: the peer's address, for L{HandshakeRequest.peer}.
     @raise HandshakeFailed: it is not a well-formed HTTP/1.1 request.
     """
-    check_request_start(head)
+    split = _check_request_start(head)
     if head.startswith(b"\r\n"):
         head = head[2:]  # RFC 9112 §2.2
     first, headers = parse_head(head, max_headers)
-    method, target, major, minor = _split_request_line(first)
+    method, target, major, minor = split if split is not None else _split_request_line(first)
     return HandshakeRequest(
         method=sys.intern(method.decode("ascii")),
         target=target.decode("latin-1"),
