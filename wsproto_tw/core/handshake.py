@@ -39,6 +39,9 @@ _HTTP_VERSION_START = re.compile(rb"(?:H(?:T(?:T(?:P(?:/(?:[0-9](?:\.[0-9]?)?)?)
 # What no request-target form has (RFC 9112 §3.2): a control character (or
 # a space, which ends it), or a fragment (RFC 3986 §3.5).
 _NOT_IN_TARGET = re.compile(rb"[\x00-\x1f\x7f#]")
+# A well-formed request line, all of it: what _split_request_line checks
+# part by part, in one match.
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f#]+) HTTP/([0-9])\.([0-9])")
 # RFC 8446 §5.1: a TLS record starts with its type, 22 for a handshake, and
 # a legacy version whose first byte is 3.
 _TLS_HANDSHAKE = 0x16
@@ -198,6 +201,14 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
 
     @raise HandshakeFailed: the head is malformed or has too many fields.
     """
+    first, headers, _ = _parse_head(data, max_headers)
+    return first, headers
+
+
+def _parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, str], ...], dict[str, str]]:
+    """
+    L{parse_head}, and the fields by lower-case name as L{_index} has them.
+    """
     lines = data.split(b"\r\n")
     if len(lines) - 1 > max_headers:
         raise HeadTooLarge(f"more than {max_headers} header lines")
@@ -208,16 +219,20 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
         raise HandshakeFailed("malformed header line")
     intern = sys.intern
     headers = []
+    index: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         # Names are shared between requests, and so are the values that
         # are the same on every connection: idle connections hold less.
         name = intern(name.decode("ascii"))
         value = value.strip(b" \t").decode("latin-1")
-        if name.lower() in _SHARED_VALUES:
+        key = intern(name.lower())
+        if key in _SHARED_VALUES:
             value = intern(value)
         headers.append((name, value))
-    return lines[0], tuple(headers)
+        # RFC 9110 §5.3: repeated fields combine with ", ".
+        index[key] = f"{index[key]}, {value}" if key in index else value
+    return lines[0], tuple(headers), index
 
 
 def check_request_start(data: bytes | bytearray) -> None:
@@ -308,6 +323,10 @@ def _split_request_line(line: bytes) -> tuple[bytes, bytes, int, int]:
         numbers.
     @raise HandshakeFailed: the line is malformed.
     """
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is not None:
+        method, target, major, minor = match.groups()
+        return method, target, int(major), int(minor)
     parts = line.split(b" ")
     if len(parts) != 3:
         if (
@@ -389,7 +408,7 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
     split = _check_request_start(head)
     if head.startswith(b"\r\n"):
         head = head[2:]  # RFC 9112 §2.2
-    first, headers = parse_head(head, max_headers)
+    first, headers, index = _parse_head(head, max_headers)
     method, target, major, minor = split if split is not None else _split_request_line(first)
     return HandshakeRequest(
         method=sys.intern(method.decode("ascii")),
@@ -397,6 +416,7 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
         http_version=(major, minor),
         headers=headers,
         peer=peer,
+        _index=index,
     )
 
 
