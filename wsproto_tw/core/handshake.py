@@ -677,6 +677,9 @@ def build_error_response(error: HandshakeFailed) -> bytes:
     return build_response(error.status, headers, body)
 
 
+_ACCEPT_HEAD = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+
+
 def build_accept_response(
     key: str,
     subprotocol: str | None,
@@ -688,6 +691,10 @@ def build_accept_response(
 
     @raise ValueError: a header would inject lines.
     """
+    if subprotocol is None and not extensions and not extra_headers:
+        # The usual answer, built as bytes at once.
+        accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest())
+        return _ACCEPT_HEAD + accept + b"\r\n\r\n"
     lines = [
         "HTTP/1.1 101 Switching Protocols",
         "Upgrade: websocket",
