@@ -88,6 +88,10 @@ class State(enum.Enum):
     CLOSING = "CLOSING"
     CLOSED = "CLOSED"
 
+    # Members are singletons compared by identity: hashed by it too, in C
+    # (Enum's own __hash__ is a Python call, on every transition).
+    __hash__ = object.__hash__
+
 
 class Role(enum.Enum):
     SERVER = "server"
@@ -115,6 +119,8 @@ class _Input(enum.Enum):
     CLOSE_TIMEOUT = "close timeout"
     # The transport closed.
     EOF = "eof"
+
+    __hash__ = object.__hash__  # as State's
 
 
 _S = State
