@@ -123,6 +123,23 @@ class _Input(enum.Enum):
     __hash__ = object.__hash__  # as State's
 
 
+_deflate_module: Any = None
+
+
+def _deflate() -> Any:
+    """
+    @return: L{wsproto_tw.core.deflate}, imported on first use (an import
+        statement in a function costs a Python call into importlib each
+        time: its package's C{_handle_fromlist}).
+    """
+    global _deflate_module
+    if _deflate_module is None:
+        from wsproto_tw.core import deflate
+
+        _deflate_module = deflate
+    return _deflate_module
+
+
 _S = State
 _I = _Input
 #: Every allowed transition: C{(state, input) -> next state}. Anything else
@@ -849,9 +866,7 @@ class ServerConnection(Connection):
                 "no common subprotocol; this server speaks " + ", ".join(config.subprotocols)
             )
         if config.compression is not None:
-            from wsproto_tw.core import deflate
-
-            self._proposed_extensions, self._proposed_codec = deflate.negotiate_server(
+            self._proposed_extensions, self._proposed_codec = _deflate().negotiate_server(
                 config.compression, request.get("sec-websocket-extensions")
             )
         self.request = request

@@ -194,6 +194,13 @@ class HandshakeRequest:
         return authority if authority is not None else self.get("host")
 
 
+# Header names as received, decoded and interned, and their lower-case
+# keys: every request sends the same few. Bounded, so that names a peer
+# makes up are not kept past the first few hundred.
+_NAMES: dict[bytes, tuple[str, str]] = {}
+_MAX_NAMES = 256
+
+
 def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """
     Split an HTTP/1.1 head (without its final CRLF CRLF) into its first line
@@ -220,13 +227,20 @@ def _parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, 
     intern = sys.intern
     headers = []
     index: dict[str, str] = {}
+    names = _NAMES
     for line in lines[1:]:
-        name, _, value = line.partition(b":")
+        raw, _, value = line.partition(b":")
         # Names are shared between requests, and so are the values that
         # are the same on every connection: idle connections hold less.
-        name = intern(name.decode("ascii"))
+        known = names.get(raw)
+        if known is None:
+            name = intern(raw.decode("ascii"))
+            key = intern(name.lower())
+            if len(names) < _MAX_NAMES:
+                names[raw] = (name, key)
+        else:
+            name, key = known
         value = value.strip(b" \t").decode("latin-1")
-        key = intern(name.lower())
         if key in _SHARED_VALUES:
             value = intern(value)
         headers.append((name, value))
