@@ -456,14 +456,23 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         )
     _check_no_body(request)
     parse_target(request.target)
-    if "websocket" not in [t.lower() for t in request.tokens("upgrade")]:
+    index = request._index
+    # The usual values (a single token) are checked whole; lists, token
+    # by token.
+    upgrade = index.get("upgrade")
+    if (upgrade is None or upgrade.lower() != "websocket") and "websocket" not in [
+        t.lower() for t in request.tokens("upgrade")
+    ]:
         raise UpgradeRequired("this is a websocket endpoint; send an upgrade: websocket request")
     # RFC 9112 §3.2: exactly one Host; RFC 6455 §11.3.1, §11.3.5: at most
     # one key and one version line in a request.
     host = _single(request, "host")
     if not host:
         raise HandshakeFailed("missing host header")
-    if "upgrade" not in [t.lower() for t in request.tokens("connection")]:
+    connection = index.get("connection")
+    if (connection is None or connection.lower() != "upgrade") and "upgrade" not in [
+        t.lower() for t in request.tokens("connection")
+    ]:
         raise HandshakeFailed("connection header must contain upgrade")
     key = _single(request, "sec-websocket-key")
     if key is None:
