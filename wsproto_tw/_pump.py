@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from wsproto_tw._timers import sharedTimer
@@ -81,6 +81,18 @@ class _Role:
         The wire is gone and the core's last events were delivered; the
         application has not been told yet.
         """
+
+
+class _Abort:
+    """
+    A L{SharedTimer <wsproto_tw._timers.SharedTimer>} owner that aborts a
+    wire when its entry falls due.
+    """
+
+    __slots__ = ("_timerFired",)
+
+    def __init__(self, wire: Any) -> None:
+        self._timerFired = wire.abortConnection
 
 
 class Pump:
@@ -161,7 +173,8 @@ class Pump:
         #: caller's flush after the loop, so a batch of answers is one
         #: wire write.
         self._delivering = False
-        self._abortCall: IDelayedCall | None = None
+        # The SharedTimer entry that aborts the wire once it is closing.
+        self._abortCall: list | None = None
         self._startedAt = 0.0
         self._inbound = InboundFlow(config)
         self._outbound = OutboundFlow(config, clock, self._writeStalled)
@@ -226,8 +239,8 @@ class Pump:
         self._deliver()
         if self._timer is not None:
             self._timers.cancel(self._timer)
-        if self._abortCall is not None and self._abortCall.active():
-            self._abortCall.cancel()
+        if self._abortCall is not None:
+            self._timers.cancel(self._abortCall)
         self._timer = self._abortCall = None
         closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
         failure = Failure(closed)  # one for the Deferreds and the application
@@ -417,8 +430,11 @@ class Pump:
         self._closing = True
         self.wire.loseConnection()
         # A peer that doesn't read can keep loseConnection waiting for the
-        # write buffer forever: abort after the close timeout.
-        self._abortCall = self._clock.callLater(self._config.close_timeout, self.wire.abortConnection)
+        # write buffer forever: abort after the close timeout (an entry in
+        # the shared timer, not a delayed call of its own).
+        self._abortCall = self._timers.schedule(
+            self._clock.seconds() + self._config.close_timeout, _Abort(self.wire)
+        )
 
     def _timerFired(self) -> None:
         # Deadlines only move later on the hot path, so the timer is re-armed
