@@ -80,7 +80,8 @@ class _ServerRole(_Role):
         except BaseException:
             d = fail(Failure(captureVars=Deferred.debug))  # as maybeDeferred
         else:
-            if not isinstance(result, (Deferred, Failure, CoroutineType)):
+            # (None first: Deferred's isinstance check is an ABC's, in Python.)
+            if result is None or not isinstance(result, (Deferred, Failure, CoroutineType)):
                 # Answered at once (the usual case): what the callbacks
                 # below would do, without building a Deferred; reading was
                 # never paused.
