@@ -41,7 +41,7 @@ from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import HandshakeRejected
 from wsproto_tw.core.stats import RTT_BUCKETS, CloseRecord, Statistics
 from wsproto_tw.errors import Reject
-from wsproto_tw.logs import formatClassicText, logObserver, twistdLogFile
+from wsproto_tw.logs import FastLogger, formatClassicText, logObserver, twistdLogFile
 from wsproto_tw.metrics import (
     Health,
     HealthResource,
@@ -945,3 +945,47 @@ class LogTests(SynchronousTestCase):
         observer = application.getComponent(ILogObserver)
         self.assertIs(observer, service.logObserver)
         self.assertIsNotNone(observer)
+
+
+class FastLoggerTests(SynchronousTestCase):
+    """
+    L{FastLogger} emits the events L{Logger} does, the same keys in the
+    same order, at less cost.
+    """
+
+    def _events(self, loggerType: type) -> list[dict]:
+        events: list[dict] = []
+        log = loggerType(namespace="wsproto_tw", source=self, observer=events.append)
+        log.info("opened {peer}", peer="127.0.0.1:5")
+        log.emit(LogLevel.warn, "dropping {peer}", peer="127.0.0.1:6")
+        log.info("traced", log_trace=[])
+        for event in events:
+            self.assertIsInstance(event.pop("log_time"), float)
+            logger = event.pop("log_logger")
+            self.assertIsInstance(logger, loggerType)
+            if "log_trace" in event:
+                self.assertEqual(event["log_trace"], [(logger, events.append)])
+                event["log_trace"] = "traced"
+        return events
+
+    def test_sameEvents(self) -> None:
+        """
+        Its events, but for their time and logger, equal L{Logger}'s, keys
+        in the same order (the order JSON lines list them in).
+        """
+        fast, twisted = self._events(FastLogger), self._events(Logger)
+        self.assertEqual(fast, twisted)
+        self.assertEqual([list(event) for event in fast], [list(event) for event in twisted])
+        self.assertEqual(fast[0]["log_level"], LogLevel.info)
+        self.assertEqual(fast[1]["log_level"], LogLevel.warn)
+
+    def test_invalidLevel(self) -> None:
+        """
+        An event at a level that is not a L{LogLevel} is reported as
+        L{Logger} reports it: a critical event naming it, instead.
+        """
+        events: list[dict] = []
+        FastLogger(observer=events.append).emit("loud", "x")  # type: ignore[arg-type]
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["log_level"], LogLevel.critical)
+        self.assertEqual(events[0]["invalidLevel"], "loud")

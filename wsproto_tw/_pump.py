@@ -20,8 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from wsproto_tw._timers import sharedTimer
@@ -45,10 +44,11 @@ from wsproto_tw.core.events import (
 from wsproto_tw.errors import ConnectionClosed
 from wsproto_tw.flow import InboundFlow, OutboundFlow, PauseReason
 from wsproto_tw.interfaces import IStreamingWebSocketApplication
+from wsproto_tw.logs import FastLogger
 
 __all__ = ["Pump"]
 
-_log = Logger(namespace="wsproto_tw")
+_log = FastLogger(namespace="wsproto_tw")
 
 
 class _Role:
@@ -85,6 +85,18 @@ class _Role:
         The wire is gone and the core's last events were delivered; the
         application has not been told yet.
         """
+
+
+class _Abort:
+    """
+    A L{SharedTimer <wsproto_tw._timers.SharedTimer>} owner that aborts a
+    wire when its entry falls due.
+    """
+
+    __slots__ = ("_timerFired",)
+
+    def __init__(self, wire: Any) -> None:
+        self._timerFired = wire.abortConnection
 
 
 class Pump:
@@ -165,7 +177,8 @@ class Pump:
         #: caller's flush after the loop, so a batch of answers is one
         #: wire write.
         self._delivering = False
-        self._abortCall: IDelayedCall | None = None
+        # The SharedTimer entry that aborts the wire once it is closing.
+        self._abortCall: list | None = None
         self._startedAt = 0.0
         # The flow objects are made the first time something needs them
         # (most connections never pause either way): see _inbound and
@@ -257,19 +270,20 @@ class Pump:
         self._deliver()
         if self._timer is not None:
             self._timers.cancel(self._timer)
-        if self._abortCall is not None and self._abortCall.active():
-            self._abortCall.cancel()
+        if self._abortCall is not None:
+            self._timers.cancel(self._abortCall)
         self._timer = self._abortCall = None
         closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
+        failure = Failure(closed)  # one for the Deferreds and the application
         if self._outflow is not None:
-            self._outflow.stop(Failure(closed))
+            self._outflow.stop(failure)
         self._role.lost(self, reason)
         try:
             if self._opened:
                 _log.info(
                     "closed {peer} {path} code={code} clean={clean} reason={reason!r}"
                     " subprotocol={subprotocol} after {duration:.1f}s",
-                    peer=_peer(self.wire),
+                    peer=self._peerName(),
                     path=self.request.path if self.request is not None else "-",
                     code=closed.code,
                     clean=closed.wasClean,
@@ -278,7 +292,7 @@ class Pump:
                     duration=time.monotonic() - self._startedAt,
                 )
                 self._opened = False
-                self._app.connectionLost(Failure(closed))
+                self._app.connectionLost(failure)
         finally:
             # The factory forgets the connection even if the application
             # failed in connectionLost.
@@ -478,8 +492,11 @@ class Pump:
         self._closing = True
         self.wire.loseConnection()
         # A peer that doesn't read can keep loseConnection waiting for the
-        # write buffer forever: abort after the close timeout.
-        self._abortCall = self._clock.callLater(self._config.close_timeout, self.wire.abortConnection)
+        # write buffer forever: abort after the close timeout (an entry in
+        # the shared timer, not a delayed call of its own).
+        self._abortCall = self._timers.schedule(
+            self._clock.seconds() + self._config.close_timeout, _Abort(self.wire)
+        )
 
     def _timerFired(self) -> None:
         # Deadlines only move later on the hot path, so the timer is re-armed
@@ -503,13 +520,23 @@ class Pump:
         self.openedAt = self._clock.seconds()
         _log.info(
             "opened {peer} {path} subprotocol={subprotocol}",
-            peer=_peer(self.wire),
+            peer=self._peerName(),
             path=self.request.path if self.request is not None else "-",
             subprotocol=self._conn.subprotocol,
         )
         self._app.transport = self
         self._app.connectionOpened(self)
         self._role.opened(self)
+
+    def _peerName(self) -> str:
+        """
+        L{_peer} of the wire, from the address the server core was given
+        when the wire connected (not asked of the transport again).
+        """
+        address = getattr(self._conn, "peer", None)
+        if address is None:
+            return _peer(self.wire)
+        return _addressName(address)
 
 
 def _peer(wire: Any) -> str:
@@ -520,6 +547,13 @@ def _peer(wire: Any) -> str:
         address = wire.getPeer()
     except Exception:
         return "?"
+    return _addressName(address)
+
+
+def _addressName(address: Any) -> str:
+    """
+    @return: an address as C{host:port}, a socket path, or its C{str}.
+    """
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     if host is not None:

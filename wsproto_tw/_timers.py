@@ -109,11 +109,23 @@ class SharedTimer:
 _sharedTimers: weakref.WeakKeyDictionary[Any, SharedTimer] = weakref.WeakKeyDictionary()
 
 
+# The clock last asked for and its timer, both weak references (the timer
+# holds its clock): every connection of a server asks for the same one.
+_last: tuple[Any, Any] = (lambda: None, lambda: None)
+
+
 def sharedTimer(clock: IReactorTime) -> SharedTimer:
     """
     @return: the L{SharedTimer} of C{clock}.
     """
+    global _last
+    lastClock, lastTimer = _last
+    if lastClock() is clock:
+        timer = lastTimer()
+        if timer is not None:
+            return timer  # type: ignore[no-any-return]
     timer = _sharedTimers.get(clock)
     if timer is None:
         timer = _sharedTimers[clock] = SharedTimer(clock)
+    _last = (weakref.ref(clock), weakref.ref(timer))
     return timer

@@ -20,10 +20,12 @@ default.
 from __future__ import annotations
 
 import sys
+from time import time
 from typing import IO, Any
 
 from twisted.logger import (
     ILogObserver,
+    Logger,
     LogLevel,
     formatEventAsClassicLogText,
     formatTime,
@@ -32,7 +34,16 @@ from twisted.logger import (
 from twisted.python import usage
 from zope.interface import implementer
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "formatClassicText", "logFormat", "logLevel", "logObserver", "twistdLogFile"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "FastLogger",
+    "formatClassicText",
+    "logFormat",
+    "logLevel",
+    "logObserver",
+    "twistdLogFile",
+]
 
 #: The names C{--log-level} takes, most verbose first.
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
@@ -65,6 +76,42 @@ def logFormat(value: str) -> str:
     if name not in LOG_FORMATS:
         raise usage.UsageError(f"--log-format must be text or json, not {value!r}")
     return name
+
+
+_LOG_LEVELS = frozenset(LogLevel.iterconstants())
+
+
+class FastLogger(Logger):
+    """
+    A L{Logger} whose events cost less to emit: L{Logger.emit} checks the
+    level against a list of every level, sorted anew on each event; this
+    checks it against a set. The events are the same.
+    """
+
+    def emit(self, level: LogLevel, format: str | None = None, **kwargs: object) -> None:
+        if level not in _LOG_LEVELS or "log_trace" in kwargs:
+            Logger.emit(self, level, format, **kwargs)
+            return
+        kwargs["log_logger"] = self
+        kwargs["log_level"] = level
+        kwargs["log_namespace"] = self.namespace
+        kwargs["log_source"] = self.source
+        kwargs["log_format"] = format
+        kwargs["log_time"] = time()
+        self.observer(kwargs)
+
+    def info(self, format: str | None = None, **kwargs: object) -> None:
+        # emit(), inline: one call less per connection opened and closed.
+        if "log_trace" in kwargs:
+            Logger.emit(self, LogLevel.info, format, **kwargs)
+            return
+        kwargs["log_logger"] = self
+        kwargs["log_level"] = LogLevel.info
+        kwargs["log_namespace"] = self.namespace
+        kwargs["log_source"] = self.source
+        kwargs["log_format"] = format
+        kwargs["log_time"] = time()
+        self.observer(kwargs)
 
 
 # The time stamp of the last second formatted: (whole second, text).
@@ -114,6 +161,14 @@ def formatClassicText(event: dict) -> str | None:
     return line + "\n"
 
 
+def _levelsFrom(level: str) -> frozenset[LogLevel]:
+    """
+    @return: the levels at C{level} (a name of L{LOG_LEVELS}) and above.
+    """
+    least = LogLevel.levelWithName(level)
+    return frozenset(each for each in LogLevel.iterconstants() if each >= least)
+
+
 @implementer(ILogObserver)
 class _LevelFilter:
     """
@@ -125,9 +180,8 @@ class _LevelFilter:
     __slots__ = ("_observer", "_levels")
 
     def __init__(self, observer: ILogObserver, level: str) -> None:
-        least = LogLevel.levelWithName(level)
         self._observer = observer
-        self._levels = frozenset(each for each in LogLevel.iterconstants() if each >= least)
+        self._levels = _levelsFrom(level)
 
     def __call__(self, event: dict) -> None:
         if event.get("log_level") in self._levels and event.get("log_namespace"):
@@ -138,16 +192,21 @@ class _LevelFilter:
 class _TextFileObserver:
     """
     Write each event's L{formatClassicText} line to a file, and flush it
-    (what L{FileLogObserver} does, with one call less an event).
+    (what L{FileLogObserver} does, with one call less an event), for the
+    events at a level and above (and with a namespace), as L{_LevelFilter}
+    passes them on.
     """
 
-    __slots__ = ("_write", "_flush")
+    __slots__ = ("_write", "_flush", "_levels")
 
-    def __init__(self, outFile: IO[Any]) -> None:
+    def __init__(self, outFile: IO[Any], level: str = "debug") -> None:
         self._write = outFile.write
         self._flush = outFile.flush
+        self._levels = _levelsFrom(level)
 
     def __call__(self, event: dict) -> None:
+        if event.get("log_level") not in self._levels or not event.get("log_namespace"):
+            return
         text = formatClassicText(event)
         if text:
             self._write(text)
@@ -165,10 +224,9 @@ def logObserver(outFile: IO[Any], level: str = "info", format: str = "text") -> 
         the event's own fields by name).
     """
     if format == "json":
-        observer = jsonFileLogObserver(outFile, recordSeparator="")
-    else:
-        observer = _TextFileObserver(outFile)
-    return _LevelFilter(observer, level)
+        return _LevelFilter(jsonFileLogObserver(outFile, recordSeparator=""), level)
+    # The text observer filters too: one call less an event.
+    return _TextFileObserver(outFile, level)
 
 
 def twistdLogFile(twistdOptions: Any) -> IO[Any] | None:

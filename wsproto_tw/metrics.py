@@ -46,6 +46,7 @@ C{prometheus_client}'s own threaded servers).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -80,6 +81,8 @@ _FIELDS = (
     "text_sent", "text_bytes_sent", "binary_sent", "binary_bytes_sent",
     "deflate_bytes_in", "deflate_bytes_out", "slow_consumer_drops",
 )
+
+_fieldValues = attrgetter(*_FIELDS)
 
 #: The opening handshake's statuses that open a connection: HTTP/1.1 and
 #: HTTP/2 (RFC 8441).
@@ -125,8 +128,10 @@ class _Totals:
         @param wire: the name of its wire.
         """
         sums = self.sums
-        for name in _FIELDS:
-            sums[name] += getattr(stats, name)
+        # Most are 0 (a connection that only opened and closed): skipped.
+        for name, value in zip(_FIELDS, _fieldValues(stats)):
+            if value:
+                sums[name] += value
         status = stats.handshake_status
         if status is not None:
             _count(self.handshakes, status)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
+from types import CoroutineType
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IProtocolNegotiationFactory, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -75,7 +76,23 @@ class _ServerRole(_Role):
         if self._overLimit is not None and self._overLimit():
             core.reject(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections; try again later", (("Retry-After", "5"),))
             return
-        d = maybeDeferred(connection._app.requestReceived, event.request)
+        try:
+            result = connection._app.requestReceived(event.request)
+        except BaseException:
+            d = fail(Failure(captureVars=Deferred.debug))  # as maybeDeferred
+        else:
+            # (None first: Deferred's isinstance check is an ABC's, in Python.)
+            if result is None or not isinstance(result, (Deferred, Failure, CoroutineType)):
+                # Answered at once (the usual case): what the callbacks
+                # below would do, without building a Deferred; reading was
+                # never paused.
+                if core.state is State.CONNECTING:
+                    try:
+                        self._answer(result, connection)
+                    except BaseException:
+                        self._failed(Failure(), connection)
+                return
+            d = maybeDeferred(lambda: result)
         d.addCallbacks(self._accept, self._reject, (connection,), None, (connection,))
         d.addErrback(self._failed, connection)
         if core.state is State.CONNECTING:
@@ -83,9 +100,17 @@ class _ServerRole(_Role):
             connection._pause(PauseReason.NEGOTIATING)
 
     def _accept(self, result: Any, connection: WebSocketConnection) -> None:
-        core = connection._conn
-        if core.state is not State.CONNECTING:
+        if connection._conn.state is not State.CONNECTING:
             return  # timed out or lost meanwhile
+        self._answer(result, connection)
+        connection._resume(PauseReason.NEGOTIATING)
+
+    def _answer(self, result: Any, connection: WebSocketConnection) -> None:
+        """
+        Accept as the application's C{result} says (L{None} or an
+        L{Accept}), and open the connection.
+        """
+        core = connection._conn
         assert isinstance(core, ServerConnection)
         if result is None:
             result = Accept()
@@ -94,7 +119,6 @@ class _ServerRole(_Role):
         core.accept(result.subprotocol, result.headers, now=connection._clock.seconds())
         connection._flush()
         connection._open()
-        connection._resume(PauseReason.NEGOTIATING)
 
     def _reject(self, failure: Failure, connection: WebSocketConnection) -> None:
         core = connection._conn

@@ -94,6 +94,10 @@ class State(enum.Enum):
     CLOSING = "CLOSING"
     CLOSED = "CLOSED"
 
+    # Members are singletons compared by identity: hashed by it too, in C
+    # (Enum's own __hash__ is a Python call, on every transition).
+    __hash__ = object.__hash__
+
 
 class Role(enum.Enum):
     SERVER = "server"
@@ -121,6 +125,25 @@ class _Input(enum.Enum):
     CLOSE_TIMEOUT = "close timeout"
     # The transport closed.
     EOF = "eof"
+
+    __hash__ = object.__hash__  # as State's
+
+
+_deflate_module: Any = None
+
+
+def _deflate() -> Any:
+    """
+    @return: L{wsproto_tw.core.deflate}, imported on first use (an import
+        statement in a function costs a Python call into importlib each
+        time: its package's C{_handle_fromlist}).
+    """
+    global _deflate_module
+    if _deflate_module is None:
+        from wsproto_tw.core import deflate
+
+        _deflate_module = deflate
+    return _deflate_module
 
 
 _S = State
@@ -1071,9 +1094,7 @@ class ServerConnection(Connection):
             )
         extensions = codec = None
         if config.compression is not None:
-            from wsproto_tw.core import deflate
-
-            extensions, codec = deflate.negotiate_server(config.compression, request.get("sec-websocket-extensions"))
+            extensions, codec = _deflate().negotiate_server(config.compression, request.get("sec-websocket-extensions"))
         self.request = request
         self._events.append(RequestReceived(request, subprotocol))
         self._proposal = (key, subprotocol, extensions, codec)

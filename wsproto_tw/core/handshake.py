@@ -39,6 +39,9 @@ _HTTP_VERSION_START = re.compile(rb"(?:H(?:T(?:T(?:P(?:/(?:[0-9](?:\.[0-9]?)?)?)
 # What no request-target form has (RFC 9112 §3.2): a control character (or
 # a space, which ends it), or a fragment (RFC 3986 §3.5).
 _NOT_IN_TARGET = re.compile(rb"[\x00-\x1f\x7f#]")
+# A well-formed request line, all of it: what _split_request_line checks
+# part by part, in one match.
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f#]+) HTTP/([0-9])\.([0-9])")
 # RFC 8446 §5.1: a TLS record starts with its type, 22 for a handshake, and
 # a legacy version whose first byte is 3.
 _TLS_HANDSHAKE = 0x16
@@ -63,9 +66,10 @@ _TLS_ANSWERS = (0x15, 0x16)
 _SSH_BANNER = b"SSH-"
 # Characters of a foreign answer's first line quoted in an error.
 _QUOTED = 60
-# A header line: a token, a colon, a value without CR, LF or NUL (RFC 9110
-# §5.5). This also rejects obsolete line folding (RFC 9112 §5.2).
-_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*)")
+# Header lines separated by CRLF, each a token, a colon, a value without CR,
+# LF or NUL (RFC 9110 §5.5). This also rejects obsolete line folding (RFC
+# 9112 §5.2).
+_HEADER_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*\r\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*")
 # Fields whose values are the same on many connections (every client of a
 # kind sends the same ones): parsed heads share one string per value.
 # Interned here, as are the other names every opening handshake looks up
@@ -84,7 +88,7 @@ _INTERNED_NAMES = frozenset(map(sys.intern, (
 # share one pair per line too, and a line seen before is not parsed again.
 # Bounded: lines up to _MAX_SHARED_LINE bytes, and past _MAX_SHARED_PAIRS
 # lines new ones are parsed each time (at most 256 KiB of lines kept).
-_SHARED_PAIRS: dict[bytes, tuple[str, str]] = {}
+_SHARED_PAIRS: dict[bytes, tuple[tuple[str, str], str]] = {}  # line -> ((name, value), lower-case name)
 _MAX_SHARED_PAIRS = 1024
 _MAX_SHARED_LINE = 256
 # The HTTP version nearly every request has, one tuple for all of them.
@@ -230,6 +234,13 @@ class HandshakeRequest:
         return authority if authority is not None else self.get("host")
 
 
+# Header names as received, decoded and interned, and their lower-case
+# keys: every request sends the same few. Bounded, so that names a peer
+# makes up are not kept past the first few hundred.
+_NAMES: dict[bytes, tuple[str, str]] = {}
+_MAX_NAMES = 256
+
+
 def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """
     Split an HTTP/1.1 head (without its final CRLF CRLF) into its first line
@@ -237,35 +248,57 @@ def parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, s
 
     @raise HandshakeFailed: the head is malformed or has too many fields.
     """
+    first, headers, _ = _parse_head(data, max_headers)
+    return first, headers
+
+
+def _parse_head(data: bytes, max_headers: int) -> tuple[bytes, tuple[tuple[str, str], ...], dict[str, str]]:
+    """
+    L{parse_head}, and the fields by lower-case name as L{_index} has them.
+    """
     # Lines key _SHARED_PAIRS: they must be bytes, hashable.
-    lines = bytes(data).split(b"\r\n")
+    data = bytes(data)
+    lines = data.split(b"\r\n")
     if len(lines) - 1 > max_headers:
         raise HeadTooLarge(f"more than {max_headers} header lines")
+    # Every header line at once (one regular expression over the block,
+    # not one per line); each then splits at its first colon, which ends
+    # the name (a token has none).
+    if len(lines) > 1 and _HEADER_LINES.fullmatch(data, len(lines[0]) + 2) is None:
+        raise HandshakeFailed("malformed header line")
     intern = sys.intern
-    match_line = _HEADER_LINE.fullmatch
     headers = []
+    index: dict[str, str] = {}
+    names = _NAMES
     shared = _SHARED_PAIRS
     for line in lines[1:]:
-        pair = shared.get(line)
-        if pair is not None:
-            headers.append(pair)
-            continue
-        match = match_line(line)
-        if match is None:
-            raise HandshakeFailed("malformed header line")
-        name, value = match.groups()
-        # Names are shared between requests, and so are the values that
-        # are the same on every connection: idle connections hold less.
-        name = intern(name.decode("ascii"))
-        value = value.rstrip(b" \t").decode("latin-1")
-        if name.lower() in _SHARED_VALUES:
-            pair = (name, intern(value))
-            if len(line) <= _MAX_SHARED_LINE and len(shared) < _MAX_SHARED_PAIRS:
-                shared[line] = pair
-            headers.append(pair)
+        known_pair = shared.get(line)
+        if known_pair is not None:
+            pair, key = known_pair
         else:
-            headers.append((name, value))
-    return lines[0], tuple(headers)
+            raw, _, rawValue = line.partition(b":")
+            # Names are shared between requests, and so are the values that
+            # are the same on every connection: idle connections hold less.
+            known = names.get(raw)
+            if known is None:
+                name = intern(raw.decode("ascii"))
+                key = intern(name.lower())
+                if len(names) < _MAX_NAMES:
+                    names[raw] = (name, key)
+            else:
+                name, key = known
+            value = rawValue.strip(b" \t").decode("latin-1")
+            if key in _SHARED_VALUES:
+                pair = (name, intern(value))
+                if len(line) <= _MAX_SHARED_LINE and len(shared) < _MAX_SHARED_PAIRS:
+                    shared[line] = (pair, key)
+            else:
+                pair = (name, value)
+        headers.append(pair)
+        value = pair[1]
+        # RFC 9110 §5.3: repeated fields combine with ", ".
+        index[key] = f"{index[key]}, {value}" if key in index else value
+    return lines[0], tuple(headers), index
 
 
 def check_request_start(data: bytes | bytearray) -> None:
@@ -286,6 +319,16 @@ def check_request_start(data: bytes | bytearray) -> None:
 
     @param data: the bytes received so far, from the start of the request.
     @raise HandshakeFailed: with status 400 and what is wrong.
+    """
+    _check_request_start(data)
+
+
+def _check_request_start(data: bytes | bytearray) -> tuple[bytes, bytes, int, int] | None:
+    """
+    L{check_request_start}.
+
+    @return: the request line split by L{_split_request_line} once it is
+        all there, else L{None}.
     """
     if len(data) < 2:
         # A TLS record's first byte, or an empty line's CR: the next byte
@@ -309,8 +352,7 @@ def check_request_start(data: bytes | bytearray) -> None:
         raise HandshakeFailed("bare cr in request head")
     line_end = data.find(b"\r", start, end)
     if line_end >= 0:
-        _split_request_line(bytes(data[start:line_end]))
-        return
+        return _split_request_line(bytes(data[start:line_end]))
     # The request line so far: can it still become one?
     first_space = data.find(b" ", start, end)
     method_end = end if first_space < 0 else first_space
@@ -347,6 +389,10 @@ def _split_request_line(line: bytes) -> tuple[bytes, bytes, int, int]:
         numbers.
     @raise HandshakeFailed: the line is malformed.
     """
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is not None:
+        method, target, major, minor = match.groups()
+        return method, target, int(major), int(minor)
     parts = line.split(b" ")
     if len(parts) != 3:
         if (
@@ -425,11 +471,11 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
     @param peer: the peer's address, for L{HandshakeRequest.peer}.
     @raise HandshakeFailed: it is not a well-formed HTTP/1.1 request.
     """
-    check_request_start(head)
+    split = _check_request_start(head)
     if head.startswith(b"\r\n"):
         head = head[2:]  # RFC 9112 §2.2
-    first, headers = parse_head(head, max_headers)
-    method, target, major, minor = _split_request_line(first)
+    first, headers, index = _parse_head(head, max_headers)
+    method, target, major, minor = split if split is not None else _split_request_line(first)
     version = (major, minor)
     return HandshakeRequest(
         method=sys.intern(method.decode("ascii")),
@@ -437,6 +483,7 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
         http_version=_HTTP_11 if version == _HTTP_11 else version,
         headers=headers,
         peer=peer,
+        _index=index,
     )
 
 
@@ -462,14 +509,23 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         )
     _check_no_body(request)
     parse_target(request.target)
-    if "websocket" not in [t.lower() for t in request.tokens("upgrade")]:
+    index = request._index
+    # The usual values (a single token) are checked whole; lists, token
+    # by token.
+    upgrade = index.get("upgrade")
+    if (upgrade is None or upgrade.lower() != "websocket") and "websocket" not in [
+        t.lower() for t in request.tokens("upgrade")
+    ]:
         raise UpgradeRequired("this is a websocket endpoint; send an upgrade: websocket request")
     # RFC 9112 §3.2: exactly one Host; RFC 6455 §11.3.1, §11.3.5: at most
     # one key and one version line in a request.
     host = _single(request, "host")
     if not host:
         raise HandshakeFailed("missing host header")
-    if "upgrade" not in [t.lower() for t in request.tokens("connection")]:
+    connection = index.get("connection")
+    if (connection is None or connection.lower() != "upgrade") and "upgrade" not in [
+        t.lower() for t in request.tokens("connection")
+    ]:
         raise HandshakeFailed("connection header must contain upgrade")
     key = _single(request, "sec-websocket-key")
     if key is None:
@@ -697,6 +753,9 @@ def build_error_response(error: HandshakeFailed) -> bytes:
     return build_response(error.status, headers, body)
 
 
+_ACCEPT_HEAD = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+
+
 def build_accept_response(
     key: str,
     subprotocol: str | None,
@@ -708,6 +767,10 @@ def build_accept_response(
 
     @raise ValueError: a header would inject lines.
     """
+    if subprotocol is None and not extensions and not extra_headers:
+        # The usual answer, built as bytes at once.
+        accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest())
+        return _ACCEPT_HEAD + accept + b"\r\n\r\n"
     lines = [
         "HTTP/1.1 101 Switching Protocols",
         "Upgrade: websocket",
