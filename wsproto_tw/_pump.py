@@ -450,29 +450,8 @@ class Pump:
             return  # the caller of _deliver flushes once it is done
         conn = self._conn
         pieces = conn.data_to_send_pieces()
-        if pieces:
-            if len(pieces) == 1:
-                data = pieces[0]
-                size = len(data)
-            else:
-                # A large payload is a piece of its own (not copied behind
-                # its frame header): a wire that can, writes it as it is.
-                data = None
-                size = sum(map(len, pieces))
-            outflow = self._outflow
-            if outflow is not None and outflow.overLimit(size) and not self._closing:
-                # The wire's buffer was full already and more than
-                # max_write_buffer piled up behind it.
-                self._writeStalled("write buffer over its limit")
-                return
-            if data is not None:
-                self.wire.write(data)
-            else:
-                writeSequence = getattr(self.wire, "writeSequence", None)
-                if writeSequence is None:
-                    self.wire.write(b"".join(pieces))
-                else:
-                    writeSequence(pieces)
+        if pieces and not self._write(pieces):
+            return
         if conn.wants_transport_closed:
             self._closeWire()
         deadline = conn.next_deadline()
@@ -482,6 +461,55 @@ class Pump:
             if self._timer is not None:
                 self._timers.cancel(self._timer)
             self._timer = self._timers.schedule(deadline, self)
+
+    def _write(self, pieces: list[bytes]) -> bool:
+        """
+        Write C{pieces} to the wire.
+
+        @return: C{False} if the write buffer went over its limit instead
+            (the connection is then failed).
+        """
+        if len(pieces) == 1:
+            data = pieces[0]
+            size = len(data)
+        else:
+            # A large payload is a piece of its own (not copied behind its
+            # frame header): a wire that can, writes it as it is.
+            data = None
+            size = sum(map(len, pieces))
+        outflow = self._outflow
+        if outflow is not None and outflow.overLimit(size) and not self._closing:
+            # The wire's buffer was full already and more than
+            # max_write_buffer piled up behind it.
+            self._writeStalled("write buffer over its limit")
+            return False
+        if data is not None:
+            self.wire.write(data)
+        else:
+            writeSequence = getattr(self.wire, "writeSequence", None)
+            if writeSequence is None:
+                self.wire.write(b"".join(pieces))
+            else:
+                writeSequence(pieces)
+        return True
+
+    def _flushSent(self) -> None:
+        """
+        L{_flush} after the application queued a data message (or a piece of
+        one): the hot path of sending, and of each recipient of a
+        broadcast. Queuing data never asks the core to close the wire nor
+        brings a deadline forward (the core's deadlines are the opening and
+        closing handshakes' and the keepalive's, which sending does not
+        move), so only the bytes are written; anything else takes the
+        general path.
+        """
+        if self._delivering:
+            return  # the caller of _deliver flushes once it is done
+        pieces = self._conn.data_to_send_pieces()
+        if len(pieces) == 1 and self._outflow is None:
+            self.wire.write(pieces[0])
+        elif pieces:
+            self._write(pieces)
 
     def _closeWire(self) -> None:
         """

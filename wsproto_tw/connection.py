@@ -108,18 +108,18 @@ class WebSocketConnection(FlowControlled, Pump):
 
     def sendText(self, text: str) -> None:
         self._conn.send_text(text)
-        self._flush()
+        self._flushSent()
 
     def sendBinary(self, data: bytes) -> None:
         self._conn.send_binary(data)
-        self._flush()
+        self._flushSent()
 
     def beginMessage(self, binary: bool = False) -> None:
         self._conn.begin_message(binary)
 
     def sendMessageData(self, data: bytes | str) -> None:
         self._conn.send_message_data(data)
-        self._flush()
+        self._flushSent()
 
     def endMessage(self, data: bytes | str | None = None) -> None:
         self._conn.end_message(data)
@@ -135,7 +135,7 @@ class WebSocketConnection(FlowControlled, Pump):
             <wsproto_tw.core.prepared.PreparedMessage>}.
         """
         self._conn.send_prepared(message)
-        self._flush()
+        self._flushSent()
 
     def ping(self, payload: bytes = b"") -> None:
         self._conn.send_ping(payload)

@@ -144,9 +144,10 @@ class StreamWire(Protocol):
     def write(self, data: bytes) -> None:
         """
         Queue C{data} for the peer. Over plain TCP, when the transport has
-        nothing waiting to be sent, C{data} is sent at once with the
-        transport's own C{writeSomeData} (one C{send} call) and only what
-        the kernel did not take is queued: Twisted's C{write} would queue
+        nothing waiting to be sent, C{data} is sent at once on the
+        transport's socket (one C{send} call) and only what the kernel did
+        not take is queued (errors, too, are left to the transport's own
+        write path): Twisted's C{write} would queue
         it all, ask the reactor to watch the socket for writability and
         send in a later reactor turn, two C{epoll_ctl} calls and a turn
         per write, which is most of what one message alone on a
@@ -158,12 +159,16 @@ class StreamWire(Protocol):
             return
         transport = self.transport
         if self._plain and _idle(transport):
-            sent = transport.writeSomeData(data)
-            if type(sent) is int:
-                if sent == len(data):
-                    return
+            try:
+                sent = transport.socket.send(data)
+            except OSError:
+                # Full (EWOULDBLOCK, ENOBUFS), interrupted, or the
+                # connection is lost: Twisted's own write path sorts it out.
+                sent = 0
+            if sent == len(data):
+                return
+            if sent:
                 data = data[sent:]
-            # Else the connection is lost: the transport finds out itself.
         transport.write(data)
 
     def writeSequence(self, pieces: list[bytes]) -> None:
