@@ -944,6 +944,29 @@ class SharedTimerTests(SynchronousTestCase):
         clock.advance(2)
         self.assertEqual(late.value()[:1], b"\x89")
 
+    def test_sameDeadline(self):
+        """
+        Owners waiting for the same deadline all fire (entries are ordered
+        by deadline alone, never by owner), and an entry is one small
+        object with no C{__dict__}.
+        """
+        clock = Clock()
+        timer = sharedTimer(clock)
+        fired = []
+
+        class Owner:
+            def _timerFired(self):
+                fired.append(self)
+
+        owners = [Owner() for _ in range(5)]
+        entries = [timer.schedule(3.0, owner) for owner in owners]
+        timer.schedule(1.0, owners[0])
+        self.assertFalse(hasattr(entries[0], "__dict__"))
+        clock.advance(1)
+        self.assertEqual(fired, [owners[0]])
+        clock.advance(2)
+        self.assertEqual(sorted(map(id, fired[1:])), sorted(map(id, owners)))
+
     def test_closedConnectionsLeaveNothing(self):
         """
         Once every connection is gone, the clock holds no delayed call and

@@ -170,7 +170,7 @@ class Pump:
         self._conn: Connection = None  # type: ignore[assignment]
         # The next deadline's entry in the clock's SharedTimer.
         self._timers = sharedTimer(clock)
-        self._timer: list | None = None
+        self._timer: Any = None
         self._opened = False
         self._closing = False
         #: True while L{_deliver} runs: L{_flush} then waits for the
@@ -457,7 +457,7 @@ class Pump:
         deadline = conn.next_deadline()
         # Deadlines only move later on the hot path: re-arm only for an
         # earlier one (entries start with their deadline).
-        if deadline is not None and (self._timer is None or deadline < self._timer[0]):
+        if deadline is not None and (self._timer is None or deadline < self._timer.deadline):
             if self._timer is not None:
                 self._timers.cancel(self._timer)
             self._timer = self._timers.schedule(deadline, self)

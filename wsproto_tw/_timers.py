@@ -17,6 +17,25 @@ __all__ = ["SharedTimer", "sharedTimer"]
 _log = Logger(namespace="wsproto_tw")
 
 
+class _Entry:
+    """
+    A deadline waiting in a L{SharedTimer}'s heap, ordered by deadline
+    alone: one small object per waiting connection (no sequence number).
+
+    @ivar deadline: seconds, on the clock's own time scale.
+    @ivar owner: what to call, or L{None} once cancelled or fired.
+    """
+
+    __slots__ = ("deadline", "owner")
+
+    def __init__(self, deadline: float, owner: Any) -> None:
+        self.deadline = deadline
+        self.owner = owner
+
+    def __lt__(self, other: _Entry) -> bool:
+        return self.deadline < other.deadline
+
+
 class SharedTimer:
     """
     One reactor timer for every connection on a clock. Each connection's
@@ -24,22 +43,22 @@ class SharedTimer:
     for the earliest: a connection that waits for its next keepalive ping
     costs a heap entry, not a delayed call of its own.
 
-    An entry is a list C{[deadline, sequence, owner]}; cancelling it
+    An entry is an L{_Entry} (a deadline and an owner); cancelling it
     forgets the owner, and the entry leaves the heap when its time comes
-    (or when cancelled entries pile up). An owner is anything with a
+    (or when cancelled entries pile up). Entries with the same deadline
+    fire in no particular order. An owner is anything with a
     C{_timerFired()} method (a L{WebSocketConnection
     <wsproto_tw.connection.WebSocketConnection>}).
     """
 
     def __init__(self, clock: IReactorTime) -> None:
         self._clock = clock
-        self._heap: list[list] = []
+        self._heap: list[_Entry] = []
         self._live = 0
-        self._sequence = 0
         self._call: IDelayedCall | None = None
         self._callAt: float | None = None
 
-    def schedule(self, deadline: float, owner: Any) -> list:
+    def schedule(self, deadline: float, owner: Any) -> _Entry:
         """
         Call C{owner._timerFired()} at C{deadline}.
 
@@ -47,28 +66,27 @@ class SharedTimer:
 
         @return: the entry, for L{cancel}.
         """
-        self._sequence += 1
-        entry = [deadline, self._sequence, owner]
+        entry = _Entry(deadline, owner)
         heapq.heappush(self._heap, entry)
         self._live += 1
         if self._callAt is None or deadline < self._callAt:
             self._arm(deadline)
         return entry
 
-    def cancel(self, entry: list) -> None:
+    def cancel(self, entry: _Entry) -> None:
         """
         Forget an entry that has not fired.
         """
-        if entry[2] is None:
+        if entry.owner is None:
             return
-        entry[2] = None
+        entry.owner = None
         self._live -= 1
         if self._live == 0:
             # Nothing left to wait for: leave the clock empty.
             self._heap.clear()
             self._disarm()
         elif len(self._heap) > 64 and len(self._heap) > 2 * self._live:
-            self._heap = [e for e in self._heap if e[2] is not None]
+            self._heap = [e for e in self._heap if e.owner is not None]
             heapq.heapify(self._heap)
 
     def _arm(self, deadline: float) -> None:
@@ -86,13 +104,13 @@ class SharedTimer:
         now = self._clock.seconds()
         heap = self._heap
         due = []
-        while heap and heap[0][0] <= now:
+        while heap and heap[0].deadline <= now:
             due.append(heapq.heappop(heap))
         # What the owners schedule meanwhile waits for a later turn.
         for entry in due:
-            owner = entry[2]
+            owner = entry.owner
             if owner is not None:  # not cancelled by an earlier one
-                entry[2] = None
+                entry.owner = None
                 self._live -= 1
                 try:
                     owner._timerFired()
@@ -100,10 +118,10 @@ class SharedTimer:
                     # As the reactor would for a delayed call of its own:
                     # log it, and go on with the others.
                     _log.failure("timer of {owner!r} failed", owner=owner)
-        while heap and heap[0][2] is None:
+        while heap and heap[0].owner is None:
             heapq.heappop(heap)
-        if heap and (self._callAt is None or heap[0][0] < self._callAt):
-            self._arm(heap[0][0])
+        if heap and (self._callAt is None or heap[0].deadline < self._callAt):
+            self._arm(heap[0].deadline)
 
 
 _sharedTimers: weakref.WeakKeyDictionary[Any, SharedTimer] = weakref.WeakKeyDictionary()

@@ -240,7 +240,7 @@ class SockJSSession(FlowControlled):
         self._held: deque[str] | None = None
         self._reading: list[Deferred] | None = None
         self._timers = sharedTimer(clock)
-        self._timer: list | None = None
+        self._timer: Any = None
         self._opened = False
         self._over = False
         self._delivering = False
@@ -465,7 +465,7 @@ class SockJSSession(FlowControlled):
         elif not full and self._outbound.paused:
             self._outbound.resume()
         deadline = core.next_deadline()
-        if self._timer is None or deadline is None or self._timer[0] != deadline:
+        if self._timer is None or deadline is None or self._timer.deadline != deadline:
             if self._timer is not None:
                 self._timers.cancel(self._timer)
                 self._timer = None
