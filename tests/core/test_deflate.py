@@ -1142,6 +1142,23 @@ class CodecTests(SynchronousTestCase):
             peer_window_bits=15, peer_context_takeover=takeover,
         )
 
+    def test_settingsShared(self):
+        """
+        Codecs negotiated alike share one object for their settings: a
+        codec holds only its own state (its context and zlib objects), and
+        still answers for its settings.
+        """
+        one, two = self.codec(), self.codec()
+        self.assertIs(one._params, two._params)
+        self.assertIsNot(one._params, self.codec(takeover=False)._params)
+        self.assertEqual(DeflateCodec.__slots__, ("_params", "_context", "_compressor", "_decompressor"))
+        self.assertEqual(
+            (one.local_window_bits, one.local_context_takeover, one.peer_window_bits, one.peer_context_takeover),
+            (15, True, 15, True),
+        )
+        self.assertIsNone(one.shared_key)
+        self.assertEqual(self.codec(takeover=False).shared_key, (6, 8, 15, 0))
+
     def test_compress(self):
         """
         C{compress} returns the body and the RSV1 flag.

@@ -128,6 +128,53 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class _CodecParams:
+    """
+    The settings of a L{DeflateCodec}, the same for every connection that
+    negotiated the same: one object for them all.
+    """
+
+    __slots__ = (
+        "local_window_bits", "local_context_takeover", "peer_window_bits", "peer_context_takeover", "shared_key",
+        "level", "mem_level", "min_size", "context_size",
+    )
+
+    def __init__(
+        self,
+        local_window_bits: int,
+        local_context_takeover: bool,
+        peer_window_bits: int,
+        peer_context_takeover: bool,
+        compress_level: int,
+        mem_level: int,
+        min_size: int,
+        context_size: int | None,
+    ) -> None:
+        self.local_window_bits = local_window_bits
+        self.local_context_takeover = local_context_takeover
+        self.peer_window_bits = peer_window_bits
+        self.peer_context_takeover = peer_context_takeover
+        self.level = compress_level
+        self.mem_level = mem_level
+        self.min_size = min_size
+        # How many bytes of context to keep (0 when there is none to keep),
+        # or None to keep the compressor; never more than the window.
+        if not local_context_takeover:
+            context_size = 0
+        elif context_size is not None:
+            context_size = min(context_size, 1 << local_window_bits)
+        self.context_size = context_size
+        self.shared_key = (
+            (compress_level, mem_level, max(9, local_window_bits), min_size) if context_size == 0 else None
+        )
+
+
+#: The L{_CodecParams} made so far, by their arguments; at most
+#: L{_MAX_CODEC_PARAMS} (a few policies make a few of them).
+_CODEC_PARAMS: dict[tuple, _CodecParams] = {}
+_MAX_CODEC_PARAMS = 256
+
+
 class DeflateCodec:
     """
     The negotiated permessage-deflate state of one connection (RFC 7692
@@ -151,10 +198,7 @@ class DeflateCodec:
         <wsproto_tw.core.prepared.PreparedMessage>}). L{None} otherwise.
     """
 
-    __slots__ = (
-        "local_window_bits", "local_context_takeover", "peer_window_bits", "peer_context_takeover", "shared_key",
-        "_level", "_mem_level", "_min_size", "_context_size", "_context", "_compressor", "_decompressor",
-    )
+    __slots__ = ("_params", "_context", "_compressor", "_decompressor")
 
     def __init__(
         self,
@@ -168,33 +212,48 @@ class DeflateCodec:
         min_size: int = 0,
         context_size: int | None = 4096,
     ) -> None:
-        self.local_window_bits = local_window_bits
-        self.local_context_takeover = local_context_takeover
-        self.peer_window_bits = peer_window_bits
-        self.peer_context_takeover = peer_context_takeover
-        self._level = compress_level
-        self._mem_level = mem_level
-        self._min_size = min_size
-        # How many bytes of context to keep (0 when there is none to keep),
-        # or None to keep the compressor; never more than the window.
-        if not local_context_takeover:
-            context_size = 0
-        elif context_size is not None:
-            context_size = min(context_size, 1 << local_window_bits)
-        self._context_size = context_size
-        self._context = b""
-        self.shared_key = (
-            (compress_level, mem_level, max(9, local_window_bits), min_size) if context_size == 0 else None
+        key = (
+            local_window_bits, local_context_takeover, peer_window_bits, peer_context_takeover,
+            compress_level, mem_level, min_size, context_size,
         )
+        params = _CODEC_PARAMS.get(key)
+        if params is None:
+            params = _CodecParams(*key)
+            if len(_CODEC_PARAMS) < _MAX_CODEC_PARAMS:
+                _CODEC_PARAMS[key] = params
+        # What was negotiated and configured, shared by every codec alike:
+        # a connection holds only its own state.
+        self._params = params
+        self._context = b""
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
 
+    @property
+    def local_window_bits(self) -> int:
+        return self._params.local_window_bits
+
+    @property
+    def local_context_takeover(self) -> bool:
+        return self._params.local_context_takeover
+
+    @property
+    def peer_window_bits(self) -> int:
+        return self._params.peer_window_bits
+
+    @property
+    def peer_context_takeover(self) -> bool:
+        return self._params.peer_context_takeover
+
+    @property
+    def shared_key(self) -> tuple[int, int, int, int] | None:
+        return self._params.shared_key
+
     def __repr__(self) -> str:
         return (
-            f"DeflateCodec(local_window_bits={self.local_window_bits}, "
+            f"DeflateCodec(local_window_bits={self._params.local_window_bits}, "
             f"local_context_takeover={self.local_context_takeover}, "
-            f"peer_window_bits={self.peer_window_bits}, "
-            f"peer_context_takeover={self.peer_context_takeover})"
+            f"peer_window_bits={self._params.peer_window_bits}, "
+            f"peer_context_takeover={self._params.peer_context_takeover})"
         )
 
     def compress(self, payload: bytes) -> tuple[bytes, bool]:
@@ -204,7 +263,7 @@ class DeflateCodec:
         @return: the payload to send and whether RSV1 is set: a message
             under C{min_size} goes out as it is.
         """
-        if len(payload) < self._min_size:
+        if len(payload) < self._params.min_size:
             return payload, False
         compressor = self._compressor
         if compressor is None:
@@ -213,8 +272,8 @@ class DeflateCodec:
             # its output is valid for a peer that allowed 8 (a 256-byte
             # window).
             context = self._context
-            size = self._context_size
-            bits = max(9, self.local_window_bits)
+            size = self._params.context_size
+            bits = max(9, self._params.local_window_bits)
             if size is not None:
                 # A compressor for one message needs no window longer than
                 # the message and its context (plus zlib's 262-byte
@@ -227,10 +286,10 @@ class DeflateCodec:
                 # them continues the stream (its first block starts on the
                 # byte boundary the last sync flush left).
                 compressor = zlib.compressobj(
-                    self._level, zlib.DEFLATED, -bits, self._mem_level, zlib.Z_DEFAULT_STRATEGY, context
+                    self._params.level, zlib.DEFLATED, -bits, self._params.mem_level, zlib.Z_DEFAULT_STRATEGY, context
                 )
             else:
-                compressor = zlib.compressobj(self._level, zlib.DEFLATED, -bits, self._mem_level)
+                compressor = zlib.compressobj(self._params.level, zlib.DEFLATED, -bits, self._params.mem_level)
             if size is None:
                 self._compressor = compressor
             elif size:
@@ -256,16 +315,16 @@ class DeflateCodec:
         @return: the L{DeflateStream} that compresses its pieces.
         """
         compressor = self._compressor
-        size = self._context_size
+        size = self._params.context_size
         if compressor is None:
-            bits = max(9, self.local_window_bits)
+            bits = max(9, self._params.local_window_bits)
             context = self._context
             if context:
                 compressor = zlib.compressobj(
-                    self._level, zlib.DEFLATED, -bits, self._mem_level, zlib.Z_DEFAULT_STRATEGY, context
+                    self._params.level, zlib.DEFLATED, -bits, self._params.mem_level, zlib.Z_DEFAULT_STRATEGY, context
                 )
             else:
-                compressor = zlib.compressobj(self._level, zlib.DEFLATED, -bits, self._mem_level)
+                compressor = zlib.compressobj(self._params.level, zlib.DEFLATED, -bits, self._params.mem_level)
             if size is None:
                 self._compressor = compressor
         return DeflateStream(self, compressor, size)
@@ -290,7 +349,7 @@ class DeflateCodec:
         """
         decompressor = self._decompressor
         if decompressor is None:
-            decompressor = self._decompressor = zlib.decompressobj(-self.peer_window_bits)
+            decompressor = self._decompressor = zlib.decompressobj(-self._params.peer_window_bits)
         if decompressor.eof:
             # RFC 7692 §7.2.3.4: what follows a final block is ignored.
             out, rest = b"", b""
@@ -302,7 +361,7 @@ class DeflateCodec:
                 detail = str(exc).rpartition(": ")[2]
                 raise InvalidCompressedData(f"invalid compressed data: {detail}") from None
             rest = decompressor.unconsumed_tail
-        if fin and not rest and len(out) < size and (not self.peer_context_takeover or decompressor.eof):
+        if fin and not rest and len(out) < size and (not self._params.peer_context_takeover or decompressor.eof):
             self._decompressor = None
         return out, rest
 
@@ -324,7 +383,7 @@ class DeflateCodec:
         """
         decompressor = self._decompressor
         if decompressor is None:
-            decompressor = self._decompressor = zlib.decompressobj(-self.peer_window_bits)
+            decompressor = self._decompressor = zlib.decompressobj(-self._params.peer_window_bits)
         if fin:
             data += _TAIL
         if decompressor.eof:
@@ -344,7 +403,7 @@ class DeflateCodec:
             if max_length is not None and len(out) > max_length:
                 self._decompressor = None
                 raise MessageTooBig("message exceeds the size limit once inflated")
-        if fin and (not self.peer_context_takeover or decompressor.eof):
+        if fin and (not self._params.peer_context_takeover or decompressor.eof):
             # After a final block the stream can't go on: the next message
             # starts a new one (with an empty window).
             self._decompressor = None

@@ -84,7 +84,7 @@ class PreparedMessage:
             it sent before: the connection must compress the message
             itself.
         """
-        key = codec.shared_key
+        key = codec._params.shared_key  # not the property: no call per send
         if key is None:
             return None
         deflated = self._deflated
