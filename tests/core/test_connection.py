@@ -137,6 +137,36 @@ class MessageTests(SynchronousTestCase):
         self.assertIs(openedClient().role, Role.CLIENT)
 
 
+class IdleListsTests(SynchronousTestCase):
+    """
+    An idle connection holds no queue of its own: the event queue and the
+    output queue are the shared empty tuple until used, and again once
+    drained.
+    """
+
+    def assertIdle(self, conn):
+        self.assertIs(conn._events, connection._NOTHING)
+        self.assertIs(conn._out, connection._NOTHING)
+
+    def test_openedThenDrained(self):
+        """
+        After the handshake, and after a message in each direction is taken
+        and written, both queues are the shared empty one again.
+        """
+        server = openedServer()
+        self.assertEqual(list(server.events()), [])
+        server.data_to_send()
+        self.assertIdle(server)
+        server.receive_data(clientFrame(Opcode.TEXT, b"one") + clientFrame(Opcode.PING, b"p"), now=1.0)
+        self.assertEqual(server.next_event(), TextMessage("one"))
+        server.send_text("two")
+        self.assertEqual(server.next_event(), Ping(b"p"))
+        self.assertEqual(server.next_event(), None)
+        self.assertEqual(server.data_to_send(), serverFrame(Opcode.TEXT, b"two") + serverFrame(Opcode.PONG, b"p"))
+        self.assertIdle(server)
+        self.assertEqual(server.data_to_send(), b"")
+
+
 class LazyEventTests(SynchronousTestCase):
     """
     Frames are parsed as events are taken, so the application's answers go

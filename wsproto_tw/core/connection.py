@@ -179,6 +179,12 @@ class IllegalTransition(RuntimeError):
     """
 
 
+#: What L{Connection._events} and L{Connection._out} hold while empty:
+#: one shared empty tuple, so that an idle connection has no lists of its
+#: own. A list takes its place at the first append.
+_NOTHING: Any = ()
+
+
 class _Outgoing:
     """
     A message being sent in pieces (L{Connection.begin_message}).
@@ -259,9 +265,11 @@ class Connection:
         self.wants_transport_closed = False
         self.rtt: float | None = None
         self.stats = Statistics()
-        self._events: list[Event] = []
+        # Empty until used, and again once drained: an idle connection
+        # holds the shared empty tuple, not two empty lists of its own.
+        self._events: list[Event] = _NOTHING  # type: ignore[assignment]
         self._now = now
-        self._out: list[bytes] = []
+        self._out: list[bytes] = _NOTHING  # type: ignore[assignment]
         self._reader = FrameReader(
             expect_mask=self.role is Role.SERVER, max_frame_size=config.frame_limit
         )
@@ -314,7 +322,9 @@ class Connection:
         if self.state is not State.CLOSED and (self.state is not State.CONNECTING or self.role is Role.CLIENT):
             # Parsing is lazy: parse what is buffered now, keeping its events
             # queued in order, before the buffer goes.
-            self._events.extend(list(self.events()))
+            pending = list(self.events())
+            if pending:
+                self._events = pending
         if self.role is Role.CLIENT and self.state is State.CONNECTING:
             self._client_eof()
         self._go_closed(_Input.EOF)
@@ -338,8 +348,7 @@ class Connection:
         """
         @return: the next event, parsing only as far as needed, or L{None}.
         """
-        events = self._events
-        while not events:
+        while not self._events:
             state = self.state
             try:
                 if state is State.OPEN or state is State.CLOSING:
@@ -355,7 +364,7 @@ class Connection:
                     self._receive_piece(*piece)
                 elif state is State.CONNECTING:
                     self._receive_head(self._now)
-                    if not events:
+                    if not self._events:
                         if self.state is State.OPEN:
                             continue
                         return None
@@ -369,7 +378,11 @@ class Connection:
                 # Our own bug: the core logs nothing (it has no logger of
                 # its own); the event carries the exception to the caller.
                 self._fail(CloseCode.INTERNAL_ERROR, "internal error", self._now, error=exc)
-        return events.pop(0)
+        events = self._events
+        event = events.pop(0)
+        if not events:
+            self._events = _NOTHING  # type: ignore[assignment]
+        return event
 
     def data_to_send(self) -> bytes:
         """
@@ -379,7 +392,7 @@ class Connection:
         if not out:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
+        self._out = _NOTHING  # type: ignore[assignment]
         self.stats.bytes_sent += len(data)
         return data
 
@@ -397,7 +410,7 @@ class Connection:
         pieces = self._out
         if not pieces:
             return []
-        self._out = []
+        self._out = _NOTHING  # type: ignore[assignment]
         self.stats.bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
         return pieces
 
@@ -509,7 +522,10 @@ class Connection:
                 # RFC 6455 §5.3: a client masks each frame with a new key.
                 self._send_message(opcode, payload)
             elif codec is None:
-                self._out.append(message.frame())
+                out = self._out
+                if out is _NOTHING:
+                    out = self._out = []
+                out.append(message.frame())
             else:
                 shared = message.deflated_frame(codec)
                 if shared is None:
@@ -519,7 +535,10 @@ class Connection:
                     if size >= 0:
                         stats.deflate_bytes_in += len(payload)
                         stats.deflate_bytes_out += size
-                    self._out.append(frame)
+                    out = self._out
+                    if out is _NOTHING:
+                        out = self._out = []
+                    out.append(frame)
 
     def begin_message(self, binary: bool) -> None:
         """
@@ -753,6 +772,18 @@ class Connection:
 
     # -- internals: frames -----------------------------------------------
 
+    def _emit(self, event: Event) -> None:
+        events = self._events
+        if events is _NOTHING:
+            events = self._events = []
+        events.append(event)
+
+    def _queue(self, data: bytes) -> None:
+        out = self._out
+        if out is _NOTHING:
+            out = self._out = []
+        out.append(data)
+
     def _writable(self) -> bool:
         if self.state is State.OPEN:
             return True
@@ -763,12 +794,15 @@ class Connection:
     def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         mask_source = self._mask_source
         key = None if mask_source is None else mask_source(4)
+        out = self._out
+        if out is _NOTHING:
+            out = self._out = []
         if len(payload) < _SEPARATE_PAYLOAD:
-            self._out.append(build_frame(opcode, payload, fin, rsv1, key))
+            out.append(build_frame(opcode, payload, fin, rsv1, key))
         else:
             # A large payload is queued as it is, behind its header, not
             # copied after it: see data_to_send_pieces.
-            self._out.extend(build_frame_pieces(opcode, payload, fin, rsv1, key))
+            out.extend(build_frame_pieces(opcode, payload, fin, rsv1, key))
 
     def _send_message(self, opcode: Opcode, payload: bytes) -> None:
         rsv1 = False
@@ -794,12 +828,15 @@ class Connection:
             if limit and len(data) > limit:
                 raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
             stats = self.stats
+            events = self._events
+            if events is _NOTHING:
+                events = self._events = []
             if opcode is Opcode.TEXT:
-                self._events.append(TextMessage(decode_text(data)))
+                events.append(TextMessage(decode_text(data)))
                 stats.text_received += 1
                 stats.text_bytes_received += len(data)
             else:
-                self._events.append(BinaryMessage(data))
+                events.append(BinaryMessage(data))
                 stats.binary_received += 1
                 stats.binary_bytes_received += len(data)
         else:
@@ -819,7 +856,7 @@ class Connection:
                     message = self._message = MessageStream(
                         opcode, self._codec if rsv1 else None, config.max_message_size, config.max_fragments
                     )
-                    self._events.append(MessageStarted(opcode is Opcode.BINARY))
+                    self._emit(MessageStarted(opcode is Opcode.BINARY))
                 else:
                     config = self._config
                     message = self._message = MessageAssembler(
@@ -835,7 +872,7 @@ class Connection:
             event = message.add(data, start, fin and end)
             if event is not None:
                 self._message = None
-                self._events.append(event)
+                self._emit(event)
                 stats = self.stats
                 if type(event) is TextMessage:
                     stats.text_received += 1
@@ -856,6 +893,8 @@ class Connection:
         one inflated by L{MessageStream.more}).
         """
         events = self._events
+        if events is _NOTHING:
+            events = self._events = []
         if chunk:
             events.append(MessageData(chunk))
         if message.complete:
@@ -874,13 +913,13 @@ class Connection:
             # RFC 6455 §5.5.2: answer with a pong, unless closing.
             if self.state is State.OPEN:
                 self._send_frame(Opcode.PONG, payload)
-            self._events.append(Ping(payload))
+            self._emit(Ping(payload))
         elif opcode is Opcode.PONG:
             rtt = self._keepalive.pong_received(payload, now)
             if rtt is not None:
                 self.rtt = rtt
                 self.stats.round_trip(rtt)
-            self._events.append(Pong(payload, rtt))
+            self._emit(Pong(payload, rtt))
         else:
             self._receive_close(payload, now)
 
@@ -904,7 +943,7 @@ class Connection:
             echo = CloseCode.NORMAL_CLOSURE if code == CloseCode.NO_STATUS_RCVD else code
             self._close_sent = echo
             self._send_frame(Opcode.CLOSE, _pack_code(echo))
-        self._events.append(CloseReceived(code, reason))
+        self._emit(CloseReceived(code, reason))
         self._closed(_Input.CLOSE_RECEIVED, now)
 
     def _closed(self, input: _Input, now: float, drop: bool = False) -> None:
@@ -965,14 +1004,14 @@ class Connection:
         if self.state is State.CONNECTING:
             if error is not None:
                 # Nothing goes on the wire, but the caller must hear of it.
-                self._events.append(ConnectionFailed(code, reason, error))
+                self._emit(ConnectionFailed(code, reason, error))
             self._go_closed(_Input.FAILED)
             return
         self._failed = (code, reason)
         if self._close_sent is None:
             self._close_sent = code
             self._send_frame(Opcode.CLOSE, _close_payload(code, reason))
-        self._events.append(ConnectionFailed(code, reason, error))
+        self._emit(ConnectionFailed(code, reason, error))
         self._closed(_Input.FAILED, now, drop)
 
     def _opened(self, now: float) -> None:
@@ -1096,7 +1135,7 @@ class ServerConnection(Connection):
         if config.compression is not None:
             extensions, codec = _deflate().negotiate_server(config.compression, request.get("sec-websocket-extensions"))
         self.request = request
-        self._events.append(RequestReceived(request, subprotocol))
+        self._emit(RequestReceived(request, subprotocol))
         self._proposal = (key, subprotocol, extensions, codec)
 
     def accept(
@@ -1132,11 +1171,11 @@ class ServerConnection(Connection):
                 fields.append(("Sec-WebSocket-Protocol", subprotocol))
             if extensions:
                 fields.append(("Sec-WebSocket-Extensions", extensions))
-            self._out.append(build_response(200, [*fields, *extra_headers]))
+            self._queue(build_response(200, [*fields, *extra_headers]))
             self.stats.handshake_status = 200
         else:
             assert key is not None
-            self._out.append(build_accept_response(key, subprotocol, extensions, extra_headers))
+            self._queue(build_accept_response(key, subprotocol, extensions, extra_headers))
             self.stats.handshake_status = 101
         self.subprotocol = subprotocol
         self.extensions = extensions
@@ -1168,10 +1207,10 @@ class ServerConnection(Connection):
         assert isinstance(error, HandshakeFailed)
         self.stats.handshake_status = error.status
         if self._stream_request is not None:
-            self._out.append(build_stream_error_response(error))
+            self._queue(build_stream_error_response(error))
         else:
-            self._out.append(build_error_response(error))
-        self._events.append(HandshakeFailure(error))
+            self._queue(build_error_response(error))
+        self._emit(HandshakeFailure(error))
         self._go_closed(_Input.HANDSHAKE_FAILED)
 
     def _open_timed_out(self) -> None:
@@ -1234,7 +1273,7 @@ class ClientConnection(Connection):
         if stream:
             self.stream_fields = build_stream_request_fields(origin, config.subprotocols, self._offer, extra_headers)
         else:
-            self._out.append(
+            self._queue(
                 build_request(host, target, self.key, origin, config.subprotocols, self._offer, extra_headers)
             )
 
@@ -1277,7 +1316,7 @@ class ClientConnection(Connection):
         self.subprotocol = response.subprotocol
         self.extensions = extensions
         self._opened(now)
-        self._events.append(Opened(response, self.subprotocol, extensions))
+        self._emit(Opened(response, self.subprotocol, extensions))
 
     def _collect_reject_body(self, eof: bool) -> None:
         reject = self._reject
@@ -1303,7 +1342,7 @@ class ClientConnection(Connection):
         if isinstance(error, HandshakeFailed):
             # A response head over the limit: report it as a bad response.
             error = HandshakeRejected(f"malformed response: {error.reason}")
-        self._events.append(HandshakeFailure(error))
+        self._emit(HandshakeFailure(error))
         self._go_closed(_Input.HANDSHAKE_FAILED)
 
     def _open_timed_out(self) -> None:
