@@ -42,6 +42,21 @@ def feed(connection, data: bytes) -> list:
 
 
 class ReceiveTests(SynchronousTestCase):
+    def test_localFailureDropsParsed(self):
+        """
+        Once the connection is failed locally (the application raised on
+        L{MessageStarted}, say), what was already parsed from the same
+        read is not reported: only L{ConnectionFailed} follows.
+        """
+        for streaming in (True, False):
+            server = streamingServer() if streaming else openedServer(Config(**NO_TIMERS))
+            server.receive_data(clientFrame(0x1, b"one") + clientFrame(0x1, b"two"), now=0.0)
+            first = server.next_event()
+            self.assertIsInstance(first, MessageStarted if streaming else TextMessage)
+            server.fail(1011, "internal error", now=0.0)
+            rest = list(server.events())
+            self.assertEqual([type(event) for event in rest], [ConnectionFailed], rest)
+
     def test_offByDefault(self):
         """
         Without streaming mode, a fragmented message is one whole event.

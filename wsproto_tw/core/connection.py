@@ -184,6 +184,9 @@ class IllegalTransition(RuntimeError):
 #: own. A list takes its place at the first append.
 _NOTHING: Any = ()
 
+# The events that carry a peer's data message (or a piece of one).
+_DATA_EVENTS = (TextMessage, BinaryMessage, MessageStarted, MessageData, MessageEnded, Ping, Pong)
+
 
 class _Outgoing:
     """
@@ -722,13 +725,20 @@ class Connection:
     def fail(self, code: int, reason: str, *, now: float) -> None:
         """
         Fail the connection for a local reason (a slow consumer, an
-        overloaded server): queue a Close frame with C{code} and ask for the
-        transport to be closed. Does nothing once closed.
+        overloaded server, an application that raised): queue a Close frame
+        with C{code} and ask for the transport to be closed; messages
+        parsed but not yet taken from L{next_event} are dropped. Does
+        nothing once closed.
 
         @param now: the current time in seconds, on the caller's clock.
         @raise ValueError: C{code} can't be sent.
         """
         _close_payload(code, reason)
+        if self._events:
+            # What was parsed and not yet handed over is dropped with the
+            # rest of what the peer sent: after a local failure (the
+            # application raised, say) nothing more is delivered.
+            self._events = [event for event in self._events if not isinstance(event, _DATA_EVENTS)] or _NOTHING
         self._fail(code, reason, now, drop=True)
 
     # -- the close record ------------------------------------------------
