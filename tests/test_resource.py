@@ -514,6 +514,22 @@ class SiteOpenTimeoutTests(SynchronousTestCase):
     moment it is made, to deliver its first request whole.
     """
 
+    def assertDripRefused(self, fixture: SiteFixture, protocol: Any, transport: Any) -> None:
+        """
+        A request head dripped a byte every 0.1 seconds gets nothing for
+        4.9 seconds, then C{408} (C{open_timeout=5}) and the connection
+        closes.
+        """
+        head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"a" * 100
+        for byte in head[:49]:
+            protocol.dataReceived(bytes([byte]))
+            fixture.clock.advance(0.1)
+        self.assertEqual(transport.value(), b"")
+        protocol.dataReceived(head[49:50])
+        fixture.clock.advance(0.2)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.value())
+        self.assertTrue(transport.disconnecting)
+
     def test_idleClient(self) -> None:
         """
         A client that sends nothing gets C{408} at the deadline and the
@@ -541,15 +557,7 @@ class SiteOpenTimeoutTests(SynchronousTestCase):
         """
         fixture = SiteFixture(Config(open_timeout=5))
         protocol, transport = fixture.connect()
-        head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"a" * 100
-        for byte in head[:49]:
-            protocol.dataReceived(bytes([byte]))
-            fixture.clock.advance(0.1)
-        self.assertEqual(transport.value(), b"")
-        protocol.dataReceived(head[49:50])
-        fixture.clock.advance(0.2)
-        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.value())
-        self.assertTrue(transport.disconnecting)
+        self.assertDripRefused(fixture, protocol, transport)
 
     def test_slowBody(self) -> None:
         """
@@ -604,15 +612,7 @@ class SiteOpenTimeoutTests(SynchronousTestCase):
         transport.clear()
         fixture.clock.advance(100)  # idle between requests: the site's timeout
         self.assertFalse(transport.disconnecting)
-        head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"a" * 100
-        for byte in head[:49]:
-            protocol.dataReceived(bytes([byte]))
-            fixture.clock.advance(0.1)
-        self.assertEqual(transport.value(), b"")
-        protocol.dataReceived(head[49:50])
-        fixture.clock.advance(0.2)
-        self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.value())
-        self.assertTrue(transport.disconnecting)
+        self.assertDripRefused(fixture, protocol, transport)
 
     def test_laterRequestsInTime(self) -> None:
         """
