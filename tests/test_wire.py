@@ -227,19 +227,64 @@ class DirectWritesOverTCPTests(TestCase):
     @defer.inlineCallbacks
     def test_notAfterLoseConnection(self):
         """
-        Once the transport is closing, writes are left to it (which still
-        sends them before it closes, as Twisted's transports do), never
-        sent directly.
+        Once the wire is closing, writes are left to the transport (which
+        still sends them before it closes, as Twisted's transports do),
+        never sent directly.
         """
         wire, receiver, collector, writes = yield self.connect()
         wire.write(b"before")
-        wire.transport.loseConnection()
+        wire.loseConnection()
         wire.write(b"after")
         self.assertEqual([data for data, idle in writes], [b"after"])
         collector.transport.resumeProducing()
         received = yield collector.done
         yield receiver.lost
         self.assertEqual(received, b"beforeafter")
+
+    @defer.inlineCallbacks
+    def test_transportClosedFromOutside(self):
+        """
+        Writes after someone else closed the transport arrive, in order,
+        before the connection closes, as Twisted's own write would send
+        them; once the socket is closed, a write is dropped as Twisted
+        drops it.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        wire.write(b"before")
+        wire.transport.loseConnection()
+        wire.write(b"after")
+        collector.transport.resumeProducing()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"beforeafter")
+        wire.write(b"late")  # the socket is closed: dropped, nothing raised
+        self.assertFalse(wire._direct)
+
+    @defer.inlineCallbacks
+    def test_directAfterQueued(self):
+        """
+        After a write that had to be queued, the next write does not go
+        straight to the socket until the transport's buffer has drained:
+        the bytes stay in order.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        collector.transport.pauseProducing()
+        sent = []
+        n = 0
+        while not writes:
+            data = bytes([n % 256]) * 65536
+            n += 1
+            sent.append(data)
+            wire.write(data)
+        self.assertFalse(wire._direct)
+        wire.write(b"tail")
+        sent.append(b"tail")
+        self.assertEqual(writes[-1][0], b"tail")  # queued behind, not sent
+        collector.transport.resumeProducing()
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join(sent))
 
 
 class OtherTransportTests(SynchronousTestCase):

@@ -107,31 +107,33 @@ class Pump:
     the class to build.
     """
 
+    # Slots are laid out in this order: those every send reads come first,
+    # side by side (a broadcast reads them for each of many connections).
     __slots__ = (
+        "_conn",
+        "wire",
+        "_delivering",
+        "_outflow",
+        "writesPausedSince",
         "_app",
         "_config",
         "_clock",
         "_makeCore",
         "_role",
         "_onClose",
-        "wire",
         "transport",
         "request",
         "response",
         "factory",
         "openedAt",
         "lastActivity",
-        "writesPausedSince",
-        "_conn",
         "_timers",
         "_timer",
         "_opened",
         "_closing",
-        "_delivering",
         "_abortCall",
         "_startedAt",
         "_inflow",
-        "_outflow",
         "__weakref__",
     )
 

@@ -14,6 +14,10 @@ from wsproto_tw.broadcast import PreparedMessage, sendPrepared
 
 _log = Logger(namespace="wsproto_tw.apps")
 
+# A transport without writesPausedSince (not a WebSocketConnection) is
+# asked with whenDrained instead.
+_ASK = object()
+
 
 class EchoApplication(WebSocketApplication):
     """
@@ -81,6 +85,8 @@ class BroadcastApplication(WebSocketApplication):
     to everyone connected, as it came (text as text, binary as binary).
     """
 
+    __slots__ = ("group", "_backlog")
+
     def __init__(self, group: BroadcastGroup) -> None:
         self.group = group
         # Bytes sent while the write buffer is full; None while it is not.
@@ -106,8 +112,14 @@ class BroadcastApplication(WebSocketApplication):
         @param message: the message.
         @param size: its size, counted against the group's limit.
         """
+        transport = self.transport
         if self._backlog is None:
-            drained = self.transport.whenDrained()
+            if getattr(transport, "writesPausedSince", _ASK) is None:
+                # A WebSocketConnection whose peer reads (it says so
+                # without making a Deferred): the common case.
+                transport.sendPrepared(message)
+                return
+            drained = transport.whenDrained()
             if not drained.called:
                 self._backlog = 0
                 drained.addBoth(self._drained)
@@ -120,9 +132,9 @@ class BroadcastApplication(WebSocketApplication):
                     "dropping a broadcast client that does not read ({backlog} bytes behind)",
                     backlog=self._backlog,
                 )
-                self.transport.abortConnection()
+                transport.abortConnection()
                 return
-        sendPrepared(self.transport, message)
+        sendPrepared(transport, message)
 
     def _drained(self, result: Any) -> None:
         self._backlog = None

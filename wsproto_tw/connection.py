@@ -134,8 +134,17 @@ class WebSocketConnection(FlowControlled, Pump):
         @param message: a L{PreparedMessage
             <wsproto_tw.core.prepared.PreparedMessage>}.
         """
-        self._conn.send_prepared(message)
-        self._flushSent()
+        if self._delivering or self._outflow is not None:
+            # Within a delivery (the flush comes after it) or with the
+            # write buffer's accounting on: the general path.
+            self._conn.send_prepared(message)
+            self._flushSent()
+            return
+        frame = self._conn.take_prepared(message)
+        if frame is not None:
+            self.wire.write(frame)
+        else:
+            self._flushSent()
 
     def ping(self, payload: bytes = b"") -> None:
         self._conn.send_ping(payload)

@@ -32,7 +32,8 @@ def _plainTCP(transport: Any) -> bool:
     """
     return (
         isinstance(transport, tcp.Connection)
-        and not getattr(transport, "TLS", False)
+        and hasattr(transport, "TLS")
+        and not transport.TLS
         and hasattr(transport, "_tempDataLen")
         and hasattr(transport, "dataBuffer")
         and hasattr(transport, "offset")
@@ -72,6 +73,10 @@ class StreamWire(Protocol):
     @ivar connection: the L{IWireReceiver} it carries.
     """
 
+    # What every write reads, kept in the object itself (the rest of the
+    # attributes, Twisted's among them, are in its dict).
+    __slots__ = ("_held", "_direct", "_socket")
+
     def __init__(self, connection: Any) -> None:
         # Every attribute is set here, even those Twisted sets later: then
         # all instances share one table of attribute names (CPython's
@@ -86,6 +91,12 @@ class StreamWire(Protocol):
         self._plain = False
         self._full = False
         self._held: list[bytes] | None = None
+        # Plain TCP only: the transport's socket, and whether nothing we
+        # gave the transport is left in its buffer as far as we know (the
+        # last write went straight to the socket, all of it), so that the
+        # next one may too without looking into the transport.
+        self._socket: Any = None
+        self._direct = False
         # Whether the connection was told the writes paused; whether it
         # asked to close once what is held has gone out.
         self._told = False
@@ -95,6 +106,8 @@ class StreamWire(Protocol):
 
     def connectionMade(self) -> None:
         self._plain = _plainTCP(self.transport)
+        if self._plain:
+            self._socket = self.transport.socket
         self.transport.registerProducer(self, True)
         self.connection.wireConnected(self)
 
@@ -103,6 +116,7 @@ class StreamWire(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._held = None
+        self._direct = False
         self.connection.wireLost(reason)
 
     # -- IHalfCloseableProtocol ----------------------------------------------
@@ -151,25 +165,29 @@ class StreamWire(Protocol):
         it all, ask the reactor to watch the socket for writability and
         send in a later reactor turn, two C{epoll_ctl} calls and a turn
         per write, which is most of what one message alone on a
-        connection, or one recipient of a broadcast, costs.
+        connection, or one recipient of a broadcast, costs. Once a write
+        went out whole that way, the next one goes to the socket without
+        looking into the transport (a broadcast's recipients: fewer
+        objects touched), until something is queued there.
         """
         held = self._held
         if held:
             held.append(data)
             return
-        transport = self.transport
-        if self._plain and _idle(transport):
+        if self._direct or (self._plain and _idle(self.transport)):
             try:
-                sent = transport.socket.send(data)
+                sent = self._socket.send(data)
             except OSError:
                 # Full (EWOULDBLOCK, ENOBUFS), interrupted, or the
                 # connection is lost: Twisted's own write path sorts it out.
                 sent = 0
             if sent == len(data):
+                self._direct = True
                 return
             if sent:
                 data = data[sent:]
-        transport.write(data)
+        self._direct = False
+        self.transport.write(data)
 
     def writeSequence(self, pieces: list[bytes]) -> None:
         """
@@ -189,6 +207,7 @@ class StreamWire(Protocol):
 
         @param pieces: C{bytes} objects.
         """
+        self._direct = False
         held = self._held
         if held:
             held.extend(pieces)
@@ -230,6 +249,7 @@ class StreamWire(Protocol):
             transport.writeSequence(pieces[start:])
 
     def loseConnection(self) -> None:
+        self._direct = False
         if self._held:
             # What is held goes out first: the transport closes once it has
             # drained (an abortConnection drops it all).
@@ -246,6 +266,7 @@ class StreamWire(Protocol):
 
     def abortConnection(self) -> None:
         self._held = None
+        self._direct = False
         self._closing = False
         if self.transport is not None:
             self.transport.abortConnection()

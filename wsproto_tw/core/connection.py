@@ -243,11 +243,13 @@ class Connection:
     role: Role
 
     # One connection per peer, many peers: no per-instance dict.
+    # Laid out in this order: what every send reads first, side by side.
     __slots__ = (
-        "state", "subprotocol", "extensions", "wants_transport_closed", "rtt", "stats",
-        "_config", "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
+        "state", "_sending", "stats", "_codec", "_mask_source", "_out",
+        "subprotocol", "extensions", "wants_transport_closed", "rtt",
+        "_config", "_events", "_now", "_reader", "_head_scan",
         "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by", "_keepalive",
-        "stream_messages", "_sending",
+        "stream_messages",
     )
 
     def __init__(
@@ -508,40 +510,65 @@ class Connection:
         @raise InvalidState: the connection is not open yet, or a message
             is being sent in pieces (L{begin_message}).
         """
+        frame = self.take_prepared(message)
+        if frame is not None:
+            # Queued after all: data_to_send_pieces counts it as sent.
+            self.stats.bytes_sent -= len(frame)
+            self._out = [frame]
+
+    def take_prepared(self, message: PreparedMessage) -> bytes | None:
+        """
+        L{send_prepared}, but when nothing is queued to send, a shared
+        frame is handed back instead of queued, for the caller to write at
+        once. This is a broadcast's per-recipient path: the frame built
+        once goes from here to the socket with no queue between.
+
+        @return: the frame (C{bytes}, unmasked, shared with the other
+            recipients) for the caller to write, counted as sent; or
+            L{None} when the connection queued the message (a client masks
+            each frame, a compression context refers to what was sent
+            before, other bytes wait to be sent before it) or dropped it
+            (closing).
+        @raise InvalidState: the connection is not open yet, or a message
+            is being sent in pieces (L{begin_message}).
+        """
         if self._sending is not None:
             raise InvalidState("a message is being sent in pieces: end_message() first")
-        if self.state is State.OPEN or self._writable():
-            opcode = message.opcode
-            payload = message.payload
-            stats = self.stats
-            if opcode is Opcode.TEXT:
-                stats.text_sent += 1
-                stats.text_bytes_sent += len(payload)
-            else:
-                stats.binary_sent += 1
-                stats.binary_bytes_sent += len(payload)
-            codec = self._codec
-            if self._mask_source is not None:
-                # RFC 6455 §5.3: a client masks each frame with a new key.
+        if self.state is not State.OPEN and not self._writable():
+            return None
+        opcode = message.opcode
+        payload = message.payload
+        stats = self.stats
+        if opcode is Opcode.TEXT:
+            stats.text_sent += 1
+            stats.text_bytes_sent += len(payload)
+        else:
+            stats.binary_sent += 1
+            stats.binary_bytes_sent += len(payload)
+        codec = self._codec
+        if self._mask_source is not None:
+            # RFC 6455 §5.3: a client masks each frame with a new key.
+            self._send_message(opcode, payload)
+            return None
+        if codec is None:
+            frame = message._frame
+            if frame is None:
+                frame = message.frame()
+        else:
+            shared = message.deflated_frame(codec)
+            if shared is None:
                 self._send_message(opcode, payload)
-            elif codec is None:
-                out = self._out
-                if out is _NOTHING:
-                    out = self._out = []
-                out.append(message.frame())
-            else:
-                shared = message.deflated_frame(codec)
-                if shared is None:
-                    self._send_message(opcode, payload)
-                else:
-                    frame, size = shared
-                    if size >= 0:
-                        stats.deflate_bytes_in += len(payload)
-                        stats.deflate_bytes_out += size
-                    out = self._out
-                    if out is _NOTHING:
-                        out = self._out = []
-                    out.append(frame)
+                return None
+            frame, size = shared
+            if size >= 0:
+                stats.deflate_bytes_in += len(payload)
+                stats.deflate_bytes_out += size
+        out = self._out
+        if out:
+            out.append(frame)  # after what is queued, in order
+            return None
+        stats.bytes_sent += len(frame)
+        return frame
 
     def begin_message(self, binary: bool) -> None:
         """
