@@ -209,3 +209,79 @@ class SendPreparedTests(SynchronousTestCase):
 
         server = ServerConnection(Config(), now=0.0)
         self.assertRaises(InvalidState, server.send_prepared, PreparedMessage("early"))
+
+
+class TakePreparedTests(SynchronousTestCase):
+    """
+    C{Connection.take_prepared} hands back the shared frame for the caller
+    to write when nothing is queued, counted as sent once; otherwise it
+    queues as C{send_prepared} does.
+    """
+
+    def test_handedBack(self):
+        """
+        With nothing queued, the shared frame itself comes back, nothing is
+        queued, and the statistics match a C{send_text} written out.
+        """
+        message = PreparedMessage("Hello")
+        server = openedServer(Config(ping_interval=None))
+        self.assertIs(server.take_prepared(message), message.frame())
+        self.assertEqual(server.data_to_send(), b"")
+        reference = openedServer(Config(ping_interval=None))
+        reference.send_text("Hello")
+        self.assertEqual(reference.data_to_send(), b"\x81\x05Hello")
+        self.assertEqual(counters(server), counters(reference))
+
+    def test_behindQueued(self):
+        """
+        Bytes already queued (a pong) go first: the frame is queued after
+        them, not handed back, and counted as sent once.
+        """
+        server = openedServer(Config(ping_interval=None))
+        before = server.stats.bytes_sent
+        server.receive_data(b"\x89\x82\x00\x00\x00\x00hi", now=0.0)
+        list(server.events())
+        self.assertIsNone(server.take_prepared(PreparedMessage("Hello")))
+        self.assertEqual(server.data_to_send(), b"\x8a\x02hi\x81\x05Hello")
+        self.assertEqual(server.stats.bytes_sent - before, 11)
+
+    def test_compressedHandedBack(self):
+        """
+        A compressed frame shared by connections without a context comes
+        back too, its compression counted.
+        """
+        message = PreparedMessage("Hello")
+        server = deflatedServer(offer=NO_CONTEXT)
+        before = server.stats.bytes_sent
+        frame = server.take_prepared(message)
+        self.assertEqual(frame, b"\xc1\x07" + HELLO)
+        self.assertEqual((server.stats.deflate_bytes_in, server.stats.deflate_bytes_out), (5, 7))
+        self.assertEqual(server.stats.bytes_sent - before, 9)
+        self.assertEqual(server.data_to_send(), b"")
+
+    def test_ownFramesQueued(self):
+        """
+        A client (masking) and a server keeping its compression context
+        queue frames of their own: nothing comes back.
+        """
+        client = openedClient(Config(ping_interval=None))
+        self.assertIsNone(client.take_prepared(PreparedMessage("hi")))
+        self.assertEqual(client.data_to_send(), b"\x81\x82\x01\x02\x03\x04\x69\x6b")
+        server = deflatedServer()
+        self.assertIsNone(server.take_prepared(PreparedMessage("Hello")))
+        self.assertEqual(server.data_to_send(), b"\xc1\x07" + HELLO)
+
+    def test_closingAndMisuse(self):
+        """
+        Once closing, nothing comes back and nothing is queued or counted;
+        before the opening handshake, and while a message is sent in
+        pieces, L{InvalidState}.
+        """
+        server = openedServer(Config(ping_interval=None))
+        server.send_close(1000, "", now=0.0)
+        server.data_to_send()
+        self.assertIsNone(server.take_prepared(PreparedMessage("late")))
+        self.assertEqual((server.data_to_send(), server.stats.text_sent), (b"", 0))
+        server = openedServer(Config(ping_interval=None))
+        server.begin_message(False)
+        self.assertRaises(InvalidState, server.take_prepared, PreparedMessage("x"))
