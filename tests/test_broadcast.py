@@ -179,3 +179,31 @@ class BroadcastGroupTests(SynchronousTestCase):
         self.assertEqual([parseFrames(f) for f in frames], [[(0x1, b"hi all", True, 0)]] * 3)
         self.assertIs(frames[1], frames[0])
         self.assertIs(frames[2], frames[0])
+
+    def test_slowMemberDropped(self):
+        """
+        A member whose write buffer is full is still sent each message,
+        counted; past the group's C{maxWriteBuffer} bytes it is dropped and
+        its connection aborted, while the others keep receiving. A member
+        whose buffer drains in time starts from zero again.
+        """
+        group = BroadcastGroup(maxWriteBuffer=100)
+        factory, transports = openConnections(3, application=group)
+        sender, slow, healthy = (t.wire for t in transports)
+        slow.pauseProducing()  # its transport's buffer is full
+        for n in range(2):
+            sender.dataReceived(clientFrame(0x1, b"%d" % n + b"x" * 39))
+        self.assertEqual(len(group.members), 3)
+        self.assertFalse(transports[1].disconnecting)
+        slow.resumeProducing()  # drained: the backlog starts again
+        slow.pauseProducing()
+        for n in range(2):
+            sender.dataReceived(clientFrame(0x1, b"%d" % n + b"y" * 39))
+        self.assertEqual(len(group.members), 3)
+        sender.dataReceived(clientFrame(0x1, b"z" * 40))  # 120 bytes behind
+        self.assertEqual(len(group.members), 2)
+        self.assertTrue(transports[1].disconnecting)
+        sender.dataReceived(clientFrame(0x1, b"after"))
+        self.assertEqual(len(transports[1].writes), 4)
+        self.assertEqual(len(transports[2].writes), 6)
+        self.assertEqual(parseFrames(transports[2].writes[-1]), [(0x1, b"after", True, 0)])
