@@ -452,8 +452,11 @@ class Pump:
             return  # the caller of _deliver flushes once it is done
         conn = self._conn
         pieces = conn.data_to_send_pieces()
-        if pieces and not self._write(pieces):
-            return
+        if pieces:
+            if len(pieces) == 1 and self._outflow is None:
+                self.wire.write(pieces[0])  # _write's common case, inline
+            elif not self._write(pieces):
+                return
         if conn.wants_transport_closed:
             self._closeWire()
         deadline = conn.next_deadline()

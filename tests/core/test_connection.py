@@ -71,6 +71,25 @@ class MessageTests(SynchronousTestCase):
         self.assertEqual(server.data_to_send(), b"\x82\x02\x00\x01\x82\x01\x02\x82\x01\x03")
         self.assertEqual(server.data_to_send(), b"")
 
+    def test_sendLengthBoundaries(self):
+        """
+        Payloads of 0, 125 (the last one-octet length), 126 and 65,535 (the
+        two-octet lengths) and 65,536 (eight octets) get the length field
+        RFC 6455 §5.2 gives them, as text and as binary.
+        """
+        server = openedServer()
+        for n, head in [
+            (0, b"\x00"),
+            (125, b"\x7d"),
+            (126, b"\x7e\x00\x7e"),
+            (65535, b"\x7e\xff\xff"),
+            (65536, b"\x7f" + (65536).to_bytes(8, "big")),
+        ]:
+            server.send_text("t" * n)
+            self.assertEqual(server.data_to_send(), b"\x81" + head + b"t" * n)
+            server.send_binary(b"b" * n)
+            self.assertEqual(server.data_to_send(), b"\x82" + head + b"b" * n)
+
     def test_sendWrongTypes(self):
         """
         C{send_text} refuses bytes and C{send_binary} refuses str, with

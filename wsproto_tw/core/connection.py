@@ -49,7 +49,14 @@ from wsproto_tw.core.events import (
     RequestReceived,
     TextMessage,
 )
-from wsproto_tw.core.frames import FrameReader, build_frame, build_frame_pieces, is_valid_wire_code
+from wsproto_tw.core.frames import (
+    SMALL_BINARY_HEADS,
+    SMALL_TEXT_HEADS,
+    FrameReader,
+    build_frame,
+    build_frame_pieces,
+    is_valid_wire_code,
+)
 from wsproto_tw.core.handshake import (
     HandshakeRequest,
     build_accept_response,
@@ -474,10 +481,18 @@ class Connection:
             raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
             payload = text.encode("utf-8")
+            n = len(payload)
             stats = self.stats
             stats.text_sent += 1
-            stats.text_bytes_sent += len(payload)
-            self._send_message(Opcode.TEXT, payload)
+            stats.text_bytes_sent += n
+            if n < 126 and self._codec is None and self._mask_source is None:
+                # A server's small uncompressed message: one header lookup.
+                out = self._out
+                if out is _NOTHING:
+                    out = self._out = []
+                out.append(SMALL_TEXT_HEADS[n] + payload)
+            else:
+                self._send_message(Opcode.TEXT, payload)
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """
@@ -494,10 +509,17 @@ class Connection:
         if self._sending is not None:
             raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
+            n = len(data)
             stats = self.stats
             stats.binary_sent += 1
-            stats.binary_bytes_sent += len(data)
-            self._send_message(Opcode.BINARY, data)
+            stats.binary_bytes_sent += n
+            if n < 126 and self._codec is None and self._mask_source is None:
+                out = self._out
+                if out is _NOTHING:
+                    out = self._out = []
+                out.append(SMALL_BINARY_HEADS[n] + data)
+            else:
+                self._send_message(Opcode.BINARY, data)
 
     def send_prepared(self, message: PreparedMessage) -> None:
         """

@@ -162,6 +162,13 @@ def _frame_head(opcode: int, n: int, fin: bool, rsv1: bool, masked: bool) -> byt
     return _pack_b2q(b0, m | 127, n)
 
 
+#: The two-octet headers of unmasked, uncompressed, final text and binary
+#: frames with payloads of 0 to 125 octets (RFC 6455 §5.2), by payload
+#: length: a server's small message is its header from here plus its payload.
+SMALL_TEXT_HEADS = tuple(bytes((0x81, n)) for n in range(126))
+SMALL_BINARY_HEADS = tuple(bytes((0x82, n)) for n in range(126))
+
+
 def build_frame(
     opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False, mask_key: bytes | None = None
 ) -> bytes:
