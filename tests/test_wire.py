@@ -201,6 +201,26 @@ class DirectWritesOverTCPTests(TestCase):
         self.assertEqual(received, b"".join(b"%d;" % n for n in range(100)))
 
     @defer.inlineCallbacks
+    def test_smallPiecesSentAtOnce(self):
+        """
+        Small pieces given together (frames queued in one turn) are joined
+        and sent at once too, not queued in the transport.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        sequences = []
+        original = wire.transport.writeSequence
+        self.patch(wire.transport, "writeSequence", lambda pieces: (sequences.append(pieces), original(pieces)))
+        wire.writeSequence([b"one;", b"two;", b"three;"])
+        wire.write(b"four;")
+        self.assertEqual((writes, sequences), ([], []))
+        self.assertTrue(wireModule._idle(wire.transport))
+        collector.transport.resumeProducing()
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"one;two;three;four;")
+
+    @defer.inlineCallbacks
     def test_restQueuedWhenKernelFull(self):
         """
         When the kernel takes only part of a write (the peer does not read),

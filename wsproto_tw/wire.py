@@ -244,7 +244,9 @@ class StreamWire(Protocol):
             transport.write(piece)
             start = i + 1
         if start == 0:
-            transport.writeSequence(pieces)
+            # No large piece: joined, they take write's path (straight to
+            # the socket when the transport has nothing queued).
+            self.write(b"".join(pieces))
         elif start < len(pieces):
             transport.writeSequence(pieces[start:])
 
