@@ -21,8 +21,10 @@ the rounds.
 The servers: wsproto_tw (twistd websocket, its log at warn level like the
 peers), wsproto_tw+log (twistd's default log) and wsproto_tw+metrics
 (--metrics on), both for handshakes only; autobahn, twisted.web's
-websocket, websockets, Node's ws (node-ws) and a plain Twisted TCP echo
-(tcp-echo, the ceiling). The scenarios:
+websocket, websockets, Node's ws (node-ws), a plain Twisted TCP echo
+(tcp-echo, the ceiling) and, for handshakes only, the least a Twisted
+server can do for one (twisted-floor: accept, a read and a fixed answer
+each way, close). The scenarios:
 
   - text32_c{1,100}_f{1,16}: 32 B text echo, connections x messages in
     flight (closed loop), messages per server CPU-second and latency;
@@ -186,6 +188,10 @@ def servers(wsprotoCompression: bool) -> list[Server]:
             node=True,
         ),
         Server("tcp-echo", [PY, scripts / "tcp_echo.py", "{port}"], raw=True),
+        # The floor of a handshake in CPython and Twisted: accept, a read
+        # and a write each way, close; no parsing, no log.
+        Server("twisted-floor", [PY, scripts / "handshake_floor.py", "{port}"], compression=False,
+               only=("handshake",)),
     ]
 
 

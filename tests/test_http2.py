@@ -811,10 +811,12 @@ class FlowControlTests(HTTP2ServerMixin, TestCase):
         from h2.errors import ErrorCodes
 
         transports: list[Any] = []
+        applications: list[Any] = []
 
         class Aborting(WebSocketApplication):
             def connectionOpened(self, transport: Any) -> None:
                 transports.append(transport)
+                applications.append(self)
                 self.lost = Deferred()
 
             def connectionLost(self, reason: Any) -> None:
@@ -827,7 +829,7 @@ class FlowControlTests(HTTP2ServerMixin, TestCase):
         self.assertIsInstance(transports[0].wire, H2StreamWire)
         transports[0].abortConnection()
         self.assertEqual((yield stream.ended), ("reset", ErrorCodes.CANCEL))
-        closed = yield transports[0]._app.lost
+        closed = yield applications[0].lost
         self.assertEqual((closed.code, closed.wasClean), (1006, False))
 
 

@@ -599,6 +599,40 @@ class CloseTests(SynchronousTestCase):
         self.assertIsInstance(closed, ConnectionClosed)
         self.assertEqual((closed.code, closed.reason, closed.wasClean), (1001, "bye", True))
 
+    def test_freedWithoutCollector(self):
+        """
+        Once lost, a connection, its wire and its application refer to one
+        another no more: they are freed as soon as they are let go, without
+        the cyclic garbage collector.
+        """
+        opened: list[Any] = []
+        lost: list[Any] = []
+
+        class Application(WebSocketApplication):
+            def connectionOpened(self, transport: Any) -> None:
+                opened.append(weakref.ref(self))
+
+            def connectionLost(self, reason: Any) -> None:
+                lost.append(reason.value.code)
+
+        factory = WebSocketServerFactory(Application, Config(ping_interval=None), reactor=Clock())
+        protocol = factory.buildProtocol(None)
+        protocol.makeConnection(StringTransport())
+        protocol.dataReceived(request())
+        protocol.dataReceived(clientFrame(0x8, struct.pack("!H", 1000)))
+        refs = [weakref.ref(protocol), weakref.ref(protocol.connection), opened[0]]
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(lost, [1000])
+        self.assertEqual(factory.connections, set())
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            del protocol
+            self.assertEqual([ref() for ref in refs], [None] * len(refs))
+        finally:
+            if enabled:
+                gc.enable()
+
     def test_drop(self):
         """
         A TCP drop without a closing handshake is reported as 1006, not clean.

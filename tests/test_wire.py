@@ -307,6 +307,66 @@ class DirectWritesOverTCPTests(TestCase):
         self.assertEqual(received, b"".join(sent))
 
 
+class ClosingOverTCPTests(TestCase):
+    """
+    L{StreamWire.loseConnection} over a real loopback TCP connection.
+    """
+
+    connect = LargeWritesOverTCPTests.connect
+
+    @defer.inlineCallbacks
+    def test_closedAtOnceWhenIdle(self):
+        """
+        With nothing left to send, the connection closes in the call: the
+        receiver hears C{wireLost} before C{loseConnection} returns, and
+        the transport never waits for a writable socket to do it.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        transport = wire.transport
+        self.patch(transport, "startWriting", lambda: self.fail("startWriting"))
+        wire.write(b"bye")
+        wire.loseConnection()
+        self.assertTrue(receiver.lost.called)
+        self.assertTrue(transport.disconnected)
+        self.assertIsNone(wire.connection)
+        collector.transport.resumeProducing()
+        received = yield collector.done
+        self.assertEqual(received, b"bye")
+        self.assertEqual(writes, [])
+
+    @defer.inlineCallbacks
+    def test_closedOnceSentWhenQueued(self):
+        """
+        With bytes queued in the transport, the connection closes only once
+        they are sent, and they all arrive.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        sent = [bytes([n]) * 65536 for n in range(100)]
+        for data in sent:
+            wire.write(data)
+        self.assertFalse(wireModule._idle(wire.transport))
+        wire.loseConnection()
+        self.assertFalse(receiver.lost.called)
+        collector.transport.resumeProducing()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join(sent))
+
+    def test_lostOnce(self):
+        """
+        The receiver hears C{wireLost} once, however often the wire is told.
+        """
+        lost = []
+        receiver = RecordingReceiver()
+        receiver.wireLost = lost.append  # type: ignore[method-assign]
+        wire = StreamWire(receiver)
+        wire.makeConnection(StringTransport())
+        wire.connectionLost(None)
+        wire.connectionLost(None)
+        self.assertEqual(lost, [None])
+        self.assertIsNone(wire.connection)
+
+
 class OtherTransportTests(SynchronousTestCase):
     """
     Over a transport other than Twisted's plain TCP, L{StreamWire} writes

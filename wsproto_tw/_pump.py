@@ -300,6 +300,11 @@ class Pump:
             # failed in connectionLost.
             if self._onClose is not None:
                 self._onClose(self)
+            # The application is told nothing more: the link to it goes,
+            # so that the application and the connection (its transport,
+            # which refers back to it) are freed by reference counting as
+            # soon as they are let go, not by the cyclic garbage collector.
+            self._app = None
 
     # -- reading ---------------------------------------------------------
 
@@ -524,6 +529,8 @@ class Pump:
             return
         self._closing = True
         self.wire.loseConnection()
+        if self._app is None:
+            return  # closed at once: wireLost has run
         # A peer that doesn't read can keep loseConnection waiting for the
         # write buffer forever: abort after the close timeout (an entry in
         # the shared timer, not a delayed call of its own).

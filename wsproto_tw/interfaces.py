@@ -191,7 +191,8 @@ class IWire(Interface):
 
     def loseConnection() -> None:
         """
-        Close once what was written has been sent.
+        Close once what was written has been sent. When nothing is left to
+        send, the receiver's C{wireLost} may come before this returns.
         """
 
     def abortConnection() -> None:

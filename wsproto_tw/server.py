@@ -113,10 +113,13 @@ class _ServerRole(_Role):
         core = connection._conn
         assert isinstance(core, ServerConnection)
         if result is None:
-            result = Accept()
-        if not isinstance(result, Accept):
+            # Accept(), without making one: the configured subprotocol, no
+            # extra headers.
+            core.accept(now=connection._clock.seconds())
+        elif isinstance(result, Accept):
+            core.accept(result.subprotocol, result.headers, now=connection._clock.seconds())
+        else:
             raise TypeError(f"requestReceived must return None or Accept, not {result!r}")
-        core.accept(result.subprotocol, result.headers, now=connection._clock.seconds())
         connection._flush()
         connection._open()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import tcp
+from twisted.internet import main, tcp
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -23,6 +23,10 @@ __all__ = ["StreamWire"]
 #: Pieces from this size on are handed to a plain TCP transport only once its
 #: write buffer is empty (see L{StreamWire.writeSequence}).
 LARGE_PIECE = 1 << 20
+
+#: The reason a connection closed by us is lost for: one for every
+#: connection, as the reactor's own (C{_disconnectSelectable}).
+_CONNECTION_DONE = Failure(main.CONNECTION_DONE)
 
 
 def _plainTCP(transport: Any) -> bool:
@@ -70,7 +74,8 @@ class StreamWire(Protocol):
     answer to its Close frame (RFC 6455 section 7.1.1), before the
     connection closes.
 
-    @ivar connection: the L{IWireReceiver} it carries.
+    @ivar connection: the L{IWireReceiver} it carries; L{None} once the
+        connection is lost.
     """
 
     # What every write reads, kept in the object itself (the rest of the
@@ -117,7 +122,15 @@ class StreamWire(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._held = None
         self._direct = False
-        self.connection.wireLost(reason)
+        connection = self.connection
+        if connection is None:
+            return  # told already
+        # Nothing comes through this wire any more: the link back goes, so
+        # that the wire, its connection and their transport (which refer to
+        # each other) are freed as soon as the last of them is let go, not
+        # by the cyclic garbage collector.
+        self.connection = None
+        connection.wireLost(reason)
 
     # -- IHalfCloseableProtocol ----------------------------------------------
 
@@ -261,10 +274,20 @@ class StreamWire(Protocol):
 
     def _loseConnection(self) -> None:
         self._closing = False
+        transport = self.transport
+        if self._plain and _idle(transport):
+            # Nothing is left to send: closed now, as Twisted's TCP
+            # transport would once its (empty) buffer had been written, a
+            # reactor turn later (a zero-byte send and two epoll_ctl calls
+            # per connection, for nothing). The same connectionLost
+            # follows, with the same reason, before this returns; it
+            # stops the transport's producer (this wire) itself.
+            transport.connectionLost(_CONNECTION_DONE)
+            return
         # A registered producer would keep the transport from closing once
         # its buffer drains.
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
+        transport.unregisterProducer()
+        transport.loseConnection()
 
     def abortConnection(self) -> None:
         self._held = None

@@ -331,7 +331,13 @@ class Connection:
         The transport closed. Nothing more will be received or sent; the
         bytes received before it are still parsed and their events reported.
         """
-        if self.state is not State.CLOSED and (self.state is not State.CONNECTING or self.role is Role.CLIENT):
+        if self.state is State.CLOSED:
+            # Closed already (the usual case: after the closing handshake):
+            # all that _go_closed(EOF) would still change is a client's wait
+            # for the server to close, which is over.
+            self._close_by = None
+            return
+        if self.state is not State.CONNECTING or self.role is Role.CLIENT:
             # Parsing is lazy: parse what is buffered now, keeping its events
             # queued in order, before the buffer goes.
             pending = list(self.events())
@@ -1181,11 +1187,12 @@ class ServerConnection(Connection):
             request = parse_request(head, config.max_headers, self.peer)
             key = validate_request(request, config.allowed_origins)
         subprotocol = None
-        offered = request.subprotocols
-        for name in config.subprotocols:
-            if name in offered:
-                subprotocol = name
-                break
+        if config.subprotocols:
+            offered = request.subprotocols
+            for name in config.subprotocols:
+                if name in offered:
+                    subprotocol = name
+                    break
         if subprotocol is None and config.require_subprotocol:
             raise HandshakeFailed(
                 "no common subprotocol; this server speaks " + ", ".join(config.subprotocols)

@@ -507,9 +507,10 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
             f"http/{major}.{minor} is not spoken in http/1.1 syntax; a websocket handshake needs http/1.1",
             status=HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
         )
-    _check_no_body(request)
-    parse_target(request.target)
     index = request._index
+    if "transfer-encoding" in index or "content-length" in index:
+        _check_no_body(request)
+    parse_target(request.target)
     # The usual values (a single token) are checked whole; lists, token
     # by token.
     upgrade = index.get("upgrade")
@@ -519,7 +520,11 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         raise UpgradeRequired("this is a websocket endpoint; send an upgrade: websocket request")
     # RFC 9112 §3.2: exactly one Host; RFC 6455 §11.3.1, §11.3.5: at most
     # one key and one version line in a request.
-    host = _single(request, "host")
+    # _single(request, name), its usual case inline: a value without a
+    # comma comes from one line.
+    host = index.get("host")
+    if host is not None and "," in host:
+        host = _single(request, "host")
     if not host:
         raise HandshakeFailed("missing host header")
     connection = index.get("connection")
@@ -527,7 +532,9 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         t.lower() for t in request.tokens("connection")
     ]:
         raise HandshakeFailed("connection header must contain upgrade")
-    key = _single(request, "sec-websocket-key")
+    key = index.get("sec-websocket-key")
+    if key is not None and "," in key:
+        key = _single(request, "sec-websocket-key")
     if key is None:
         raise HandshakeFailed("missing sec-websocket-key header")
     try:
@@ -536,13 +543,15 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
         raw = b""
     if len(raw) != 16:
         raise HandshakeFailed("sec-websocket-key must be 16 bytes in base64")
-    version = _single(request, "sec-websocket-version")
+    version = index.get("sec-websocket-version")
+    if version is not None and "," in version:
+        version = _single(request, "sec-websocket-version")
     if version is None:
         raise HandshakeFailed("missing sec-websocket-version header")
     if version.strip() != "13":
         raise UpgradeRequired(f"unsupported websocket version {version.strip()}; this server speaks 13")
     if allowed_origins is not None:
-        origin = request.get("origin")
+        origin = index.get("origin")
         # Browsers always send Origin (RFC 6455 §4.1 item 8); a request
         # without one comes from a non-browser client, which the check can't
         # protect against anyway.
