@@ -247,19 +247,19 @@ class DirectWritesOverTCPTests(TestCase):
     @defer.inlineCallbacks
     def test_notAfterLoseConnection(self):
         """
-        Once the wire is closing, writes are left to the transport (which
-        still sends them before it closes, as Twisted's transports do),
-        never sent directly.
+        Once the wire is closed (at once: nothing was left to send), a
+        write is left to the transport, which drops it; it is never sent
+        directly.
         """
         wire, receiver, collector, writes = yield self.connect()
         wire.write(b"before")
         wire.loseConnection()
+        self.assertTrue(receiver.lost.called)
         wire.write(b"after")
         self.assertEqual([data for data, idle in writes], [b"after"])
         collector.transport.resumeProducing()
         received = yield collector.done
-        yield receiver.lost
-        self.assertEqual(received, b"beforeafter")
+        self.assertEqual(received, b"before")
 
     @defer.inlineCallbacks
     def test_transportClosedFromOutside(self):
