@@ -281,6 +281,28 @@ class DirectWritesOverTCPTests(TestCase):
         self.assertFalse(wire._direct)
 
     @defer.inlineCallbacks
+    def test_notAfterAbort(self):
+        """
+        Once the wire aborted the connection, writes are dropped, as
+        Twisted's transport drops them, never sent directly: the peer
+        receives nothing written after the abort (the transport stays
+        connected until the next reactor turn).
+        """
+        for abort in ("wire",):
+            wire, receiver, collector, writes = yield self.connect()
+            collector.transport.resumeProducing()
+            wire.write(b"before;")
+            if abort == "wire":
+                wire.abortConnection()
+            else:
+                wire.transport.abortConnection()
+            wire.write(b"after;")
+            wire.writeSequence([b"after", b"-sequence;"])
+            received = yield collector.done
+            yield receiver.lost
+            self.assertNotIn(b"after", received, abort)
+
+    @defer.inlineCallbacks
     def test_directAfterQueued(self):
         """
         After a write that had to be queued, the next write does not go

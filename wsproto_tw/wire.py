@@ -42,17 +42,21 @@ def _plainTCP(transport: Any) -> bool:
         and hasattr(transport, "dataBuffer")
         and hasattr(transport, "offset")
         and hasattr(transport, "_writeDisconnecting")
+        and hasattr(transport, "_aborting")
     )
 
 
 def _idle(transport: Any) -> bool:
     """
-    @return: whether a plain TCP transport is connected, not closing, still
-        without TLS, and has nothing left to send.
+    @return: whether a plain TCP transport is connected, not closing nor
+        aborted, still without TLS, and has nothing left to send.
     """
     return (
         transport.connected
         and not transport.disconnecting
+        # abortConnection leaves it connected until the next reactor turn,
+        # dropping whatever is written meanwhile.
+        and not transport._aborting
         and not transport._writeDisconnecting
         and not transport._writeDisconnected
         and not getattr(transport, "TLS", False)  # startTLS since: bytes go through TLS
