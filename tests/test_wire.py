@@ -445,11 +445,13 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
 
     def receiveAll(self, client: socket.socket, transport: Any) -> bytes:
         """
-        Receive on the client what the server sends until it closes.
+        Receive on the client what the server sends until it closes (the
+        server reading and writing meanwhile).
         """
         received = b""
         for _ in range(10_000):
             self.write(transport)
+            self.read(transport)
             try:
                 chunk = client.recv(65536)
             except BlockingIOError:
@@ -660,3 +662,26 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         self.assertEqual(len(app.messages), 1)
         self.assertTrue(app.messages[0] == payload)
         self.assertEqual(spy.intoBytes(), 0)
+
+    def test_largeSendLimit(self):
+        """
+        Once the wire hands its transport a large piece, the transport
+        sends up to L{wireModule.LARGE_SEND} bytes a call (its
+        C{SEND_LIMIT}, 128 KiB before); the peer receives the message
+        exactly. Under a wrapping protocol, the transport is left as it is.
+        """
+        for wrapped, limit in ((False, wireModule.LARGE_SEND), (True, 128 * 1024)):
+            client, spy, app, transport = self.connect(wrapped=wrapped)
+            self.assertEqual(transport.SEND_LIMIT, 128 * 1024)
+            app.transport.sendBinary(b"small")
+            self.assertEqual(transport.SEND_LIMIT, 128 * 1024)
+            payload = random.Random(7).randbytes(3 << 20)
+            app.transport.sendBinary(payload)
+            self.assertEqual(transport.SEND_LIMIT, limit)
+            app.transport.close()
+            self.send(client, transport, maskedFrame(Opcode.CLOSE, b"\x03\xe8"))
+            received = self.receiveAll(client, transport)
+            expected = _frame_head(Opcode.BINARY, 5, True, False, False) + b"small"
+            expected += _frame_head(Opcode.BINARY, len(payload), True, False, False) + payload
+            self.assertTrue(received.startswith(expected))
+            self.assertEqual(sentCloseCode(received[len(expected) :]), CloseCode.NORMAL_CLOSURE)

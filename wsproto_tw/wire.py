@@ -24,6 +24,12 @@ __all__ = ["StreamWire"]
 #: write buffer is empty (see L{StreamWire.writeSequence}).
 LARGE_PIECE = 1 << 20
 
+#: What Twisted's TCP transport sends at most per call (its C{SEND_LIMIT},
+#: 128 KiB by default) once a wire that is its protocol has handed it a
+#: large piece: a 16 MiB payload then leaves in a few dozen reactor turns
+#: rather than 128.
+LARGE_SEND = 1 << 20
+
 #: Reads straight into a message (see L{StreamWire.dataReceived}) follow a
 #: read of at least this many bytes, and are made while at least this many
 #: payload bytes are still to come.
@@ -264,7 +270,9 @@ class StreamWire(Protocol):
         with the transport's own C{writeSomeData}; while the buffer is full,
         the pieces wait here until the transport says it has drained (it
         tells its producer), and are counted as written meanwhile. A piece
-        that cannot go in alone is written as usual, copied.
+        that cannot go in alone is written as usual, copied. The first large
+        piece also raises the transport's C{SEND_LIMIT} to L{LARGE_SEND},
+        when the wire is the transport's own protocol.
 
         @param pieces: C{bytes} objects.
         """
@@ -294,6 +302,10 @@ class StreamWire(Protocol):
                     self._held = pieces[i:]
                     return
                 continue  # no word will come: write it as usual
+            if transport.SEND_LIMIT < LARGE_SEND and transport.protocol is self:
+                # Set on the first large piece only: a transport's
+                # attribute of its own costs memory on every connection.
+                transport.SEND_LIMIT = LARGE_SEND
             if start < i:
                 before = pieces[start] if i - start == 1 else b"".join(pieces[start:i])
                 sent = transport.writeSomeData(before)
