@@ -685,3 +685,17 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
             expected += _frame_head(Opcode.BINARY, len(payload), True, False, False) + payload
             self.assertTrue(received.startswith(expected))
             self.assertEqual(sentCloseCode(received[len(expected) :]), CloseCode.NORMAL_CLOSURE)
+
+    def test_notAfterAbort(self):
+        """
+        When the application aborts the connection while handling what a
+        large read brought (the transport stops reading, and its socket
+        goes once the reactor reports the loss), nothing more is read.
+        """
+        client, spy, app, transport = self.connect()
+        connection = transport.protocol.connection
+        payload = random.Random(8).randbytes(1 << 20)
+        app.binaryMessageReceived = lambda data: connection.abortConnection()
+        self.send(client, transport, maskedFrame(Opcode.BINARY, b"m" * 70_000) + maskedFrame(Opcode.BINARY, payload))
+        self.assertEqual(spy.intoBytes(), 0)
+        self.assertNotIn(transport, self.clock.getReaders())

@@ -158,8 +158,8 @@ class StreamWire(Protocol):
         transport = self.transport
         connection = self.connection
         receiveBuffer = getattr(connection, "receiveBuffer", None)
-        if receiveBuffer is None or transport.protocol is not self:
-            return
+        if receiveBuffer is None or transport.protocol is not self or not _reading(transport):
+            return  # (a transport that lost its connection has no socket)
         recvInto = transport.socket.recv_into
         total = 0
         while total < DIRECT_READ_TURN and _reading(transport):
