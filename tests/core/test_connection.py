@@ -1316,7 +1316,9 @@ class ReceiveIntoBufferTests(SynchronousTestCase):
         view.release()
         server.receive_into_buffer(n, now=1.0)
         server.receive_data(clientFrame(Opcode.PING, b"p") + clientFrame(Opcode.TEXT, b"hi"), now=1.0)
-        self.assertEqual(_summary(list(server.events())), _summary([BinaryMessage(payload), Ping(b"p"), TextMessage("hi")]))
+        self.assertEqual(
+            _summary(list(server.events())), _summary([BinaryMessage(payload), Ping(b"p"), TextMessage("hi")])
+        )
 
     def test_frameEndThenBytes(self):
         """
