@@ -467,6 +467,20 @@ class CBytesBuilderTests(_BytesBuilderTestsMixin, SynchronousTestCase):
         view.release()
         self.assertEqual(builder.build(), b"abc")
 
+    def test_roomOnlyThroughReserve(self) -> None:
+        """
+        The builder's buffer is not exported but by L{reserve}: a
+        memoryview or a C{bytes} of the builder itself is a
+        C{BufferError}, reserved room or not.
+        """
+        builder = _speedups.BytesBuilder()
+        builder.append(b"abc")
+        self.assertRaises(BufferError, memoryview, builder)
+        view = builder.reserve(4)
+        self.assertRaises(BufferError, bytes, builder)
+        view.release()
+        self.assertEqual(builder.build(), b"abc")
+
 
 if _speedups is None and NO_SPEEDUPS:
     # The user opted out of the C accelerator (WSPROTO_TW_NO_SPEEDUPS=1, and

@@ -151,6 +151,7 @@ typedef struct {
     Py_ssize_t size;     /* bytes written so far */
     Py_ssize_t reserved; /* room after size offered by reserve() */
     Py_ssize_t exports;  /* views of that room still alive */
+    int offering;        /* reserve() is making its view: the only way in */
 } BytesBuilder;
 
 /* An empty room's view points here (bytes may be NULL then). */
@@ -337,7 +338,10 @@ BytesBuilder_reserve(BytesBuilder *self, PyObject *arg)
         return NULL;
     }
     self->reserved = n;
-    return PyMemoryView_FromObject((PyObject *)self);
+    self->offering = 1;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)self);
+    self->offering = 0;
+    return view;
 }
 
 PyDoc_STRVAR(BytesBuilder_commit_doc,
@@ -404,6 +408,11 @@ BytesBuilder_commit(BytesBuilder *self, PyObject *const *args, Py_ssize_t nargs)
 static int
 BytesBuilder_getbuffer(BytesBuilder *self, Py_buffer *view, int flags)
 {
+    if (!self->offering) {
+        PyErr_SetString(PyExc_BufferError, "a BytesBuilder's room is offered by reserve() only");
+        view->obj = NULL;
+        return -1;
+    }
     char *room = self->reserved > 0 ? PyBytes_AS_STRING(self->bytes) + self->size : empty_room;
     if (PyBuffer_FillInfo(view, (PyObject *)self, room, self->reserved, 0, flags) < 0) {
         return -1;
