@@ -1,21 +1,33 @@
 """
-Tests for L{wsproto_tw.wire.StreamWire}'s writes of large pieces: over
-Twisted's plain TCP transport, a large C{bytes} piece goes into the
-transport alone, into an empty buffer, so that the transport sends it
-without joining (copying) it.
+Tests for L{wsproto_tw.wire.StreamWire} over Twisted's plain TCP
+transport: a large C{bytes} piece goes into the transport alone, into an
+empty buffer, so that the transport sends it without joining (copying)
+it; and the rest of a large frame's payload is read straight into its
+message.
 """
 
 from __future__ import annotations
 
+import errno
+import random
+import socket
 from typing import Any
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, tcp
+from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from tests.helpers import requestBytes, sentCloseCode
 from wsproto_tw import wire as wireModule
+from wsproto_tw.core.codes import CloseCode, Opcode
+from wsproto_tw.core.config import Config
+from wsproto_tw.core.frames import _frame_head, apply_mask
+from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 from wsproto_tw.wire import LARGE_PIECE, StreamWire
 
 
@@ -409,3 +421,428 @@ class OtherTransportTests(SynchronousTestCase):
         wire.writeSequence([b"head", big])
         self.assertIsNone(wire._held)
         self.assertEqual(transport.value(), (b"head" + big) * 2)
+
+
+class SpySocket:
+    """
+    A socket that records the reads made on it and passes everything else
+    through.
+
+    @ivar reads: C{("recv", n)} or C{("recv_into", n)} per read, C{n} the
+        bytes it returned.
+    @ivar intoLimit: the most bytes one C{recv_into} may return, or
+        L{None}.
+    @ivar onRecvInto: called with the number of C{recv_into} calls so far
+        before each, or L{None}; it may raise.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.reads: list[tuple[str, int]] = []
+        self.intoLimit: int | None = None
+        self.onRecvInto: Any = None
+
+    def recv(self, n: int) -> bytes:
+        data = self._sock.recv(n)
+        self.reads.append(("recv", len(data)))
+        return data
+
+    def recv_into(self, view: memoryview) -> int:
+        if self.onRecvInto is not None:
+            self.onRecvInto(sum(1 for kind, _ in self.reads if kind == "recv_into"))
+        if self.intoLimit is None:
+            n = self._sock.recv_into(view)
+        else:
+            with view[: self.intoLimit] as part:
+                n = self._sock.recv_into(part)
+        self.reads.append(("recv_into", n))
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def intoBytes(self) -> int:
+        """
+        @return: the bytes read with C{recv_into}.
+        """
+        return sum(n for kind, n in self.reads if kind == "recv_into")
+
+
+class Forwarder(Protocol):
+    """
+    A protocol that wraps another, as endpoints and C{twisted.web} do.
+    """
+
+    def __init__(self, wrapped: Protocol) -> None:
+        self.wrapped = wrapped
+
+    def connectionMade(self) -> None:
+        self.wrapped.makeConnection(self.transport)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.wrapped.dataReceived(data)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.wrapped.connectionLost(reason)
+
+
+class Recorder(WebSocketApplication):
+    """
+    Records the messages and the close it gets.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.closed: Any = None
+
+    def binaryMessageReceived(self, data: bytes) -> None:
+        self.messages.append(data)
+
+    def textMessageReceived(self, text: str) -> None:
+        self.messages.append(text)
+
+    def connectionLost(self, reason: Any) -> None:
+        self.closed = reason
+
+
+def maskedFrame(opcode: int, payload: bytes, fin: bool = True, key: bytes = b"\x01\x02\x03\x04") -> bytes:
+    """
+    A client's frame (RFC 6455 §5.2), masked with C{key}.
+    """
+    return _frame_head(opcode, len(payload), fin, False, True) + key + apply_mask(payload, key)
+
+
+class DirectReadsOverTCPTests(SynchronousTestCase):
+    """
+    L{StreamWire} over a real loopback TCP connection (a Twisted transport
+    on its server end, driven by hand on a L{MemoryReactorClock}) reads the
+    rest of a large binary frame's payload straight into the message.
+    """
+
+    def connect(self, config: Config | None = None, wrapped: bool = False):
+        """
+        Open a WebSocket connection from a plain blocking socket to a
+        L{StreamWire} on a Twisted TCP transport.
+
+        @param wrapped: put a wrapping protocol between the transport and
+            the wire, as endpoints and C{twisted.web} do.
+        @return: the client socket, the transport's L{SpySocket}, the
+            L{Recorder} and the transport.
+        """
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname())
+        server, address = listener.accept()
+        listener.close()
+        self.addCleanup(client.close)
+        self.clock = MemoryReactorClock()
+        app = Recorder()
+        config = config or Config(max_message_size=16 << 20, ping_interval=None)
+        factory = WebSocketServerFactory(lambda: app, config, reactor=self.clock)
+        wire = factory.buildProtocol(IPv4Address("TCP", *address))
+        protocol = Forwarder(wire) if wrapped else wire
+        transport = tcp.Server(server, protocol, address, None, 1, self.clock)
+        self.addCleanup(lambda: transport.connected and transport.connectionLost(Failure(ConnectionDone())))
+        spy = self.spy = transport.socket = SpySocket(transport.socket)
+        protocol.makeConnection(transport)
+        client.sendall(requestBytes())
+        self.read(transport)
+        response = client.recv(4096)
+        self.assertTrue(response.startswith(b"HTTP/1.1 101 "), response)
+        client.setblocking(False)
+        del spy.reads[:]
+        return client, spy, app, transport
+
+    def read(self, transport: Any) -> None:
+        """
+        What the reactor does while the transport's socket is readable and
+        the transport reads: call C{doRead} until it has read everything.
+        """
+        for _ in range(10_000):
+            if transport not in self.clock.getReaders():
+                return
+            reads = self.spy.reads
+            before = len(reads)
+            result = transport.doRead()
+            if result is not None:
+                transport.stopReading()
+                transport.connectionLost(Failure(result))
+                return
+            if reads[before:] == [] or reads[-1][1] == 0:
+                return
+        raise AssertionError("still reading")
+
+    def write(self, transport: Any) -> None:
+        """
+        What the reactor does while the transport's socket is writable and
+        the transport has something to write: call C{doWrite} until it is
+        done.
+        """
+        for _ in range(10_000):
+            if transport not in self.clock.getWriters():
+                return
+            result = transport.doWrite()
+            if result is not None:
+                transport.stopReading()
+                transport.stopWriting()
+                transport.connectionLost(Failure(result))
+                return
+        raise AssertionError("still writing")
+
+    def receiveAll(self, client: socket.socket, transport: Any) -> bytes:
+        """
+        Receive on the client what the server sends until it closes (the
+        server reading and writing meanwhile).
+        """
+        received = b""
+        for _ in range(10_000):
+            self.write(transport)
+            self.read(transport)
+            try:
+                chunk = client.recv(65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return received
+            received += chunk
+        raise AssertionError("the server did not close")
+
+    def send(self, client: socket.socket, transport: Any, data: bytes) -> None:
+        """
+        Send C{data} from the client, letting the transport read as the
+        kernel's buffers fill.
+        """
+        view = memoryview(data)
+        for _ in range(100_000):
+            if not view:
+                break
+            try:
+                sent = client.send(view)
+            except BlockingIOError:
+                sent = 0
+            view = view[sent:]
+            self.read(transport)
+        else:
+            raise AssertionError(f"{len(view)} bytes not sent")
+        self.read(transport)
+
+    def test_largeMessageReadIntoPlace(self):
+        """
+        A 3 MiB binary message arrives exactly as sent; after the
+        transport's first read, its payload is read with C{recv_into}
+        (straight into the message), not in the transport's 64 KiB reads.
+        """
+        client, spy, app, transport = self.connect()
+        payload = random.Random(1).randbytes(3 << 20)
+        self.send(client, transport, maskedFrame(Opcode.BINARY, payload))
+        self.assertEqual(len(app.messages), 1)
+        self.assertTrue(app.messages[0] == payload)
+        self.assertGreater(spy.intoBytes(), len(payload) - 20 * 65536)
+        self.assertLess(sum(1 for kind, _ in spy.reads if kind == "recv"), 20)
+
+    def test_manySmallReadsAndKeyOffsets(self):
+        """
+        When each C{recv_into} returns only 1,001 bytes (the masking key's
+        offset turns at every read) and the transport's own reads come in
+        between, the message is still exactly what was sent, followed by
+        the next one.
+        """
+        self.patch(wireModule, "DIRECT_READ_MIN", 1_000)
+        client, spy, app, transport = self.connect()
+        spy.intoLimit = 1001
+        payload = random.Random(2).randbytes(1 << 20)
+        self.send(client, transport, maskedFrame(Opcode.BINARY, payload) + maskedFrame(Opcode.TEXT, b"next"))
+        self.assertEqual(len(app.messages), 2)
+        self.assertTrue(app.messages[0] == payload)
+        self.assertEqual(app.messages[1], "next")
+        self.assertGreater(sum(1 for kind, n in spy.reads if kind == "recv_into" and n == 1001), 5)
+
+    def test_fragmentedLargeMessage(self):
+        """
+        A binary message of three large frames, each with its own key, is
+        read into place frame after frame and arrives whole.
+        """
+        client, spy, app, transport = self.connect()
+        rng = random.Random(3)
+        parts = [rng.randbytes(700_000 + i) for i in range(3)]
+        data = b"".join(
+            maskedFrame(Opcode.BINARY if i == 0 else Opcode.CONTINUATION, part, fin=i == 2, key=rng.randbytes(4))
+            for i, part in enumerate(parts)
+        )
+        self.send(client, transport, data)
+        self.assertEqual(len(app.messages), 1)
+        self.assertTrue(app.messages[0] == b"".join(parts))
+        self.assertGreater(spy.intoBytes(), 1 << 20)
+
+    def test_pausedMidPayload(self):
+        """
+        Once the application pauses reading in the middle of a payload, no
+        more is read from the socket, straight or otherwise, though the
+        socket has more; once it resumes, the rest is read and the message
+        is whole.
+        """
+        # Small reads into place, so that the socket has more after each.
+        self.patch(wireModule, "DIRECT_READ_CHUNK", 10_000)
+        self.patch(wireModule, "DIRECT_READ_MIN", 1_000)
+        client, spy, app, transport = self.connect()
+        connection = transport.protocol.connection
+
+        def pauseAtSecond(calls: int) -> None:
+            if calls == 1:
+                connection.pauseReading()
+
+        spy.onRecvInto = pauseAtSecond
+        payload = random.Random(4).randbytes(2 << 20)
+        frame = maskedFrame(Opcode.BINARY, payload)
+        self.assertEqual(client.send(frame[:100_000]), 100_000)
+        self.read(transport)
+        self.assertNotIn(transport, self.clock.getReaders())
+        reads = list(spy.reads)
+        self.assertEqual(reads, [("recv", 65536), ("recv_into", 10_000), ("recv_into", 10_000)])
+        self.read(transport)
+        self.assertEqual(spy.reads, reads)
+        self.assertEqual(app.messages, [])
+        spy.onRecvInto = None
+        connection.resumeReading()
+        self.send(client, transport, frame[100_000:])
+        self.assertEqual(len(app.messages), 1)
+        self.assertTrue(app.messages[0] == payload)
+
+    def test_limitHitMidPayload(self):
+        """
+        A message that goes over C{max_message_size} in the middle of its
+        second frame's payload is read into place only up to the limit,
+        and fails the connection with 1009 (RFC 6455 §7.4.1).
+        """
+        limit = 1 << 20
+        client, spy, app, transport = self.connect(Config(max_message_size=limit, ping_interval=None))
+        first = maskedFrame(Opcode.BINARY, b"a" * 600_000, fin=False)
+        second = maskedFrame(Opcode.CONTINUATION, b"b" * 600_000)
+        self.send(client, transport, first + second)
+        self.assertGreater(spy.intoBytes(), 0)
+        self.assertLessEqual(spy.intoBytes(), limit)
+        self.assertEqual(app.messages, [])
+        self.assertEqual(sentCloseCode(self.receiveAll(client, transport)), CloseCode.MESSAGE_TOO_BIG)
+        self.assertEqual(app.closed.value.code, CloseCode.MESSAGE_TOO_BIG)
+
+    def test_peerClosesMidPayload(self):
+        """
+        A peer that closes TCP in the middle of a payload read into place
+        loses the connection abnormally (1006); no message is delivered.
+        """
+        client, spy, app, transport = self.connect()
+        self.send(client, transport, maskedFrame(Opcode.BINARY, b"x" * (2 << 20))[: 1 << 20])
+        self.assertGreater(spy.intoBytes(), 0)
+        client.close()
+        self.read(transport)
+        self.assertEqual(app.messages, [])
+        self.assertEqual((app.closed.value.code, app.closed.value.wasClean), (CloseCode.ABNORMAL_CLOSURE, False))
+        self.assertFalse(transport.connected)
+
+    def test_socketErrorMidPayload(self):
+        """
+        A socket error on a read into place loses the connection as an
+        error on the transport's own read does (C{ConnectionLost}); the
+        application hears of it once, with 1006.
+        """
+        client, spy, app, transport = self.connect()
+        lost = []
+        wire = transport.protocol
+        original = wire.connectionLost
+        wire.connectionLost = lambda reason: (lost.append(reason), original(reason))
+
+        def reset(calls: int) -> None:
+            if calls == 2:
+                raise ConnectionResetError(errno.ECONNRESET, "reset")
+
+        spy.onRecvInto = reset
+        spy.intoLimit = 100_000
+        self.send(client, transport, maskedFrame(Opcode.BINARY, b"x" * (2 << 20))[: 1 << 20])
+        self.assertEqual(len(lost), 1)
+        self.assertIsInstance(lost[0].value, ConnectionLost)
+        self.assertFalse(transport.connected)
+        self.assertEqual(app.messages, [])
+        self.assertEqual(app.closed.value.code, CloseCode.ABNORMAL_CLOSURE)
+
+    def test_closeDuringPayload(self):
+        """
+        The application may close the connection while a payload is read
+        into place; the rest of the message still arrives (RFC 6455
+        §7.1.2: data may arrive until the peer's Close), and the closing
+        handshake completes after it.
+        """
+        client, spy, app, transport = self.connect()
+        connection = transport.protocol.connection
+
+        def closeAtFirst(calls: int) -> None:
+            if calls == 0:
+                connection.close(CloseCode.GOING_AWAY)
+
+        spy.onRecvInto = closeAtFirst
+        payload = random.Random(5).randbytes(1 << 20)
+        self.send(client, transport, maskedFrame(Opcode.BINARY, payload) + maskedFrame(Opcode.CLOSE, b"\x03\xe9"))
+        self.assertEqual(len(app.messages), 1)
+        self.assertTrue(app.messages[0] == payload)
+        self.assertEqual(sentCloseCode(self.receiveAll(client, transport)), CloseCode.GOING_AWAY)
+        self.assertEqual((app.closed.value.code, app.closed.value.wasClean), (CloseCode.GOING_AWAY, True))
+
+    def test_notForText(self):
+        """
+        A large text message (validated as it arrives) comes through the
+        transport's own reads only.
+        """
+        client, spy, app, transport = self.connect()
+        text = "é" * (1 << 19)
+        self.send(client, transport, maskedFrame(Opcode.TEXT, text.encode("utf-8")))
+        self.assertEqual(app.messages, [text])
+        self.assertEqual(spy.intoBytes(), 0)
+
+    def test_notUnderAWrapper(self):
+        """
+        When the wire is not the transport's own protocol (a wrapper, which
+        may look at every read, is), it never reads from the socket itself.
+        """
+        client, spy, app, transport = self.connect(wrapped=True)
+        payload = random.Random(6).randbytes(2 << 20)
+        self.send(client, transport, maskedFrame(Opcode.BINARY, payload))
+        self.assertEqual(len(app.messages), 1)
+        self.assertTrue(app.messages[0] == payload)
+        self.assertEqual(spy.intoBytes(), 0)
+
+    def test_largeSendLimit(self):
+        """
+        Once the wire hands its transport a large piece, the transport
+        sends up to L{wireModule.LARGE_SEND} bytes a call (its
+        C{SEND_LIMIT}, 128 KiB before); the peer receives the message
+        exactly. Under a wrapping protocol, the transport is left as it is.
+        """
+        for wrapped, limit in ((False, wireModule.LARGE_SEND), (True, 128 * 1024)):
+            client, spy, app, transport = self.connect(wrapped=wrapped)
+            self.assertEqual(transport.SEND_LIMIT, 128 * 1024)
+            app.transport.sendBinary(b"small")
+            self.assertEqual(transport.SEND_LIMIT, 128 * 1024)
+            payload = random.Random(7).randbytes(3 << 20)
+            app.transport.sendBinary(payload)
+            self.assertEqual(transport.SEND_LIMIT, limit)
+            app.transport.close()
+            self.send(client, transport, maskedFrame(Opcode.CLOSE, b"\x03\xe8"))
+            received = self.receiveAll(client, transport)
+            expected = _frame_head(Opcode.BINARY, 5, True, False, False) + b"small"
+            expected += _frame_head(Opcode.BINARY, len(payload), True, False, False) + payload
+            self.assertTrue(received.startswith(expected))
+            self.assertEqual(sentCloseCode(received[len(expected) :]), CloseCode.NORMAL_CLOSURE)
+
+    def test_notAfterAbort(self):
+        """
+        When the application aborts the connection while handling what a
+        large read brought (the transport stops reading, and its socket
+        goes once the reactor reports the loss), nothing more is read.
+        """
+        client, spy, app, transport = self.connect()
+        connection = transport.protocol.connection
+        payload = random.Random(8).randbytes(1 << 20)
+        app.binaryMessageReceived = lambda data: connection.abortConnection()
+        self.send(client, transport, maskedFrame(Opcode.BINARY, b"m" * 70_000) + maskedFrame(Opcode.BINARY, payload))
+        self.assertEqual(spy.intoBytes(), 0)
+        self.assertNotIn(transport, self.clock.getReaders())

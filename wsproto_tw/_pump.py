@@ -233,6 +233,34 @@ class Pump:
             # What was sent before anything went wrong goes out too.
             self._flush()
 
+    def receiveBuffer(self, minimum: int, maximum: int) -> memoryview | None:
+        """
+        Where the wire may receive the next bytes straight into place: the
+        core's L{receive_buffer
+        <wsproto_tw.core.connection.Connection.receive_buffer>}, unless
+        reading is paused or the wire is closing.
+
+        @return: a writable memoryview of C{minimum} to C{maximum} bytes,
+            to be released before L{bytesReceivedInto}; or L{None}: the
+            bytes are to come through L{bytesReceived}.
+        """
+        inflow = self._inflow
+        if self._closing or (inflow is not None and inflow.paused) or self._conn is None:
+            return None
+        return self._conn.receive_buffer(minimum, maximum)
+
+    def bytesReceivedInto(self, n: int) -> None:
+        """
+        The wire received C{n} bytes into the view L{receiveBuffer}
+        returned (and released it).
+        """
+        self.lastActivity = now = self._clock.seconds()
+        self._conn.receive_into_buffer(n, now=now)
+        try:
+            self._deliver()
+        finally:
+            self._flush()
+
     def writesPaused(self) -> None:
         if not self._outbound.pause():
             return

@@ -227,6 +227,12 @@ class IWireReceiver(Interface):
     <wsproto_tw.connection.WebSocketConnection>}. A wire calls
     L{wireConnected} once, then any of the others (L{readLost} at most
     once), and L{wireLost} once.
+
+    A receiver may also offer C{receiveBuffer(minimum, maximum)} and
+    C{bytesReceivedInto(n)} (L{WebSocketConnection
+    <wsproto_tw.connection.WebSocketConnection>} does): a wire that can
+    receive into memory (C{recv_into}) then writes a large payload
+    straight where it belongs, in place of L{bytesReceived} calls.
     """
 
     def wireConnected(wire) -> None:

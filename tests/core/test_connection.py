@@ -1204,3 +1204,250 @@ class NowDocumentedTests(SynchronousTestCase):
         self.assertIn("ServerConnection.receive_data", checked)
         self.assertIn("ClientConnection.__init__", checked)
         self.assertIn("Keepalive.ping_due", checked)
+
+
+def _maskedFrame(opcode: int, payload: bytes, fin: bool = True, key: bytes = CLIENT_MASK) -> bytes:
+    """
+    A client's frame of a large payload, masked in C (or Python) rather
+    than byte by byte.
+    """
+    from wsproto_tw.core.frames import _frame_head, apply_mask
+
+    return _frame_head(opcode, len(payload), fin, False, True) + key + apply_mask(payload, key)
+
+
+def _summary(events: list) -> list:
+    """
+    C{events} with each message's data replaced by its length and digest,
+    so that a failed comparison of large messages prints briefly.
+    """
+    import hashlib
+
+    out = []
+    for event in events:
+        data = getattr(event, "data", None)
+        if type(event) is BinaryMessage:
+            out.append(("BinaryMessage", len(data), hashlib.sha256(data).hexdigest()))
+        else:
+            out.append(event)
+    return out
+
+
+def _receiveInto(server: ServerConnection, data: bytes, sizes: list[int], now: float = 1.0) -> list:
+    """
+    Write C{data} into the views C{server.receive_buffer} offers, C{sizes}
+    bytes at a time (cycling), as a transport that receives into a buffer
+    does, taking the events after each write.
+
+    @return: the events.
+    """
+    events = []
+    start = 0
+    i = 0
+    while start < len(data):
+        view = server.receive_buffer(1, sizes[i % len(sizes)])
+        if view is None:
+            raise AssertionError(f"no buffer offered at {start} of {len(data)}")
+        n = min(len(view), len(data) - start)
+        view[:n] = data[start : start + n]
+        view.release()
+        server.receive_into_buffer(n, now=now)
+        events.extend(server.events())
+        start += n
+        i += 1
+    return events
+
+
+class ReceiveIntoBufferTests(SynchronousTestCase):
+    """
+    L{Connection.receive_buffer} and L{Connection.receive_into_buffer}: the
+    payload of a large binary frame received straight into its message.
+    """
+
+    def test_frameReceivedInPlace(self):
+        """
+        Once a binary frame's header and first bytes have come through
+        L{receive_data}, the rest of its payload may be written into the
+        views offered, in pieces of odd sizes (the masking key carries on
+        across them): the message is exactly the payload sent, counted in
+        the statistics, and the view is never longer than what is left.
+        """
+        payload = bytes(range(256)) * 4000 + b"tail"
+        frame = _maskedFrame(Opcode.BINARY, payload)
+        server = openedServer(NO_TIMERS)
+        server.receive_data(frame[:1001], now=1.0)
+        self.assertEqual(_summary(list(server.events())), _summary([]))
+        rest = frame[1001:]
+        view = server.receive_buffer(1, 1 << 30)
+        self.assertEqual(len(view), len(rest))
+        view.release()
+        events = _receiveInto(server, rest, [3, 1001, 7, 65536, 2])
+        self.assertEqual(_summary(events), _summary([BinaryMessage(payload)]))
+        self.assertIs(type(events[0].data), bytes)
+        self.assertIsNone(server.receive_buffer(1, 1 << 20))
+        self.assertEqual((server.stats.binary_received, server.stats.binary_bytes_received), (1, len(payload)))
+
+    def test_bytesCounted(self):
+        """
+        Bytes received into place count as bytes received.
+        """
+        payload = b"x" * 100_000
+        frame = _maskedFrame(Opcode.BINARY, payload)
+        server = openedServer(NO_TIMERS)
+        before = server.stats.bytes_received
+        server.receive_data(frame[:100], now=1.0)
+        list(server.events())
+        _receiveInto(server, frame[100:], [30_000])
+        self.assertEqual(server.stats.bytes_received - before, len(frame))
+
+    def test_minimumAndMaximum(self):
+        """
+        The view offered is at most C{maximum} bytes; none is offered when
+        less than C{minimum} of the payload is left.
+        """
+        frame = _maskedFrame(Opcode.BINARY, b"y" * 5000)
+        server = openedServer(NO_TIMERS)
+        server.receive_data(frame[:1000], now=1.0)
+        list(server.events())
+        left = len(frame) - 1000
+        view = server.receive_buffer(10, 100)
+        self.assertEqual(len(view), 100)
+        view.release()
+        self.assertIsNone(server.receive_buffer(left + 1, 1 << 20))
+        view = server.receive_buffer(left, 1 << 20)
+        self.assertEqual(len(view), left)
+        view.release()
+
+    def test_nextFrameAfterwards(self):
+        """
+        Bytes that follow a frame received into place (the next message, a
+        ping) are fed as usual, after the frame's end: the events keep the
+        order of the wire.
+        """
+        payload = b"z" * 70_000
+        frame = _maskedFrame(Opcode.BINARY, payload)
+        server = openedServer(NO_TIMERS)
+        server.receive_data(frame[:20], now=1.0)
+        self.assertEqual(_summary(list(server.events())), _summary([]))
+        view = server.receive_buffer(1, 1 << 20)
+        n = len(view)
+        view[:] = frame[20:]
+        view.release()
+        server.receive_into_buffer(n, now=1.0)
+        server.receive_data(clientFrame(Opcode.PING, b"p") + clientFrame(Opcode.TEXT, b"hi"), now=1.0)
+        self.assertEqual(
+            _summary(list(server.events())), _summary([BinaryMessage(payload), Ping(b"p"), TextMessage("hi")])
+        )
+
+    def test_frameEndThenBytes(self):
+        """
+        When the frame's last payload bytes were received into place and
+        more bytes come through L{receive_data} before its end is parsed,
+        the end comes first and those bytes are parsed after it.
+        """
+        payload = b"q" * 70_000
+        frame = _maskedFrame(Opcode.BINARY, payload)
+        server = openedServer(NO_TIMERS)
+        server.receive_data(frame[:20], now=1.0)
+        list(server.events())
+        view = server.receive_buffer(1, 1 << 20)
+        view[:] = frame[20:]
+        view.release()
+        server.receive_into_buffer(len(frame) - 20, now=1.0)
+        server.receive_data(clientFrame(Opcode.TEXT, b"next"), now=1.0)
+        self.assertEqual(_summary(list(server.events())), _summary([BinaryMessage(payload), TextMessage("next")]))
+
+    def test_fragmentedMessage(self):
+        """
+        The frames of a fragmented binary message, each with its own key,
+        are each received into place after their header: the message is
+        their payloads joined.
+        """
+        parts = [bytes([i]) * (100_000 + i) for i in range(3)]
+        keys = [b"\x01\x02\x03\x04", b"\xaa\xbb\xcc\xdd", b"\x10\x20\x30\x40"]
+        frames = [
+            _maskedFrame(Opcode.BINARY if i == 0 else Opcode.CONTINUATION, part, fin=i == 2, key=keys[i])
+            for i, part in enumerate(parts)
+        ]
+        server = openedServer(NO_TIMERS)
+        events = []
+        for frame in frames:
+            server.receive_data(frame[:14], now=1.0)
+            events.extend(server.events())
+            events.extend(_receiveInto(server, frame[14:], [40_000, 999]))
+        self.assertEqual(_summary(events), _summary([BinaryMessage(b"".join(parts))]))
+
+    def test_limitLeavesLessRoom(self):
+        """
+        The view stops at the message's size limit; the bytes past it come
+        through L{receive_data}, which fails the connection with 1009 at
+        the limit, as when every byte comes that way.
+        """
+        limit = 150_000
+        server = openedServer(Config(max_message_size=limit, ping_interval=None))
+        first = _maskedFrame(Opcode.BINARY, b"a" * 100_000, fin=False)
+        second = _maskedFrame(Opcode.CONTINUATION, b"b" * 100_000)
+        server.receive_data(first + second[:14], now=1.0)
+        self.assertEqual(_summary(list(server.events())), _summary([]))
+        view = server.receive_buffer(1, 1 << 20)
+        self.assertEqual(len(view), limit - 100_000)
+        view[:] = second[14 : 14 + len(view)]
+        view.release()
+        server.receive_into_buffer(limit - 100_000, now=1.0)
+        self.assertEqual(_summary(list(server.events())), _summary([]))
+        self.assertIsNone(server.receive_buffer(1, 1 << 20))
+        server.receive_data(second[14 + limit - 100_000 : 14 + limit - 100_000 + 1], now=1.0)
+        [event] = list(server.events())
+        self.assertEqual((type(event), event.code), (ConnectionFailed, CloseCode.MESSAGE_TOO_BIG))
+        self.assertEqual(sentCloseCode(server.data_to_send()), CloseCode.MESSAGE_TOO_BIG)
+
+    def test_notOffered(self):
+        """
+        No view is offered between frames, for text (validated as it
+        arrives), while events wait to be taken, once closed, or in
+        streaming mode.
+        """
+        server = openedServer(NO_TIMERS)
+        self.assertIsNone(server.receive_buffer(1, 100))
+        text = _maskedFrame(Opcode.TEXT, b"t" * 100_000)
+        server.receive_data(text[:100], now=1.0)
+        list(server.events())
+        self.assertIsNone(server.receive_buffer(1, 100))
+
+        server = openedServer(NO_TIMERS)
+        binary = _maskedFrame(Opcode.BINARY, b"b" * 100_000)
+        server.receive_data(clientFrame(Opcode.PING, b"") + binary[:100], now=1.0)
+        self.assertIsNone(server.receive_buffer(1, 100))  # the ping is not taken yet
+        self.assertEqual(_summary(list(server.events())), _summary([Ping(b"")]))
+        self.assertIsNotNone(server.receive_buffer(1, 100))
+        server.receive_eof()
+        self.assertIsNone(server.receive_buffer(1, 100))
+
+        server = openedServer(NO_TIMERS)
+        server.stream_messages = True
+        server.receive_data(binary[:100], now=1.0)
+        list(server.events())
+        self.assertIsNone(server.receive_buffer(1, 100))
+
+    def test_bytesBufferedNotOffered(self):
+        """
+        While bytes received are waiting to be parsed (a frame's payload
+        was fed along with what follows it), no view is offered: bytes
+        must be parsed in the order they came.
+        """
+        server = openedServer(NO_TIMERS)
+        first = _maskedFrame(Opcode.BINARY, b"a" * 100_000, fin=False)
+        second = _maskedFrame(Opcode.CONTINUATION, b"b" * 100_000)
+        server.receive_data(first[:100], now=1.0)
+        list(server.events())
+        # The rest of the first frame and the start of the second, not
+        # parsed yet.
+        server.receive_data(first[100:] + second[:100], now=1.0)
+        self.assertIsNone(server.receive_buffer(1, 100))
+        self.assertEqual(_summary(list(server.events())), _summary([]))
+        view = server.receive_buffer(1, 1 << 20)
+        self.assertEqual(len(view), len(second) - 100)
+        view[:] = second[100:]
+        view.release()
+        server.receive_into_buffer(len(second) - 100, now=1.0)
+        self.assertEqual(_summary(list(server.events())), _summary([BinaryMessage(b"a" * 100_000 + b"b" * 100_000)]))

@@ -345,6 +345,63 @@ class _BytesBuilderTestsMixin:
         self.assertRaises(ValueError, self.builderType, -1)
         self.assertRaises(TypeError, self.builderType().append, "text")
 
+    def test_reserveAndCommit(self) -> None:
+        """
+        L{reserve} offers a writable view of exactly the room asked for;
+        L{commit} takes the first bytes written there as appended, after
+        what was appended before, unmasked in place with a key from the
+        offset given, and gives up the rest of the room.
+        """
+        builder = self.builderType(2)
+        builder.append(b"ab")
+        view = builder.reserve(10)
+        self.assertEqual((len(view), view.readonly), (10, False))
+        masked = _mask_python(b"cdefg", b"\x01\x02\x03\x04", 3)
+        view[:5] = masked
+        view.release()
+        builder.commit(5, b"\x01\x02\x03\x04", 3)
+        self.assertEqual(len(builder), 7)
+        builder.append(b"h")
+        self.assertEqual(builder.build(), b"abcdefgh")
+
+    def test_reserveCommitAgreesWithAppend(self) -> None:
+        """
+        Pieces received into reserved room, in random cuts with the key
+        carried on by the offset, build what appending them builds; the
+        room may be more than what is committed, or committed empty.
+        """
+        rng = random.Random(1)
+        for _ in range(30):
+            payload = rng.randbytes(rng.randrange(1, 5000))
+            key = rng.randbytes(4)
+            masked = _mask_python(payload, key)
+            builder = self.builderType(rng.choice([0, 7, len(payload)]))
+            start = 0
+            while start < len(payload):
+                n = rng.randrange(0, min(1500, len(payload) - start) + 1)
+                view = builder.reserve(n + rng.randrange(0, 50))
+                view[:n] = masked[start : start + n]
+                view.release()
+                builder.commit(n, key, start)
+                start += n
+            self.assertEqual(builder.build(), payload)
+
+    def test_commitOutsideRoom(self) -> None:
+        """
+        Committing more than was reserved, a negative count, or without a
+        reservation (an append gives it up) is a C{ValueError}; so is a bad
+        key.
+        """
+        builder = self.builderType()
+        builder.reserve(4).release()
+        self.assertRaises(ValueError, builder.commit, 5)
+        self.assertRaises(ValueError, builder.commit, -1)
+        self.assertRaises(ValueError, builder.commit, 4, b"\x01")
+        builder.append(b"x")
+        self.assertRaises(ValueError, builder.commit, 1)
+        self.assertRaises(ValueError, builder.reserve, -1)
+        self.assertEqual(builder.build(), b"x")
+
 
 class PythonBytesBuilderTests(_BytesBuilderTestsMixin, SynchronousTestCase):
     """
@@ -378,6 +435,54 @@ class CBytesBuilderTests(_BytesBuilderTestsMixin, SynchronousTestCase):
                 c.append(piece)
                 python.append(piece)
             self.assertEqual(c.build(), python.build())
+
+    def test_reservedRoomIsTheMessage(self) -> None:
+        """
+        The C builder's reserved room is its result's own storage, grown in
+        place beyond the size hint if need be: bytes written there end up
+        in the built C{bytes} without another copy.
+        """
+        builder = _speedups.BytesBuilder(4)
+        builder.append(b"ab")
+        view = builder.reserve(1 << 20)
+        view[-3:] = b"xyz"
+        view.release()
+        builder.commit(1 << 20)
+        result = builder.build()
+        self.assertEqual((len(result), result[:2], result[-3:]), (2 + (1 << 20), b"ab", b"xyz"))
+
+    def test_exportedRoomPinsTheBuffer(self) -> None:
+        """
+        While a view of the reserved room is alive, nothing that could move
+        or hand over the buffer is allowed (append, reserve, build and
+        re-initializing raise C{BufferError}); commit is, and once the view
+        is released everything is again.
+        """
+        builder = _speedups.BytesBuilder()
+        view = builder.reserve(8)
+        view[:3] = b"abc"
+        self.assertRaises(BufferError, builder.append, b"x")
+        self.assertRaises(BufferError, builder.reserve, 1)
+        self.assertRaises(BufferError, builder.build)
+        self.assertRaises(BufferError, builder.__init__, 0)
+        builder.commit(3)
+        self.assertRaises(BufferError, builder.build)
+        view.release()
+        self.assertEqual(builder.build(), b"abc")
+
+    def test_roomOnlyThroughReserve(self) -> None:
+        """
+        The builder's buffer is not exported but by L{reserve}: a
+        memoryview or a C{bytes} of the builder itself is a
+        C{BufferError}, reserved room or not.
+        """
+        builder = _speedups.BytesBuilder()
+        builder.append(b"abc")
+        self.assertRaises(BufferError, memoryview, builder)
+        view = builder.reserve(4)
+        self.assertRaises(BufferError, bytes, builder)
+        view.release()
+        self.assertEqual(builder.build(), b"abc")
 
 
 if _speedups is None and NO_SPEEDUPS:

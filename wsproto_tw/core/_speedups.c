@@ -15,6 +15,12 @@
  *     costs one allocation of its size, where joining a list of pieces
  *     holds every piece as well until the join. A buffer of 4 MiB or more
  *     is offered transparent huge pages (advise_huge).
+ *     reserve(n) offers the next n bytes of room as a writable memoryview,
+ *     for bytes to be received straight into the message (recv_into);
+ *     commit(n, key=None, offset=0) then takes the first n of them,
+ *     unmasking them in place. While such a view is alive the bytes object
+ *     is exported: nothing may move or hand it over (append, reserve and
+ *     build raise BufferError), as for a bytearray.
  *
  * The pure-Python fallbacks in wsproto_tw.core.frames compute the same
  * results; tests/core/test_speedups.py checks that they agree.
@@ -143,7 +149,53 @@ typedef struct {
     PyObject_HEAD
     PyObject *bytes;     /* the bytes being written, or NULL when empty */
     Py_ssize_t size;     /* bytes written so far */
+    Py_ssize_t reserved; /* room after size offered by reserve() */
+    Py_ssize_t exports;  /* views of that room still alive */
+    int offering;        /* reserve() is making its view: the only way in */
 } BytesBuilder;
+
+/* An empty room's view points here (bytes may be NULL then). */
+static char empty_room[1];
+
+static int
+check_not_exported(BytesBuilder *self)
+{
+    if (self->exports > 0) {
+        PyErr_SetString(PyExc_BufferError, "the room offered by reserve() is still being written");
+        return -1;
+    }
+    return 0;
+}
+
+/* Make room for n more bytes after size, growing geometrically. */
+static int
+ensure_room(BytesBuilder *self, Py_ssize_t n)
+{
+    Py_ssize_t capacity = self->bytes == NULL ? 0 : PyBytes_GET_SIZE(self->bytes);
+    if (n > PY_SSIZE_T_MAX - self->size) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t needed = self->size + n;
+    if (needed <= capacity) {
+        return 0;
+    }
+    /* Grow geometrically, so that many small pieces cost amortized O(1). */
+    Py_ssize_t grown = capacity < PY_SSIZE_T_MAX / 2 ? capacity * 2 : PY_SSIZE_T_MAX;
+    Py_ssize_t target = needed > grown ? needed : grown;
+    if (self->bytes == NULL) {
+        self->bytes = PyBytes_FromStringAndSize(NULL, target);
+        if (self->bytes == NULL) {
+            return -1;
+        }
+    } else if (_PyBytes_Resize(&self->bytes, target) < 0) {
+        /* _PyBytes_Resize has released the bytes and set the error. */
+        self->size = 0;
+        return -1;
+    }
+    advise_huge(PyBytes_AS_STRING(self->bytes), target);
+    return 0;
+}
 
 static int
 BytesBuilder_init(BytesBuilder *self, PyObject *args, PyObject *kwargs)
@@ -158,8 +210,12 @@ BytesBuilder_init(BytesBuilder *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_ValueError, "size_hint must not be negative");
         return -1;
     }
+    if (check_not_exported(self) < 0) {
+        return -1;
+    }
     Py_CLEAR(self->bytes);
     self->size = 0;
+    self->reserved = 0;
     if (hint > 0) {
         self->bytes = PyBytes_FromStringAndSize(NULL, hint);
         if (self->bytes == NULL) {
@@ -236,29 +292,15 @@ append_buffer(BytesBuilder *self, Py_buffer *view, const unsigned char *key, Py_
 {
     Py_buffer data = *view;
 
+    if (check_not_exported(self) < 0) {
+        return NULL;
+    }
+    self->reserved = 0;
     if (data.len == 0) {
         Py_RETURN_NONE;
     }
-    Py_ssize_t capacity = self->bytes == NULL ? 0 : PyBytes_GET_SIZE(self->bytes);
-    if (data.len > PY_SSIZE_T_MAX - self->size) {
-        return PyErr_NoMemory();
-    }
-    Py_ssize_t needed = self->size + data.len;
-    if (needed > capacity) {
-        /* Grow geometrically, so that many small pieces cost amortized O(1). */
-        Py_ssize_t grown = capacity < PY_SSIZE_T_MAX / 2 ? capacity * 2 : PY_SSIZE_T_MAX;
-        Py_ssize_t target = needed > grown ? needed : grown;
-        if (self->bytes == NULL) {
-            self->bytes = PyBytes_FromStringAndSize(NULL, target);
-            if (self->bytes == NULL) {
-                return NULL;
-            }
-        } else if (_PyBytes_Resize(&self->bytes, target) < 0) {
-            /* _PyBytes_Resize has released the bytes and set the error. */
-            self->size = 0;
-            return NULL;
-        }
-        advise_huge(PyBytes_AS_STRING(self->bytes), target);
+    if (ensure_room(self, data.len) < 0) {
+        return NULL;
     }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(self->bytes) + self->size;
     if (key == NULL) {
@@ -266,9 +308,129 @@ append_buffer(BytesBuilder *self, Py_buffer *view, const unsigned char *key, Py_
     } else {
         mask_into(out, data.buf, data.len, key, offset);
     }
-    self->size = needed;
+    self->size += data.len;
     Py_RETURN_NONE;
 }
+
+PyDoc_STRVAR(BytesBuilder_reserve_doc,
+"reserve(n) -> memoryview\n\n"
+"Make room for n more bytes and return a writable memoryview of exactly\n"
+"that room (what follows what was appended), to receive bytes into; then\n"
+"commit() says how many were written. Until the view is released,\n"
+"append(), reserve() and build() raise BufferError.");
+
+static PyObject *
+BytesBuilder_reserve(BytesBuilder *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "n must not be negative");
+        return NULL;
+    }
+    if (check_not_exported(self) < 0) {
+        return NULL;
+    }
+    if (n > 0 && ensure_room(self, n) < 0) {
+        self->reserved = 0;
+        return NULL;
+    }
+    self->reserved = n;
+    self->offering = 1;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)self);
+    self->offering = 0;
+    return view;
+}
+
+PyDoc_STRVAR(BytesBuilder_commit_doc,
+"commit(n, key=None, offset=0)\n\n"
+"Take the first n bytes of the room reserve() offered as appended; with a\n"
+"4-byte masking key, unmask them in place, their first byte being offset\n"
+"bytes into its payload (RFC 6455 section 5.3). The rest of the room is\n"
+"given up.");
+
+static PyObject *
+BytesBuilder_commit(BytesBuilder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer key;
+    Py_ssize_t n, offset = 0;
+    int masked = 0;
+
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "commit() takes 1 to 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    n = PyLong_AsSsize_t(args[0]);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (n < 0 || n > self->reserved) {
+        PyErr_Format(PyExc_ValueError, "commit(%zd) outside the %zd bytes reserved", n, self->reserved);
+        return NULL;
+    }
+    if (nargs == 3) {
+        offset = PyLong_AsSsize_t(args[2]);
+        if (offset == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (offset < 0) {
+            PyErr_SetString(PyExc_ValueError, "offset must not be negative");
+            return NULL;
+        }
+    }
+    if (nargs >= 2 && args[1] != Py_None) {
+        if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        if (key.len != 4) {
+            PyBuffer_Release(&key);
+            PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
+            return NULL;
+        }
+        masked = 1;
+    }
+    if (n > 0) {
+        unsigned char *room = (unsigned char *)PyBytes_AS_STRING(self->bytes) + self->size;
+        if (masked) {
+            mask_into(room, room, n, key.buf, offset);
+        }
+        self->size += n;
+    }
+    self->reserved = 0;
+    if (masked) {
+        PyBuffer_Release(&key);
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+BytesBuilder_getbuffer(BytesBuilder *self, Py_buffer *view, int flags)
+{
+    if (!self->offering) {
+        PyErr_SetString(PyExc_BufferError, "a BytesBuilder's room is offered by reserve() only");
+        view->obj = NULL;
+        return -1;
+    }
+    char *room = self->reserved > 0 ? PyBytes_AS_STRING(self->bytes) + self->size : empty_room;
+    if (PyBuffer_FillInfo(view, (PyObject *)self, room, self->reserved, 0, flags) < 0) {
+        return -1;
+    }
+    self->exports++;
+    return 0;
+}
+
+static void
+BytesBuilder_releasebuffer(BytesBuilder *self, Py_buffer *Py_UNUSED(view))
+{
+    self->exports--;
+}
+
+static PyBufferProcs BytesBuilder_as_buffer = {
+    .bf_getbuffer = (getbufferproc)BytesBuilder_getbuffer,
+    .bf_releasebuffer = (releasebufferproc)BytesBuilder_releasebuffer,
+};
 
 PyDoc_STRVAR(BytesBuilder_build_doc,
 "build() -> bytes\n\n"
@@ -279,6 +441,10 @@ BytesBuilder_build(BytesBuilder *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *result = self->bytes;
 
+    if (check_not_exported(self) < 0) {
+        return NULL;
+    }
+    self->reserved = 0;
     if (result == NULL) {
         return PyBytes_FromStringAndSize(NULL, 0);
     }
@@ -300,6 +466,8 @@ BytesBuilder_length(BytesBuilder *self)
 static PyMethodDef BytesBuilder_methods[] = {
     {"append", (PyCFunction)(void (*)(void))BytesBuilder_append, METH_FASTCALL, BytesBuilder_append_doc},
     {"build", (PyCFunction)BytesBuilder_build, METH_NOARGS, BytesBuilder_build_doc},
+    {"reserve", (PyCFunction)BytesBuilder_reserve, METH_O, BytesBuilder_reserve_doc},
+    {"commit", (PyCFunction)(void (*)(void))BytesBuilder_commit, METH_FASTCALL, BytesBuilder_commit_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -318,6 +486,7 @@ static PyTypeObject BytesBuilder_Type = {
     .tp_basicsize = sizeof(BytesBuilder),
     .tp_dealloc = (destructor)BytesBuilder_dealloc,
     .tp_as_sequence = &BytesBuilder_as_sequence,
+    .tp_as_buffer = &BytesBuilder_as_buffer,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = BytesBuilder_doc,
     .tp_methods = BytesBuilder_methods,

@@ -20,7 +20,7 @@ from wsproto_tw.core.codes import Opcode
 from wsproto_tw.core.deflate import _TAIL
 from wsproto_tw.core.errors import MessageTooBig, PolicyViolation
 from wsproto_tw.core.events import BinaryMessage, TextMessage
-from wsproto_tw.core.frames import BytesBuilder, _PythonBytesBuilder
+from wsproto_tw.core.frames import BytesBuilder, _PythonBytesBuilder, apply_mask
 from wsproto_tw.core.utf8 import Utf8Decoder
 
 __all__ = ["MessageAssembler", "MessageStream", "MAX_PREALLOCATION", "MAX_INFLATED_PIECE"]
@@ -54,7 +54,7 @@ class MessageAssembler:
     """
 
     __slots__ = ("opcode", "_codec", "_max_size", "_max_frames", "_size", "_frames", "_decoder",
-                 "_builder", "_pieces", "_chunks")
+                 "_builder", "_pieces", "_chunks", "_room")
 
     def __init__(
         self, opcode: Opcode, codec: Any, max_size: int, max_frames: int, size_hint: int = 0
@@ -87,6 +87,8 @@ class MessageAssembler:
             self._pieces = []
         # The joined batches of pieces, once there are more than _BATCH.
         self._chunks: list | None = None
+        # The room reserve offered, without the C builder.
+        self._room: bytearray | None = None
 
     @property
     def size(self) -> int:
@@ -170,6 +172,55 @@ class MessageAssembler:
         self._size = size
         builder.append(data, key, offset)
         return True
+
+    def reserve(self, n: int) -> memoryview | None:
+        """
+        Offer room for up to C{n} more payload bytes of an uncompressed
+        binary message, to be received straight into the message (then
+        reported with L{commit}): with the C accelerator, a view of the
+        message's own buffer, so that they are copied once, by the
+        kernel, and unmasked in place.
+
+        @param n: the payload bytes wanted, more than C{0}.
+        @return: a writable memoryview of C{n} bytes, or fewer if the
+            message's size limit leaves less room; or L{None} if it leaves
+            none or the message is text or compressed (its bytes go
+            through L{add}).
+        """
+        if self._decoder is not None or self._codec is not None:
+            return None
+        if self._max_size:
+            n = min(n, self._max_size - self._size)
+            if n <= 0:
+                return None  # add raises MessageTooBig
+        builder = self._builder
+        if builder is not None:
+            return builder.reserve(n)
+        room = self._room = bytearray(n)
+        return memoryview(room)
+
+    def commit(self, n: int, key: bytes | None, offset: int) -> None:
+        """
+        Take the first C{n} bytes of the room L{reserve} offered, received
+        still masked, as the next piece from the middle of a frame (neither
+        its start nor its end: L{add} reports the end).
+
+        @param key: the frame's masking key, or L{None}.
+        @param offset: how far into the frame's payload the C{n} bytes
+            begin.
+        """
+        self._size += n
+        builder = self._builder
+        if builder is not None:
+            builder.commit(n, key, offset)
+            return
+        room, self._room = self._room, None
+        with memoryview(room) as view:
+            data = bytes(view[:n]) if key is None else apply_mask(view[:n], key, offset)
+        pieces = self._pieces
+        pieces.append(data)
+        if len(pieces) >= _BATCH:
+            self._join_batch(b"")
 
     def _join_batch(self, empty: Any) -> None:
         """
@@ -258,6 +309,15 @@ class MessageStream:
         @return: C{False}.
         """
         return False
+
+    def reserve(self, n: int) -> None:
+        """
+        Never offers room to receive into: each piece is handed to the
+        application, through L{add}.
+
+        @return: L{None}.
+        """
+        return None
 
     def add(self, data: bytes, frame_start: bool, last: bool) -> bytes | str:
         """

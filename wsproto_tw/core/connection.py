@@ -326,6 +326,61 @@ class Connection:
         if keepalive.idle_by is not None:
             keepalive.idle_by = now + keepalive.idle_timeout
 
+    def receive_buffer(self, minimum: int, maximum: int) -> memoryview | None:
+        """
+        Where the next bytes received may be written straight into place,
+        if that is where they will end up: while the payload of a frame of
+        an uncompressed binary message is under way (not in streaming
+        mode), with nothing else received and unparsed, a view of the room
+        for the rest of that payload in the message itself. A transport
+        that can receive into a buffer (C{recv_into}) writes there and
+        reports how much with L{receive_into_buffer}, instead of calling
+        L{receive_data}: the payload is then copied once, into the
+        message, and unmasked in place.
+
+        The view must be released before L{receive_into_buffer} is called.
+
+        @param minimum: the fewest bytes worth receiving this way.
+        @param maximum: the most bytes wanted.
+        @return: a writable memoryview of between C{minimum} and C{maximum}
+            bytes (fewer than the rest of the payload if the message's size
+            limit leaves less room: the bytes past the limit come through
+            L{receive_data}, which fails the connection with 1009); or
+            L{None}, and the bytes are to be fed to L{receive_data}.
+        """
+        if self._events or (self.state is not State.OPEN and self.state is not State.CLOSING):
+            return None
+        message = self._message
+        if message is None:
+            return None
+        room = self._reader.direct_room()
+        if room < minimum:
+            return None
+        view = message.reserve(min(room, maximum))
+        if view is not None and len(view) < minimum:
+            view.release()
+            return None
+        return view
+
+    def receive_into_buffer(self, n: int, *, now: float) -> None:
+        """
+        The first C{n} bytes of the view L{receive_buffer} returned were
+        received (the view released since): they join the message,
+        unmasked in place, in the place of a L{receive_data} call with
+        them.
+
+        @param n: more than C{0}, at most the view's length.
+        @param now: the current time in seconds, on the caller's clock (when
+            the bytes arrived), as for L{receive_data}.
+        """
+        self.stats.bytes_received += n
+        key, offset = self._reader.payload_received(n)
+        self._message.commit(n, key, offset)
+        self._now = now
+        keepalive = self._keepalive
+        if keepalive.idle_by is not None:
+            keepalive.idle_by = now + keepalive.idle_timeout
+
     def receive_eof(self) -> None:
         """
         The transport closed. Nothing more will be received or sent; the

@@ -88,12 +88,14 @@ class _PythonBytesBuilder:
     pieces.)
     """
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_parts", "_room")
 
     def __init__(self, size_hint: int = 0) -> None:
         if size_hint < 0:
             raise ValueError("size_hint must not be negative")
         self._parts: list[bytes] = []
+        # The room reserve offered, a bytearray, or None.
+        self._room: bytearray | None = None
 
     def append(self, data: bytes, key: bytes | None = None, offset: int = 0) -> None:
         """
@@ -101,7 +103,37 @@ class _PythonBytesBuilder:
         masking C{key}, unmasked, C{data} beginning C{offset} bytes into
         its payload (RFC 6455 §5.3).
         """
+        self._room = None
         self._parts.append(bytes(data) if key is None else _mask_python(data, key, offset))
+
+    def reserve(self, n: int) -> memoryview:
+        """
+        Offer room for the next C{n} bytes, to receive bytes into; L{commit}
+        then says how many were written.
+
+        @return: a writable memoryview of C{n} bytes.
+        @raise ValueError: C{n} is negative.
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        room = self._room = bytearray(n)
+        return memoryview(room)
+
+    def commit(self, n: int, key: bytes | None = None, offset: int = 0) -> None:
+        """
+        Take the first C{n} bytes of the room L{reserve} offered as
+        appended; with a 4-byte masking C{key}, unmasked, their first byte
+        being C{offset} bytes into its payload (RFC 6455 §5.3).
+
+        @raise ValueError: C{n} is outside the room reserved.
+        """
+        room = self._room
+        if n < 0 or n > (0 if room is None else len(room)):
+            raise ValueError(f"commit({n}) outside the {0 if room is None else len(room)} bytes reserved")
+        self._room = None
+        if n:
+            with memoryview(room) as view:
+                self.append(view[:n], key, offset)
 
     def build(self) -> bytes:
         """
@@ -109,6 +141,7 @@ class _PythonBytesBuilder:
             over empty.
         """
         parts, self._parts = self._parts, []
+        self._room = None
         return b"".join(parts)
 
     def __len__(self) -> int:
@@ -283,6 +316,35 @@ class FrameReader:
         self._remaining -= n
         return True
 
+    def direct_room(self) -> int:
+        """
+        How many payload bytes of the data frame under way may be received
+        straight into place (and reported with L{payload_received}) instead
+        of being L{feed}: all that is still to come of it while nothing else
+        is buffered; else C{0}.
+        """
+        if self._opcode is None or self._chunk is not None or self.buffer:
+            return 0
+        return self._remaining
+
+    def payload_received(self, n: int) -> tuple[bytes | None, int]:
+        """
+        The next C{n} payload bytes of the data frame under way were
+        received straight into place, still masked, at most L{direct_room}
+        of them. If they end the frame, its end comes out of L{read_piece}
+        as an empty piece.
+
+        @return: C{(key, offset)}: the frame's masking key (or L{None}) and
+            how far into the payload the C{n} bytes begin, to unmask them.
+        @raise ValueError: C{n} is not within L{direct_room}.
+        """
+        if not 0 < n <= self.direct_room():
+            raise ValueError(f"{n} bytes received in place, {self.direct_room()} expected at most")
+        offset = self._offset
+        self._offset = offset + n
+        self._remaining -= n
+        return self._key, offset
+
     def clear(self) -> None:
         """
         Drop every byte received and not yet read.
@@ -416,6 +478,14 @@ class FrameReader:
         """
         opcode = self._opcode
         chunk = self._chunk
+        if not self._remaining:
+            # The rest of the payload was received in place
+            # (payload_received): only its end is left to report.
+            self._opcode = None
+            if chunk is not None:
+                self._chunk = None
+                self.buffer += chunk
+            return opcode, self._fin, self._rsv1, b"", False, True
         if chunk is not None:
             return opcode, self._fin, self._rsv1, self._takeChunk(chunk), False, self._opcode is None
         if not self.buffer:
