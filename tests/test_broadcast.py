@@ -105,6 +105,21 @@ class BroadcastTests(SynchronousTestCase):
         self.assertEqual(opening.value(), b"")
         self.assertEqual(transports[0].value(), b"\x81\x02hi")
 
+    def test_sendingInPiecesSkipped(self):
+        """
+        A connection in the middle of a message sent in pieces is skipped
+        (its message's frames can't be interleaved with another); the
+        others still get the message, and the count leaves it out.
+        """
+        factory, transports = openConnections(3)
+        connections = [t.wire.connection for t in transports]
+        connections[0].beginMessage(binary=True)
+        connections[0].sendMessageData(b"part")
+        before = transports[0].value()
+        self.assertEqual(broadcast(connections, "hi"), 2)
+        self.assertEqual(transports[0].value(), before)
+        self.assertEqual([t.value() for t in transports[1:]], [b"\x81\x02hi"] * 2)
+
     def test_compressedShared(self):
         """
         Connections that compress each message on its own share one

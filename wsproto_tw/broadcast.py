@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from wsproto_tw.core.codes import Opcode
+from wsproto_tw.core.errors import InvalidState
 from wsproto_tw.core.prepared import PreparedMessage
 
 __all__ = ["PreparedMessage", "broadcast", "sendPrepared"]
@@ -52,7 +53,10 @@ def broadcast(transports: Iterable[Any], message: str | bytes | PreparedMessage)
         closing drop the message, as C{sendText} does).
     @param message: C{str} for text, C{bytes} for binary, or a
         L{PreparedMessage} already built.
-    @return: how many transports it was sent to.
+    @return: how many transports it was sent to: not those still opening,
+        nor those in the middle of a message sent in pieces
+        (C{beginMessage} without its C{endMessage} yet: a message can't
+        go out between its frames, RFC 6455 §5.4), which are skipped.
     @raise TypeError: C{message} is none of these.
     """
     if not isinstance(message, PreparedMessage):
@@ -61,6 +65,9 @@ def broadcast(transports: Iterable[Any], message: str | bytes | PreparedMessage)
     for transport in list(transports):
         if getattr(transport, "openedAt", 0) is None:
             continue  # still in its opening handshake
-        sendPrepared(transport, message)
+        try:
+            sendPrepared(transport, message)
+        except InvalidState:
+            continue  # sending a message in pieces: skipped
         count += 1
     return count

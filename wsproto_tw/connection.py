@@ -52,7 +52,10 @@ class WebSocketConnection(FlowControlled, Pump):
 
     @ivar wire: the L{IWire}, once connected.
     @ivar transport: the wire's own Twisted transport (TLS details live
-        there), or L{None}.
+        there), or L{None}. Read it, don't drive it: the connection sends
+        on its socket directly, so bytes written to it, C{startTLS} or
+        C{abortConnection} called on it are not seen by the connection
+        (call the connection's own C{abortConnection}).
     @ivar request: the L{HandshakeRequest <wsproto_tw.core.HandshakeRequest>}
         (server), or L{None}.
     @ivar response: the L{HandshakeResponse

@@ -11,6 +11,7 @@ from tests.core.test_deflate import HELLO, HELLO_AGAIN, deflatedClient, deflated
 from tests.helpers import openedClient, openedServer
 from wsproto_tw.core.codes import Opcode
 from wsproto_tw.core.config import Config
+from wsproto_tw.core.connection import ServerConnection
 from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.core.errors import InvalidState
 from wsproto_tw.core.prepared import PreparedMessage
@@ -285,3 +286,5 @@ class TakePreparedTests(SynchronousTestCase):
         server = openedServer(Config(ping_interval=None))
         server.begin_message(False)
         self.assertRaises(InvalidState, server.take_prepared, PreparedMessage("x"))
+        opening = ServerConnection(Config(ping_interval=None), now=0.0)
+        self.assertRaises(InvalidState, opening.take_prepared, PreparedMessage("x"))
