@@ -15,7 +15,6 @@ flow objects (L{wsproto_tw.flow}) decide. It parses nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from wsproto_tw._timers import sharedTimer
 from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import Connection, ServerConnection
+from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.core.events import (
     BinaryMessage,
     CloseReceived,
@@ -99,7 +99,7 @@ class _Abort:
         self._timerFired = wire.abortConnection
 
 
-class Pump:
+class Pump(PeerSource):
     """
     The wire-facing half of a connection (its C{IWireReceiver} methods)
     and the loop between wire, core and application. Not used on its own:
@@ -129,7 +129,6 @@ class Pump:
         "_closing",
         "_delivering",
         "_abortCall",
-        "_startedAt",
         "_inflow",
         "_outflow",
         "__weakref__",
@@ -179,7 +178,6 @@ class Pump:
         self._delivering = False
         # The SharedTimer entry that aborts the wire once it is closing.
         self._abortCall: list | None = None
-        self._startedAt = 0.0
         # The flow objects are made the first time something needs them
         # (most connections never pause either way): see _inbound and
         # _outbound.
@@ -212,14 +210,14 @@ class Pump:
         self.wire = wire
         self.transport = wire.transport
         now = self._clock.seconds()
-        self._startedAt = time.monotonic()
         self._conn = conn = self._makeCore(now)
         if IStreamingWebSocketApplication.providedBy(self._app):
             # The application takes messages piece by piece.
             conn.stream_messages = True
         if isinstance(conn, ServerConnection):
-            # The request the server core parses carries the peer's address.
-            conn.peer = wire.getPeer()
+            # The request the server core parses carries the peer's address,
+            # asked of the wire (peer_address) only if someone reads it.
+            conn.peer = self
         self._flush()
 
     def bytesReceived(self, data: bytes) -> None:
@@ -289,7 +287,7 @@ class Pump:
                     clean=closed.wasClean,
                     reason=closed.reason,
                     subprotocol=conn.subprotocol,
-                    duration=time.monotonic() - self._startedAt,
+                    duration=self._clock.seconds() - self.openedAt,
                 )
                 self._opened = False
                 self._app.connectionLost(failure)
@@ -556,13 +554,21 @@ class Pump:
         self._app.connectionOpened(self)
         self._role.opened(self)
 
+    def peer_address(self) -> Any:
+        """
+        The peer's address, for the server core (L{PeerSource}): asked of
+        the wire the first time someone reads it.
+        """
+        return self.wire.getPeer()
+
     def _peerName(self) -> str:
         """
-        L{_peer} of the wire, from the address the server core was given
-        when the wire connected (not asked of the transport again).
+        L{_peer} of the wire, or of the address the server core was given
+        if that is not the wire's own (read without asking for it: a log
+        line makes no address object to keep).
         """
-        address = getattr(self._conn, "peer", None)
-        if address is None:
+        address = getattr(self._conn, "_peer", None)
+        if address is None or isinstance(address, PeerSource):
             return _peer(self.wire)
         return _addressName(address)
 

@@ -52,6 +52,8 @@ from wsproto_tw.core.events import (
 from wsproto_tw.core.frames import FrameReader, build_frame, build_frame_pieces, is_valid_wire_code
 from wsproto_tw.core.handshake import (
     HandshakeRequest,
+    PeerSource,
+    _resolving_peer,
     build_accept_response,
     build_error_response,
     build_request,
@@ -1079,13 +1081,15 @@ class ServerConnection(Connection):
 
     @ivar request: the L{HandshakeRequest} once it has arrived.
     @ivar peer: the peer's address as the transport layer knows it, or
-        L{None}: the request carries it as L{HandshakeRequest.peer}.
+        L{None}: the request carries it as L{HandshakeRequest.peer}. Given
+        as a L{PeerSource}, it is asked for when first read (by whoever
+        reads it here or on the request).
     """
 
     role = Role.SERVER
 
     __slots__ = (
-        "request", "peer", "_stream_request", "_proposal",
+        "request", "_peer", "_stream_request", "_proposal",
     )
 
     def __init__(
@@ -1105,7 +1109,7 @@ class ServerConnection(Connection):
         super().__init__(config, now=now, mask_source=mask_source)
         self._stream_request = stream_request
         self.request: HandshakeRequest | None = None
-        self.peer: object = None
+        self._peer: object = None
         # Between the request and the answer: (the Sec-WebSocket-Key or
         # None, the subprotocol picked, the Sec-WebSocket-Extensions answer,
         # its DeflateCodec); one slot, None once answered.
@@ -1129,7 +1133,9 @@ class ServerConnection(Connection):
             if head is None:
                 check_request_start(self._reader.buffer)  # fail early garbage at once
                 return
-            request = parse_request(head, config.max_headers, self.peer)
+            # The request gets what the transport layer gave, a PeerSource
+            # still unasked if it was one.
+            request = parse_request(head, config.max_headers, self._peer)
             key = validate_request(request, config.allowed_origins)
         subprotocol = None
         offered = request.subprotocols
@@ -1225,6 +1231,10 @@ class ServerConnection(Connection):
 
     def _open_timed_out(self) -> None:
         self._handshake_failed(HandshakeFailed("opening handshake timed out", 408))
+
+
+# The peer's address, asked of a PeerSource when first read.
+ServerConnection.peer = _resolving_peer(ServerConnection._peer)  # type: ignore[attr-defined]
 
 
 class ClientConnection(Connection):
