@@ -437,6 +437,9 @@ class Connection:
         @param now: the current time in seconds, on the caller's clock.
         """
         self._now = now
+        # A connection that fell idle (its keepalive ping is due) lets its
+        # empty receive buffer go.
+        self._reader.release()
         if self._open_by is not None and now >= self._open_by:
             self._open_by = None
             if self.state is State.CONNECTING:
@@ -1050,6 +1053,9 @@ class Connection:
             raise HeadTooLarge(f"head over {limit} bytes")
         head = bytes(buffer[:end])
         del buffer[: end + 4]
+        # Mostly nothing follows the head yet: an idle connection keeps
+        # no buffer of its own.
+        self._reader.release()
         return head
 
     # -- role hooks ------------------------------------------------------

@@ -212,7 +212,8 @@ class FrameReader:
 
     @ivar buffer: bytes received and not yet consumed (but for a chunk
         L{feed} keeps as it came: use L{feed} and L{clear} to add and drop
-        bytes once frames are read).
+        bytes once frames are read): a C{bytearray}, or, once L{release}d
+        while empty, a shared empty C{bytes} until L{feed} adds to it.
     """
 
     __slots__ = (
@@ -246,12 +247,15 @@ class FrameReader:
         """
         if self._chunk is not None:
             # Only while a payload is under way, with nothing buffered.
-            self.buffer += self._chunk
+            self.buffer = bytearray(self._chunk)
             self._chunk = None
-        if self._opcode is not None and not self.buffer and type(data) is bytes:
+        buffer = self.buffer
+        if self._opcode is not None and not buffer and type(data) is bytes:
             self._chunk = data
+        elif buffer is _RELEASED:
+            self.buffer = bytearray(data)
         else:
-            self.buffer += data
+            buffer += data
 
     def feed_into(self, data: bytes, sink: Callable[[bytes, bytes | None, int], bool]) -> bool:
         """
@@ -280,8 +284,16 @@ class FrameReader:
         """
         Drop every byte received and not yet read.
         """
-        self.buffer.clear()
+        self.buffer = _RELEASED
         self._chunk = None
+
+    def release(self) -> None:
+        """
+        If nothing is buffered, let the buffer go until more bytes arrive:
+        an idle connection then holds no C{bytearray} of its own.
+        """
+        if not self.buffer and self._chunk is None:
+            self.buffer = _RELEASED
 
     def allow_rsv1(self) -> None:
         """
@@ -430,7 +442,8 @@ class FrameReader:
         else:
             with memoryview(chunk) as view:
                 data = bytes(view[:remaining]) if key is None else apply_mask(view[:remaining], key, self._offset)
-                self.buffer += view[remaining:]
+                # Nothing was buffered while the chunk was kept.
+                self.buffer = bytearray(view[remaining:])
             n = remaining
         self._offset += n
         self._remaining = remaining - n
@@ -479,6 +492,10 @@ class FrameReader:
         if self._max_frame_size and length > self._max_frame_size:
             raise MessageTooBig(f"frame of {length} bytes exceeds the limit of {self._max_frame_size}")
 
+
+# What a released reader's buffer is (FrameReader.release): one empty bytes
+# object for all of them.
+_RELEASED = b""
 
 # First bytes that need no check beyond the masking direction and the size:
 # a data frame (FIN either way) without reserved bits; with RSV1 allowed
