@@ -541,9 +541,15 @@ class Pump(PeerSource):
         _log.info("dropping {peer}: {reason}", peer=_peer(self.wire), reason=reason)
         self.wire.abortConnection()
 
-    def _open(self) -> None:
+    def _open(self, now: float | None = None) -> None:
+        """
+        The connection opened.
+
+        @param now: when, in seconds on the clock, or L{None} for the
+            clock's current time.
+        """
         self._opened = True
-        self.openedAt = self._clock.seconds()
+        self.openedAt = self._clock.seconds() if now is None else now
         _log.info(
             "opened {peer} {path} subprotocol={subprotocol}",
             peer=self._peerName(),

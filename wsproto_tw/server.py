@@ -116,9 +116,15 @@ class _ServerRole(_Role):
             result = Accept()
         if not isinstance(result, Accept):
             raise TypeError(f"requestReceived must return None or Accept, not {result!r}")
-        core.accept(result.subprotocol, result.headers, now=connection._clock.seconds())
+        # Accepted while the request's read is delivered: at that read's
+        # time, as the core dates what the read brought (one float for an
+        # idle connection's lastActivity and openedAt, not two).
+        now = connection.lastActivity
+        if not connection._delivering or now is None:
+            now = connection._clock.seconds()
+        core.accept(result.subprotocol, result.headers, now=now)
         connection._flush()
-        connection._open()
+        connection._open(now)
 
     def _reject(self, failure: Failure, connection: WebSocketConnection) -> None:
         core = connection._conn
