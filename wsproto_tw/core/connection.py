@@ -3,8 +3,9 @@
 The WebSocket connection state machine: one object per connection that turns
 received bytes into events and commands into bytes to send. Every state
 transition is made in this file, through one table (L{_TRANSITIONS}); the
-message under way and keepalive are objects of their own
-(L{wsproto_tw.core.assembly}, L{wsproto_tw.core.keepalive}).
+message under way is an object of its own (L{wsproto_tw.core.assembly}),
+and keepalive a base class whose state is in the connection's own slots
+(L{wsproto_tw.core.keepalive}).
 
 Every method taking C{now} wants the current time in seconds on the
 caller's clock: any monotonic clock, the same for every call on a
@@ -211,7 +212,7 @@ class _Outgoing:
         self.size = 0
 
 
-class Connection:
+class Connection(Keepalive):
     """
     What the server and client connections share: frames, messages, the
     closing handshake, keepalive and timers.
@@ -247,8 +248,8 @@ class Connection:
     # One connection per peer, many peers: no per-instance dict.
     __slots__ = (
         "state", "subprotocol", "extensions", "wants_transport_closed", "rtt", "stats",
-        "_config", "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
-        "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by", "_keepalive",
+        "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
+        "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by",
         "stream_messages", "_sending",
     )
 
@@ -261,7 +262,9 @@ class Connection:
         @param mask_source: returns that many random bytes (client masking
             keys and nonce).
         """
-        self._config = config
+        # The keepalive deadlines (and _config) are slots of the connection
+        # itself: no object of their own.
+        Keepalive.__init__(self, config)
         # Clients mask what they send (RFC 6455 §5.3); servers don't.
         self._mask_source = mask_source if self.role is Role.CLIENT else None
         self.state = State.CONNECTING
@@ -294,7 +297,6 @@ class Connection:
         # Deadlines, on the caller's clock.
         self._open_by = None if config.open_timeout is None else now + config.open_timeout
         self._close_by: float | None = None
-        self._keepalive = Keepalive(config)
 
     # -- I/O in ----------------------------------------------------------
 
@@ -315,9 +317,8 @@ class Connection:
         if message is None or self._events or not self._reader.feed_into(data, message.absorb):
             self._reader.feed(data)
         self._now = now
-        keepalive = self._keepalive
-        if keepalive.idle_by is not None:
-            keepalive.idle_by = now + keepalive.idle_timeout
+        if self.idle_by is not None:
+            self.idle_by = now + self._config.idle_timeout
 
     def receive_eof(self) -> None:
         """
@@ -424,7 +425,7 @@ class Connection:
         @return: when L{handle_timer} must next be called, in seconds on the
             caller's clock (the clock of the C{now} arguments), or L{None}.
         """
-        deadline = self._keepalive.next_deadline()
+        deadline = self.keepalive_deadline()
         for t in (self._open_by, self._close_by):
             if t is not None and (deadline is None or t < deadline):
                 deadline = t
@@ -449,14 +450,13 @@ class Connection:
             # The peer did not finish the closing handshake in time.
             self._go_closed(_Input.CLOSE_TIMEOUT)
             return
-        keepalive = self._keepalive
-        if keepalive.pong_overdue(now):
+        if self.pong_overdue(now):
             self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout", now, drop=True)
             return
-        if keepalive.idle_expired(now):
+        if self.idle_expired(now):
             self.send_close(CloseCode.GOING_AWAY, "idle timeout", now=now)
             return
-        payload = keepalive.ping_due(now)
+        payload = self.ping_due(now)
         if payload is not None:
             self._send_frame(Opcode.PING, payload)
 
@@ -701,7 +701,7 @@ class Connection:
         self._close_sent = CloseCode.NO_STATUS_RCVD if code is None else code
         self._send_frame(Opcode.CLOSE, payload)
         self._transition(_Input.CLOSE_SENT)
-        self._keepalive.stop()
+        self.stop_keepalive()
         self._close_by = now + self._config.close_timeout
 
     def pause_keepalive(self) -> None:
@@ -712,9 +712,9 @@ class Connection:
         enforce neither the pong deadline nor the idle timeout. The opening
         and closing deadlines still apply.
         """
-        self._keepalive.pause()
+        self.keepalive_paused = True
 
-    def resume_keepalive(self, *, now: float) -> None:
+    def resume_keepalive(self, *, now: float) -> None:  # type: ignore[override]
         """
         The caller reads again: re-arm what L{pause_keepalive} suspended. An
         unanswered keepalive ping gets a full C{ping_timeout} from C{now},
@@ -723,7 +723,7 @@ class Connection:
 
         @param now: the current time in seconds, on the caller's clock.
         """
-        if self._keepalive.resume(now):
+        if Keepalive.resume_keepalive(self, now=now):
             # What waited unread is parsed from now on.
             self._now = now
 
@@ -930,7 +930,7 @@ class Connection:
                 self._send_frame(Opcode.PONG, payload)
             self._emit(Ping(payload))
         elif opcode is Opcode.PONG:
-            rtt = self._keepalive.pong_received(payload, now)
+            rtt = self.pong_received(payload, now)
             if rtt is not None:
                 self.rtt = rtt
                 self.stats.round_trip(rtt)
@@ -998,7 +998,7 @@ class Connection:
         self._transition(input)
         self._reader.clear()
         self._message = None
-        self._keepalive.stop()
+        self.stop_keepalive()
         self._open_by = None
         self._close_by = close_by
         if close_by is None and input is not _Input.EOF:
@@ -1032,7 +1032,7 @@ class Connection:
     def _opened(self, now: float) -> None:
         self._transition(_Input.OPENED)
         self._open_by = None
-        self._keepalive.start(now)
+        self.start_keepalive(now)
 
     def _take_head(self) -> bytes | None:
         """
