@@ -72,7 +72,7 @@ from wsproto_tw.core.handshake import (
 )
 from wsproto_tw.core.keepalive import Keepalive
 from wsproto_tw.core.prepared import PreparedMessage
-from wsproto_tw.core.stats import CloseRecord, Statistics
+from wsproto_tw.core.stats import CloseRecord, ConnectionStatistics
 from wsproto_tw.core.utf8 import decode_text
 
 _pack_code = struct.Struct("!H").pack
@@ -231,7 +231,9 @@ class Connection(Keepalive):
         else ours, else 1006.
     @ivar close_reason: the matching reason.
     @ivar rtt: the last keepalive round-trip time in seconds, or L{None}.
-    @ivar stats: what the connection has carried (L{Statistics}).
+    @ivar stats: what the connection has carried (L{Statistics}: a
+        L{ConnectionStatistics} over counts kept in the connection's own
+        slots, made at each read).
     @ivar stream_messages: streaming mode: when set, each data message
         received comes out as L{MessageStarted}, then a L{MessageData} per
         piece as it arrives (a frame, or as much of one as was received),
@@ -247,10 +249,17 @@ class Connection(Keepalive):
 
     # One connection per peer, many peers: no per-instance dict.
     __slots__ = (
-        "state", "subprotocol", "extensions", "wants_transport_closed", "rtt", "stats",
+        "state", "subprotocol", "extensions", "wants_transport_closed", "rtt",
         "_mask_source", "_events", "_now", "_out", "_reader", "_codec", "_head_scan",
         "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by",
         "stream_messages", "_sending",
+        # The counts behind stats (ConnectionStatistics), as slots of the
+        # connection itself.
+        "_bytes_received", "_bytes_sent",
+        "_text_received", "_text_bytes_received", "_binary_received", "_binary_bytes_received",
+        "_text_sent", "_text_bytes_sent", "_binary_sent", "_binary_bytes_sent",
+        "_deflate_bytes_in", "_deflate_bytes_out",
+        "_handshake_status", "_rtt_counts", "_rtt_sum", "_read_pauses", "_slow_consumer_drops",
     )
 
     def __init__(
@@ -272,7 +281,17 @@ class Connection(Keepalive):
         self.extensions: str | None = None
         self.wants_transport_closed = False
         self.rtt: float | None = None
-        self.stats = Statistics()
+        self._bytes_received = self._bytes_sent = 0
+        self._text_received = self._text_bytes_received = 0
+        self._binary_received = self._binary_bytes_received = 0
+        self._text_sent = self._text_bytes_sent = 0
+        self._binary_sent = self._binary_bytes_sent = 0
+        self._deflate_bytes_in = self._deflate_bytes_out = 0
+        self._handshake_status: int | None = None
+        self._rtt_counts: list[int] | None = None
+        self._rtt_sum = 0.0
+        self._read_pauses: dict[str, int] | None = None
+        self._slow_consumer_drops = 0
         # Empty until used, and again once drained: an idle connection
         # holds the shared empty tuple, not two empty lists of its own.
         self._events: list[Event] = _NOTHING  # type: ignore[assignment]
@@ -298,6 +317,14 @@ class Connection(Keepalive):
         self._open_by = None if config.open_timeout is None else now + config.open_timeout
         self._close_by: float | None = None
 
+    @property
+    def stats(self) -> ConnectionStatistics:
+        """
+        What the connection has carried: a L{Statistics} over its own
+        counts (a new view at each read; the counts are the connection's).
+        """
+        return ConnectionStatistics(self)
+
     # -- I/O in ----------------------------------------------------------
 
     def receive_data(self, data: bytes, *, now: float) -> None:
@@ -310,7 +337,7 @@ class Connection(Keepalive):
             the bytes arrived): the idle timeout runs from it, and the events
             the bytes produce are dated by it.
         """
-        self.stats.bytes_received += len(data)
+        self._bytes_received += len(data)
         if self.state is State.CLOSED:
             return
         message = self._message
@@ -399,7 +426,7 @@ class Connection(Keepalive):
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         self._out = _NOTHING  # type: ignore[assignment]
-        self.stats.bytes_sent += len(data)
+        self._bytes_sent += len(data)
         return data
 
     def data_to_send_pieces(self) -> list[bytes]:
@@ -417,7 +444,7 @@ class Connection(Keepalive):
         if not pieces:
             return []
         self._out = _NOTHING  # type: ignore[assignment]
-        self.stats.bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
+        self._bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
         return pieces
 
     def next_deadline(self) -> float | None:
@@ -477,9 +504,8 @@ class Connection(Keepalive):
             raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
             payload = text.encode("utf-8")
-            stats = self.stats
-            stats.text_sent += 1
-            stats.text_bytes_sent += len(payload)
+            self._text_sent += 1
+            self._text_bytes_sent += len(payload)
             self._send_message(Opcode.TEXT, payload)
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
@@ -497,9 +523,8 @@ class Connection(Keepalive):
         if self._sending is not None:
             raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
-            stats = self.stats
-            stats.binary_sent += 1
-            stats.binary_bytes_sent += len(data)
+            self._binary_sent += 1
+            self._binary_bytes_sent += len(data)
             self._send_message(Opcode.BINARY, data)
 
     def send_prepared(self, message: PreparedMessage) -> None:
@@ -518,13 +543,12 @@ class Connection(Keepalive):
         if self.state is State.OPEN or self._writable():
             opcode = message.opcode
             payload = message.payload
-            stats = self.stats
             if opcode is Opcode.TEXT:
-                stats.text_sent += 1
-                stats.text_bytes_sent += len(payload)
+                self._text_sent += 1
+                self._text_bytes_sent += len(payload)
             else:
-                stats.binary_sent += 1
-                stats.binary_bytes_sent += len(payload)
+                self._binary_sent += 1
+                self._binary_bytes_sent += len(payload)
             codec = self._codec
             if self._mask_source is not None:
                 # RFC 6455 §5.3: a client masks each frame with a new key.
@@ -541,8 +565,8 @@ class Connection(Keepalive):
                 else:
                     frame, size = shared
                     if size >= 0:
-                        stats.deflate_bytes_in += len(payload)
-                        stats.deflate_bytes_out += size
+                        self._deflate_bytes_in += len(payload)
+                        self._deflate_bytes_out += size
                     out = self._out
                     if out is _NOTHING:
                         out = self._out = []
@@ -615,13 +639,12 @@ class Connection(Keepalive):
         outgoing = self._sending
         self._sending = None
         if self.state is State.OPEN:
-            stats = self.stats
             if outgoing.opcode is Opcode.TEXT:
-                stats.text_sent += 1
-                stats.text_bytes_sent += outgoing.size
+                self._text_sent += 1
+                self._text_bytes_sent += outgoing.size
             else:
-                stats.binary_sent += 1
-                stats.binary_bytes_sent += outgoing.size
+                self._binary_sent += 1
+                self._binary_bytes_sent += outgoing.size
 
     def _message_piece(self, data: Any) -> bytes:
         """
@@ -655,9 +678,8 @@ class Connection(Keepalive):
         if deflate is not None:
             size = len(payload)
             payload = deflate.compress(payload, fin)
-            stats = self.stats
-            stats.deflate_bytes_in += size
-            stats.deflate_bytes_out += len(payload)
+            self._deflate_bytes_in += size
+            self._deflate_bytes_out += len(payload)
         self._send_frame(outgoing.opcode if first else Opcode.CONTINUATION, payload, fin, first and deflate is not None)
 
     def send_ping(self, payload: bytes = b"") -> None:
@@ -825,9 +847,8 @@ class Connection(Keepalive):
             size = len(payload)
             payload, rsv1 = self._codec.compress(payload)
             if rsv1:
-                stats = self.stats
-                stats.deflate_bytes_in += size
-                stats.deflate_bytes_out += len(payload)
+                self._deflate_bytes_in += size
+                self._deflate_bytes_out += len(payload)
         self._send_frame(opcode, payload, True, rsv1)
 
     def _receive_piece(
@@ -842,18 +863,17 @@ class Connection(Keepalive):
             limit = self._config.max_message_size
             if limit and len(data) > limit:
                 raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
-            stats = self.stats
             events = self._events
             if events is _NOTHING:
                 events = self._events = []
             if opcode is Opcode.TEXT:
                 events.append(TextMessage(decode_text(data)))
-                stats.text_received += 1
-                stats.text_bytes_received += len(data)
+                self._text_received += 1
+                self._text_bytes_received += len(data)
             else:
                 events.append(BinaryMessage(data))
-                stats.binary_received += 1
-                stats.binary_bytes_received += len(data)
+                self._binary_received += 1
+                self._binary_bytes_received += len(data)
         else:
             # A piece of a fragmented or compressed message, or of a frame
             # that arrives in pieces (RFC 6455 §5.4).
@@ -888,13 +908,12 @@ class Connection(Keepalive):
             if event is not None:
                 self._message = None
                 self._emit(event)
-                stats = self.stats
                 if type(event) is TextMessage:
-                    stats.text_received += 1
-                    stats.text_bytes_received += message.size
+                    self._text_received += 1
+                    self._text_bytes_received += message.size
                 else:
-                    stats.binary_received += 1
-                    stats.binary_bytes_received += message.size
+                    self._binary_received += 1
+                    self._binary_bytes_received += message.size
 
     def _receive_stream_piece(self, message: MessageStream, data: bytes, start: bool, last: bool) -> None:
         """
@@ -915,13 +934,12 @@ class Connection(Keepalive):
         if message.complete:
             self._message = None
             events.append(MessageEnded())
-            stats = self.stats
             if message.opcode is Opcode.TEXT:
-                stats.text_received += 1
-                stats.text_bytes_received += message.size
+                self._text_received += 1
+                self._text_bytes_received += message.size
             else:
-                stats.binary_received += 1
-                stats.binary_bytes_received += message.size
+                self._binary_received += 1
+                self._binary_bytes_received += message.size
 
     def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
         if opcode is Opcode.PING:
@@ -1194,11 +1212,11 @@ class ServerConnection(Connection):
             if extensions:
                 fields.append(("Sec-WebSocket-Extensions", extensions))
             self._queue(build_response(200, [*fields, *extra_headers]))
-            self.stats.handshake_status = 200
+            self._handshake_status = 200
         else:
             assert key is not None
             self._queue(build_accept_response(key, subprotocol, extensions, extra_headers))
-            self.stats.handshake_status = 101
+            self._handshake_status = 101
         self.subprotocol = subprotocol
         self.extensions = extensions
         if codec is not None:
@@ -1227,7 +1245,7 @@ class ServerConnection(Connection):
 
     def _handshake_failed(self, error: Exception) -> None:
         assert isinstance(error, HandshakeFailed)
-        self.stats.handshake_status = error.status
+        self._handshake_status = error.status
         if self._stream_request is not None:
             self._queue(build_stream_error_response(error))
         else:
