@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from wsproto_tw._timers import sharedTimer
+from wsproto_tw._timers import SharedTimer, sharedTimer
 from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import Connection, ServerConnection
@@ -115,7 +115,6 @@ class Pump(PeerSource):
         "_role",
         "_onClose",
         "wire",
-        "transport",
         "request",
         "response",
         "factory",
@@ -123,7 +122,6 @@ class Pump(PeerSource):
         "lastActivity",
         "writesPausedSince",
         "_conn",
-        "_timers",
         "_timer",
         "_opened",
         "_closing",
@@ -159,7 +157,6 @@ class Pump(PeerSource):
         self._role = role if role is not None else _Role()
         self._onClose = onClose
         self.wire: Any = None
-        self.transport: Any = None
         self.request: Any = None
         self.response: Any = None
         self.factory: Any = None
@@ -167,8 +164,8 @@ class Pump(PeerSource):
         self.lastActivity: float | None = None
         self.writesPausedSince: float | None = None
         self._conn: Connection = None  # type: ignore[assignment]
-        # The next deadline's entry in the clock's SharedTimer.
-        self._timers = sharedTimer(clock)
+        # The next deadline's entry in the clock's SharedTimer (the
+        # _timers property).
         self._timer: Any = None
         self._opened = False
         self._closing = False
@@ -183,6 +180,23 @@ class Pump(PeerSource):
         # _outbound.
         self._inflow: InboundFlow | None = None
         self._outflow: OutboundFlow | None = None
+
+    @property
+    def transport(self) -> Any:
+        """
+        The wire's own Twisted transport, or L{None} before the wire
+        connects.
+        """
+        wire = self.wire
+        return None if wire is None else wire.transport
+
+    @property
+    def _timers(self) -> SharedTimer:
+        """
+        The clock's L{SharedTimer} (looked up when a deadline is scheduled
+        or cancelled, not kept per connection).
+        """
+        return sharedTimer(self._clock)
 
     @property
     def _inbound(self) -> InboundFlow:
@@ -208,7 +222,6 @@ class Pump(PeerSource):
 
     def wireConnected(self, wire: Any) -> None:
         self.wire = wire
-        self.transport = wire.transport
         now = self._clock.seconds()
         self._conn = conn = self._makeCore(now)
         if IStreamingWebSocketApplication.providedBy(self._app):
