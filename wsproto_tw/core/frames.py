@@ -217,24 +217,23 @@ class FrameReader:
     """
 
     __slots__ = (
-        "buffer", "_mask_bit", "_max_frame_size", "_rsv_allowed", "_plain",
-        "_opcode", "_fin", "_rsv1", "_remaining", "_key", "_offset", "_chunk",
+        "buffer", "_mask_bit", "_max_frame_size", "_plain",
+        "_frame", "_remaining", "_offset", "_chunk",
     )
 
     def __init__(self, expect_mask: bool, max_frame_size: int, rsv1_allowed: bool = False) -> None:
         self.buffer = bytearray()
         self._mask_bit = 0x80 if expect_mask else 0
         self._max_frame_size = max_frame_size
-        self._rsv_allowed = 0
         self._plain = _PLAIN_FIRST_BYTES
         if rsv1_allowed:
             self.allow_rsv1()
-        # The data frame whose payload is being read, if any.
-        self._opcode: Opcode | None = None
-        self._fin = False
-        self._rsv1 = False
+        # The data frame whose payload is being read, if any: its opcode,
+        # FIN and RSV1 bits and masking key (or None), one tuple made per
+        # frame that spans reads; the payload bytes still to come, and how
+        # far into the payload the next piece begins.
+        self._frame: tuple[Opcode, bool, bool, bytes | None] | None = None
         self._remaining = 0
-        self._key: bytes | None = None
         self._offset = 0
         # Received bytes kept as they came (see feed), or None.
         self._chunk: bytes | None = None
@@ -250,7 +249,7 @@ class FrameReader:
             self.buffer = bytearray(self._chunk)
             self._chunk = None
         buffer = self.buffer
-        if self._opcode is not None and not buffer and type(data) is bytes:
+        if self._frame is not None and not buffer and type(data) is bytes:
             self._chunk = data
         elif buffer is _RELEASED:
             self.buffer = bytearray(data)
@@ -272,9 +271,10 @@ class FrameReader:
             the caller L{feed}s it.
         """
         n = len(data)
-        if self._opcode is None or not 0 < n < self._remaining or self._chunk is not None or self.buffer:
+        frame = self._frame
+        if frame is None or not 0 < n < self._remaining or self._chunk is not None or self.buffer:
             return False
-        if not sink(data, self._key, self._offset):
+        if not sink(data, frame[3], self._offset):
             return False
         self._offset += n
         self._remaining -= n
@@ -299,7 +299,6 @@ class FrameReader:
         """
         Accept RSV1 from now on (an extension that uses it was negotiated).
         """
-        self._rsv_allowed = 0x40
         self._plain = _PLAIN_FIRST_BYTES_RSV1
 
     def read_frame(self) -> Frame | None:
@@ -310,7 +309,7 @@ class FrameReader:
         @return: the frame, or L{None} if more bytes are needed.
         """
         buf = self.buffer
-        if self._opcode is not None or len(buf) < 2 or len(buf) < self._frame_length():
+        if self._frame is not None or len(buf) < 2 or len(buf) < self._frame_length():
             return None
         piece = self.read_piece()
         if piece is None:
@@ -345,7 +344,7 @@ class FrameReader:
         @raise PeerViolation: the frame breaks RFC 6455 §5 or a limit.
         """
         buf = self.buffer
-        if self._opcode is not None:
+        if self._frame is not None:
             return self._continue_payload()
         have = len(buf)
         if have < 2:
@@ -397,15 +396,12 @@ class FrameReader:
             return opcode, fin, rsv1, payload, True, True
         if opcode >= 0x8:
             return None  # control frames come out whole
-        self._key = bytes(buf[pos - 4 : pos]) if masked else None
+        self._frame = (opcode, fin, rsv1, bytes(buf[pos - 4 : pos]) if masked else None)
         self._offset = 0
-        self._opcode = opcode
-        self._fin = fin
-        self._rsv1 = rsv1
         self._remaining = length
         del buf[:pos]
         data = self._take(len(buf))
-        return opcode, fin, rsv1, data, True, self._opcode is None
+        return opcode, fin, rsv1, data, True, self._frame is None
 
     @property
     def remaining(self) -> int:
@@ -419,14 +415,14 @@ class FrameReader:
         """
         Read the next piece of the payload of the data frame under way.
         """
-        opcode = self._opcode
+        opcode, fin, rsv1, _ = self._frame  # type: ignore[misc]
         chunk = self._chunk
         if chunk is not None:
-            return opcode, self._fin, self._rsv1, self._takeChunk(chunk), False, self._opcode is None
+            return opcode, fin, rsv1, self._takeChunk(chunk), False, self._frame is None
         if not self.buffer:
             return None
         data = self._take(min(self._remaining, len(self.buffer)))
-        return opcode, self._fin, self._rsv1, data, False, self._opcode is None
+        return opcode, fin, rsv1, data, False, self._frame is None
 
     def _takeChunk(self, chunk: bytes) -> bytes:
         """
@@ -436,7 +432,7 @@ class FrameReader:
         self._chunk = None
         n = len(chunk)
         remaining = self._remaining
-        key = self._key
+        key = self._frame[3]  # type: ignore[index]
         if n <= remaining:
             data = chunk if key is None else apply_mask(chunk, key, self._offset)
         else:
@@ -448,7 +444,7 @@ class FrameReader:
         self._offset += n
         self._remaining = remaining - n
         if self._remaining == 0:
-            self._opcode = None
+            self._frame = None
         return data
 
     def _take(self, n: int) -> bytes:
@@ -457,7 +453,7 @@ class FrameReader:
         unmasked.
         """
         buf = self.buffer
-        key = self._key
+        key = self._frame[3]  # type: ignore[index]
         with memoryview(buf) as view:
             if key is None:
                 data = bytes(view[:n])
@@ -468,11 +464,12 @@ class FrameReader:
         self._offset += n
         self._remaining -= n
         if self._remaining == 0:
-            self._opcode = None
+            self._frame = None
         return data
 
     def _check(self, b0: int, b1: int, length: int, masked: int) -> None:
-        if b0 & 0x70 & ~self._rsv_allowed:
+        rsv_allowed = 0x40 if self._plain is _PLAIN_FIRST_BYTES_RSV1 else 0
+        if b0 & 0x70 & ~rsv_allowed:
             raise PeerViolation("reserved bits set without a negotiated extension")
         opcode = b0 & 0x0F
         if opcode not in _OPCODES:
