@@ -46,13 +46,14 @@ sys.stdin.readline()
 #: Python allocations our code makes per idle connection (tracemalloc,
 #: traces with a wsproto_tw frame: the core, the pump, the wire, the
 #: application, the request, the timer entry, the factory's set), with
-#: permessage-deflate negotiated: 1,659 B when this bound was set (Python
+#: permessage-deflate negotiated: 1,531 B when this bound was set (Python
 #: 3.11, Twisted 26.10), against 1,940 B before (no peer address kept, the
-#: empty receive buffer let go, keepalive in the connection's slots, one
-#: float less) and 3,131 B before the work on issue #19 item 5. About 11%
-#: headroom: what adds 200 B per connection (an object of a dozen slots
-#: and a float, say) fails it.
-MAX_BYTES_PER_CONNECTION = 1850
+#: empty receive buffer let go, keepalive deadlines and counts in the
+#: core connection's slots, a smaller frame reader and wire, one float
+#: less) and 3,131 B before the work on issue #19 item 5. About 4%
+#: headroom: what adds 70 B per connection (a small object, or an address
+#: object kept per connection) fails it.
+MAX_BYTES_PER_CONNECTION = 1600
 
 #: Connections opened while measuring, after a few to warm up.
 CONNECTIONS = 300
