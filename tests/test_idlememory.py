@@ -45,12 +45,15 @@ sys.stdin.readline()
 
 #: Python allocations our code makes per idle connection (tracemalloc,
 #: traces with a wsproto_tw frame: the core, the pump, the wire, the
-#: application, the request, the peer's address, the timer entry, the
-#: factory's set), with permessage-deflate negotiated: 2,064 B when this
-#: bound was set (Python 3.11, Twisted 26.10), against 3,131 B before the
-#: work on issue #19 item 5. About 25% headroom: what adds more than half
-#: a KiB per connection (a dict of a few dozen entries, say) fails it.
-MAX_BYTES_PER_CONNECTION = 2600
+#: application, the request, the timer entry, the factory's set), with
+#: permessage-deflate negotiated: 1,531 B when this bound was set (Python
+#: 3.11, Twisted 26.10), against 1,940 B before (no peer address kept, the
+#: empty receive buffer let go, keepalive deadlines and counts in the
+#: core connection's slots, a smaller frame reader and wire, one float
+#: less) and 3,131 B before the work on issue #19 item 5. About 4%
+#: headroom: what adds 70 B per connection (a small object, or an address
+#: object kept per connection) fails it.
+MAX_BYTES_PER_CONNECTION = 1600
 
 #: Connections opened while measuring, after a few to warm up.
 CONNECTIONS = 300

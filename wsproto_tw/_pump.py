@@ -15,7 +15,6 @@ flow objects (L{wsproto_tw.flow}) decide. It parses nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +22,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from wsproto_tw._timers import sharedTimer
+from wsproto_tw._timers import SharedTimer, sharedTimer
 from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import Connection, ServerConnection
+from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.core.events import (
     BinaryMessage,
     CloseReceived,
@@ -99,7 +99,7 @@ class _Abort:
         self._timerFired = wire.abortConnection
 
 
-class Pump:
+class Pump(PeerSource):
     """
     The wire-facing half of a connection (its C{IWireReceiver} methods)
     and the loop between wire, core and application. Not used on its own:
@@ -121,18 +121,15 @@ class Pump:
         "_makeCore",
         "_role",
         "_onClose",
-        "transport",
         "request",
         "response",
         "factory",
         "openedAt",
         "lastActivity",
-        "_timers",
         "_timer",
         "_opened",
         "_closing",
         "_abortCall",
-        "_startedAt",
         "_inflow",
         "__weakref__",
     )
@@ -162,7 +159,6 @@ class Pump:
         self._role = role if role is not None else _Role()
         self._onClose = onClose
         self.wire: Any = None
-        self.transport: Any = None
         self.request: Any = None
         self.response: Any = None
         self.factory: Any = None
@@ -170,8 +166,8 @@ class Pump:
         self.lastActivity: float | None = None
         self.writesPausedSince: float | None = None
         self._conn: Connection = None  # type: ignore[assignment]
-        # The next deadline's entry in the clock's SharedTimer.
-        self._timers = sharedTimer(clock)
+        # The next deadline's entry in the clock's SharedTimer (the
+        # _timers property).
         self._timer: Any = None
         self._opened = False
         self._closing = False
@@ -181,12 +177,28 @@ class Pump:
         self._delivering = False
         # The SharedTimer entry that aborts the wire once it is closing.
         self._abortCall: list | None = None
-        self._startedAt = 0.0
         # The flow objects are made the first time something needs them
         # (most connections never pause either way): see _inbound and
         # _outbound.
         self._inflow: InboundFlow | None = None
         self._outflow: OutboundFlow | None = None
+
+    @property
+    def transport(self) -> Any:
+        """
+        The wire's own Twisted transport, or L{None} before the wire
+        connects.
+        """
+        wire = self.wire
+        return None if wire is None else wire.transport
+
+    @property
+    def _timers(self) -> SharedTimer:
+        """
+        The clock's L{SharedTimer} (looked up when a deadline is scheduled
+        or cancelled, not kept per connection).
+        """
+        return sharedTimer(self._clock)
 
     @property
     def _inbound(self) -> InboundFlow:
@@ -212,16 +224,17 @@ class Pump:
 
     def wireConnected(self, wire: Any) -> None:
         self.wire = wire
-        self.transport = wire.transport
         now = self._clock.seconds()
-        self._startedAt = time.monotonic()
         self._conn = conn = self._makeCore(now)
         if IStreamingWebSocketApplication.providedBy(self._app):
             # The application takes messages piece by piece.
             conn.stream_messages = True
         if isinstance(conn, ServerConnection):
-            # The request the server core parses carries the peer's address.
-            conn.peer = wire.getPeer()
+            # The request the server core parses carries the peer's address,
+            # asked of the wire (peer_address) only if someone reads it.
+            # A wire that can tell the address itself is the source: it does
+            # not refer back to this connection once lost (no cycle).
+            conn.peer = wire if isinstance(wire, PeerSource) else self
         self._flush()
 
     def bytesReceived(self, data: bytes) -> None:
@@ -319,7 +332,7 @@ class Pump:
                     clean=closed.wasClean,
                     reason=closed.reason,
                     subprotocol=conn.subprotocol,
-                    duration=time.monotonic() - self._startedAt,
+                    duration=self._clock.seconds() - self.openedAt,
                 )
                 self._opened = False
                 self._app.connectionLost(failure)
@@ -583,9 +596,15 @@ class Pump:
         _log.info("dropping {peer}: {reason}", peer=_peer(self.wire), reason=reason)
         self.wire.abortConnection()
 
-    def _open(self) -> None:
+    def _open(self, now: float | None = None) -> None:
+        """
+        The connection opened.
+
+        @param now: when, in seconds on the clock, or L{None} for the
+            clock's current time.
+        """
         self._opened = True
-        self.openedAt = self._clock.seconds()
+        self.openedAt = self._clock.seconds() if now is None else now
         _log.info(
             "opened {peer} {path} subprotocol={subprotocol}",
             peer=self._peerName(),
@@ -596,13 +615,21 @@ class Pump:
         self._app.connectionOpened(self)
         self._role.opened(self)
 
+    def peer_address(self) -> Any:
+        """
+        The peer's address, for the server core (L{PeerSource}): asked of
+        the wire the first time someone reads it.
+        """
+        return self.wire.getPeer()
+
     def _peerName(self) -> str:
         """
-        L{_peer} of the wire, from the address the server core was given
-        when the wire connected (not asked of the transport again).
+        L{_peer} of the wire, or of the address the server core was given
+        if that is not the wire's own (read without asking for it: a log
+        line makes no address object to keep).
         """
-        address = getattr(self._conn, "peer", None)
-        if address is None:
+        address = getattr(self._conn, "_peer", None)
+        if address is None or isinstance(address, PeerSource):
             return _peer(self.wire)
         return _addressName(address)
 

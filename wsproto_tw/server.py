@@ -112,16 +112,22 @@ class _ServerRole(_Role):
         """
         core = connection._conn
         assert isinstance(core, ServerConnection)
+        # Accepted while the request's read is delivered: at that read's
+        # time, as the core dates what the read brought (one float for an
+        # idle connection's lastActivity and openedAt, not two).
+        now = connection.lastActivity
+        if not connection._delivering or now is None:
+            now = connection._clock.seconds()
         if result is None:
             # Accept(), without making one: the configured subprotocol, no
             # extra headers.
-            core.accept(now=connection._clock.seconds())
+            core.accept(now=now)
         elif isinstance(result, Accept):
-            core.accept(result.subprotocol, result.headers, now=connection._clock.seconds())
+            core.accept(result.subprotocol, result.headers, now=now)
         else:
             raise TypeError(f"requestReceived must return None or Accept, not {result!r}")
         connection._flush()
-        connection._open()
+        connection._open(now)
 
     def _reject(self, failure: Failure, connection: WebSocketConnection) -> None:
         core = connection._conn

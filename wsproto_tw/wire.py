@@ -16,6 +16,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.interfaces import IWire
 
 __all__ = ["StreamWire"]
@@ -46,6 +47,15 @@ DIRECT_READ_CHUNK = 1 << 20
 #: The most bytes read straight into messages per reactor turn: then the
 #: other connections get their turn.
 DIRECT_READ_TURN = 8 << 20
+
+
+# StreamWire._flags: the transport looks like Twisted's plain TCP
+# connection; it says its buffer is full; the connection was told the
+# writes paused; it asked to close once what is held has gone out.
+_PLAIN = 1
+_FULL = 2
+_TOLD = 4
+_CLOSING = 8
 
 
 def _plainTCP(transport: Any) -> bool:
@@ -93,7 +103,7 @@ def _idle(transport: Any) -> bool:
 
 
 @implementer(IWire, IPushProducer, IHalfCloseableProtocol)
-class StreamWire(Protocol):
+class StreamWire(Protocol, PeerSource):
     """
     Moves bytes between a stream transport and a connection (an
     L{IWireReceiver <wsproto_tw.interfaces.IWireReceiver>}), and relays the
@@ -107,6 +117,7 @@ class StreamWire(Protocol):
 
     @ivar connection: the L{IWireReceiver} it carries; L{None} once the
         connection is lost.
+    @ivar factory: the connection's C{factory} (kept there, not here).
     """
 
     # What every write reads, kept in the object itself (the rest of the
@@ -117,15 +128,10 @@ class StreamWire(Protocol):
         # Every attribute is set here, even those Twisted sets later: then
         # all instances share one table of attribute names (CPython's
         # key-sharing instance dicts).
-        self.factory: Any = None
         self.connected = 0
         self.transport: Any = None
         self.connection = connection
-        # Whether the transport looks like Twisted's plain TCP connection;
-        # whether it says its buffer is full; pieces held back until it
-        # drains (see writeSequence).
-        self._plain = False
-        self._full = False
+        # Pieces held back until the transport drains (see writeSequence).
         self._held: list[bytes] | None = None
         # Plain TCP only: the transport's socket, and whether nothing we
         # gave the transport is left in its buffer as far as we know (the
@@ -133,16 +139,24 @@ class StreamWire(Protocol):
         # next one may too without looking into the transport.
         self._socket: Any = None
         self._direct = False
-        # Whether the connection was told the writes paused; whether it
-        # asked to close once what is held has gone out.
-        self._told = False
-        self._closing = False
+        # _PLAIN, _FULL, _TOLD and _CLOSING.
+        self._flags = 0
+
+    @property
+    def factory(self) -> Any:
+        return getattr(self.connection, "factory", None)
+
+    @factory.setter
+    def factory(self, factory: Any) -> None:
+        # A factory's buildProtocol sets it; the connection has it already.
+        if getattr(self.connection, "factory", None) is not factory:
+            self.connection.factory = factory
 
     # -- Protocol ----------------------------------------------------------
 
     def connectionMade(self) -> None:
-        self._plain = _plainTCP(self.transport)
-        if self._plain:
+        if _plainTCP(self.transport):
+            self._flags |= _PLAIN
             self._socket = self.transport.socket
         self.transport.registerProducer(self, True)
         self.connection.wireConnected(self)
@@ -154,7 +168,7 @@ class StreamWire(Protocol):
         then read straight into its message (L{_receiveDirect}).
         """
         self.connection.bytesReceived(data)
-        if self._plain and len(data) >= DIRECT_READ_MIN:
+        if self._flags & _PLAIN and len(data) >= DIRECT_READ_MIN:
             self._receiveDirect()
 
     def _receiveDirect(self) -> None:
@@ -232,24 +246,24 @@ class StreamWire(Protocol):
     # -- IPushProducer: the transport's write buffer -------------------------
 
     def pauseProducing(self) -> None:
-        self._full = True
-        if not self._told:
-            self._told = True
+        flags = self._flags
+        self._flags = flags | _FULL | _TOLD
+        if not flags & _TOLD:
             self.connection.writesPaused()
 
     def resumeProducing(self) -> None:
-        self._full = False
+        self._flags &= ~_FULL
         held = self._held
         if held:
             # The buffer is empty: the next large piece can go in alone.
             self._held = None
             self._writePieces(held)
-            if self._full:
+            if self._flags & _FULL:
                 return  # it filled again: the connection stays paused
-        if self._closing:
+        if self._flags & _CLOSING:
             self._loseConnection()
             return
-        self._told = False
+        self._flags &= ~_TOLD
         self.connection.writesResumed()
 
     def stopProducing(self) -> None:
@@ -276,7 +290,7 @@ class StreamWire(Protocol):
         if held:
             held.append(data)
             return
-        if self._direct or (self._plain and _idle(self.transport)):
+        if self._direct or (self._flags & _PLAIN and _idle(self.transport)):
             try:
                 sent = self._socket.send(data)
             except OSError:
@@ -315,7 +329,7 @@ class StreamWire(Protocol):
         held = self._held
         if held:
             held.extend(pieces)
-        elif self._plain:
+        elif self._flags & _PLAIN:
             self._writePieces(pieces)
         else:
             self.transport.writeSequence(pieces)
@@ -331,7 +345,7 @@ class StreamWire(Protocol):
             if len(piece) < LARGE_PIECE or type(piece) is not bytes:
                 continue
             if not _idle(transport):
-                if self._full:
+                if self._flags & _FULL:
                     # It will say when it has drained.
                     if start < i:
                         transport.writeSequence(pieces[start:i])
@@ -363,14 +377,14 @@ class StreamWire(Protocol):
         if self._held:
             # What is held goes out first: the transport closes once it has
             # drained (an abortConnection drops it all).
-            self._closing = True
+            self._flags |= _CLOSING
         else:
             self._loseConnection()
 
     def _loseConnection(self) -> None:
-        self._closing = False
+        self._flags &= ~_CLOSING
         transport = self.transport
-        if self._plain and _idle(transport):
+        if self._flags & _PLAIN and _idle(transport):
             # Nothing is left to send: closed now, as Twisted's TCP
             # transport would once its (empty) buffer had been written, a
             # reactor turn later (a zero-byte send and two epoll_ctl calls
@@ -387,7 +401,7 @@ class StreamWire(Protocol):
     def abortConnection(self) -> None:
         self._held = None
         self._direct = False
-        self._closing = False
+        self._flags &= ~_CLOSING
         if self.transport is not None:
             self.transport.abortConnection()
 
@@ -398,6 +412,13 @@ class StreamWire(Protocol):
         self.transport.resumeProducing()
 
     def getPeer(self) -> Any:
+        return self.transport.getPeer()
+
+    def peer_address(self) -> Any:
+        """
+        The peer's address, for the server core (L{PeerSource}): asked
+        the first time someone reads it.
+        """
         return self.transport.getPeer()
 
     def getHost(self) -> Any:

@@ -9,6 +9,7 @@ import ast
 import gc
 import inspect
 import tracemalloc
+from dataclasses import replace
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -27,6 +28,7 @@ from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import ClientConnection, IllegalTransition, Role, ServerConnection, State
 from wsproto_tw.core.errors import InvalidState
+from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.core.events import (
     BinaryMessage,
     CloseReceived,
@@ -974,6 +976,32 @@ class LargeMessageTests(SynchronousTestCase):
         [event] = list(server.events())
         self.assertIs(event.request.peer, peer)
         self.assertIs(server.request, event.request)
+
+    def test_peerSourceAskedWhenRead(self):
+        """
+        A L{PeerSource} given as C{peer} is asked for the address only when
+        the request's C{peer} (or the connection's) is first read, once
+        each; the address then stays.
+        """
+        asked = []
+
+        class Source(PeerSource):
+            def peer_address(self):
+                asked.append(1)
+                return ("10.0.0.1", len(asked))
+
+        server = ServerConnection(Config(), now=0.0)
+        server.peer = Source()
+        server.receive_data(requestBytes(), now=0.0)
+        [event] = list(server.events())
+        server.accept(now=0.0)
+        self.assertEqual(asked, [])
+        self.assertEqual(event.request.peer, ("10.0.0.1", 1))
+        self.assertIs(event.request.peer, event.request.peer)
+        self.assertEqual(server.peer, ("10.0.0.1", 2))
+        self.assertIs(server.peer, server.peer)
+        self.assertEqual(asked, [1, 1])
+        self.assertEqual(replace(event.request, method="GET"), event.request)
 
 
 def _fragmentFlood(opcode: int, pieces: list[bytes], count: int) -> bytes:

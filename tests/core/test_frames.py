@@ -205,6 +205,36 @@ class FrameReaderTests(SynchronousTestCase):
         self.assertEqual(reader.read_frame(), Frame(Opcode.BINARY, bytes(256)))
         self.assertEqual(reader.buffer, b"")
 
+    def test_releasedBufferReadsOn(self):
+        """
+        L{FrameReader.release} lets an empty buffer go (all released
+        readers share one empty C{bytes}); L{FrameReader.feed} then makes a
+        new one, and frames, whole or in pieces, read as before. A reader
+        with bytes buffered keeps them.
+        """
+        frame = b"\x82\x7e\x01\x00" + bytes(256)
+        reader = FrameReader(expect_mask=False, max_frame_size=0)
+        reader.feed(frame[:3])
+        reader.release()
+        self.assertEqual(reader.buffer, frame[:3])
+        reader.feed(frame[3:])
+        self.assertEqual(reader.read_frame(), Frame(Opcode.BINARY, bytes(256)))
+        reader.release()
+        other = FrameReader(expect_mask=False, max_frame_size=0)
+        other.release()
+        self.assertIs(reader.buffer, other.buffer)
+        self.assertEqual(reader.buffer, b"")
+        for _ in range(2):
+            reader.feed(frame[:10])
+            self.assertEqual(reader.read_piece()[3], bytes(6))
+            reader.release()
+            reader.feed(frame[10:] + frame[:2])
+            self.assertEqual(reader.read_piece()[3], bytes(250))
+            reader.feed(frame[2:])
+            self.assertEqual(reader.read_frame(), Frame(Opcode.BINARY, bytes(256)))
+            reader.clear()
+        self.assertIs(reader.buffer, other.buffer)
+
     def test_twoFramesInOneBuffer(self):
         """
         Two frames in one buffer come out one after the other.

@@ -16,7 +16,7 @@ def started(now: float = 0.0, **config) -> Keepalive:
     A L{Keepalive} for C{Config(**config)}, started at C{now}.
     """
     keepalive = Keepalive(Config(**config))
-    keepalive.start(now)
+    keepalive.start_keepalive(now)
     return keepalive
 
 
@@ -30,7 +30,7 @@ class KeepaliveTests(SynchronousTestCase):
         Before L{Keepalive.start}, nothing is due, ever.
         """
         keepalive = Keepalive(Config(ping_interval=20, idle_timeout=5))
-        self.assertIsNone(keepalive.next_deadline())
+        self.assertIsNone(keepalive.keepalive_deadline())
         self.assertIsNone(keepalive.ping_due(1000.0))
         self.assertFalse(keepalive.pong_overdue(1000.0))
         self.assertFalse(keepalive.idle_expired(1000.0))
@@ -42,8 +42,8 @@ class KeepaliveTests(SynchronousTestCase):
         """
         keepalive = started(100.0, ping_interval=20, idle_timeout=5)
         self.assertEqual((keepalive.ping_at, keepalive.pong_by, keepalive.idle_by), (120.0, None, 105.0))
-        self.assertEqual(keepalive.next_deadline(), 105.0)
-        self.assertIsNone(started(ping_interval=None).next_deadline())
+        self.assertEqual(keepalive.keepalive_deadline(), 105.0)
+        self.assertIsNone(started(ping_interval=None).keepalive_deadline())
 
     def test_pingThenPong(self):
         """
@@ -98,7 +98,7 @@ class KeepaliveTests(SynchronousTestCase):
         self.assertFalse(keepalive.idle_expired(4.9))
         self.assertTrue(keepalive.idle_expired(5.0))
         self.assertFalse(keepalive.idle_expired(6.0))
-        self.assertIsNone(keepalive.next_deadline())
+        self.assertIsNone(keepalive.keepalive_deadline())
 
     def test_stop(self):
         """
@@ -107,8 +107,8 @@ class KeepaliveTests(SynchronousTestCase):
         """
         keepalive = started(0.0, ping_interval=20, ping_timeout=10, idle_timeout=50)
         keepalive.ping_due(20.0)
-        keepalive.stop()
-        self.assertIsNone(keepalive.next_deadline())
+        keepalive.stop_keepalive()
+        self.assertIsNone(keepalive.keepalive_deadline())
         self.assertIsNone(keepalive.pong_received(b"\x00\x01", 21.0))
         self.assertIsNone(keepalive.ping_at)
 
@@ -120,23 +120,23 @@ class KeepaliveTests(SynchronousTestCase):
         """
         keepalive = started(0.0, ping_interval=20, ping_timeout=10, idle_timeout=50)
         keepalive.ping_due(20.0)
-        keepalive.pause()
-        self.assertIsNone(keepalive.next_deadline())
+        keepalive.pause_keepalive()
+        self.assertIsNone(keepalive.keepalive_deadline())
         self.assertFalse(keepalive.pong_overdue(100.0))
         self.assertFalse(keepalive.idle_expired(100.0))
-        self.assertTrue(keepalive.resume(100.0))
-        self.assertFalse(keepalive.resume(101.0))
+        self.assertTrue(keepalive.resume_keepalive(now=100.0))
+        self.assertFalse(keepalive.resume_keepalive(now=101.0))
         self.assertEqual((keepalive.pong_by, keepalive.idle_by), (110.0, 150.0))
-        self.assertEqual(keepalive.next_deadline(), 110.0)
+        self.assertEqual(keepalive.keepalive_deadline(), 110.0)
 
     def test_pausedPingWaits(self):
         """
         A ping that falls due while paused is due at once on resuming.
         """
         keepalive = started(0.0, ping_interval=20)
-        keepalive.pause()
+        keepalive.pause_keepalive()
         self.assertIsNone(keepalive.ping_due(30.0))
-        keepalive.resume(30.0)
+        keepalive.resume_keepalive(now=30.0)
         self.assertEqual(keepalive.ping_due(30.0), b"\x00\x01")
 
     def test_noInstanceDict(self):

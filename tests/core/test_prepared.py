@@ -15,6 +15,7 @@ from wsproto_tw.core.connection import ServerConnection
 from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.core.errors import InvalidState
 from wsproto_tw.core.prepared import PreparedMessage
+from wsproto_tw.core.stats import Statistics
 
 NO_CONTEXT = "permessage-deflate; server_no_context_takeover"
 
@@ -24,7 +25,7 @@ def counters(connection) -> dict:
     Every counter of C{connection}'s statistics, by name.
     """
     stats = connection.stats
-    return {name: getattr(stats, name) for name in type(stats).__slots__}
+    return {name: getattr(stats, name) for name in Statistics.__slots__}
 
 
 class PreparedMessageTests(SynchronousTestCase):

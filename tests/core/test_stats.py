@@ -4,6 +4,7 @@ Tests for L{wsproto_tw.core.stats}: what a connection counts as it goes.
 
 from __future__ import annotations
 
+import gc
 import zlib
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -219,3 +220,43 @@ class RoundTripTests(SynchronousTestCase):
         stats.read_paused("WRITES")
         stats.read_paused("BACKLOG")
         self.assertEqual(stats.read_pauses, {"WRITES": 2, "BACKLOG": 1})
+
+
+class ConnectionStatisticsTests(SynchronousTestCase):
+    """
+    A connection's C{stats} is a L{ConnectionStatistics}: a view of counts
+    kept in the connection's own slots.
+    """
+
+    def test_viewOfTheConnectionsCounts(self):
+        """
+        Each read of C{stats} makes a new L{Statistics} whose counters are
+        the connection's: what is counted shows in every view, and what a
+        view's methods or assignments change is the connection's count.
+        """
+        server = openedServer()
+        first = server.stats
+        self.assertIsInstance(first, Statistics)
+        self.assertIsNot(server.stats, first)
+        self.assertEqual(first.handshake_status, 101)
+        server.receive_data(clientFrame(Opcode.TEXT, b"hi"), now=0.0)
+        list(server.events())
+        self.assertEqual((first.text_received, first.text_bytes_received), (1, 2))
+        first.read_paused("WRITES")
+        first.round_trip(0.001)
+        first.slow_consumer_drops = 1
+        second = server.stats
+        self.assertEqual(second.read_pauses, {"WRITES": 1})
+        self.assertEqual((second.rtt_counts[0], second.rtt_sum, second.slow_consumer_drops), (1, 0.001, 1))
+        self.assertEqual(repr(second), repr(first))
+
+    def test_noObjectOfItsOwn(self):
+        """
+        An idle connection holds no statistics object: its counts are its
+        own slots (C{stats} is not one of them).
+        """
+        server = openedServer()
+        self.assertNotIn("stats", type(server).__slots__)
+        for cls in type(server).__mro__:
+            self.assertNotIn("stats", getattr(cls, "__slots__", ()))
+        self.assertFalse(any(isinstance(r, Statistics) for r in gc.get_referents(server)))

@@ -3,8 +3,9 @@
 The WebSocket connection state machine: one object per connection that turns
 received bytes into events and commands into bytes to send. Every state
 transition is made in this file, through one table (L{_TRANSITIONS}); the
-message under way and keepalive are objects of their own
-(L{wsproto_tw.core.assembly}, L{wsproto_tw.core.keepalive}).
+message under way is an object of its own (L{wsproto_tw.core.assembly}),
+and keepalive a base class whose state is in the connection's own slots
+(L{wsproto_tw.core.keepalive}).
 
 Every method taking C{now} wants the current time in seconds on the
 caller's clock: any monotonic clock, the same for every call on a
@@ -59,6 +60,8 @@ from wsproto_tw.core.frames import (
 )
 from wsproto_tw.core.handshake import (
     HandshakeRequest,
+    PeerSource,
+    _resolving_peer,
     build_accept_response,
     build_error_response,
     build_request,
@@ -76,7 +79,7 @@ from wsproto_tw.core.handshake import (
 )
 from wsproto_tw.core.keepalive import Keepalive
 from wsproto_tw.core.prepared import PreparedMessage
-from wsproto_tw.core.stats import CloseRecord, Statistics
+from wsproto_tw.core.stats import CloseRecord, ConnectionStatistics
 from wsproto_tw.core.utf8 import decode_text
 
 _pack_code = struct.Struct("!H").pack
@@ -216,7 +219,7 @@ class _Outgoing:
         self.size = 0
 
 
-class Connection:
+class Connection(Keepalive):
     """
     What the server and client connections share: frames, messages, the
     closing handshake, keepalive and timers.
@@ -235,7 +238,9 @@ class Connection:
         else ours, else 1006.
     @ivar close_reason: the matching reason.
     @ivar rtt: the last keepalive round-trip time in seconds, or L{None}.
-    @ivar stats: what the connection has carried (L{Statistics}).
+    @ivar stats: what the connection has carried (L{Statistics}: a
+        L{ConnectionStatistics} over counts kept in the connection's own
+        slots, made at each read).
     @ivar stream_messages: streaming mode: when set, each data message
         received comes out as L{MessageStarted}, then a L{MessageData} per
         piece as it arrives (a frame, or as much of one as was received),
@@ -252,11 +257,20 @@ class Connection:
     # One connection per peer, many peers: no per-instance dict.
     # Laid out in this order: what every send reads first, side by side.
     __slots__ = (
-        "state", "_sending", "stats", "_codec", "_mask_source", "_out",
+        # What every send reads first, side by side (slots are laid out in
+        # this order).
+        "state", "_sending", "_codec", "_mask_source", "_out",
+        "_bytes_sent", "_text_sent", "_text_bytes_sent", "_binary_sent", "_binary_bytes_sent",
         "subprotocol", "extensions", "wants_transport_closed", "rtt",
-        "_config", "_events", "_now", "_reader", "_head_scan",
-        "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by", "_keepalive",
+        "_events", "_now", "_reader", "_head_scan",
+        "_message", "_close_sent", "_close_received", "_failed", "_open_by", "_close_by",
         "stream_messages",
+        # The rest of the counts behind stats (ConnectionStatistics), as
+        # slots of the connection itself.
+        "_bytes_received",
+        "_text_received", "_text_bytes_received", "_binary_received", "_binary_bytes_received",
+        "_deflate_bytes_in", "_deflate_bytes_out",
+        "_handshake_status", "_rtt_counts", "_rtt_sum", "_read_pauses", "_slow_consumer_drops",
     )
 
     def __init__(
@@ -268,7 +282,9 @@ class Connection:
         @param mask_source: returns that many random bytes (client masking
             keys and nonce).
         """
-        self._config = config
+        # The keepalive deadlines (and _config) are slots of the connection
+        # itself: no object of their own.
+        Keepalive.__init__(self, config)
         # Clients mask what they send (RFC 6455 §5.3); servers don't.
         self._mask_source = mask_source if self.role is Role.CLIENT else None
         self.state = State.CONNECTING
@@ -276,7 +292,17 @@ class Connection:
         self.extensions: str | None = None
         self.wants_transport_closed = False
         self.rtt: float | None = None
-        self.stats = Statistics()
+        self._bytes_received = self._bytes_sent = 0
+        self._text_received = self._text_bytes_received = 0
+        self._binary_received = self._binary_bytes_received = 0
+        self._text_sent = self._text_bytes_sent = 0
+        self._binary_sent = self._binary_bytes_sent = 0
+        self._deflate_bytes_in = self._deflate_bytes_out = 0
+        self._handshake_status: int | None = None
+        self._rtt_counts: list[int] | None = None
+        self._rtt_sum = 0.0
+        self._read_pauses: dict[str, int] | None = None
+        self._slow_consumer_drops = 0
         # Empty until used, and again once drained: an idle connection
         # holds the shared empty tuple, not two empty lists of its own.
         self._events: list[Event] = _NOTHING  # type: ignore[assignment]
@@ -301,7 +327,14 @@ class Connection:
         # Deadlines, on the caller's clock.
         self._open_by = None if config.open_timeout is None else now + config.open_timeout
         self._close_by: float | None = None
-        self._keepalive = Keepalive(config)
+
+    @property
+    def stats(self) -> ConnectionStatistics:
+        """
+        What the connection has carried: a L{Statistics} over its own
+        counts (a new view at each read; the counts are the connection's).
+        """
+        return ConnectionStatistics(self)
 
     # -- I/O in ----------------------------------------------------------
 
@@ -315,16 +348,15 @@ class Connection:
             the bytes arrived): the idle timeout runs from it, and the events
             the bytes produce are dated by it.
         """
-        self.stats.bytes_received += len(data)
+        self._bytes_received += len(data)
         if self.state is State.CLOSED:
             return
         message = self._message
         if message is None or self._events or not self._reader.feed_into(data, message.absorb):
             self._reader.feed(data)
         self._now = now
-        keepalive = self._keepalive
-        if keepalive.idle_by is not None:
-            keepalive.idle_by = now + keepalive.idle_timeout
+        if self.idle_by is not None:
+            self.idle_by = now + self._config.idle_timeout
 
     def receive_buffer(self, minimum: int, maximum: int) -> memoryview | None:
         """
@@ -373,13 +405,12 @@ class Connection:
         @param now: the current time in seconds, on the caller's clock (when
             the bytes arrived), as for L{receive_data}.
         """
-        self.stats.bytes_received += n
+        self._bytes_received += n
         key, offset = self._reader.payload_received(n)
         self._message.commit(n, key, offset)
         self._now = now
-        keepalive = self._keepalive
-        if keepalive.idle_by is not None:
-            keepalive.idle_by = now + keepalive.idle_timeout
+        if self.idle_by is not None:
+            self.idle_by = now + self._config.idle_timeout
 
     def receive_eof(self) -> None:
         """
@@ -466,7 +497,7 @@ class Connection:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         self._out = _NOTHING  # type: ignore[assignment]
-        self.stats.bytes_sent += len(data)
+        self._bytes_sent += len(data)
         return data
 
     def data_to_send_pieces(self) -> list[bytes]:
@@ -484,7 +515,7 @@ class Connection:
         if not pieces:
             return []
         self._out = _NOTHING  # type: ignore[assignment]
-        self.stats.bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
+        self._bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
         return pieces
 
     def next_deadline(self) -> float | None:
@@ -492,7 +523,7 @@ class Connection:
         @return: when L{handle_timer} must next be called, in seconds on the
             caller's clock (the clock of the C{now} arguments), or L{None}.
         """
-        deadline = self._keepalive.next_deadline()
+        deadline = self.keepalive_deadline()
         for t in (self._open_by, self._close_by):
             if t is not None and (deadline is None or t < deadline):
                 deadline = t
@@ -505,6 +536,9 @@ class Connection:
         @param now: the current time in seconds, on the caller's clock.
         """
         self._now = now
+        # A connection that fell idle (its keepalive ping is due) lets its
+        # empty receive buffer go.
+        self._reader.release()
         if self._open_by is not None and now >= self._open_by:
             self._open_by = None
             if self.state is State.CONNECTING:
@@ -514,14 +548,13 @@ class Connection:
             # The peer did not finish the closing handshake in time.
             self._go_closed(_Input.CLOSE_TIMEOUT)
             return
-        keepalive = self._keepalive
-        if keepalive.pong_overdue(now):
+        if self.pong_overdue(now):
             self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout", now, drop=True)
             return
-        if keepalive.idle_expired(now):
+        if self.idle_expired(now):
             self.send_close(CloseCode.GOING_AWAY, "idle timeout", now=now)
             return
-        payload = keepalive.ping_due(now)
+        payload = self.ping_due(now)
         if payload is not None:
             self._send_frame(Opcode.PING, payload)
 
@@ -543,9 +576,8 @@ class Connection:
         if self.state is State.OPEN or self._writable():
             payload = text.encode("utf-8")
             n = len(payload)
-            stats = self.stats
-            stats.text_sent += 1
-            stats.text_bytes_sent += n
+            self._text_sent += 1
+            self._text_bytes_sent += n
             if n < 126 and self._codec is None and self._mask_source is None:
                 # A server's small uncompressed message: one header lookup.
                 out = self._out
@@ -571,9 +603,8 @@ class Connection:
             raise InvalidState("a message is being sent in pieces: end_message() first")
         if self.state is State.OPEN or self._writable():
             n = len(data)
-            stats = self.stats
-            stats.binary_sent += 1
-            stats.binary_bytes_sent += n
+            self._binary_sent += 1
+            self._binary_bytes_sent += n
             if n < 126 and self._codec is None and self._mask_source is None:
                 out = self._out
                 if out is _NOTHING:
@@ -596,7 +627,7 @@ class Connection:
         frame = self.take_prepared(message)
         if frame is not None:
             # Queued after all: data_to_send_pieces counts it as sent.
-            self.stats.bytes_sent -= len(frame)
+            self._bytes_sent -= len(frame)
             self._out = [frame]
 
     def take_prepared(self, message: PreparedMessage) -> bytes | None:
@@ -621,13 +652,12 @@ class Connection:
             return None
         opcode = message.opcode
         payload = message.payload
-        stats = self.stats
         if opcode is Opcode.TEXT:
-            stats.text_sent += 1
-            stats.text_bytes_sent += len(payload)
+            self._text_sent += 1
+            self._text_bytes_sent += len(payload)
         else:
-            stats.binary_sent += 1
-            stats.binary_bytes_sent += len(payload)
+            self._binary_sent += 1
+            self._binary_bytes_sent += len(payload)
         codec = self._codec
         if self._mask_source is not None:
             # RFC 6455 §5.3: a client masks each frame with a new key.
@@ -644,13 +674,13 @@ class Connection:
                 return None
             frame, size = shared
             if size >= 0:
-                stats.deflate_bytes_in += len(payload)
-                stats.deflate_bytes_out += size
+                self._deflate_bytes_in += len(payload)
+                self._deflate_bytes_out += size
         out = self._out
         if out:
             out.append(frame)  # after what is queued, in order
             return None
-        stats.bytes_sent += len(frame)
+        self._bytes_sent += len(frame)
         return frame
 
     def begin_message(self, binary: bool) -> None:
@@ -720,13 +750,12 @@ class Connection:
         outgoing = self._sending
         self._sending = None
         if self.state is State.OPEN:
-            stats = self.stats
             if outgoing.opcode is Opcode.TEXT:
-                stats.text_sent += 1
-                stats.text_bytes_sent += outgoing.size
+                self._text_sent += 1
+                self._text_bytes_sent += outgoing.size
             else:
-                stats.binary_sent += 1
-                stats.binary_bytes_sent += outgoing.size
+                self._binary_sent += 1
+                self._binary_bytes_sent += outgoing.size
 
     def _message_piece(self, data: Any) -> bytes:
         """
@@ -760,9 +789,8 @@ class Connection:
         if deflate is not None:
             size = len(payload)
             payload = deflate.compress(payload, fin)
-            stats = self.stats
-            stats.deflate_bytes_in += size
-            stats.deflate_bytes_out += len(payload)
+            self._deflate_bytes_in += size
+            self._deflate_bytes_out += len(payload)
         self._send_frame(outgoing.opcode if first else Opcode.CONTINUATION, payload, fin, first and deflate is not None)
 
     def send_ping(self, payload: bytes = b"") -> None:
@@ -806,7 +834,7 @@ class Connection:
         self._close_sent = CloseCode.NO_STATUS_RCVD if code is None else code
         self._send_frame(Opcode.CLOSE, payload)
         self._transition(_Input.CLOSE_SENT)
-        self._keepalive.stop()
+        self.stop_keepalive()
         self._close_by = now + self._config.close_timeout
 
     def pause_keepalive(self) -> None:
@@ -817,9 +845,9 @@ class Connection:
         enforce neither the pong deadline nor the idle timeout. The opening
         and closing deadlines still apply.
         """
-        self._keepalive.pause()
+        self.keepalive_paused = True
 
-    def resume_keepalive(self, *, now: float) -> None:
+    def resume_keepalive(self, *, now: float) -> None:  # type: ignore[override]
         """
         The caller reads again: re-arm what L{pause_keepalive} suspended. An
         unanswered keepalive ping gets a full C{ping_timeout} from C{now},
@@ -828,7 +856,7 @@ class Connection:
 
         @param now: the current time in seconds, on the caller's clock.
         """
-        if self._keepalive.resume(now):
+        if Keepalive.resume_keepalive(self, now=now):
             # What waited unread is parsed from now on.
             self._now = now
 
@@ -930,9 +958,8 @@ class Connection:
             size = len(payload)
             payload, rsv1 = self._codec.compress(payload)
             if rsv1:
-                stats = self.stats
-                stats.deflate_bytes_in += size
-                stats.deflate_bytes_out += len(payload)
+                self._deflate_bytes_in += size
+                self._deflate_bytes_out += len(payload)
         self._send_frame(opcode, payload, True, rsv1)
 
     def _receive_piece(
@@ -947,18 +974,17 @@ class Connection:
             limit = self._config.max_message_size
             if limit and len(data) > limit:
                 raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
-            stats = self.stats
             events = self._events
             if events is _NOTHING:
                 events = self._events = []
             if opcode is Opcode.TEXT:
                 events.append(TextMessage(decode_text(data)))
-                stats.text_received += 1
-                stats.text_bytes_received += len(data)
+                self._text_received += 1
+                self._text_bytes_received += len(data)
             else:
                 events.append(BinaryMessage(data))
-                stats.binary_received += 1
-                stats.binary_bytes_received += len(data)
+                self._binary_received += 1
+                self._binary_bytes_received += len(data)
         else:
             # A piece of a fragmented or compressed message, or of a frame
             # that arrives in pieces (RFC 6455 §5.4).
@@ -993,13 +1019,12 @@ class Connection:
             if event is not None:
                 self._message = None
                 self._emit(event)
-                stats = self.stats
                 if type(event) is TextMessage:
-                    stats.text_received += 1
-                    stats.text_bytes_received += message.size
+                    self._text_received += 1
+                    self._text_bytes_received += message.size
                 else:
-                    stats.binary_received += 1
-                    stats.binary_bytes_received += message.size
+                    self._binary_received += 1
+                    self._binary_bytes_received += message.size
 
     def _receive_stream_piece(self, message: MessageStream, data: bytes, start: bool, last: bool) -> None:
         """
@@ -1020,13 +1045,12 @@ class Connection:
         if message.complete:
             self._message = None
             events.append(MessageEnded())
-            stats = self.stats
             if message.opcode is Opcode.TEXT:
-                stats.text_received += 1
-                stats.text_bytes_received += message.size
+                self._text_received += 1
+                self._text_bytes_received += message.size
             else:
-                stats.binary_received += 1
-                stats.binary_bytes_received += message.size
+                self._binary_received += 1
+                self._binary_bytes_received += message.size
 
     def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
         if opcode is Opcode.PING:
@@ -1035,7 +1059,7 @@ class Connection:
                 self._send_frame(Opcode.PONG, payload)
             self._emit(Ping(payload))
         elif opcode is Opcode.PONG:
-            rtt = self._keepalive.pong_received(payload, now)
+            rtt = self.pong_received(payload, now)
             if rtt is not None:
                 self.rtt = rtt
                 self.stats.round_trip(rtt)
@@ -1103,7 +1127,7 @@ class Connection:
         self._transition(input)
         self._reader.clear()
         self._message = None
-        self._keepalive.stop()
+        self.stop_keepalive()
         self._open_by = None
         self._close_by = close_by
         if close_by is None and input is not _Input.EOF:
@@ -1137,7 +1161,7 @@ class Connection:
     def _opened(self, now: float) -> None:
         self._transition(_Input.OPENED)
         self._open_by = None
-        self._keepalive.start(now)
+        self.start_keepalive(now)
 
     def _take_head(self) -> bytes | None:
         """
@@ -1158,6 +1182,9 @@ class Connection:
             raise HeadTooLarge(f"head over {limit} bytes")
         head = bytes(buffer[:end])
         del buffer[: end + 4]
+        # Mostly nothing follows the head yet: an idle connection keeps
+        # no buffer of its own.
+        self._reader.release()
         return head
 
     # -- role hooks ------------------------------------------------------
@@ -1189,13 +1216,15 @@ class ServerConnection(Connection):
 
     @ivar request: the L{HandshakeRequest} once it has arrived.
     @ivar peer: the peer's address as the transport layer knows it, or
-        L{None}: the request carries it as L{HandshakeRequest.peer}.
+        L{None}: the request carries it as L{HandshakeRequest.peer}. Given
+        as a L{PeerSource}, it is asked for when first read (by whoever
+        reads it here or on the request).
     """
 
     role = Role.SERVER
 
     __slots__ = (
-        "request", "peer", "_stream_request", "_proposal",
+        "request", "_peer", "_stream_request", "_proposal",
     )
 
     def __init__(
@@ -1215,7 +1244,7 @@ class ServerConnection(Connection):
         super().__init__(config, now=now, mask_source=mask_source)
         self._stream_request = stream_request
         self.request: HandshakeRequest | None = None
-        self.peer: object = None
+        self._peer: object = None
         # Between the request and the answer: (the Sec-WebSocket-Key or
         # None, the subprotocol picked, the Sec-WebSocket-Extensions answer,
         # its DeflateCodec); one slot, None once answered.
@@ -1239,7 +1268,9 @@ class ServerConnection(Connection):
             if head is None:
                 check_request_start(self._reader.buffer)  # fail early garbage at once
                 return
-            request = parse_request(head, config.max_headers, self.peer)
+            # The request gets what the transport layer gave, a PeerSource
+            # still unasked if it was one.
+            request = parse_request(head, config.max_headers, self._peer)
             key = validate_request(request, config.allowed_origins)
         subprotocol = None
         if config.subprotocols:
@@ -1293,11 +1324,11 @@ class ServerConnection(Connection):
             if extensions:
                 fields.append(("Sec-WebSocket-Extensions", extensions))
             self._queue(build_response(200, [*fields, *extra_headers]))
-            self.stats.handshake_status = 200
+            self._handshake_status = 200
         else:
             assert key is not None
             self._queue(build_accept_response(key, subprotocol, extensions, extra_headers))
-            self.stats.handshake_status = 101
+            self._handshake_status = 101
         self.subprotocol = subprotocol
         self.extensions = extensions
         if codec is not None:
@@ -1326,7 +1357,7 @@ class ServerConnection(Connection):
 
     def _handshake_failed(self, error: Exception) -> None:
         assert isinstance(error, HandshakeFailed)
-        self.stats.handshake_status = error.status
+        self._handshake_status = error.status
         if self._stream_request is not None:
             self._queue(build_stream_error_response(error))
         else:
@@ -1336,6 +1367,10 @@ class ServerConnection(Connection):
 
     def _open_timed_out(self) -> None:
         self._handshake_failed(HandshakeFailed("opening handshake timed out", 408))
+
+
+# The peer's address, asked of a PeerSource when first read.
+ServerConnection.peer = _resolving_peer(ServerConnection._peer)  # type: ignore[attr-defined]
 
 
 class ClientConnection(Connection):

@@ -252,28 +252,28 @@ class FrameReader:
 
     @ivar buffer: bytes received and not yet consumed (but for a chunk
         L{feed} keeps as it came: use L{feed} and L{clear} to add and drop
-        bytes once frames are read).
+        bytes once frames are read): a C{bytearray}, or, once L{release}d
+        while empty, a shared empty C{bytes} until L{feed} adds to it.
     """
 
     __slots__ = (
-        "buffer", "_mask_bit", "_max_frame_size", "_rsv_allowed", "_plain",
-        "_opcode", "_fin", "_rsv1", "_remaining", "_key", "_offset", "_chunk",
+        "buffer", "_mask_bit", "_max_frame_size", "_plain",
+        "_frame", "_remaining", "_offset", "_chunk",
     )
 
     def __init__(self, expect_mask: bool, max_frame_size: int, rsv1_allowed: bool = False) -> None:
         self.buffer = bytearray()
         self._mask_bit = 0x80 if expect_mask else 0
         self._max_frame_size = max_frame_size
-        self._rsv_allowed = 0
         self._plain = _PLAIN_FIRST_BYTES
         if rsv1_allowed:
             self.allow_rsv1()
-        # The data frame whose payload is being read, if any.
-        self._opcode: Opcode | None = None
-        self._fin = False
-        self._rsv1 = False
+        # The data frame whose payload is being read, if any: its opcode,
+        # FIN and RSV1 bits and masking key (or None), one tuple made per
+        # frame that spans reads; the payload bytes still to come, and how
+        # far into the payload the next piece begins.
+        self._frame: tuple[Opcode, bool, bool, bytes | None] | None = None
         self._remaining = 0
-        self._key: bytes | None = None
         self._offset = 0
         # Received bytes kept as they came (see feed), or None.
         self._chunk: bytes | None = None
@@ -286,12 +286,15 @@ class FrameReader:
         """
         if self._chunk is not None:
             # Only while a payload is under way, with nothing buffered.
-            self.buffer += self._chunk
+            self.buffer = bytearray(self._chunk)
             self._chunk = None
-        if self._opcode is not None and not self.buffer and type(data) is bytes:
+        buffer = self.buffer
+        if self._frame is not None and not buffer and type(data) is bytes:
             self._chunk = data
+        elif buffer is _RELEASED:
+            self.buffer = bytearray(data)
         else:
-            self.buffer += data
+            buffer += data
 
     def feed_into(self, data: bytes, sink: Callable[[bytes, bytes | None, int], bool]) -> bool:
         """
@@ -308,9 +311,10 @@ class FrameReader:
             the caller L{feed}s it.
         """
         n = len(data)
-        if self._opcode is None or not 0 < n < self._remaining or self._chunk is not None or self.buffer:
+        frame = self._frame
+        if frame is None or not 0 < n < self._remaining or self._chunk is not None or self.buffer:
             return False
-        if not sink(data, self._key, self._offset):
+        if not sink(data, frame[3], self._offset):
             return False
         self._offset += n
         self._remaining -= n
@@ -323,7 +327,7 @@ class FrameReader:
         of being L{feed}: all that is still to come of it while nothing else
         is buffered; else C{0}.
         """
-        if self._opcode is None or self._chunk is not None or self.buffer:
+        if self._frame is None or self._chunk is not None or self.buffer:
             return 0
         return self._remaining
 
@@ -343,20 +347,27 @@ class FrameReader:
         offset = self._offset
         self._offset = offset + n
         self._remaining -= n
-        return self._key, offset
+        return self._frame[3], offset  # type: ignore[index]
 
     def clear(self) -> None:
         """
         Drop every byte received and not yet read.
         """
-        self.buffer.clear()
+        self.buffer = _RELEASED
         self._chunk = None
+
+    def release(self) -> None:
+        """
+        If nothing is buffered, let the buffer go until more bytes arrive:
+        an idle connection then holds no C{bytearray} of its own.
+        """
+        if not self.buffer and self._chunk is None:
+            self.buffer = _RELEASED
 
     def allow_rsv1(self) -> None:
         """
         Accept RSV1 from now on (an extension that uses it was negotiated).
         """
-        self._rsv_allowed = 0x40
         self._plain = _PLAIN_FIRST_BYTES_RSV1
 
     def read_frame(self) -> Frame | None:
@@ -367,7 +378,7 @@ class FrameReader:
         @return: the frame, or L{None} if more bytes are needed.
         """
         buf = self.buffer
-        if self._opcode is not None or len(buf) < 2 or len(buf) < self._frame_length():
+        if self._frame is not None or len(buf) < 2 or len(buf) < self._frame_length():
             return None
         piece = self.read_piece()
         if piece is None:
@@ -402,7 +413,7 @@ class FrameReader:
         @raise PeerViolation: the frame breaks RFC 6455 §5 or a limit.
         """
         buf = self.buffer
-        if self._opcode is not None:
+        if self._frame is not None:
             return self._continue_payload()
         have = len(buf)
         if have < 2:
@@ -454,15 +465,12 @@ class FrameReader:
             return opcode, fin, rsv1, payload, True, True
         if opcode >= 0x8:
             return None  # control frames come out whole
-        self._key = bytes(buf[pos - 4 : pos]) if masked else None
+        self._frame = (opcode, fin, rsv1, bytes(buf[pos - 4 : pos]) if masked else None)
         self._offset = 0
-        self._opcode = opcode
-        self._fin = fin
-        self._rsv1 = rsv1
         self._remaining = length
         del buf[:pos]
         data = self._take(len(buf))
-        return opcode, fin, rsv1, data, True, self._opcode is None
+        return opcode, fin, rsv1, data, True, self._frame is None
 
     @property
     def remaining(self) -> int:
@@ -476,22 +484,22 @@ class FrameReader:
         """
         Read the next piece of the payload of the data frame under way.
         """
-        opcode = self._opcode
+        opcode, fin, rsv1, _ = self._frame  # type: ignore[misc]
         chunk = self._chunk
         if not self._remaining:
             # The rest of the payload was received in place
             # (payload_received): only its end is left to report.
-            self._opcode = None
+            self._frame = None
             if chunk is not None:
                 self._chunk = None
                 self.buffer += chunk
-            return opcode, self._fin, self._rsv1, b"", False, True
+            return opcode, fin, rsv1, b"", False, True
         if chunk is not None:
-            return opcode, self._fin, self._rsv1, self._takeChunk(chunk), False, self._opcode is None
+            return opcode, fin, rsv1, self._takeChunk(chunk), False, self._frame is None
         if not self.buffer:
             return None
         data = self._take(min(self._remaining, len(self.buffer)))
-        return opcode, self._fin, self._rsv1, data, False, self._opcode is None
+        return opcode, fin, rsv1, data, False, self._frame is None
 
     def _takeChunk(self, chunk: bytes) -> bytes:
         """
@@ -501,18 +509,19 @@ class FrameReader:
         self._chunk = None
         n = len(chunk)
         remaining = self._remaining
-        key = self._key
+        key = self._frame[3]  # type: ignore[index]
         if n <= remaining:
             data = chunk if key is None else apply_mask(chunk, key, self._offset)
         else:
             with memoryview(chunk) as view:
                 data = bytes(view[:remaining]) if key is None else apply_mask(view[:remaining], key, self._offset)
-                self.buffer += view[remaining:]
+                # Nothing was buffered while the chunk was kept.
+                self.buffer = bytearray(view[remaining:])
             n = remaining
         self._offset += n
         self._remaining = remaining - n
         if self._remaining == 0:
-            self._opcode = None
+            self._frame = None
         return data
 
     def _take(self, n: int) -> bytes:
@@ -521,7 +530,7 @@ class FrameReader:
         unmasked.
         """
         buf = self.buffer
-        key = self._key
+        key = self._frame[3]  # type: ignore[index]
         with memoryview(buf) as view:
             if key is None:
                 data = bytes(view[:n])
@@ -532,11 +541,12 @@ class FrameReader:
         self._offset += n
         self._remaining -= n
         if self._remaining == 0:
-            self._opcode = None
+            self._frame = None
         return data
 
     def _check(self, b0: int, b1: int, length: int, masked: int) -> None:
-        if b0 & 0x70 & ~self._rsv_allowed:
+        rsv_allowed = 0x40 if self._plain is _PLAIN_FIRST_BYTES_RSV1 else 0
+        if b0 & 0x70 & ~rsv_allowed:
             raise PeerViolation("reserved bits set without a negotiated extension")
         opcode = b0 & 0x0F
         if opcode not in _OPCODES:
@@ -556,6 +566,10 @@ class FrameReader:
         if self._max_frame_size and length > self._max_frame_size:
             raise MessageTooBig(f"frame of {length} bytes exceeds the limit of {self._max_frame_size}")
 
+
+# What a released reader's buffer is (FrameReader.release): one empty bytes
+# object for all of them.
+_RELEASED = b""
 
 # First bytes that need no check beyond the masking direction and the size:
 # a data frame (FIN either way) without reserved bits; with RSV1 allowed

@@ -13,6 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlsplit
 
 from wsproto_tw.core.errors import (
@@ -148,6 +149,42 @@ def _index(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return index
 
 
+class PeerSource:
+    """
+    What can tell a peer's address when asked: the transport layer gives
+    one as the C{peer} of a L{ServerConnection
+    <wsproto_tw.core.connection.ServerConnection>} (or of a
+    L{HandshakeRequest}) in place of the address. The address is asked for
+    (L{peer_address}, once) only when C{peer} is first read, and then takes
+    the source's place: an idle connection whose address nobody reads keeps
+    no address object of its own.
+    """
+
+    __slots__ = ()
+
+    def peer_address(self) -> object:
+        """
+        @return: the peer's address, as the transport layer knows it.
+        """
+        raise NotImplementedError
+
+
+def _resolving_peer(slot: Any) -> property:
+    """
+    A C{peer} attribute over the slot descriptor C{slot}: reading it turns
+    a L{PeerSource} held there into the address, kept from then on.
+    """
+
+    def get(self: Any) -> object:
+        peer = slot.__get__(self)
+        if isinstance(peer, PeerSource):
+            peer = peer.peer_address()
+            slot.__set__(self, peer)
+        return peer
+
+    return property(get, slot.__set__, doc="the peer's address, or L{None}")
+
+
 @dataclass(frozen=True, slots=True)
 class HandshakeRequest:
     """
@@ -162,7 +199,8 @@ class HandshakeRequest:
     @ivar query: the target's query string, without C{?}.
     @ivar http_version: e.g. C{(1, 1)}.
     @ivar headers: (name, value) pairs in the order received.
-    @ivar peer: the peer's address, when the transport layer knows it.
+    @ivar peer: the peer's address, when the transport layer knows it
+        (given as a L{PeerSource}, it is asked for when first read).
     """
 
     # The index of the headers by lower-case name, for the handshake's many
@@ -232,6 +270,11 @@ class HandshakeRequest:
         """
         authority = _target_parts(self.target)[2]
         return authority if authority is not None else self.get("host")
+
+
+# Read through a L{PeerSource} (the frozen dataclass's own __init__ and
+# replace() go through the same property).
+HandshakeRequest.peer = _resolving_peer(HandshakeRequest.peer)  # type: ignore[method-assign,assignment]
 
 
 # Header names as received, decoded and interned, and their lower-case

@@ -23,6 +23,11 @@ class Keepalive:
     a ping, answered by a pong, measures the round trip and shows the peer
     is alive).
 
+    The connections are keepalives themselves (a base class: its state is
+    in the connection's own slots, not in an object of its own, and its
+    names say keepalive, not to clash with the connection's). It also
+    stands alone.
+
     The deadlines are public for the connection's hot path to read and to
     push back without a call; everything else goes through the methods.
 
@@ -30,26 +35,23 @@ class Keepalive:
     @ivar pong_by: when the pong for the ping sent is due, or L{None}.
     @ivar idle_by: when the connection has been idle too long, or L{None};
         moved on by every byte received.
-    @ivar idle_timeout: C{Config.idle_timeout}, kept at hand for moving
-        C{idle_by}.
-    @ivar paused: whether the caller stopped reading (see L{pause}): no
-        deadline is enforced meanwhile.
+    @ivar keepalive_paused: whether the caller stopped reading (see
+        L{pause_keepalive}): no deadline is enforced meanwhile.
     """
 
-    __slots__ = ("ping_at", "pong_by", "idle_by", "idle_timeout", "paused", "_config", "_sent", "_count")
+    __slots__ = ("ping_at", "pong_by", "idle_by", "keepalive_paused", "_config", "_ping_sent", "_ping_count")
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self.idle_timeout = config.idle_timeout
         self.ping_at: float | None = None
         self.pong_by: float | None = None
         self.idle_by: float | None = None
-        self.paused = False
+        self.keepalive_paused = False
         # The keepalive ping awaiting its pong: (payload, when it was sent).
-        self._sent: tuple[bytes, float] | None = None
-        self._count = 0
+        self._ping_sent: tuple[bytes, float] | None = None
+        self._ping_count = 0
 
-    def start(self, now: float) -> None:
+    def start_keepalive(self, now: float) -> None:
         """
         The connection opened: arm the first ping and the idle timeout.
 
@@ -61,21 +63,21 @@ class Keepalive:
         if config.idle_timeout is not None:
             self.idle_by = now + config.idle_timeout
 
-    def stop(self) -> None:
+    def stop_keepalive(self) -> None:
         """
         The closing handshake started, or the connection closed: no more
         pings, and no pong or idle deadline; a pong still to come measures
         nothing.
         """
         self.ping_at = self.pong_by = self.idle_by = None
-        self._sent = None
+        self._ping_sent = None
 
-    def next_deadline(self) -> float | None:
+    def keepalive_deadline(self) -> float | None:
         """
         @return: the earliest keepalive deadline, or L{None} if there is none
             or keepalive is paused.
         """
-        if self.paused:
+        if self.keepalive_paused:
             return None
         deadline = self.ping_at
         pong_by = self.pong_by
@@ -92,7 +94,7 @@ class Keepalive:
         @return: whether the pong for our ping is late (the connection is to
             be failed).
         """
-        return not self.paused and self.pong_by is not None and now >= self.pong_by
+        return not self.keepalive_paused and self.pong_by is not None and now >= self.pong_by
 
     def idle_expired(self, now: float) -> bool:
         """
@@ -100,7 +102,7 @@ class Keepalive:
         @return: whether nothing was received for C{idle_timeout} seconds
             (the connection is to be closed). The idle timeout is then off.
         """
-        if self.paused or self.idle_by is None or now < self.idle_by:
+        if self.keepalive_paused or self.idle_by is None or now < self.idle_by:
             return False
         self.idle_by = None
         return True
@@ -113,11 +115,11 @@ class Keepalive:
         @param now: the current time in seconds, on the caller's clock.
         @return: the payload of the ping to send, or L{None}.
         """
-        if self.paused or self.ping_at is None or now < self.ping_at:
+        if self.keepalive_paused or self.ping_at is None or now < self.ping_at:
             return None
-        self._count += 1
-        payload = _pack_count(self._count & 0xFFFF)
-        self._sent = (payload, now)
+        self._ping_count += 1
+        payload = _pack_count(self._ping_count & 0xFFFF)
+        self._ping_sent = (payload, now)
         config = self._config
         if config.ping_timeout is not None:
             # The next ping follows the pong.
@@ -138,24 +140,24 @@ class Keepalive:
             ping, else L{None} (an unsolicited pong, or one for a ping the
             application sent).
         """
-        sent = self._sent
+        sent = self._ping_sent
         if sent is None or payload != sent[0]:
             return None
-        self._sent = None
+        self._ping_sent = None
         self.pong_by = None
         interval = self._config.ping_interval
         if interval is not None:
             self.ping_at = now + interval
         return now - sent[1]
 
-    def pause(self) -> None:
+    def pause_keepalive(self) -> None:
         """
         The caller stopped reading: a pong may be waiting unread, and so may
-        any other byte. Enforce no deadline until L{resume}.
+        any other byte. Enforce no deadline until L{resume_keepalive}.
         """
-        self.paused = True
+        self.keepalive_paused = True
 
-    def resume(self, now: float) -> bool:
+    def resume_keepalive(self, *, now: float) -> bool:
         """
         The caller reads again. An unanswered ping gets a full
         C{ping_timeout} from C{now}, and the idle timeout starts over; a
@@ -164,9 +166,9 @@ class Keepalive:
         @param now: the current time in seconds, on the caller's clock.
         @return: whether keepalive was paused.
         """
-        if not self.paused:
+        if not self.keepalive_paused:
             return False
-        self.paused = False
+        self.keepalive_paused = False
         config = self._config
         if self.pong_by is not None and config.ping_timeout is not None:
             self.pong_by = now + config.ping_timeout

@@ -12,9 +12,10 @@ and nothing else: no clock, no lock, no allocation.
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import NamedTuple
+from operator import attrgetter
+from typing import Any, NamedTuple
 
-__all__ = ["CloseRecord", "RTT_BUCKETS", "Statistics"]
+__all__ = ["CloseRecord", "ConnectionStatistics", "RTT_BUCKETS", "Statistics"]
 
 #: The upper bounds, in seconds, of the buckets that keepalive round-trip
 #: times are counted in (the last bucket, past them, is unbounded).
@@ -128,3 +129,35 @@ class Statistics:
         if pauses is None:
             pauses = self.read_pauses = {}
         pauses[reason] = pauses.get(reason, 0) + 1
+
+
+class ConnectionStatistics(Statistics):
+    """
+    The L{Statistics} of a core connection, read from and written to the
+    connection's own slots (each counter C{name} is the connection's
+    C{_name}): a connection keeps its counts as plain attributes, with no
+    object of their own, and makes one of these, a view, each time its
+    C{stats} is read.
+    """
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Any) -> None:
+        """
+        @param connection: the core connection whose counts these are.
+        """
+        self._connection = connection
+
+
+def _forward(name: str) -> property:
+    getter = attrgetter(f"_connection._{name}")
+
+    def set(self: ConnectionStatistics, value: Any) -> None:
+        setattr(self._connection, f"_{name}", value)
+
+    return property(getter, set)
+
+
+for _name in Statistics.__slots__:
+    setattr(ConnectionStatistics, _name, _forward(_name))
+del _name
