@@ -233,6 +233,40 @@ BytesBuilder_dealloc(BytesBuilder *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* The optional (key, offset) arguments of append() and commit(), args[1]
+ * and args[2]: a 4-byte masking key or None (masked says which; the key's
+ * buffer is to be released by the caller when masked), and a non-negative
+ * offset into the payload. Returns -1 with an exception set on bad
+ * arguments. */
+static int
+parse_key_offset(PyObject *const *args, Py_ssize_t nargs, Py_buffer *key, int *masked, Py_ssize_t *offset)
+{
+    *masked = 0;
+    *offset = 0;
+    if (nargs == 3) {
+        *offset = PyLong_AsSsize_t(args[2]);
+        if (*offset == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (*offset < 0) {
+            PyErr_SetString(PyExc_ValueError, "offset must not be negative");
+            return -1;
+        }
+    }
+    if (nargs >= 2 && args[1] != Py_None) {
+        if (PyObject_GetBuffer(args[1], key, PyBUF_SIMPLE) < 0) {
+            return -1;
+        }
+        if (key->len != 4) {
+            PyBuffer_Release(key);
+            PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
+            return -1;
+        }
+        *masked = 1;
+    }
+    return 0;
+}
+
 static PyObject *append_buffer(BytesBuilder *self, Py_buffer *view, const unsigned char *key, Py_ssize_t offset);
 
 PyDoc_STRVAR(BytesBuilder_append_doc,
@@ -252,26 +286,8 @@ BytesBuilder_append(BytesBuilder *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "append() takes 1 to 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (nargs == 3) {
-        offset = PyLong_AsSsize_t(args[2]);
-        if (offset == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (offset < 0) {
-            PyErr_SetString(PyExc_ValueError, "offset must not be negative");
-            return NULL;
-        }
-    }
-    if (nargs >= 2 && args[1] != Py_None) {
-        if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
-            return NULL;
-        }
-        if (key.len != 4) {
-            PyBuffer_Release(&key);
-            PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
-            return NULL;
-        }
-        masked = 1;
+    if (parse_key_offset(args, nargs, &key, &masked, &offset) < 0) {
+        return NULL;
     }
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
         if (masked) {
@@ -370,26 +386,8 @@ BytesBuilder_commit(BytesBuilder *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_ValueError, "commit(%zd) outside the %zd bytes reserved", n, self->reserved);
         return NULL;
     }
-    if (nargs == 3) {
-        offset = PyLong_AsSsize_t(args[2]);
-        if (offset == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (offset < 0) {
-            PyErr_SetString(PyExc_ValueError, "offset must not be negative");
-            return NULL;
-        }
-    }
-    if (nargs >= 2 && args[1] != Py_None) {
-        if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
-            return NULL;
-        }
-        if (key.len != 4) {
-            PyBuffer_Release(&key);
-            PyErr_SetString(PyExc_ValueError, "mask key must be 4 bytes");
-            return NULL;
-        }
-        masked = 1;
+    if (parse_key_offset(args, nargs, &key, &masked, &offset) < 0) {
+        return NULL;
     }
     if (n > 0) {
         unsigned char *room = (unsigned char *)PyBytes_AS_STRING(self->bytes) + self->size;
