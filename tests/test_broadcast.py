@@ -217,7 +217,15 @@ class BroadcastGroupTests(SynchronousTestCase):
         self.assertEqual(len(group.members), 3)
         sender.dataReceived(clientFrame(0x1, b"z" * 40))  # 120 bytes behind
         self.assertEqual(len(group.members), 2)
+        # Dropped as the connection's own limits drop a slow consumer: 1008,
+        # counted, the TCP connection aborted.
+        dropped = slow.connection
         self.assertTrue(transports[1].disconnecting)
+        self.assertEqual(dropped.statistics.slow_consumer_drops, 1)
+        self.assertEqual(
+            (dropped.closeRecord.failed, dropped._conn.close_reason),
+            (1008, "peer is not reading (120 bytes of broadcast behind)"),
+        )
         sender.dataReceived(clientFrame(0x1, b"after"))
         self.assertEqual(len(transports[1].writes), 4)
         self.assertEqual(len(transports[2].writes), 6)

@@ -128,11 +128,13 @@ class BroadcastApplication(WebSocketApplication):
             self._backlog += size
             if limit and self._backlog > limit:
                 self.group.members.discard(self)
-                _log.info(
-                    "dropping a broadcast client that does not read ({backlog} bytes behind)",
-                    backlog=self._backlog,
-                )
-                transport.abortConnection()
+                reason = f"peer is not reading ({self._backlog} bytes of broadcast behind)"
+                drop = getattr(transport, "dropSlowConsumer", None)
+                if drop is not None:
+                    drop(reason)  # 1008, counted, logged
+                else:
+                    _log.info("dropping a broadcast client: {reason}", reason=reason)
+                    transport.abortConnection()
                 return
         sendPrepared(transport, message)
 

@@ -161,6 +161,19 @@ class WebSocketConnection(FlowControlled, Pump):
         if self.wire is not None:
             self.wire.abortConnection()
 
+    def dropSlowConsumer(self, reason: str) -> None:
+        """
+        Drop a peer that does not read what we send, as the connection's
+        own write-buffer limits do: the connection fails with 1008 (policy
+        violation) and C{reason}, counted as a slow-consumer drop in its
+        statistics (and the metrics), and the TCP connection is aborted
+        (a closing handshake can't get through a full buffer).
+
+        @param reason: why, for the close reason and the log line.
+        """
+        if self.wire is not None and self._conn is not None:
+            self._writeStalled(reason)
+
     def whenDrained(self) -> Deferred:
         # Without an OutboundFlow the buffer has never been full: fired at
         # once, and no flow object made for it (a broadcast asks each
