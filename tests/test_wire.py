@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import random
 import socket
+import zlib
 from typing import Any
 
 from twisted.internet import defer, reactor, tcp
@@ -26,6 +27,7 @@ from tests.helpers import requestBytes, sentCloseCode
 from wsproto_tw import wire as wireModule
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.config import Config
+from wsproto_tw.core.deflate import PerMessageDeflate
 from wsproto_tw.core.frames import _frame_head, apply_mask
 from wsproto_tw.server import WebSocketApplication, WebSocketServerFactory
 from wsproto_tw.wire import LARGE_PIECE, StreamWire
@@ -519,13 +521,14 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
     rest of a large binary frame's payload straight into the message.
     """
 
-    def connect(self, config: Config | None = None, wrapped: bool = False):
+    def connect(self, config: Config | None = None, wrapped: bool = False, headers: Any = ()):
         """
         Open a WebSocket connection from a plain blocking socket to a
         L{StreamWire} on a Twisted TCP transport.
 
         @param wrapped: put a wrapping protocol between the transport and
             the wire, as endpoints and C{twisted.web} do.
+        @param headers: extra request headers, as (name, value) pairs.
         @return: the client socket, the transport's L{SpySocket}, the
             L{Recorder} and the transport.
         """
@@ -546,7 +549,7 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         self.addCleanup(lambda: transport.connected and transport.connectionLost(Failure(ConnectionDone())))
         spy = self.spy = transport.socket = SpySocket(transport.socket)
         protocol.makeConnection(transport)
-        client.sendall(requestBytes())
+        client.sendall(requestBytes(headers=headers))
         self.read(transport)
         response = client.recv(4096)
         self.assertTrue(response.startswith(b"HTTP/1.1 101 "), response)
@@ -796,6 +799,52 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         text = "é" * (1 << 19)
         self.send(client, transport, maskedFrame(Opcode.TEXT, text.encode("utf-8")))
         self.assertEqual(app.messages, [text])
+        self.assertEqual(spy.intoBytes(), 0)
+
+    def test_controlFramesRightAfterPayload(self):
+        """
+        A Ping, the next message and a Close sent right behind a payload
+        read into place (in the same segments) are each handled in order:
+        the message, the Pong, the next message, then the closing
+        handshake (RFC 6455 §5.5: control frames between messages).
+        """
+        client, spy, app, transport = self.connect()
+        rng = random.Random(6)
+        first, second = rng.randbytes(1 << 20), rng.randbytes(300_000)
+        self.send(
+            client,
+            transport,
+            maskedFrame(Opcode.BINARY, first, key=b"\xff\x00\x80\x7f")
+            + maskedFrame(Opcode.PING, b"right after")
+            + maskedFrame(Opcode.BINARY, second, key=b"\x00\x00\x00\x00")
+            + maskedFrame(Opcode.CLOSE, b"\x03\xe8"),
+        )
+        self.assertEqual(len(app.messages), 2)
+        self.assertTrue(app.messages[0] == first)
+        self.assertTrue(app.messages[1] == second)
+        self.assertGreater(spy.intoBytes(), 1 << 19)
+        received = self.receiveAll(client, transport)
+        pong = bytes([0x80 | Opcode.PONG, len(b"right after")]) + b"right after"
+        self.assertEqual(received[: len(pong)], pong)
+        self.assertEqual(sentCloseCode(received[len(pong) :]), CloseCode.NORMAL_CLOSURE)
+        self.assertEqual((app.closed.value.code, app.closed.value.wasClean), (CloseCode.NORMAL_CLOSURE, True))
+
+    def test_notForCompressed(self):
+        """
+        A large compressed binary message (permessage-deflate, RFC 7692)
+        comes through the transport's own reads only (it is inflated as it
+        arrives), and arrives whole.
+        """
+        config = Config(max_message_size=16 << 20, ping_interval=None, compression=PerMessageDeflate())
+        client, spy, app, transport = self.connect(config, headers=[("Sec-WebSocket-Extensions", "permessage-deflate")])
+        payload = random.Random(7).randbytes(1 << 20)
+        compressor = zlib.compressobj(0, zlib.DEFLATED, -15)
+        compressed = (compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        head = _frame_head(Opcode.BINARY, len(compressed), True, True, True)
+        key = b"\x01\x02\x03\x04"
+        self.send(client, transport, head + key + apply_mask(compressed, key))
+        self.assertEqual(len(app.messages), 1)
+        self.assertTrue(app.messages[0] == payload)
         self.assertEqual(spy.intoBytes(), 0)
 
     def test_notUnderAWrapper(self):

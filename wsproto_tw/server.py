@@ -188,7 +188,12 @@ class WebSocketServerFactory(Factory):
     client that offers none gets none.
 
     @ivar config: the L{Config} every connection shares.
-    @ivar connections: the open (or opening) L{WebSocketConnection}s.
+    @ivar connections: the open (or opening) L{WebSocketConnection}s. A
+        connection leaves the set as soon as it is lost, which may be
+        during a call made on it (C{resumeReading} delivers what was read
+        meanwhile: a Close among it ends the connection before the call
+        returns): to call into several, iterate over a copy
+        (C{list(factory.connections)}).
     @ivar metrics: the L{Metrics <wsproto_tw.metrics.Metrics>} that count
         these connections, or L{None}.
     """
