@@ -19,6 +19,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import deferLater
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -261,19 +262,20 @@ class DirectWritesOverTCPTests(TestCase):
     @defer.inlineCallbacks
     def test_notAfterLoseConnection(self):
         """
-        Once the wire is closed (at once: nothing was left to send), a
-        write is left to the transport, which drops it; it is never sent
+        Once the wire is closing (outside a read: the transport closes it in
+        a later turn), writes are left to the transport (which still sends
+        them before it closes, as Twisted's transports do), never sent
         directly.
         """
         wire, receiver, collector, writes = yield self.connect()
         wire.write(b"before")
         wire.loseConnection()
-        self.assertTrue(receiver.lost.called)
         wire.write(b"after")
         self.assertEqual([data for data, idle in writes], [b"after"])
         collector.transport.resumeProducing()
         received = yield collector.done
-        self.assertEqual(received, b"before")
+        yield receiver.lost
+        self.assertEqual(received, b"beforeafter")
 
     @defer.inlineCallbacks
     def test_transportClosedFromOutside(self):
@@ -353,22 +355,48 @@ class ClosingOverTCPTests(TestCase):
     @defer.inlineCallbacks
     def test_closedAtOnceWhenIdle(self):
         """
-        With nothing left to send, the connection closes in the call: the
-        receiver hears C{wireLost} before C{loseConnection} returns, and
-        the transport never waits for a writable socket to do it.
+        With nothing left to send, a close asked for while a read is handed
+        on (the reactor called the wire) happens in the call: the receiver
+        hears C{wireLost} before C{loseConnection} returns, and the
+        transport never waits for a writable socket to do it.
         """
         wire, receiver, collector, writes = yield self.connect()
         transport = wire.transport
         self.patch(transport, "startWriting", lambda: self.fail("startWriting"))
-        wire.write(b"bye")
-        wire.loseConnection()
-        self.assertTrue(receiver.lost.called)
+        done = []
+
+        def bytesReceived(data: bytes) -> None:
+            wire.write(b"bye")
+            wire.loseConnection()
+            done.append(receiver.lost.called)
+
+        receiver.bytesReceived = bytesReceived  # type: ignore[method-assign]
+        wire.dataReceived(b"close, please")
+        self.assertEqual(done, [True])
         self.assertTrue(transport.disconnected)
         self.assertIsNone(wire.connection)
         collector.transport.resumeProducing()
         received = yield collector.done
         self.assertEqual(received, b"bye")
         self.assertEqual(writes, [])
+
+    @defer.inlineCallbacks
+    def test_closedLaterOutsideARead(self):
+        """
+        A close asked for outside a read (by the application, a timer)
+        leaves the connection to the transport: it is lost in a later
+        reactor turn, never inside the caller's call, so that code looping
+        over a set of connections does not see it change under it.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        wire.write(b"bye")
+        wire.loseConnection()
+        self.assertFalse(receiver.lost.called)
+        self.assertIsNotNone(wire.connection)
+        collector.transport.resumeProducing()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"bye")
 
     @defer.inlineCallbacks
     def test_closedOnceSentWhenQueued(self):
@@ -895,3 +923,78 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         self.send(client, transport, maskedFrame(Opcode.BINARY, b"m" * 70_000) + maskedFrame(Opcode.BINARY, payload))
         self.assertEqual(spy.intoBytes(), 0)
         self.assertNotIn(transport, self.clock.getReaders())
+
+
+class ResumeAllTests(TestCase):
+    """
+    An application that resumes reading on every connection of its factory,
+    some of them with the peer's Close waiting behind what they read, does
+    not see the factory's set of connections change during its loop: their
+    closes complete after it.
+    """
+
+    @defer.inlineCallbacks
+    def test_resumeAllWithClosesWaiting(self):
+        errors: list[Exception] = []
+        resumed: list[int] = []
+
+        class App(WebSocketApplication):
+            def textMessageReceived(self, text: str) -> None:
+                if text == "pause":
+                    self.transport.pauseReading()
+                elif text == "resume all":
+                    try:
+                        for connection in factory.connections:
+                            connection.resumeReading()
+                            resumed.append(1)
+                    except RuntimeError as e:
+                        errors.append(e)
+
+        factory = WebSocketServerFactory(App, Config(ping_interval=None))
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
+        self.addCleanup(port.stopListening)
+        address = port.getHost()
+
+        def masked(opcode: int, payload: bytes) -> bytes:
+            key = b"\x01\x02\x03\x04"
+            return _frame_head(opcode, len(payload), True, False, True) + key + apply_mask(payload, key)
+
+        sockets = []
+
+        def client(first: bytes) -> socket.socket:
+            # The request and the frames behind it in one go: the server
+            # keeps what follows the head for after it answers.
+            s = socket.create_connection((address.host, address.port))
+            self.addCleanup(s.close)
+            s.sendall(requestBytes() + first)
+            s.setblocking(False)
+            return s
+
+        async def wait(condition: Any) -> None:
+            for _ in range(250):
+                if condition():
+                    return
+                await deferLater(reactor, 0.02, lambda: None)
+
+        paused = [client(masked(0x1, b"pause") + masked(0x8, b"\x03\xe8")) for _ in range(3)]
+        yield defer.Deferred.fromCoroutine(wait(lambda: len(factory.connections) == 3))
+        self.assertEqual(len(factory.connections), 3)
+        yield deferLater(reactor, 0.1, lambda: None)  # each paused after "pause"
+        client(masked(0x1, b"resume all"))
+        yield defer.Deferred.fromCoroutine(wait(lambda: len(factory.connections) == 1))
+        self.assertEqual(errors, [])
+        self.assertEqual(len(resumed), 4)
+        self.assertEqual(len(factory.connections), 1)
+        for s in paused:
+            received = b""
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                received += chunk
+            # The 101, then our answer to the peer's Close.
+            self.assertTrue(received.startswith(b"HTTP/1.1 101"), received)
+            self.assertTrue(received.endswith(b"\x88\x02\x03\xe8"), received)

@@ -51,11 +51,13 @@ DIRECT_READ_TURN = 8 << 20
 
 # StreamWire._flags: the transport looks like Twisted's plain TCP
 # connection; it says its buffer is full; the connection was told the
-# writes paused; it asked to close once what is held has gone out.
+# writes paused; it asked to close once what is held has gone out; a read
+# is being handed on (dataReceived is on the stack).
 _PLAIN = 1
 _FULL = 2
 _TOLD = 4
 _CLOSING = 8
+_READING = 16
 
 
 def _plainTCP(transport: Any) -> bool:
@@ -167,9 +169,13 @@ class StreamWire(Protocol, PeerSource):
         (more is likely waiting), the rest of a large frame's payload is
         then read straight into its message (L{_receiveDirect}).
         """
-        self.connection.bytesReceived(data)
-        if self._flags & _PLAIN and len(data) >= DIRECT_READ_MIN:
-            self._receiveDirect()
+        self._flags |= _READING
+        try:
+            self.connection.bytesReceived(data)
+            if self._flags & _PLAIN and len(data) >= DIRECT_READ_MIN:
+                self._receiveDirect()
+        finally:
+            self._flags &= ~_READING
 
     def _receiveDirect(self) -> None:
         """
@@ -384,8 +390,10 @@ class StreamWire(Protocol, PeerSource):
     def _loseConnection(self) -> None:
         self._flags &= ~_CLOSING
         transport = self.transport
-        if self._flags & _PLAIN and _idle(transport):
-            # Nothing is left to send: closed now, as Twisted's TCP
+        if self._flags & (_PLAIN | _READING) == _PLAIN | _READING and _idle(transport):
+            # Nothing is left to send, and the reactor called us (a read
+            # being handed on, the application's callbacks done): closed
+            # now, as Twisted's TCP
             # transport would once its (empty) buffer had been written, a
             # reactor turn later (a zero-byte send and two epoll_ctl calls
             # per connection, for nothing). The same connectionLost
