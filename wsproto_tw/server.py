@@ -189,11 +189,12 @@ class WebSocketServerFactory(Factory):
 
     @ivar config: the L{Config} every connection shares.
     @ivar connections: the open (or opening) L{WebSocketConnection}s. A
-        connection leaves the set as soon as it is lost, which may be
-        during a call made on it (C{resumeReading} delivers what was read
-        meanwhile: a Close among it ends the connection before the call
-        returns): to call into several, iterate over a copy
-        (C{list(factory.connections)}).
+        connection leaves the set when it is lost, never during a call the
+        application makes on it (a close that such a call completes is
+        carried out in a later reactor turn); code that may run while
+        connections are lost (a callback of the reactor's own) iterates
+        over a copy (C{list(factory.connections)}), as
+        L{wsproto_tw.broadcast.broadcast} does.
     @ivar metrics: the L{Metrics <wsproto_tw.metrics.Metrics>} that count
         these connections, or L{None}.
     """
