@@ -30,6 +30,10 @@ def twistdCommand() -> list[str]:
     return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
+
+def _defaultSigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 class ChildProcess:
     """
     A program run for one test, its output (stdout and stderr) read line by
@@ -51,6 +55,10 @@ class ChildProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+            # SIGINT as a terminal's foreground program has it, however the
+            # tests were started (a shell's background job ignores it, and
+            # so would the server, inheriting that).
+            preexec_fn=_defaultSigint,
         )
         testCase.addCleanup(self.kill)
         threading.Thread(target=self._read, daemon=True).start()
