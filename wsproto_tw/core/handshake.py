@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -530,6 +531,53 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
     )
 
 
+# The usual opening request, parsed and checked in C (see read_request).
+_parse_upgrade_request = None
+if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+    try:
+        from wsproto_tw.core._speedups import parse_upgrade_request as _parse_upgrade_request
+    except ImportError:
+        pass
+
+
+def read_request(
+    head: bytes, max_headers: int, peer: object, allowed_origins: frozenset[str] | None
+) -> tuple[HandshakeRequest, str]:
+    """
+    L{parse_request} and then L{validate_request}: parse a request head
+    (everything before the blank line) and check it against RFC 6455
+    §4.2.1. The usual request is parsed and checked at once by the C
+    accelerator when it is there; it leaves every other head, valid or
+    not, to those two, which say what is wrong.
+
+    @param peer: the peer's address, for L{HandshakeRequest.peer}.
+    @param allowed_origins: the origins allowed, or L{None} for any.
+    @return: the request and its C{Sec-WebSocket-Key}.
+    @raise HandshakeFailed: with the status to answer.
+    """
+    if _parse_upgrade_request is not None:
+        parsed = _parse_upgrade_request(head, max_headers, _SHARED_VALUES, _SHARED_PAIRS)
+        if parsed is not None:
+            method, target, headers, index, key = parsed
+            if allowed_origins is not None:
+                _check_origin(index.get("origin"), allowed_origins)
+            return HandshakeRequest(method, target, _HTTP_11, headers, peer, index), key
+    request = parse_request(head, max_headers, peer)
+    return request, validate_request(request, allowed_origins)
+
+
+def _check_origin(origin: str | None, allowed_origins: frozenset[str]) -> None:
+    """
+    @param origin: the request's C{Origin}, or L{None}.
+    @raise ForbiddenOrigin: it is not one of C{allowed_origins}.
+    """
+    # Browsers always send Origin (RFC 6455 §4.1 item 8); a request
+    # without one comes from a non-browser client, which the check can't
+    # protect against anyway.
+    if origin is not None and origin.strip().lower() not in allowed_origins:
+        raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
+
+
 def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] | None) -> str:
     """
     Check a request against RFC 6455 §4.2.1.
@@ -594,12 +642,7 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
     if version.strip() != "13":
         raise UpgradeRequired(f"unsupported websocket version {version.strip()}; this server speaks 13")
     if allowed_origins is not None:
-        origin = index.get("origin")
-        # Browsers always send Origin (RFC 6455 §4.1 item 8); a request
-        # without one comes from a non-browser client, which the check can't
-        # protect against anyway.
-        if origin is not None and origin.strip().lower() not in allowed_origins:
-            raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
+        _check_origin(index.get("origin"), allowed_origins)
     return key.strip()
 
 
