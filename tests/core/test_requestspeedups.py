@@ -405,3 +405,32 @@ class ReadRequestTests(SynchronousTestCase):
         self.assertEqual((request.method, request.path, request.query, request.peer), ("GET", "/chat", "a=1", "peer"))
         self.assertEqual(request.http_version, (1, 1))
         self.assertEqual(request.get("SEC-WEBSOCKET-VERSION"), "13")
+
+    def test_madeRequest(self) -> None:
+        """
+        The request the fast path makes without the dataclass's
+        C{__init__} is the one C{__init__} makes, field by field, a
+        L{handshake.PeerSource} given as its peer asked for the address
+        when C{peer} is first read.
+        """
+        headers = (("Host", "a"),)
+        index = {"host": "a"}
+        made = handshake._made_request("GET", "/x?y", headers, "peer", index)
+        self.assertEqual(made, handshake.HandshakeRequest("GET", "/x?y", (1, 1), headers, "peer", index))
+        self.assertEqual(
+            (made.method, made.target, made.http_version, made.headers, made.peer, made._index),
+            ("GET", "/x?y", (1, 1), headers, "peer", index),
+        )
+        self.assertIs(made._index, index)
+
+        class Source(handshake.PeerSource):
+            asked = 0
+
+            def peer_address(self) -> object:
+                self.asked += 1
+                return "address"
+
+        source = Source()
+        made = handshake._made_request("GET", "/", headers, source, index)
+        self.assertEqual(source.asked, 0)
+        self.assertEqual((made.peer, made.peer, source.asked), ("address", "address", 1))

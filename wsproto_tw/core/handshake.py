@@ -273,9 +273,32 @@ class HandshakeRequest:
         return authority if authority is not None else self.get("host")
 
 
+# The slots' own descriptors, for _made_request.
+_SET_FIELDS = tuple(
+    HandshakeRequest.__dict__[name].__set__ for name in ("method", "target", "http_version", "headers", "peer", "_index")
+)
 # Read through a L{PeerSource} (the frozen dataclass's own __init__ and
 # replace() go through the same property).
 HandshakeRequest.peer = _resolving_peer(HandshakeRequest.peer)  # type: ignore[method-assign,assignment]
+
+
+def _made_request(
+    method: str, target: str, headers: tuple[tuple[str, str], ...], peer: object, index: dict[str, str]
+) -> HandshakeRequest:
+    """
+    C{HandshakeRequest(method, target, (1, 1), headers, peer, index)},
+    made without the frozen dataclass's C{__init__} (a call per field, and
+    C{__post_init__}): each slot set once through its own descriptor.
+    """
+    request = object.__new__(HandshakeRequest)
+    set_method, set_target, set_version, set_headers, set_peer, set_index = _SET_FIELDS
+    set_method(request, method)
+    set_target(request, target)
+    set_version(request, _HTTP_11)
+    set_headers(request, headers)
+    set_peer(request, peer)
+    set_index(request, index)
+    return request
 
 
 # Header names as received, decoded and interned, and their lower-case
@@ -561,7 +584,7 @@ def read_request(
             method, target, headers, index, key = parsed
             if allowed_origins is not None:
                 _check_origin(index.get("origin"), allowed_origins)
-            return HandshakeRequest(method, target, _HTTP_11, headers, peer, index), key
+            return _made_request(method, target, headers, peer, index), key
     request = parse_request(head, max_headers, peer)
     return request, validate_request(request, allowed_origins)
 
