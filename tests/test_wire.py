@@ -15,7 +15,7 @@ import zlib
 from typing import Any
 
 from twisted.internet import defer, reactor, tcp
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Factory, Protocol
@@ -998,3 +998,51 @@ class ResumeAllTests(TestCase):
             # The 101, then our answer to the peer's Close.
             self.assertTrue(received.startswith(b"HTTP/1.1 101"), received)
             self.assertTrue(received.endswith(b"\x88\x02\x03\xe8"), received)
+
+
+class PeerNameTests(TestCase):
+    """
+    L{StreamWire.peerName}: the peer's address as the log lines show it.
+    """
+
+    @defer.inlineCallbacks
+    def test_tcpServer(self):
+        """
+        Over Twisted's TCP server connection, the name is made from the
+        address the transport keeps, without an address object: the
+        C{host:port} of its L{getPeer}.
+        """
+        wires: list[StreamWire] = []
+        receiver = RecordingReceiver()
+
+        def build() -> StreamWire:
+            wire = StreamWire(receiver)
+            wires.append(wire)
+            return wire
+
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(Factory.forProtocol(build))
+        self.addCleanup(port.stopListening)
+        client = yield TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+            Factory.forProtocol(Protocol)
+        )
+        yield deferLater(reactor, 0, lambda: None)
+        [wire] = wires
+        self.assertIs(type(wire.transport), tcp.Server)
+        self.patch(wire.transport, "getPeer", lambda: self.fail("an address object was made"))
+        self.assertEqual(wire.peerName(), f"127.0.0.1:{client.transport.getHost().port}")
+        wire.loseConnection()
+        yield receiver.lost
+
+    def test_otherTransports(self):
+        """
+        Over any other transport, the name is made from its C{getPeer}:
+        C{host:port}, or a UNIX socket's path (L{wireModule.addressName}).
+        """
+        wire = StreamWire(RecordingReceiver())
+        wire.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.1", 4321)))
+        self.assertEqual(wire.peerName(), "10.0.0.1:4321")
+        wire = StreamWire(RecordingReceiver())
+        transport = StringTransport(peerAddress=UNIXAddress("/run/ws.sock"))
+        wire.makeConnection(transport)
+        self.assertEqual(wire.peerName(), wireModule.addressName(transport.getPeer()))
+        self.assertEqual(wire.peerName(), UNIXAddress("/run/ws.sock").name)

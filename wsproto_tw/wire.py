@@ -422,6 +422,20 @@ class StreamWire(Protocol, PeerSource):
     def getPeer(self) -> Any:
         return self.transport.getPeer()
 
+    def peerName(self) -> str:
+        """
+        The peer's address as the log lines show it: C{host:port} of
+        L{getPeer}, a socket path, or its C{str}. Twisted's own TCP server
+        connection keeps the address it makes its L{getPeer} of, a
+        C{(host, port, ...)} tuple: the name is made from that, without an
+        address object.
+        """
+        transport = self.transport
+        if type(transport) is tcp.Server:
+            client = transport.client
+            return f"{client[0]}:{client[1]}"
+        return addressName(transport.getPeer())
+
     def peer_address(self) -> Any:
         """
         The peer's address, for the server core (L{PeerSource}): asked
@@ -431,3 +445,14 @@ class StreamWire(Protocol, PeerSource):
 
     def getHost(self) -> Any:
         return self.transport.getHost()
+
+
+def addressName(address: Any) -> str:
+    """
+    @return: an address as C{host:port}, a socket path, or its C{str}.
+    """
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is not None:
+        return f"{host}:{port}"
+    return getattr(address, "name", None) or str(address)
