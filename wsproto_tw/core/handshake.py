@@ -220,7 +220,13 @@ class HandshakeRequest:
 
     @property
     def path(self) -> str:
-        return _target_parts(self.target)[0]
+        target = self.target
+        if target[:1] == "/":
+            # Origin-form (RFC 9112 §3.2.1), what _target_parts makes of
+            # it (with a fragment or without), at once: each log line
+            # about the connection reads it.
+            return target.partition("?")[0]
+        return _target_parts(target)[0]
 
     @property
     def query(self) -> str:
