@@ -1006,11 +1006,10 @@ class PeerNameTests(TestCase):
     """
 
     @defer.inlineCallbacks
-    def test_tcpServer(self):
+    def serverWire(self):
         """
-        Over Twisted's TCP server connection, the name is made from the
-        address the transport keeps, without an address object: the
-        C{host:port} of its L{getPeer}.
+        @return: (a L{StreamWire} on the server side of a loopback TCP
+            connection, the client's protocol, the wire's receiver).
         """
         wires: list[StreamWire] = []
         receiver = RecordingReceiver()
@@ -1027,6 +1026,16 @@ class PeerNameTests(TestCase):
         )
         yield deferLater(reactor, 0, lambda: None)
         [wire] = wires
+        return wire, client, receiver
+
+    @defer.inlineCallbacks
+    def test_tcpServer(self):
+        """
+        Over Twisted's TCP server connection, the name is made from the
+        address the transport keeps, without an address object: the
+        C{host:port} of its L{getPeer}.
+        """
+        wire, client, receiver = yield self.serverWire()
         self.assertIs(type(wire.transport), tcp.Server)
         self.patch(wire.transport, "getPeer", lambda: self.fail("an address object was made"))
         self.assertEqual(wire.peerName(), f"127.0.0.1:{client.transport.getHost().port}")
@@ -1046,3 +1055,44 @@ class PeerNameTests(TestCase):
         wire.makeConnection(transport)
         self.assertEqual(wire.peerName(), wireModule.addressName(transport.getPeer()))
         self.assertEqual(wire.peerName(), UNIXAddress("/run/ws.sock").name)
+
+
+class PlainTCPTests(TestCase):
+    """
+    L{wireModule._plainTCP}: which transports L{StreamWire} looks into.
+    """
+
+    serverWire = PeerNameTests.serverWire
+
+    @defer.inlineCallbacks
+    def test_tcpServer(self):
+        """
+        Twisted's TCP server connection is plain TCP until it starts TLS;
+        what its type has is found out once.
+        """
+        wire, client, receiver = yield self.serverWire()
+        transport = wire.transport
+        self.assertTrue(wireModule._plainTCP(transport))
+        self.assertIs(wireModule._TCP_TYPES[tcp.Server], True)
+        self.assertTrue(wire._flags & wireModule._PLAIN)
+        transport.TLS = True
+        try:
+            self.assertFalse(wireModule._plainTCP(transport))
+        finally:
+            del transport.TLS
+        wire.loseConnection()
+        yield receiver.lost
+
+    def test_otherTransports(self):
+        """
+        Other transports are not, nor is a TCP connection's subclass
+        without the attributes looked into.
+        """
+        self.assertFalse(wireModule._plainTCP(StringTransport()))
+
+        class Odd(tcp.Server):
+            def __init__(self) -> None:
+                pass  # no _tempDataLen
+
+        self.assertFalse(wireModule._plainTCP(Odd()))
+        self.assertIs(wireModule._TCP_TYPES[Odd], False)

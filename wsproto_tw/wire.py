@@ -65,10 +65,30 @@ def _plainTCP(transport: Any) -> bool:
     @return: whether C{transport} is Twisted's own TCP connection without
         TLS, the transport whose write buffer L{StreamWire} looks into.
     """
+    # What the transport's type has is found out once per type (on its
+    # first transport: some of the attributes are set by its __init__).
+    known = _TCP_TYPES.get(type(transport))
+    if known is None:
+        known = _hasTCPAttributes(transport)
+        if len(_TCP_TYPES) < _MAX_TCP_TYPES:
+            _TCP_TYPES[type(transport)] = known
+    return known and not transport.TLS
+
+
+# Transport types, and whether they are Twisted's TCP connection with the
+# attributes StreamWire looks into (a few types; bounded all the same).
+_TCP_TYPES: dict[type, bool] = {}
+_MAX_TCP_TYPES = 64
+
+
+def _hasTCPAttributes(transport: Any) -> bool:
+    """
+    @return: whether C{transport} is Twisted's own TCP connection, with the
+        attributes of its write buffer and state that L{StreamWire} reads.
+    """
     return (
         isinstance(transport, tcp.Connection)
         and hasattr(transport, "TLS")
-        and not transport.TLS
         and hasattr(transport, "_tempDataLen")
         and hasattr(transport, "dataBuffer")
         and hasattr(transport, "offset")
