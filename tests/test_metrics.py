@@ -925,6 +925,53 @@ class LogTests(SynchronousTestCase):
             self.assertEqual(formatClassicText(dict(event)), formatEventAsClassicLogText(dict(event)))
         self.assertIn(" [wsproto_tw#info] closed 127.0.0.1:5 code=1000", formatClassicText(events[0]))
 
+    def test_compiledFormats(self):
+        """
+        A format whose fields are plain names is made once into a function
+        that gives what C{str.format_map} gives, conversions, format specs,
+        braces, quotes and backslashes in its text and all; any other
+        format is left to C{format_map} (and then to Twisted's formatter).
+        """
+        from wsproto_tw import logs
+
+        event = {
+            "peer": "127.0.0.1:5", "path": "/", "code": 1000, "clean": True, "reason": "it's \"q\" {x}\\",
+            "subprotocol": None, "duration": 1.25, "x": "\xe9", "class": 7,
+        }
+        compiled = [
+            "opened {peer} {path} subprotocol={subprotocol}",
+            "closed {peer} {path} code={code} clean={clean} reason={reason!r} subprotocol={subprotocol}"
+            " after {duration:.1f}s",
+            "{x!a:>8} {x!s:_<3} {reason!r} {{literal}} }}{{ {class}",
+            "quote \" ' \\ \n{x}",
+            "plain",
+            "",
+        ]
+        for format in compiled:
+            made = logs._compiled(format)
+            self.assertTrue(callable(made), format)
+            self.assertEqual(made(event), format.format_map(event), format)
+            self.assertIs(logs._COMPILED[format], made)
+        for format in ["{0}", "{}", "{a.b}", "{a[0]}", "{x:{y}}", "{x", "x}", "{x!z}", "{ x}", "{\xe9}"]:
+            self.assertIs(logs._compiled(format), False, format)
+        now = time.time()
+        for format in compiled + ["{a[0]} {b.real}", "{missing}", "{x!r} {missing}"]:
+            event = dict(event, log_format=format, a=[1], b=3, log_time=now, log_namespace="n", log_level=LogLevel.info)
+            self.assertEqual(formatClassicText(dict(event)), formatEventAsClassicLogText(dict(event)), format)
+
+    def test_compiledFormatsBounded(self):
+        """
+        Past a bound, new formats are still formatted but not kept.
+        """
+        from wsproto_tw import logs
+
+        self.patch(logs, "_COMPILED", {})
+        self.patch(logs, "_MAX_COMPILED", 2)
+        for n in range(5):
+            event = {"log_format": f"n{n} {{v}}", "v": n, "log_time": 0.0, "log_system": "-"}
+            self.assertEqual(formatClassicText(event), formatEventAsClassicLogText(dict(event)))
+        self.assertEqual(sorted(logs._COMPILED), ["n0 {v}", "n1 {v}"])
+
     def test_explicitInfoObserver(self):
         """
         C{--log-level info} alone (the default level) also logs through

@@ -425,6 +425,17 @@ class HandshakeTests(SynchronousTestCase):
         protocol.dataReceived(request())
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "))
 
+    def test_buildProtocolFactory(self):
+        """
+        The wire L{WebSocketServerFactory.buildProtocol} returns, and the
+        connection it carries, have the factory as their C{factory}.
+        """
+        factory = WebSocketServerFactory(RecordingApplication, Config(), reactor=Clock())
+        wire = factory.buildProtocol(None)
+        self.assertIs(wire.factory, factory)
+        self.assertIs(wire.connection.factory, factory)
+        self.assertIn(wire.connection, factory.connections)
+
     def test_connectionLimit(self):
         """
         Past max_connections, a new handshake is answered 503.

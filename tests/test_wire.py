@@ -15,7 +15,7 @@ import zlib
 from typing import Any
 
 from twisted.internet import defer, reactor, tcp
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Factory, Protocol
@@ -998,3 +998,101 @@ class ResumeAllTests(TestCase):
             # The 101, then our answer to the peer's Close.
             self.assertTrue(received.startswith(b"HTTP/1.1 101"), received)
             self.assertTrue(received.endswith(b"\x88\x02\x03\xe8"), received)
+
+
+class PeerNameTests(TestCase):
+    """
+    L{StreamWire.peerName}: the peer's address as the log lines show it.
+    """
+
+    @defer.inlineCallbacks
+    def serverWire(self):
+        """
+        @return: (a L{StreamWire} on the server side of a loopback TCP
+            connection, the client's protocol, the wire's receiver).
+        """
+        wires: list[StreamWire] = []
+        receiver = RecordingReceiver()
+
+        def build() -> StreamWire:
+            wire = StreamWire(receiver)
+            wires.append(wire)
+            return wire
+
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(Factory.forProtocol(build))
+        self.addCleanup(port.stopListening)
+        client = yield TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+            Factory.forProtocol(Protocol)
+        )
+        yield deferLater(reactor, 0, lambda: None)
+        [wire] = wires
+        return wire, client, receiver
+
+    @defer.inlineCallbacks
+    def test_tcpServer(self):
+        """
+        Over Twisted's TCP server connection, the name is made from the
+        address the transport keeps, without an address object: the
+        C{host:port} of its L{getPeer}.
+        """
+        wire, client, receiver = yield self.serverWire()
+        self.assertIs(type(wire.transport), tcp.Server)
+        self.patch(wire.transport, "getPeer", lambda: self.fail("an address object was made"))
+        self.assertEqual(wire.peerName(), f"127.0.0.1:{client.transport.getHost().port}")
+        wire.loseConnection()
+        yield receiver.lost
+
+    def test_otherTransports(self):
+        """
+        Over any other transport, the name is made from its C{getPeer}:
+        C{host:port}, or a UNIX socket's path (L{wireModule.addressName}).
+        """
+        wire = StreamWire(RecordingReceiver())
+        wire.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.1", 4321)))
+        self.assertEqual(wire.peerName(), "10.0.0.1:4321")
+        wire = StreamWire(RecordingReceiver())
+        transport = StringTransport(peerAddress=UNIXAddress("/run/ws.sock"))
+        wire.makeConnection(transport)
+        self.assertEqual(wire.peerName(), wireModule.addressName(transport.getPeer()))
+        self.assertEqual(wire.peerName(), UNIXAddress("/run/ws.sock").name)
+
+
+class PlainTCPTests(TestCase):
+    """
+    L{wireModule._plainTCP}: which transports L{StreamWire} looks into.
+    """
+
+    serverWire = PeerNameTests.serverWire
+
+    @defer.inlineCallbacks
+    def test_tcpServer(self):
+        """
+        Twisted's TCP server connection is plain TCP until it starts TLS;
+        what its type has is found out once.
+        """
+        wire, client, receiver = yield self.serverWire()
+        transport = wire.transport
+        self.assertTrue(wireModule._plainTCP(transport))
+        self.assertIs(wireModule._TCP_TYPES[tcp.Server], True)
+        self.assertTrue(wire._flags & wireModule._PLAIN)
+        transport.TLS = True
+        try:
+            self.assertFalse(wireModule._plainTCP(transport))
+        finally:
+            del transport.TLS
+        wire.loseConnection()
+        yield receiver.lost
+
+    def test_otherTransports(self):
+        """
+        Other transports are not, nor is a TCP connection's subclass
+        without the attributes looked into.
+        """
+        self.assertFalse(wireModule._plainTCP(StringTransport()))
+
+        class Odd(tcp.Server):
+            def __init__(self) -> None:
+                pass  # no _tempDataLen
+
+        self.assertFalse(wireModule._plainTCP(Odd()))
+        self.assertIs(wireModule._TCP_TYPES[Odd], False)

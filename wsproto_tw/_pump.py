@@ -45,6 +45,7 @@ from wsproto_tw.errors import ConnectionClosed
 from wsproto_tw.flow import InboundFlow, OutboundFlow, PauseReason
 from wsproto_tw.interfaces import IStreamingWebSocketApplication
 from wsproto_tw.logs import FastLogger
+from wsproto_tw.wire import addressName
 
 __all__ = ["Pump"]
 
@@ -631,26 +632,20 @@ class Pump(PeerSource):
         address = getattr(self._conn, "_peer", None)
         if address is None or isinstance(address, PeerSource):
             return _peer(self.wire)
-        return _addressName(address)
+        return addressName(address)
 
 
 def _peer(wire: Any) -> str:
     """
-    @return: the peer's address as C{host:port}, a socket path, or C{?}.
+    @return: the peer's address as C{host:port}, a socket path, or C{?}:
+        the wire's C{peerName()} if it has one, else what
+        L{wsproto_tw.wire.addressName} makes of its C{getPeer()}.
     """
     try:
+        peerName = getattr(wire, "peerName", None)
+        if peerName is not None:
+            return peerName()
         address = wire.getPeer()
     except Exception:
         return "?"
-    return _addressName(address)
-
-
-def _addressName(address: Any) -> str:
-    """
-    @return: an address as C{host:port}, a socket path, or its C{str}.
-    """
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    if host is not None:
-        return f"{host}:{port}"
-    return getattr(address, "name", None) or str(address)
+    return addressName(address)

@@ -20,6 +20,8 @@ default.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from string import Formatter
 from time import time
 from typing import IO, Any
 
@@ -117,6 +119,65 @@ class FastLogger(Logger):
 # The time stamp of the last second formatted: (whole second, text).
 _lastStamp: list = [None, ""]
 
+# Formats made into functions (see _compiled), by format string; False
+# for one that is left to str.format_map. Bounded: formats past the first
+# few hundred are not kept.
+_COMPILED: dict[str, Callable[[dict], str] | bool] = {}
+_MAX_COMPILED = 256
+
+
+def _compiled(format: str) -> Callable[[dict], str] | bool:
+    """
+    @return: a function of an event that gives what C{format.format_map}
+        of it gives, or C{False} if C{format} is left to C{format_map}.
+    """
+    made = _COMPILED.get(format)
+    if made is None:
+        made = _compile(format)
+        if len(_COMPILED) < _MAX_COMPILED:
+            _COMPILED[format] = made
+    return made
+
+
+def _compile(format: str) -> Callable[[dict], str] | bool:
+    """
+    Make C{format} into an f-string over the event's fields:
+    C{str.format_map} parses a format anew each time, an f-string's code
+    is made once. Only formats whose replacement fields are plain names
+    (no index, attribute or position), with any conversion and a format
+    spec without nested fields, are made so; none of the format's text
+    goes into the code (its parts are the function's constants).
+
+    @return: the function, or C{False}.
+    """
+    try:
+        parsed = list(Formatter().parse(format))
+    except ValueError:
+        return False
+    code = []
+    constants: dict[str, str] = {}
+    for literal, name, spec, conversion in parsed:
+        if literal:
+            constants[f"_c{len(constants)}"] = literal
+            code.append(f"{{_c{len(constants) - 1}}}")
+        if name is None:
+            continue
+        if not name.isidentifier() or not name.isascii() or conversion not in (None, "r", "s", "a"):
+            return False
+        if spec and ("{" in spec or "}" in spec):
+            return False
+        constants[f"_c{len(constants)}"] = name
+        field = f"e[_c{len(constants) - 1}]"
+        if conversion:
+            field += f"!{conversion}"
+        if spec:
+            constants[f"_c{len(constants)}"] = spec
+            field += f":{{_c{len(constants) - 1}}}"
+        code.append(f"{{{field}}}")
+    defaults = "".join(f", {name}={name}" for name in constants)
+    made = eval(f'lambda e{defaults}: f"{"".join(code)}"', {}, constants)
+    return made  # type: ignore[no-any-return]
+
 
 def formatClassicText(event: dict) -> str | None:
     """
@@ -132,8 +193,11 @@ def formatClassicText(event: dict) -> str | None:
     format = event.get("log_format")
     if type(format) is not str or "log_failure" in event or "log_flattened" in event or "()" in format:
         return formatEventAsClassicLogText(event)
+    made = _COMPILED.get(format)
+    if made is None:
+        made = _compiled(format)
     try:
-        text = format.format_map(event)
+        text = made(event) if made else format.format_map(event)
     except Exception:
         return formatEventAsClassicLogText(event)
     if not text:

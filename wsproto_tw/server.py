@@ -238,10 +238,9 @@ class WebSocketServerFactory(Factory):
         @return: the L{StreamWire} of a new L{WebSocketConnection}, which
             is in L{connections} until it is gone.
         """
-        connection = self.buildConnection()
-        wire = StreamWire(connection)
-        wire.factory = self
-        return wire
+        # The wire's factory is its connection's, which buildConnection
+        # set: nothing to set on the wire.
+        return StreamWire(self.buildConnection())
 
     def buildConnection(self, streamRequest: Any = None) -> WebSocketConnection:
         """

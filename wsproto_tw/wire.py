@@ -65,10 +65,30 @@ def _plainTCP(transport: Any) -> bool:
     @return: whether C{transport} is Twisted's own TCP connection without
         TLS, the transport whose write buffer L{StreamWire} looks into.
     """
+    # What the transport's type has is found out once per type (on its
+    # first transport: some of the attributes are set by its __init__).
+    known = _TCP_TYPES.get(type(transport))
+    if known is None:
+        known = _hasTCPAttributes(transport)
+        if len(_TCP_TYPES) < _MAX_TCP_TYPES:
+            _TCP_TYPES[type(transport)] = known
+    return known and not transport.TLS
+
+
+# Transport types, and whether they are Twisted's TCP connection with the
+# attributes StreamWire looks into (a few types; bounded all the same).
+_TCP_TYPES: dict[type, bool] = {}
+_MAX_TCP_TYPES = 64
+
+
+def _hasTCPAttributes(transport: Any) -> bool:
+    """
+    @return: whether C{transport} is Twisted's own TCP connection, with the
+        attributes of its write buffer and state that L{StreamWire} reads.
+    """
     return (
         isinstance(transport, tcp.Connection)
         and hasattr(transport, "TLS")
-        and not transport.TLS
         and hasattr(transport, "_tempDataLen")
         and hasattr(transport, "dataBuffer")
         and hasattr(transport, "offset")
@@ -422,6 +442,20 @@ class StreamWire(Protocol, PeerSource):
     def getPeer(self) -> Any:
         return self.transport.getPeer()
 
+    def peerName(self) -> str:
+        """
+        The peer's address as the log lines show it: C{host:port} of
+        L{getPeer}, a socket path, or its C{str}. Twisted's own TCP server
+        connection keeps the address it makes its L{getPeer} of, a
+        C{(host, port, ...)} tuple: the name is made from that, without an
+        address object.
+        """
+        transport = self.transport
+        if type(transport) is tcp.Server:
+            client = transport.client
+            return f"{client[0]}:{client[1]}"
+        return addressName(transport.getPeer())
+
     def peer_address(self) -> Any:
         """
         The peer's address, for the server core (L{PeerSource}): asked
@@ -431,3 +465,14 @@ class StreamWire(Protocol, PeerSource):
 
     def getHost(self) -> Any:
         return self.transport.getHost()
+
+
+def addressName(address: Any) -> str:
+    """
+    @return: an address as C{host:port}, a socket path, or its C{str}.
+    """
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is not None:
+        return f"{host}:{port}"
+    return getattr(address, "name", None) or str(address)

@@ -223,6 +223,19 @@ class TargetFormTests(ServerTestMixin, SynchronousTestCase):
         request = HandshakeRequest("GET", "*?x", (1, 1), (("Host", "other"),))
         self.assertEqual((request.path, request.query, request.host), ("*", "x", "other"))
 
+    def test_originFormPath(self) -> None:
+        """
+        The path of a target in origin-form is what L{parse_target} (or,
+        for one it refuses, the part before C{?}) makes of it: everything
+        before the first C{?}, whatever follows.
+        """
+        from wsproto_tw.core.handshake import _target_parts
+
+        for target in ("/", "/chat", "/a?b", "/a?b?c", "/?", "//x/y?z", "/a#f", "/a?b#f", "/a#f?b", "/\xe9?\xff"):
+            request = HandshakeRequest("GET", target, (1, 1), (("Host", "h"),))
+            self.assertEqual(request.path, _target_parts(target)[0], target)
+            self.assertEqual(request.path, target.split("?")[0], target)
+
 
 class EarlyGarbageTests(ServerTestMixin, SynchronousTestCase):
     """

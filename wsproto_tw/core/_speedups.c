@@ -22,6 +22,16 @@
  *     is exported: nothing may move or hand it over (append, reserve and
  *     build raise BufferError), as for a bytearray.
  *
+ * parse_upgrade_request(head, max_headers, shared_values, shared_pairs)
+ *     The usual WebSocket opening request, parsed and checked at once: the
+ *     fast path of wsproto_tw.core.handshake.read_request. It returns what
+ *     parse_request and validate_request (wsproto_tw.core.handshake, the
+ *     reference) would make of the head, or None whenever the head is
+ *     anything but the common case they accept: then the reference code
+ *     parses it, and says what is wrong. It only ever accepts what the
+ *     reference accepts; tests/core/test_requestspeedups.py checks that on
+ *     exact bytes.
+ *
  * The pure-Python fallbacks in wsproto_tw.core.frames compute the same
  * results; tests/core/test_speedups.py checks that they agree.
  */
@@ -492,17 +502,446 @@ static PyTypeObject BytesBuilder_Type = {
     .tp_new = PyType_GenericNew,
 };
 
+
+/* -- the opening request -------------------------------------------------- */
+
+/* RFC 9110 §5.6.2: tchar. */
+static unsigned char is_tchar[256];
+/* RFC 4648 §4: the base64 alphabet. */
+static unsigned char is_b64[256];
+
+static PyObject *str_GET;
+static PyObject *key_host, *key_upgrade, *key_connection, *key_sec_key, *key_sec_version;
+static PyObject *key_transfer_encoding, *key_content_length;
+
+/* Header lines longer than this, and names longer than this, are left to
+ * the reference code (as _MAX_SHARED_LINE and _MAX_SHARED_PAIRS there). */
+#define MAX_NAME 128
+#define MAX_SHARED_LINE 256
+#define MAX_SHARED_PAIRS 1024
+
+static int
+init_request_tables(void)
+{
+    const char *tchars = "!#$%&'*+-.^_`|~";
+    for (int c = '0'; c <= '9'; c++) {
+        is_tchar[c] = is_b64[c] = 1;
+    }
+    for (int c = 'a'; c <= 'z'; c++) {
+        is_tchar[c] = is_b64[c] = 1;
+        is_tchar[c - 32] = is_b64[c - 32] = 1;
+    }
+    for (const char *t = tchars; *t; t++) {
+        is_tchar[(unsigned char)*t] = 1;
+    }
+    is_b64['+'] = is_b64['/'] = 1;
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return -1
+    INTERN(str_GET, "GET");
+    INTERN(key_host, "host");
+    INTERN(key_upgrade, "upgrade");
+    INTERN(key_connection, "connection");
+    INTERN(key_sec_key, "sec-websocket-key");
+    INTERN(key_sec_version, "sec-websocket-version");
+    INTERN(key_transfer_encoding, "transfer-encoding");
+    INTERN(key_content_length, "content-length");
+#undef INTERN
+    return 0;
+}
+
+static int
+ascii_lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/*
+ * Whether the comma-separated list s[0:n] (RFC 9110 §5.6.1) has an element
+ * that is token (lower-case ASCII), in any case, once its spaces and tabs
+ * are trimmed.
+ */
+static int
+has_token(const unsigned char *s, Py_ssize_t n, const char *token)
+{
+    Py_ssize_t tlen = (Py_ssize_t)strlen(token);
+    Py_ssize_t i = 0;
+    while (i <= n) {
+        Py_ssize_t start = i;
+        while (i < n && s[i] != ',') {
+            i++;
+        }
+        Py_ssize_t a = start, b = i;
+        while (a < b && (s[a] == ' ' || s[a] == '\t')) {
+            a++;
+        }
+        while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t')) {
+            b--;
+        }
+        if (b - a == tlen) {
+            Py_ssize_t k = 0;
+            while (k < tlen && ascii_lower(s[a + k]) == token[k]) {
+                k++;
+            }
+            if (k == tlen) {
+                return 1;
+            }
+        }
+        i++; /* past the comma, or past the end */
+    }
+    return 0;
+}
+
+/* The bytes of a str made by PyUnicode_DecodeLatin1 (or interned from it). */
+static int
+latin1_view(PyObject *s, const unsigned char **data, Py_ssize_t *n)
+{
+    if (PyUnicode_READY(s) < 0) {
+        return -1;
+    }
+    if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    *data = PyUnicode_1BYTE_DATA(s);
+    *n = PyUnicode_GET_LENGTH(s);
+    return 1;
+}
+
+/*
+ * One header line, line[0:n] (without its CRLF), as ((name, value), key):
+ * from shared_pairs when the line was seen before, else parsed. Returns
+ * 1 and new references in *pair and *key, 0 if the line is not a
+ * well-formed field line (RFC 9110 §5.1, §5.5: a token, a colon, a value
+ * without CR, LF or NUL; RFC 9112 §5.2: no obsolete folding, which starts
+ * with a space), -1 on error.
+ */
+static int
+header_line(const unsigned char *line, Py_ssize_t n, PyObject *shared_values, PyObject *shared_pairs,
+            PyObject **pair, PyObject **key)
+{
+    Py_ssize_t colon = 0;
+    while (colon < n && is_tchar[line[colon]]) {
+        colon++;
+    }
+    if (colon == 0 || colon >= n || line[colon] != ':' || colon > MAX_NAME) {
+        return 0;
+    }
+    for (Py_ssize_t i = colon + 1; i < n; i++) {
+        if (line[i] == '\r' || line[i] == '\n' || line[i] == '\0') {
+            return 0;
+        }
+    }
+    PyObject *lineBytes = PyBytes_FromStringAndSize((const char *)line, n);
+    if (lineBytes == NULL) {
+        return -1;
+    }
+    PyObject *known = PyDict_GetItemWithError(shared_pairs, lineBytes); /* borrowed */
+    if (known != NULL) {
+        if (!PyTuple_CheckExact(known) || PyTuple_GET_SIZE(known) != 2) {
+            Py_DECREF(lineBytes);
+            PyErr_SetString(PyExc_TypeError, "shared pairs must map lines to (pair, key)");
+            return -1;
+        }
+        *pair = Py_NewRef(PyTuple_GET_ITEM(known, 0));
+        *key = Py_NewRef(PyTuple_GET_ITEM(known, 1));
+        Py_DECREF(lineBytes);
+        return 1;
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(lineBytes);
+        return -1;
+    }
+    PyObject *name = PyUnicode_DecodeASCII((const char *)line, colon, NULL);
+    if (name == NULL) {
+        Py_DECREF(lineBytes);
+        return -1;
+    }
+    PyUnicode_InternInPlace(&name);
+    char lower[MAX_NAME];
+    int changed = 0;
+    for (Py_ssize_t i = 0; i < colon; i++) {
+        lower[i] = (char)ascii_lower(line[i]);
+        changed |= lower[i] != (char)line[i];
+    }
+    PyObject *lowered;
+    if (changed) {
+        lowered = PyUnicode_DecodeASCII(lower, colon, NULL);
+        if (lowered == NULL) {
+            Py_DECREF(name);
+            Py_DECREF(lineBytes);
+            return -1;
+        }
+        PyUnicode_InternInPlace(&lowered);
+    }
+    else {
+        lowered = Py_NewRef(name);
+    }
+    /* RFC 9110 §5.5: leading and trailing whitespace is not the value. */
+    Py_ssize_t a = colon + 1, b = n;
+    while (a < b && (line[a] == ' ' || line[a] == '\t')) {
+        a++;
+    }
+    while (b > a && (line[b - 1] == ' ' || line[b - 1] == '\t')) {
+        b--;
+    }
+    PyObject *value = PyUnicode_DecodeLatin1((const char *)line + a, b - a, NULL);
+    PyObject *made = NULL;
+    int shared = 0;
+    if (value != NULL) {
+        shared = PySet_Contains(shared_values, lowered);
+    }
+    if (value != NULL && shared >= 0) {
+        if (shared) {
+            PyUnicode_InternInPlace(&value);
+        }
+        made = PyTuple_Pack(2, name, value);
+    }
+    Py_DECREF(name);
+    Py_XDECREF(value);
+    if (made == NULL) {
+        Py_DECREF(lowered);
+        Py_DECREF(lineBytes);
+        return -1;
+    }
+    if (shared && n <= MAX_SHARED_LINE && PyDict_GET_SIZE(shared_pairs) < MAX_SHARED_PAIRS) {
+        PyObject *entry = PyTuple_Pack(2, made, lowered);
+        if (entry == NULL || PyDict_SetItem(shared_pairs, lineBytes, entry) < 0) {
+            Py_XDECREF(entry);
+            Py_DECREF(made);
+            Py_DECREF(lowered);
+            Py_DECREF(lineBytes);
+            return -1;
+        }
+        Py_DECREF(entry);
+    }
+    Py_DECREF(lineBytes);
+    *pair = made;
+    *key = lowered;
+    return 1;
+}
+
+PyDoc_STRVAR(parse_upgrade_request_doc,
+"parse_upgrade_request(head, max_headers, shared_values, shared_pairs)\n\n"
+"Parse and check the usual opening request head (without its blank line):\n"
+"GET of an origin-form target in HTTP/1.1, Host, Upgrade: websocket,\n"
+"Connection: upgrade, a Sec-WebSocket-Key of 16 bytes in base64 and\n"
+"Sec-WebSocket-Version: 13, each on one line, and no body (RFC 6455\n"
+"section 4.2.1, RFC 9112). Return (method, target, headers, index, key) as\n"
+"wsproto_tw.core.handshake.parse_request and validate_request make them,\n"
+"or None for any other head, valid or not: those are left to them.\n"
+"shared_values is the set of lower-case names whose values are interned;\n"
+"shared_pairs, the dict of header lines to ((name, value), key) that\n"
+"parse_request shares.");
+
+static PyObject *
+parse_upgrade_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "parse_upgrade_request() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *head = args[0];
+    Py_ssize_t max_headers = PyLong_AsSsize_t(args[1]);
+    if (max_headers == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *shared_values = args[2], *shared_pairs = args[3];
+    if (!PyBytes_Check(head)) {
+        PyErr_SetString(PyExc_TypeError, "head must be bytes");
+        return NULL;
+    }
+    if (!PyAnySet_Check(shared_values) || !PyDict_Check(shared_pairs)) {
+        PyErr_SetString(PyExc_TypeError, "shared_values must be a set and shared_pairs a dict");
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(head);
+    Py_ssize_t n = PyBytes_GET_SIZE(head);
+
+    /* RFC 9112 §2.2: every line ends with CRLF; a CR or LF elsewhere is
+     * left to the reference code, as is an empty line. */
+    Py_ssize_t lines = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] == '\r') {
+            if (i + 1 >= n || p[i + 1] != '\n') {
+                Py_RETURN_NONE;
+            }
+            i++;
+            lines++;
+        }
+        else if (p[i] == '\n') {
+            Py_RETURN_NONE;
+        }
+    }
+    if (lines - 1 > max_headers) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *cr = memchr(p, '\r', (size_t)n);
+    Py_ssize_t first = cr == NULL ? n : cr - p;
+
+    /* RFC 9112 §3: "GET" SP origin-form SP "HTTP/1.1"; RFC 9112 §3.2: no
+     * control character, space or fragment in the target. */
+    static const char version[] = " HTTP/1.1";
+    const Py_ssize_t vlen = (Py_ssize_t)sizeof(version) - 1;
+    if (first < 4 + 1 + vlen || memcmp(p, "GET /", 5) != 0 ||
+        memcmp(p + first - vlen, version, (size_t)vlen) != 0) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *target = p + 4;
+    Py_ssize_t target_len = first - vlen - 4;
+    for (Py_ssize_t i = 0; i < target_len; i++) {
+        unsigned char c = target[i];
+        if (c <= 0x20 || c == 0x7f || c == '#') {
+            Py_RETURN_NONE;
+        }
+    }
+
+    PyObject *headers = PyTuple_New(lines - 1);
+    PyObject *index = PyDict_New();
+    PyObject *targetStr = NULL;
+    if (headers == NULL || index == NULL) {
+        goto error;
+    }
+    int seen_host = 0, seen_upgrade = 0, seen_connection = 0, seen_key = 0, seen_version = 0;
+    Py_ssize_t count = 0;
+    Py_ssize_t pos = first + 2;
+    while (pos < n + 2 && count < lines - 1) {
+        const unsigned char *line = p + pos;
+        const unsigned char *end = memchr(line, '\r', (size_t)(n - pos));
+        Py_ssize_t len = end == NULL ? n - pos : end - line;
+        PyObject *pair, *key;
+        int ok = header_line(line, len, shared_values, shared_pairs, &pair, &key);
+        if (ok < 0) {
+            goto error;
+        }
+        if (ok == 0) {
+            goto decline;
+        }
+        PyTuple_SET_ITEM(headers, count, pair); /* steals pair */
+        count++;
+        PyObject *value = PyTuple_GET_ITEM(pair, 1);
+        if (key == key_host) {
+            seen_host++;
+        }
+        else if (key == key_upgrade) {
+            seen_upgrade++;
+        }
+        else if (key == key_connection) {
+            seen_connection++;
+        }
+        else if (key == key_sec_key) {
+            seen_key++;
+        }
+        else if (key == key_sec_version) {
+            seen_version++;
+        }
+        else if (key == key_transfer_encoding || key == key_content_length) {
+            Py_DECREF(key);
+            goto decline; /* RFC 9112 §6.3: a body, maybe */
+        }
+        /* RFC 9110 §5.3: repeated fields combine with ", ". */
+        PyObject *before = PyDict_GetItemWithError(index, key); /* borrowed */
+        int set;
+        if (before != NULL) {
+            PyObject *combined = PyUnicode_FromFormat("%U, %U", before, value);
+            set = combined == NULL ? -1 : PyDict_SetItem(index, key, combined);
+            Py_XDECREF(combined);
+        }
+        else {
+            set = PyErr_Occurred() ? -1 : PyDict_SetItem(index, key, value);
+        }
+        Py_DECREF(key);
+        if (set < 0) {
+            goto error;
+        }
+        pos += len + 2;
+    }
+    if (count != lines - 1) {
+        goto decline;
+    }
+    /* RFC 6455 §4.2.1, each of these on one line (RFC 9112 §3.2, RFC 6455
+     * §11.3.1, §11.3.5): the rest is left to the reference code. */
+    if (seen_host != 1 || seen_upgrade != 1 || seen_connection != 1 || seen_key != 1 || seen_version != 1) {
+        goto decline;
+    }
+    const unsigned char *v;
+    Py_ssize_t vn;
+    int r;
+    /* Host: not empty. */
+    if ((r = latin1_view(PyDict_GetItem(index, key_host), &v, &vn)) <= 0) {
+        goto decline_or_error;
+    }
+    if (vn == 0) {
+        goto decline;
+    }
+    /* Upgrade: websocket; Connection: upgrade (case-insensitive tokens). */
+    if ((r = latin1_view(PyDict_GetItem(index, key_upgrade), &v, &vn)) <= 0) {
+        goto decline_or_error;
+    }
+    if (!has_token(v, vn, "websocket")) {
+        goto decline;
+    }
+    if ((r = latin1_view(PyDict_GetItem(index, key_connection), &v, &vn)) <= 0) {
+        goto decline_or_error;
+    }
+    if (!has_token(v, vn, "upgrade")) {
+        goto decline;
+    }
+    /* Sec-WebSocket-Version: 13. */
+    if ((r = latin1_view(PyDict_GetItem(index, key_sec_version), &v, &vn)) <= 0) {
+        goto decline_or_error;
+    }
+    if (vn != 2 || v[0] != '1' || v[1] != '3') {
+        goto decline;
+    }
+    /* Sec-WebSocket-Key: 16 bytes in base64 (RFC 4648 §4), so 22 digits
+     * and "==". */
+    PyObject *wskey = PyDict_GetItem(index, key_sec_key);
+    if ((r = latin1_view(wskey, &v, &vn)) <= 0) {
+        goto decline_or_error;
+    }
+    if (vn != 24 || v[22] != '=' || v[23] != '=') {
+        goto decline;
+    }
+    for (Py_ssize_t i = 0; i < 22; i++) {
+        if (!is_b64[v[i]]) {
+            goto decline;
+        }
+    }
+    targetStr = PyUnicode_DecodeLatin1((const char *)target, target_len, NULL);
+    if (targetStr == NULL) {
+        goto error;
+    }
+    PyObject *result = PyTuple_Pack(5, str_GET, targetStr, headers, index, wskey);
+    Py_DECREF(targetStr);
+    Py_DECREF(headers);
+    Py_DECREF(index);
+    return result;
+
+decline_or_error:
+    if (r < 0) {
+        goto error;
+    }
+decline:
+    Py_XDECREF(headers);
+    Py_XDECREF(index);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(headers);
+    Py_XDECREF(index);
+    return NULL;
+}
+
 /* -- the module ----------------------------------------------------------- */
 
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
+    {"parse_upgrade_request", (PyCFunction)(void (*)(void))parse_upgrade_request, METH_FASTCALL,
+     parse_upgrade_request_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     "wsproto_tw.core._speedups",
-    "Optional C accelerator for wsproto_tw.core (masking, joining).",
+    "Optional C accelerator for wsproto_tw.core (masking, joining, the opening request).",
     0,
     speedups_methods,
 };
@@ -510,7 +949,7 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&BytesBuilder_Type) < 0) {
+    if (PyType_Ready(&BytesBuilder_Type) < 0 || init_request_tables() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);

@@ -70,9 +70,8 @@ from wsproto_tw.core.handshake import (
     build_stream_request_fields,
     check_request_start,
     check_response_start,
-    parse_request,
     parse_response,
-    validate_request,
+    read_request,
     validate_response,
     validate_stream_request,
     validate_stream_response,
@@ -1270,8 +1269,7 @@ class ServerConnection(Connection):
                 return
             # The request gets what the transport layer gave, a PeerSource
             # still unasked if it was one.
-            request = parse_request(head, config.max_headers, self._peer)
-            key = validate_request(request, config.allowed_origins)
+            request, key = read_request(head, config.max_headers, self._peer, config.allowed_origins)
         subprotocol = None
         if config.subprotocols:
             offered = request.subprotocols

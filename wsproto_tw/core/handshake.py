@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -219,7 +220,13 @@ class HandshakeRequest:
 
     @property
     def path(self) -> str:
-        return _target_parts(self.target)[0]
+        target = self.target
+        if target[:1] == "/":
+            # Origin-form (RFC 9112 §3.2.1), what _target_parts makes of
+            # it (with a fragment or without), at once: each log line
+            # about the connection reads it.
+            return target.partition("?")[0]
+        return _target_parts(target)[0]
 
     @property
     def query(self) -> str:
@@ -272,9 +279,32 @@ class HandshakeRequest:
         return authority if authority is not None else self.get("host")
 
 
+# The slots' own descriptors, for _made_request.
+_SET_FIELDS = tuple(
+    HandshakeRequest.__dict__[name].__set__ for name in ("method", "target", "http_version", "headers", "peer", "_index")
+)
 # Read through a L{PeerSource} (the frozen dataclass's own __init__ and
 # replace() go through the same property).
 HandshakeRequest.peer = _resolving_peer(HandshakeRequest.peer)  # type: ignore[method-assign,assignment]
+
+
+def _made_request(
+    method: str, target: str, headers: tuple[tuple[str, str], ...], peer: object, index: dict[str, str]
+) -> HandshakeRequest:
+    """
+    C{HandshakeRequest(method, target, (1, 1), headers, peer, index)},
+    made without the frozen dataclass's C{__init__} (a call per field, and
+    C{__post_init__}): each slot set once through its own descriptor.
+    """
+    request = object.__new__(HandshakeRequest)
+    set_method, set_target, set_version, set_headers, set_peer, set_index = _SET_FIELDS
+    set_method(request, method)
+    set_target(request, target)
+    set_version(request, _HTTP_11)
+    set_headers(request, headers)
+    set_peer(request, peer)
+    set_index(request, index)
+    return request
 
 
 # Header names as received, decoded and interned, and their lower-case
@@ -530,6 +560,53 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
     )
 
 
+# The usual opening request, parsed and checked in C (see read_request).
+_parse_upgrade_request = None
+if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+    try:
+        from wsproto_tw.core._speedups import parse_upgrade_request as _parse_upgrade_request
+    except ImportError:
+        pass
+
+
+def read_request(
+    head: bytes, max_headers: int, peer: object, allowed_origins: frozenset[str] | None
+) -> tuple[HandshakeRequest, str]:
+    """
+    L{parse_request} and then L{validate_request}: parse a request head
+    (everything before the blank line) and check it against RFC 6455
+    §4.2.1. The usual request is parsed and checked at once by the C
+    accelerator when it is there; it leaves every other head, valid or
+    not, to those two, which say what is wrong.
+
+    @param peer: the peer's address, for L{HandshakeRequest.peer}.
+    @param allowed_origins: the origins allowed, or L{None} for any.
+    @return: the request and its C{Sec-WebSocket-Key}.
+    @raise HandshakeFailed: with the status to answer.
+    """
+    if _parse_upgrade_request is not None:
+        parsed = _parse_upgrade_request(head, max_headers, _SHARED_VALUES, _SHARED_PAIRS)
+        if parsed is not None:
+            method, target, headers, index, key = parsed
+            if allowed_origins is not None:
+                _check_origin(index.get("origin"), allowed_origins)
+            return _made_request(method, target, headers, peer, index), key
+    request = parse_request(head, max_headers, peer)
+    return request, validate_request(request, allowed_origins)
+
+
+def _check_origin(origin: str | None, allowed_origins: frozenset[str]) -> None:
+    """
+    @param origin: the request's C{Origin}, or L{None}.
+    @raise ForbiddenOrigin: it is not one of C{allowed_origins}.
+    """
+    # Browsers always send Origin (RFC 6455 §4.1 item 8); a request
+    # without one comes from a non-browser client, which the check can't
+    # protect against anyway.
+    if origin is not None and origin.strip().lower() not in allowed_origins:
+        raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
+
+
 def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] | None) -> str:
     """
     Check a request against RFC 6455 §4.2.1.
@@ -594,12 +671,7 @@ def validate_request(request: HandshakeRequest, allowed_origins: frozenset[str] 
     if version.strip() != "13":
         raise UpgradeRequired(f"unsupported websocket version {version.strip()}; this server speaks 13")
     if allowed_origins is not None:
-        origin = index.get("origin")
-        # Browsers always send Origin (RFC 6455 §4.1 item 8); a request
-        # without one comes from a non-browser client, which the check can't
-        # protect against anyway.
-        if origin is not None and origin.strip().lower() not in allowed_origins:
-            raise ForbiddenOrigin(f"origin {origin.strip()} is not allowed")
+        _check_origin(index.get("origin"), allowed_origins)
     return key.strip()
 
 
