@@ -488,6 +488,17 @@ class Connection(Keepalive):
             self._events = _NOTHING  # type: ignore[assignment]
         return event
 
+    def has_unread(self) -> bool:
+        """
+        @return: whether events or received bytes wait to be read: if not,
+            L{next_event} returns L{None} until more bytes are received, and
+            a caller that holds back what it sends until the events are
+            read may send it now. (A part of a frame's payload kept as it
+            came is not counted: L{True} is a hint, L{False} is exact only
+            between frames.)
+        """
+        return bool(self._events) or bool(self._reader.buffer)
+
     def data_to_send(self) -> bytes:
         """
         @return: the bytes to write to the transport since the last call.
