@@ -468,6 +468,50 @@ class MessageTests(SynchronousTestCase):
         protocol.connection.sendBinary(b"\x01")
         self.assertEqual(transport.value(), b"\x81\x03h\xc3\xa9\x82\x01\x01")
 
+    def test_loneAnswerBeforeParsingOn(self):
+        """
+        What the application sends in answer to a message that came alone
+        (nothing else received after it) is written as soon as its callback
+        returns: before the core is asked for the next event.
+        """
+        _, protocol, transport, app, _ = opened()
+        app.messageResult = lambda: protocol.connection.sendText("echo")
+        nextEvent = ServerConnection.next_event
+        seen = []
+
+        def recordingNextEvent(core):
+            seen.append(transport.value())
+            return nextEvent(core)
+
+        self.patch(ServerConnection, "next_event", recordingNextEvent)
+        protocol.dataReceived(clientFrame(0x1, b"hi"))
+        self.assertEqual(app.calls[-1], ("text", "hi"))
+        self.assertEqual(seen, [b"", b"\x81\x04echo"])
+        self.assertEqual(transport.value(), b"\x81\x04echo")
+
+    def test_answersToOneReadInOneWrite(self):
+        """
+        The answers to messages received in one read are written together,
+        once the last of them is delivered: one write to the transport.
+        """
+        _, protocol, transport, app, _ = opened()
+        app.messageResult = lambda: protocol.connection.sendText("echo")
+        writes = []
+        write, writeSequence = transport.write, transport.writeSequence
+
+        def countingWrite(data):
+            writes.append(data)
+            write(data)
+
+        def countingWriteSequence(pieces):
+            writes.append(b"".join(pieces))
+            writeSequence(pieces)
+
+        transport.write, transport.writeSequence = countingWrite, countingWriteSequence
+        protocol.dataReceived(clientFrame(0x1, b"a") + clientFrame(0x2, b"b") + clientFrame(0x1, b"c"))
+        self.assertEqual(app.kinds()[-3:], ["text", "binary", "text"])
+        self.assertEqual(writes, [b"\x81\x04echo" * 3])
+
     def test_pingPong(self):
         """
         A ping is answered with a pong automatically and shown to the

@@ -412,7 +412,8 @@ class Pump(PeerSource):
 
     def _deliverEvents(self) -> None:
         app = self._app
-        nextEvent = self._conn.next_event
+        conn = self._conn
+        nextEvent = conn.next_event
         while True:
             # While reading is paused, what was received waits in the core
             # (a callback may have made the flow object meanwhile).
@@ -427,10 +428,14 @@ class Pump(PeerSource):
                 result = app.textMessageReceived(event.text)
                 if result is not None:
                     self._pending(result, len(event.text))
+                if not conn.has_unread():
+                    self._sendAnswers()
             elif kind is BinaryMessage:
                 result = app.binaryMessageReceived(event.data)
                 if result is not None:
                     self._pending(result, len(event.data))
+                if not conn.has_unread():
+                    self._sendAnswers()
             elif kind is MessageData:
                 result = app.messageDataReceived(event.data)
                 if result is not None:
@@ -458,6 +463,21 @@ class Pump(PeerSource):
                 self._logFailure(event)
             elif kind is CloseReceived:
                 pass  # wireLost reports the close
+
+    def _sendAnswers(self) -> None:
+        """
+        Write what the application queued while the message read last was
+        delivered, without waiting for the end of the delivery: nothing
+        else was received to answer in the same write, and the answer to a
+        message that came alone goes out before the pump parses on, looks
+        at deadlines or returns to the reactor (its latency). The caller's
+        L{_flush} does the rest (closing, the timer).
+        """
+        pieces = self._conn.data_to_send_pieces()
+        if len(pieces) == 1 and self._outflow is None:
+            self.wire.write(pieces[0])
+        elif pieces:
+            self._write(pieces)
 
     def _logFailure(self, event: ConnectionFailed) -> None:
         error = event.error

@@ -194,6 +194,43 @@ class LazyEventTests(SynchronousTestCase):
     out in order with what the core sends.
     """
 
+    def test_wholeMessageEvents(self):
+        """
+        A message received whole comes out as the same event the event
+        class makes: of that very class, equal, with the same hash and
+        repr, and frozen.
+        """
+        from dataclasses import FrozenInstanceError
+
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.TEXT, "h\u00e9".encode()) + clientFrame(Opcode.BINARY, b"\x00"), now=1.0)
+        text, binary = server.next_event(), server.next_event()
+        for event, expected in [(text, TextMessage("h\u00e9")), (binary, BinaryMessage(b"\x00"))]:
+            self.assertIs(type(event), type(expected))
+            self.assertEqual(event, expected)
+            self.assertEqual(hash(event), hash(expected))
+            self.assertEqual(repr(event), repr(expected))
+        self.assertRaises(FrozenInstanceError, setattr, text, "text", "x")
+        self.assertRaises(FrozenInstanceError, setattr, binary, "data", b"x")
+
+    def test_hasUnread(self):
+        """
+        has_unread says whether received bytes or events wait to be read:
+        after a read of two messages, until the second is taken; after a
+        read that ends inside a frame's header, until more arrives.
+        """
+        server = openedServer()
+        self.assertFalse(server.has_unread())
+        server.receive_data(clientFrame(Opcode.TEXT, b"one") + clientFrame(Opcode.TEXT, b"two"), now=1.0)
+        self.assertTrue(server.has_unread())
+        self.assertEqual(server.next_event(), TextMessage("one"))
+        self.assertTrue(server.has_unread())
+        self.assertEqual(server.next_event(), TextMessage("two"))
+        self.assertFalse(server.has_unread())
+        server.receive_data(clientFrame(Opcode.TEXT, b"three")[:3], now=1.0)
+        self.assertIsNone(server.next_event())
+        self.assertTrue(server.has_unread())
+
     def test_sendBeforeLaterViolation(self):
         """
         What the application sends between two events goes out before the

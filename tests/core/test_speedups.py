@@ -579,3 +579,129 @@ class HugePageAdviceTests(SynchronousTestCase):
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=60)
         self.assertEqual(out.stdout.strip(), "False", out.stderr)
+
+
+def _frame(rng: random.Random, masked: bool) -> bytes:
+    """
+    One random frame, valid or not: data or control opcodes, reserved bits
+    and opcodes now and then, lengths in each of the three forms, masked or
+    not as asked (the wrong way now and then).
+    """
+    b0 = rng.choice([0x81, 0x82, 0x80, 0x01, 0x02, 0x00, 0x89, 0x8A, 0x88, 0xC1, 0xA1, 0x83, 0x8B])
+    length = rng.choice([0, 1, 7, 32, 125, 126, 300, 65535, 65536, 70000])
+    if rng.random() < 0.05:
+        masked = not masked
+    if length < 126:
+        head = bytes([b0, (0x80 if masked else 0) | length])
+    elif length < 65536:
+        head = bytes([b0, (0x80 if masked else 0) | 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([b0, (0x80 if masked else 0) | 127]) + length.to_bytes(8, "big")
+    key = rng.randbytes(4) if masked else b""
+    return head + key + rng.randbytes(length)
+
+
+class ReadFrameTests(SynchronousTestCase):
+    """
+    L{_speedups.read_frame}, the whole-frame read of
+    L{frames.FrameReader.read_piece}.
+    """
+
+    def setUp(self) -> None:
+        if not NO_SPEEDUPS:
+            _requireBuilt(self)
+
+    def test_selected(self) -> None:
+        """
+        L{frames.FrameReader} reads whole frames with the C function unless
+        C{WSPROTO_TW_NO_SPEEDUPS} is set or the extension is missing.
+        """
+        if NO_SPEEDUPS or _speedups is None:
+            self.assertIsNone(frames._read_frame)
+        else:
+            self.assertIs(frames._read_frame, _speedups.read_frame)
+
+    def _read(self, stream: bytes, chunks: list[int], expectMask: bool, limit: int, rsv1: bool) -> list:
+        """
+        Feed C{stream} to a reader in C{chunks}, reading pieces after each.
+
+        @return: what came out: pieces, then the error's class and message
+            if one was raised, then what was left in the buffer.
+        """
+        reader = frames.FrameReader(expect_mask=expectMask, max_frame_size=limit, rsv1_allowed=rsv1)
+        out: list = []
+        at = 0
+        try:
+            for size in chunks + [len(stream)]:
+                reader.feed(stream[at : at + size])
+                at += size
+                while (piece := reader.read_piece()) is not None:
+                    out.append(piece)
+        except Exception as e:
+            out.append((type(e), str(e)))
+        out.append(bytes(reader.buffer))
+        return out
+
+    def test_agreesWithPython(self) -> None:
+        """
+        For random streams of frames (data and control, reserved bits and
+        opcodes, all three length forms, masked the right way or not, over
+        the size limit or not), fed whole or in random chunks, a reader
+        using the C function reads the same pieces, raises the same errors
+        and leaves the same bytes as the pure-Python reader.
+        """
+        _requireBuilt(self)
+        rng = random.Random(6455)
+        for i in range(300):
+            expectMask = rng.random() < 0.7
+            stream = b"".join(_frame(rng, expectMask) for _ in range(rng.randrange(1, 6)))
+            chunks = [rng.randrange(1, 200) for _ in range(rng.randrange(0, 6))]
+            limit = rng.choice([0, 100, 1 << 20])
+            rsv1 = rng.random() < 0.3
+            self.patch(frames, "_read_frame", _speedups.read_frame)
+            c = self._read(stream, chunks, expectMask, limit, rsv1)
+            self.patch(frames, "_read_frame", None)
+            python = self._read(stream, chunks, expectMask, limit, rsv1)
+            # (No diff of the two: they hold payloads of up to 70 kB.)
+            self.assertTrue(c == python, f"stream {i} read differently")
+
+    def test_wholeFrame(self) -> None:
+        """
+        A whole masked text frame is cut off the buffer and comes out
+        unmasked as read_piece's tuple, with the opcode from the tuple given.
+        """
+        _requireBuilt(self)
+        key = b"\x01\x02\x03\x04"
+        buffer = bytearray(b"\x81\x82" + key + _reference(b"hi", key) + b"\x89")
+        opcodes = ("c", "t", "b")
+        self.assertEqual(
+            _speedups.read_frame(buffer, 0x80, False, 0, opcodes), ("t", True, False, b"hi", True, True)
+        )
+        self.assertEqual(buffer, bytearray(b"\x89"))
+
+    def test_declined(self) -> None:
+        """
+        Fewer than two bytes give L{None}; a control frame, reserved bits,
+        a reserved opcode, the wrong masking, a frame over the limit or not
+        whole yet give C{False} and leave the buffer as it was.
+        """
+        _requireBuilt(self)
+        opcodes = ("c", "t", "b")
+        self.assertIsNone(_speedups.read_frame(bytearray(b"\x81"), 0, False, 0, opcodes))
+        self.assertIsNone(_speedups.read_frame(b"", 0, False, 0, opcodes))
+        for data, rsv1, limit in [
+            (b"\x89\x00", False, 0),  # ping
+            (b"\xc1\x00", False, 0),  # RSV1 without an extension
+            (b"\xa1\x00", True, 0),  # RSV2
+            (b"\x83\x00", False, 0),  # reserved opcode
+            (b"\x81\x80\x00\x00\x00\x00", False, 0),  # masked, to a client
+            (b"\x81\x03ab", False, 0),  # not whole
+            (b"\x81\x7e\x00", False, 0),  # its length not whole
+            (b"\x81\x03abc", False, 2),  # over the limit
+        ]:
+            buffer = bytearray(data)
+            self.assertIs(_speedups.read_frame(buffer, 0, rsv1, limit, opcodes), False, data)
+            self.assertEqual(buffer, bytearray(data))
+        self.assertEqual(
+            _speedups.read_frame(bytearray(b"\xc1\x01a"), 0, True, 0, opcodes), ("t", True, True, b"a", True, True)
+        )

@@ -32,6 +32,16 @@
  *     reference accepts; tests/core/test_requestspeedups.py checks that on
  *     exact bytes.
  *
+ * read_frame(buffer, mask_bit, rsv1_allowed, max_frame_size, opcodes)
+ *     The common case of FrameReader.read_piece: a whole data frame at the
+ *     start of the bytearray buffer, nothing about it to check beyond the
+ *     masking direction and the size. It is cut off the buffer and comes
+ *     out as read_piece's tuple (opcode, fin, rsv1, payload, True, True),
+ *     the payload unmasked, opcode taken from opcodes[0..2]; None when the
+ *     buffer has fewer than 2 bytes; False for anything else (a control
+ *     frame, reserved bits or opcode, a frame not whole yet, a size or
+ *     masking error), left untouched for the Python path to read or reject.
+ *
  * The pure-Python fallbacks in wsproto_tw.core.frames compute the same
  * results; tests/core/test_speedups.py checks that they agree.
  */
@@ -150,6 +160,126 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 done:
     PyBuffer_Release(&key);
     PyBuffer_Release(&data);
+    return result;
+}
+
+PyDoc_STRVAR(read_frame_doc,
+"read_frame(buffer, mask_bit, rsv1_allowed, max_frame_size, opcodes)\n\n"
+"Cut a whole data frame that needs no check beyond the masking direction\n"
+"and the size off the start of the bytearray buffer: (opcode, fin, rsv1,\n"
+"payload, True, True), the payload unmasked (RFC 6455 section 5.3);\n"
+"None for fewer than 2 bytes; False for anything else, buffer untouched.");
+
+static PyObject *
+read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "read_frame() takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *buffer = args[0];
+    if (!PyByteArray_CheckExact(buffer)) {
+        if (PyBytes_Check(buffer) && PyBytes_GET_SIZE(buffer) < 2) {
+            Py_RETURN_NONE; /* a released reader's empty buffer */
+        }
+        Py_RETURN_FALSE;
+    }
+    Py_ssize_t have = PyByteArray_GET_SIZE(buffer);
+    if (have < 2) {
+        Py_RETURN_NONE;
+    }
+    long mask_bit = PyLong_AsLong(args[1]);
+    if (mask_bit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int rsv1_allowed = PyObject_IsTrue(args[2]);
+    if (rsv1_allowed < 0) {
+        return NULL;
+    }
+    int overflow = 0;
+    long long max_frame_size = PyLong_AsLongLongAndOverflow(args[3], &overflow);
+    if (max_frame_size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow) {
+        max_frame_size = 0; /* beyond any length read_frame takes: no limit */
+    }
+    PyObject *opcodes = args[4];
+    if (!PyTuple_Check(opcodes) || PyTuple_GET_SIZE(opcodes) < 3) {
+        PyErr_SetString(PyExc_TypeError, "opcodes must be a tuple of at least 3");
+        return NULL;
+    }
+    const unsigned char *buf = (const unsigned char *)PyByteArray_AS_STRING(buffer);
+    unsigned char b0 = buf[0], b1 = buf[1];
+    unsigned int opcode = b0 & 0x0F;
+    unsigned int rsv = b0 & (rsv1_allowed ? 0x30 : 0x70);
+    if (opcode > 2 || rsv || (long)(b1 & 0x80) != mask_bit) {
+        Py_RETURN_FALSE; /* control, reserved, or the wrong masking: Python's to say */
+    }
+    unsigned long long length = b1 & 0x7F;
+    Py_ssize_t pos = 2;
+    if (length == 126) {
+        if (have < 4) {
+            Py_RETURN_FALSE;
+        }
+        length = ((unsigned long long)buf[2] << 8) | buf[3];
+        pos = 4;
+    } else if (length == 127) {
+        if (have < 10) {
+            Py_RETURN_FALSE;
+        }
+        length = 0;
+        for (int i = 2; i < 10; i++) {
+            length = (length << 8) | buf[i];
+        }
+        pos = 10;
+    }
+    if (length > (unsigned long long)PY_SSIZE_T_MAX ||
+        (max_frame_size > 0 && length > (unsigned long long)max_frame_size)) {
+        Py_RETURN_FALSE;
+    }
+    const unsigned char *key = NULL;
+    if (mask_bit) {
+        key = buf + pos;
+        pos += 4;
+    }
+    if ((unsigned long long)(have - pos) < length || have < pos) {
+        Py_RETURN_FALSE; /* not whole yet */
+    }
+    Py_ssize_t n = (Py_ssize_t)length;
+    PyObject *payload = PyBytes_FromStringAndSize(NULL, n);
+    if (payload == NULL) {
+        return NULL;
+    }
+    if (key != NULL) {
+        mask_into((unsigned char *)PyBytes_AS_STRING(payload), buf + pos, n, key, 0);
+    } else {
+        memcpy(PyBytes_AS_STRING(payload), buf + pos, n);
+    }
+    PyObject *result = PyTuple_New(6);
+    if (result == NULL) {
+        Py_DECREF(payload);
+        return NULL;
+    }
+    PyObject *op = PyTuple_GET_ITEM(opcodes, opcode);
+    Py_INCREF(op);
+    PyTuple_SET_ITEM(result, 0, op);
+    PyObject *flag = (b0 & 0x80) ? Py_True : Py_False;
+    Py_INCREF(flag);
+    PyTuple_SET_ITEM(result, 1, flag);
+    flag = (b0 & 0x40) ? Py_True : Py_False;
+    Py_INCREF(flag);
+    PyTuple_SET_ITEM(result, 2, flag);
+    PyTuple_SET_ITEM(result, 3, payload);
+    Py_INCREF(Py_True);
+    PyTuple_SET_ITEM(result, 4, Py_True);
+    Py_INCREF(Py_True);
+    PyTuple_SET_ITEM(result, 5, Py_True);
+    /* del buffer[:pos + n]: a bytearray moves its start, no copy. */
+    if (PySequence_DelSlice(buffer, 0, pos + n) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
     return result;
 }
 
@@ -935,6 +1065,7 @@ static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
     {"parse_upgrade_request", (PyCFunction)(void (*)(void))parse_upgrade_request, METH_FASTCALL,
      parse_upgrade_request_doc},
+    {"read_frame", (PyCFunction)(void (*)(void))read_frame, METH_FASTCALL, read_frame_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -193,6 +193,16 @@ class IllegalTransition(RuntimeError):
 #: own. A list takes its place at the first append.
 _NOTHING: Any = ()
 
+# The hot path's TextMessage and BinaryMessage, made without a call of
+# their dataclass __init__ (a Python frame that sets the one field through
+# object.__setattr__, to get past the frozen class's __setattr__): the
+# object is made, and its slot set through the slot's own descriptor, in
+# two C calls. The same objects (equal, hashable, frozen) as the
+# constructor's.
+_new_event = object.__new__
+_set_text = TextMessage.__dict__["text"].__set__
+_set_data = BinaryMessage.__dict__["data"].__set__
+
 # The events that carry a peer's data message (or a piece of one).
 _DATA_EVENTS = (TextMessage, BinaryMessage, MessageStarted, MessageData, MessageEnded, Ping, Pong)
 
@@ -486,6 +496,17 @@ class Connection(Keepalive):
         if not events:
             self._events = _NOTHING  # type: ignore[assignment]
         return event
+
+    def has_unread(self) -> bool:
+        """
+        @return: whether events or received bytes wait to be read: if not,
+            L{next_event} returns L{None} until more bytes are received, and
+            a caller that holds back what it sends until the events are
+            read may send it now. (A part of a frame's payload kept as it
+            came is not counted: L{True} is a hint, L{False} is exact only
+            between frames.)
+        """
+        return bool(self._events) or bool(self._reader.buffer)
 
     def data_to_send(self) -> bytes:
         """
@@ -977,11 +998,15 @@ class Connection(Keepalive):
             if events is _NOTHING:
                 events = self._events = []
             if opcode is Opcode.TEXT:
-                events.append(TextMessage(decode_text(data)))
+                event = _new_event(TextMessage)
+                _set_text(event, decode_text(data))
+                events.append(event)
                 self._text_received += 1
                 self._text_bytes_received += len(data)
             else:
-                events.append(BinaryMessage(data))
+                event = _new_event(BinaryMessage)
+                _set_data(event, data)
+                events.append(event)
                 self._binary_received += 1
                 self._binary_bytes_received += len(data)
         else:

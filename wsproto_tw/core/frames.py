@@ -32,6 +32,7 @@ def is_valid_wire_code(code: int) -> bool:
 _CONTROL = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
 _KNOWN = frozenset(Opcode)
 _OPCODES = {int(op): op for op in Opcode}
+_DATA_OPCODES = (Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY)
 
 _MAX_LENGTH = 0x7FFFFFFFFFFFFFFF
 # Payloads shorter than this are sliced out of the receive buffer; longer
@@ -150,9 +151,12 @@ class _PythonBytesBuilder:
 
 apply_mask = _mask_python
 BytesBuilder = _PythonBytesBuilder
+# The C accelerator's whole-frame read (see FrameReader.read_piece), or None.
+_read_frame: Callable[..., tuple | bool | None] | None = None
 if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
     try:
         from wsproto_tw.core._speedups import BytesBuilder, apply_mask  # type: ignore[no-redef]
+        from wsproto_tw.core._speedups import read_frame as _read_frame
     except ImportError:
         pass
 
@@ -415,6 +419,15 @@ class FrameReader:
         buf = self.buffer
         if self._frame is not None:
             return self._continue_payload()
+        if _read_frame is not None:
+            # A whole data frame with nothing to check but the masking
+            # direction and the size (a message in one frame, the common
+            # case) is read in C; the rest below.
+            piece = _read_frame(
+                buf, self._mask_bit, self._plain is _PLAIN_FIRST_BYTES_RSV1, self._max_frame_size, _DATA_OPCODES
+            )
+            if piece is not False:
+                return piece  # type: ignore[return-value]
         have = len(buf)
         if have < 2:
             return None
