@@ -19,7 +19,7 @@ from zope.interface import implementer
 from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.interfaces import IWire
 
-__all__ = ["StreamWire"]
+__all__ = ["StreamWire", "writeEach"]
 
 #: Pieces from this size on are handed to a plain TCP transport only once its
 #: write buffer is empty (see L{StreamWire.writeSequence}).
@@ -311,6 +311,15 @@ class StreamWire(Protocol, PeerSource):
         self._direct = False
         self.transport.write(data)
 
+    def _writeRest(self, data: bytes, sent: int) -> None:
+        """
+        A direct write (L{writeEach}) sent only the first C{sent} bytes of
+        C{data}: the rest is queued on the transport, which sends it once
+        the socket can take it.
+        """
+        self._direct = False
+        self.transport.write(data[sent:] if sent else data)
+
     def writeSequence(self, pieces: list[bytes]) -> None:
         """
         Queue C{pieces} for the peer, in order, copying a large payload as
@@ -431,3 +440,30 @@ class StreamWire(Protocol, PeerSource):
 
     def getHost(self) -> Any:
         return self.transport.getHost()
+
+
+def writeEach(wires: list[Any], data: bytes) -> None:
+    """
+    Write the same C{data} to each of C{wires} (L{IWire}s of any kind), as
+    each one's C{write} would: a broadcast's recipients.
+
+    A L{StreamWire} whose last write went to its socket whole (see
+    L{StreamWire.write}) is sent C{data} on the socket here, with no
+    method call of its own; what the socket does not take is queued on
+    its transport. Every other wire is called.
+
+    @param wires: the wires, each once.
+    @param data: the bytes, shared.
+    """
+    n = len(data)
+    stream = StreamWire
+    for wire in wires:
+        if type(wire) is stream and wire._direct and not wire._held:
+            try:
+                sent = wire._socket.send(data)
+            except OSError:
+                sent = 0  # as in StreamWire.write
+            if sent != n:
+                wire._writeRest(data, sent)
+        else:
+            wire.write(data)
