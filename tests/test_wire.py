@@ -345,6 +345,94 @@ class DirectWritesOverTCPTests(TestCase):
         self.assertEqual(received, b"".join(sent))
 
 
+class WriteEachOverTCPTests(TestCase):
+    """
+    L{wireModule.writeEach}, a broadcast's writes: the same bytes to many
+    wires, as each one's C{write} would send them.
+    """
+
+    connect = LargeWritesOverTCPTests.connect
+
+    @defer.inlineCallbacks
+    def test_sentAtOnceAndOthersCalled(self):
+        """
+        Wires whose last write went to the socket whole are sent the bytes
+        at once, without a call to their transport; a wire not yet direct
+        and a wire of another kind are written to with their own C{write}.
+        Everything arrives, in order.
+        """
+        first, firstReceiver, firstCollector, firstWrites = yield self.connect()
+        second, secondReceiver, secondCollector, secondWrites = yield self.connect()
+        first.write(b"a;")  # direct from now on
+        self.assertTrue(first._direct)
+        self.assertFalse(second._direct)
+
+        class OtherWire:
+            def __init__(self):
+                self.written = []
+
+            def write(self, data):
+                self.written.append(data)
+
+        other = OtherWire()
+        calls = []
+        original = StreamWire.write
+        self.patch(StreamWire, "write", lambda wire, data: (calls.append(wire), original(wire, data)))
+        wireModule.writeEach([first, other, second], b"b;")
+        self.assertEqual(calls, [second])
+        wireModule.writeEach([first, other, second], b"c;")
+        self.assertEqual(calls, [second])  # direct since
+        self.assertEqual(other.written, [b"b;", b"c;"])
+        self.assertEqual((firstWrites, secondWrites), ([], []))
+        for wire, receiver, collector in ((first, firstReceiver, firstCollector), (second, secondReceiver, secondCollector)):
+            collector.transport.resumeProducing()
+            wire.loseConnection()
+            received = yield collector.done
+            yield receiver.lost
+            self.assertEqual(received, b"a;b;c;" if wire is first else b"b;c;")
+
+    @defer.inlineCallbacks
+    def test_restQueuedWhenKernelFull(self):
+        """
+        When the kernel takes only part of the bytes, the rest is queued in
+        the transport, the wire stops writing directly, and later writes
+        queue behind it: everything arrives in order.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        wire.write(b"start")
+        sent = [b"start"]
+        n = 0
+        while not writes:
+            data = bytes([n % 256]) * 65536
+            n += 1
+            sent.append(data)
+            wireModule.writeEach([wire], data)
+        self.assertFalse(wire._direct)
+        wireModule.writeEach([wire], b"tail")
+        sent.append(b"tail")
+        self.assertEqual(writes[-1][0], b"tail")  # queued behind, not sent
+        collector.transport.resumeProducing()
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join(sent))
+
+    @defer.inlineCallbacks
+    def test_notAfterAbort(self):
+        """
+        Once the wire aborted the connection, what L{wireModule.writeEach}
+        writes is dropped, never sent directly.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        collector.transport.resumeProducing()
+        wire.write(b"before;")
+        wire.abortConnection()
+        wireModule.writeEach([wire], b"after;")
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"before;")
+
+
 class ClosingOverTCPTests(TestCase):
     """
     L{StreamWire.loseConnection} over a real loopback TCP connection.
