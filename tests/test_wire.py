@@ -9,6 +9,7 @@ message.
 from __future__ import annotations
 
 import errno
+import os
 import random
 import socket
 import zlib
@@ -1086,3 +1087,139 @@ class ResumeAllTests(TestCase):
             # The 101, then our answer to the peer's Close.
             self.assertTrue(received.startswith(b"HTTP/1.1 101"), received)
             self.assertTrue(received.endswith(b"\x88\x02\x03\xe8"), received)
+
+
+try:
+    from wsproto_tw import _sockets
+except ImportError:  # built without a C compiler
+    _sockets = None  # type: ignore[assignment]
+
+
+class SendEachMixin:
+    """
+    L{wireModule.sendEach}'s behaviour, for its pure-Python and C versions
+    (C{sendEach} is the function tested).
+    """
+
+    sendEach: Any
+
+    def pair(self) -> tuple[socket.socket, socket.socket]:
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        theirs.setblocking(False)
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        return ours, theirs
+
+    def test_everyoneSent(self):
+        """
+        Every socket is sent the bytes, and nothing is reported.
+        """
+        pairs = [self.pair() for _ in range(3)]
+        self.assertEqual(self.sendEach([ours for ours, _ in pairs], b"hello"), [])
+        self.assertEqual([theirs.recv(100) for _, theirs in pairs], [b"hello"] * 3)
+        self.assertEqual(self.sendEach([], b"x"), [])
+
+    def test_fullAndClosedReported(self):
+        """
+        A socket that takes only part of the bytes, one that takes none
+        (full) and a closed one are reported with how much they took, in
+        order; the others are sent everything.
+        """
+        full, _ = self.pair()
+        full.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        chunk = b"x" * 65536
+        while True:
+            try:
+                full.send(chunk)
+            except BlockingIOError:
+                break
+        partial, partialPeer = self.pair()
+        partial.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        closed, _ = self.pair()
+        closed.close()
+        fine, finePeer = self.pair()
+        data = b"y" * 65536
+        rest = self.sendEach([fine, full, partial, closed], data)
+        self.assertEqual([i for i, sent in rest], [1, 2, 3])
+        byIndex = dict(rest)
+        self.assertEqual((byIndex[1], byIndex[3]), (0, 0))
+        self.assertTrue(0 < byIndex[2] < len(data))
+        self.assertEqual(finePeer.recv(1 << 20), data)
+        received = b""
+        while len(received) < byIndex[2]:
+            received += partialPeer.recv(1 << 20)
+        self.assertEqual(self.sendEach([partial], b"z"), [])
+        received += partialPeer.recv(1 << 20)
+        self.assertEqual(received, data[: byIndex[2]] + b"z")
+
+    def test_peerGone(self):
+        """
+        A socket whose peer has closed (a send fails: broken pipe, no
+        signal) counts as nothing sent.
+        """
+        ours, theirs = self.pair()
+        theirs.close()
+        rest = self.sendEach([ours], b"x" * 100)
+        rest += self.sendEach([ours], b"x" * 100)
+        self.assertIn((0, 0), rest)
+
+
+class PythonSendEachTests(SendEachMixin, SynchronousTestCase):
+    """
+    The pure-Python L{wireModule._sendEachPython}.
+    """
+
+    sendEach = staticmethod(wireModule._sendEachPython)
+
+
+class CSendEachTests(SendEachMixin, SynchronousTestCase):
+    """
+    C{wsproto_tw._sockets.sendEach}, the C version.
+    """
+
+    def setUp(self) -> None:
+        if _sockets is None:
+            self.fail(
+                "wsproto_tw._sockets was not built (it needs a C compiler and Python's headers; "
+                "WSPROTO_TW_NO_SPEEDUPS=1 opts out of building and testing it)"
+            )
+
+    @property
+    def sendEach(self):
+        return _sockets.sendEach
+
+    def test_badArguments(self):
+        """
+        Anything but a list of sockets and C{bytes} is a L{TypeError}.
+        """
+        ours, _ = self.pair()
+        self.assertRaises(TypeError, _sockets.sendEach, (ours,), b"x")
+        self.assertRaises(TypeError, _sockets.sendEach, [ours], "x")
+        self.assertRaises(TypeError, _sockets.sendEach, [ours])
+        self.assertRaises(TypeError, _sockets.sendEach, [object()], b"x")
+
+    def test_selected(self):
+        """
+        L{wireModule.sendEach} is the C version unless
+        C{WSPROTO_TW_NO_SPEEDUPS} is set, then the pure-Python one.
+        """
+        if os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+            self.assertIs(wireModule.sendEach, wireModule._sendEachPython)
+        else:
+            self.assertIs(wireModule.sendEach, _sockets.sendEach)
+
+
+if os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+    # Neither built nor used: nothing of the C version to test.
+    class CSendEachTests(SynchronousTestCase):  # type: ignore[no-redef]
+        """
+        With C{WSPROTO_TW_NO_SPEEDUPS} set, L{wireModule.sendEach} is the
+        pure-Python one.
+        """
+
+        def test_selected(self):
+            """
+            L{wireModule.sendEach} is L{wireModule._sendEachPython}.
+            """
+            self.assertIs(wireModule.sendEach, wireModule._sendEachPython)

@@ -8,6 +8,7 @@ L{WebSocketConnection <wsproto_tw.connection.WebSocketConnection>}.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from twisted.internet import main, tcp
@@ -19,7 +20,7 @@ from zope.interface import implementer
 from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.interfaces import IWire
 
-__all__ = ["StreamWire", "writeEach"]
+__all__ = ["StreamWire", "sendEach", "writeEach"]
 
 #: Pieces from this size on are handed to a plain TCP transport only once its
 #: write buffer is empty (see L{StreamWire.writeSequence}).
@@ -447,23 +448,58 @@ def writeEach(wires: list[Any], data: bytes) -> None:
     Write the same C{data} to each of C{wires} (L{IWire}s of any kind), as
     each one's C{write} would: a broadcast's recipients.
 
-    A L{StreamWire} whose last write went to its socket whole (see
-    L{StreamWire.write}) is sent C{data} on the socket here, with no
-    method call of its own; what the socket does not take is queued on
-    its transport. Every other wire is called.
+    Each L{StreamWire} whose last write went to its socket whole (see
+    L{StreamWire.write}) is sent C{data} on its socket, all of them in one
+    call (L{sendEach}), with no method call of its own; what a socket does
+    not take is queued on its transport. Every other wire is called.
 
     @param wires: the wires, each once.
     @param data: the bytes, shared.
     """
-    n = len(data)
     stream = StreamWire
+    direct = []
+    sockets = []
     for wire in wires:
         if type(wire) is stream and wire._direct and not wire._held:
-            try:
-                sent = wire._socket.send(data)
-            except OSError:
-                sent = 0  # as in StreamWire.write
-            if sent != n:
-                wire._writeRest(data, sent)
+            direct.append(wire)
+            sockets.append(wire._socket)
         else:
             wire.write(data)
+    if sockets:
+        for i, sent in sendEach(sockets, data):
+            direct[i]._writeRest(data, sent)
+
+
+def _sendEachPython(sockets: list[Any], data: bytes) -> list[tuple[int, int]]:
+    """
+    Send C{data} on each of C{sockets} (non-blocking), one C{send} call
+    each. An error (a full socket, a lost connection) counts as nothing
+    sent: the caller leaves the rest to the transport's own write path,
+    which sorts the error out.
+
+    The pure-Python L{sendEach}; C{wsproto_tw._sockets.sendEach}, its C
+    counterpart, makes the calls with the GIL released once for all.
+
+    @param sockets: a C{list} of sockets.
+    @param data: the bytes.
+    @return: C{(index, sent)} for each socket that did not take all of
+        C{data}, in order: C{sent} is how many of its first bytes it took.
+    """
+    n = len(data)
+    rest = []
+    for i, sock in enumerate(sockets):
+        try:
+            sent = sock.send(data)
+        except OSError:
+            sent = 0
+        if sent != n:
+            rest.append((i, sent))
+    return rest
+
+
+sendEach = _sendEachPython
+if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+    try:
+        from wsproto_tw._sockets import sendEach  # type: ignore[no-redef]
+    except ImportError:
+        pass
