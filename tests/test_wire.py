@@ -385,7 +385,8 @@ class WriteEachOverTCPTests(TestCase):
         self.assertEqual(calls, [second])  # direct since
         self.assertEqual(other.written, [b"b;", b"c;"])
         self.assertEqual((firstWrites, secondWrites), ([], []))
-        for wire, receiver, collector in ((first, firstReceiver, firstCollector), (second, secondReceiver, secondCollector)):
+        pairs = ((first, firstReceiver, firstCollector), (second, secondReceiver, secondCollector))
+        for wire, receiver, collector in pairs:
             collector.transport.resumeProducing()
             wire.loseConnection()
             received = yield collector.done

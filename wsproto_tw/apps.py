@@ -79,7 +79,11 @@ class BroadcastGroup:
         ready = []
         for member in list(self.members):
             transport = member.transport
-            if type(transport) is WebSocketConnection and member._backlog is None and transport.writesPausedSince is None:
+            if (
+                type(transport) is WebSocketConnection
+                and member._backlog is None
+                and transport.writesPausedSince is None
+            ):
                 # A connection whose peer reads: the common case, sent to
                 # with the others below, in one go.
                 ready.append(transport)
