@@ -1117,7 +1117,7 @@ class SendEachMixin:
         Every socket is sent the bytes, and nothing is reported.
         """
         pairs = [self.pair() for _ in range(3)]
-        self.assertEqual(self.sendEach([ours for ours, _ in pairs], b"hello"), [])
+        self.assertEqual(self.sendEach([ours.fileno() for ours, _ in pairs], b"hello"), [])
         self.assertEqual([theirs.recv(100) for _, theirs in pairs], [b"hello"] * 3)
         self.assertEqual(self.sendEach([], b"x"), [])
 
@@ -1141,7 +1141,9 @@ class SendEachMixin:
         closed.close()
         fine, finePeer = self.pair()
         data = b"y" * 65536
-        rest = self.sendEach([fine, full, partial, closed], data)
+        fds = [fine.fileno(), full.fileno(), partial.fileno(), closed.fileno()]
+        self.assertEqual(fds[3], -1)
+        rest = self.sendEach(fds, data)
         self.assertEqual([i for i, sent in rest], [1, 2, 3])
         byIndex = dict(rest)
         self.assertEqual((byIndex[1], byIndex[3]), (0, 0))
@@ -1150,7 +1152,7 @@ class SendEachMixin:
         received = b""
         while len(received) < byIndex[2]:
             received += partialPeer.recv(1 << 20)
-        self.assertEqual(self.sendEach([partial], b"z"), [])
+        self.assertEqual(self.sendEach([partial.fileno()], b"z"), [])
         received += partialPeer.recv(1 << 20)
         self.assertEqual(received, data[: byIndex[2]] + b"z")
 
@@ -1161,8 +1163,8 @@ class SendEachMixin:
         """
         ours, theirs = self.pair()
         theirs.close()
-        rest = self.sendEach([ours], b"x" * 100)
-        rest += self.sendEach([ours], b"x" * 100)
+        rest = self.sendEach([ours.fileno()], b"x" * 100)
+        rest += self.sendEach([ours.fileno()], b"x" * 100)
         self.assertIn((0, 0), rest)
 
 
@@ -1192,13 +1194,17 @@ class CSendEachTests(SendEachMixin, SynchronousTestCase):
 
     def test_badArguments(self):
         """
-        Anything but a list of sockets and C{bytes} is a L{TypeError}.
+        Anything but a list of file descriptors (C{int}) and C{bytes} is a
+        L{TypeError}; a descriptor out of C{int}'s range, an
+        L{OverflowError}.
         """
         ours, _ = self.pair()
-        self.assertRaises(TypeError, _sockets.sendEach, (ours,), b"x")
-        self.assertRaises(TypeError, _sockets.sendEach, [ours], "x")
-        self.assertRaises(TypeError, _sockets.sendEach, [ours])
-        self.assertRaises(TypeError, _sockets.sendEach, [object()], b"x")
+        fd = ours.fileno()
+        self.assertRaises(TypeError, _sockets.sendEach, (fd,), b"x")
+        self.assertRaises(TypeError, _sockets.sendEach, [fd], "x")
+        self.assertRaises(TypeError, _sockets.sendEach, [fd])
+        self.assertRaises(TypeError, _sockets.sendEach, [ours], b"x")
+        self.assertRaises(OverflowError, _sockets.sendEach, [1 << 40], b"x")
 
     def test_selected(self):
         """

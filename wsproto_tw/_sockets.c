@@ -11,6 +11,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -19,12 +20,12 @@
 #endif
 
 PyDoc_STRVAR(sendEach_doc,
-"sendEach(sockets, data) -> list\n"
+"sendEach(fds, data) -> list\n"
 "\n"
-"Send data on each socket in sockets (a list of non-blocking sockets, or\n"
-"anything with a fileno()), one send() call each, with the GIL released\n"
-"once for them all. A socket whose fileno() is negative (closed) is sent\n"
-"nothing; an error, or a full socket, counts as nothing sent.\n"
+"Send data on each socket in fds (a list of file descriptors of open,\n"
+"non-blocking sockets), one send() call each, with the GIL released once\n"
+"for them all. An error, or a full socket, counts as nothing sent; a\n"
+"negative descriptor is sent nothing.\n"
 "\n"
 "Returns [(index, sent), ...] for the sockets that did not take all of\n"
 "data, in order: sent is how many of its first bytes they took.");
@@ -32,7 +33,7 @@ PyDoc_STRVAR(sendEach_doc,
 static PyObject *
 sendEach(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *sockets, *data, *result = NULL;
+    PyObject *fdList, *data, *result = NULL;
     Py_ssize_t count, length, i;
     const char *buffer;
     int *fds = NULL;
@@ -42,18 +43,18 @@ sendEach(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "sendEach() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    sockets = args[0];
+    fdList = args[0];
     data = args[1];
-    if (!PyList_CheckExact(sockets)) {
-        PyErr_Format(PyExc_TypeError, "sendEach() takes a list of sockets, not %.100s",
-                     Py_TYPE(sockets)->tp_name);
+    if (!PyList_CheckExact(fdList)) {
+        PyErr_Format(PyExc_TypeError, "sendEach() takes a list of file descriptors, not %.100s",
+                     Py_TYPE(fdList)->tp_name);
         return NULL;
     }
     if (!PyBytes_CheckExact(data)) {
         PyErr_Format(PyExc_TypeError, "sendEach() sends bytes, not %.100s", Py_TYPE(data)->tp_name);
         return NULL;
     }
-    count = PyList_GET_SIZE(sockets);
+    count = PyList_GET_SIZE(fdList);
     buffer = PyBytes_AS_STRING(data);
     length = PyBytes_GET_SIZE(data);
     if (count == 0) {
@@ -66,23 +67,21 @@ sendEach(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     for (i = 0; i < count; i++) {
-        /* The list may not change under us: nothing below calls back
-           into Python code before the last descriptor is read, except
-           fileno(), which a socket implements in C. */
-        PyObject *sock = PyList_GET_ITEM(sockets, i);
-        int fd = PyObject_AsFileDescriptor(sock);
-        if (fd < 0) {
-            if (!PyErr_ExceptionMatches(PyExc_ValueError)) {
-                goto done;
-            }
-            PyErr_Clear();  /* a closed socket: fileno() is -1 */
-            fd = -1;
-        }
-        fds[i] = fd;
-        if (count != PyList_GET_SIZE(sockets)) {
-            PyErr_SetString(PyExc_RuntimeError, "the list of sockets changed during sendEach()");
+        PyObject *item = PyList_GET_ITEM(fdList, i);
+        long fd;
+        if (!PyLong_CheckExact(item)) {
+            PyErr_Format(PyExc_TypeError, "a file descriptor is an int, not %.100s", Py_TYPE(item)->tp_name);
             goto done;
         }
+        fd = PyLong_AsLong(item);  /* no Python code runs: the list stays as it is */
+        if (fd == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (fd > INT_MAX || fd < INT_MIN) {
+            PyErr_SetString(PyExc_OverflowError, "file descriptor out of range");
+            goto done;
+        }
+        fds[i] = (int)fd;
     }
     Py_BEGIN_ALLOW_THREADS
     for (i = 0; i < count; i++) {

@@ -125,7 +125,7 @@ class StreamWire(Protocol, PeerSource):
 
     # What every write reads, kept in the object itself (the rest of the
     # attributes, Twisted's among them, are in its dict).
-    __slots__ = ("_held", "_direct", "_socket")
+    __slots__ = ("_held", "_direct", "_socket", "_fileno")
 
     def __init__(self, connection: Any) -> None:
         # Every attribute is set here, even those Twisted sets later: then
@@ -141,6 +141,10 @@ class StreamWire(Protocol, PeerSource):
         # last write went straight to the socket, all of it), so that the
         # next one may too without looking into the transport.
         self._socket: Any = None
+        # Its file descriptor, for sendEach: used only while _direct, which
+        # connectionLost clears as soon as the transport has closed the
+        # socket (the number may then be another socket's).
+        self._fileno = -1
         self._direct = False
         # _PLAIN, _FULL, _TOLD and _CLOSING.
         self._flags = 0
@@ -161,6 +165,7 @@ class StreamWire(Protocol, PeerSource):
         if _plainTCP(self.transport):
             self._flags |= _PLAIN
             self._socket = self.transport.socket
+            self._fileno = self._socket.fileno()
         self.transport.registerProducer(self, True)
         self.connection.wireConnected(self)
 
@@ -458,38 +463,41 @@ def writeEach(wires: list[Any], data: bytes) -> None:
     """
     stream = StreamWire
     direct = []
-    sockets = []
+    fds = []
     for wire in wires:
         if type(wire) is stream and wire._direct and not wire._held:
+            # A direct wire's socket is open: its transport closes it only
+            # in its connectionLost, which tells the wire at once.
             direct.append(wire)
-            sockets.append(wire._socket)
+            fds.append(wire._fileno)
         else:
             wire.write(data)
-    if sockets:
-        for i, sent in sendEach(sockets, data):
+    if fds:
+        for i, sent in sendEach(fds, data):
             direct[i]._writeRest(data, sent)
 
 
-def _sendEachPython(sockets: list[Any], data: bytes) -> list[tuple[int, int]]:
+def _sendEachPython(fds: list[int], data: bytes) -> list[tuple[int, int]]:
     """
-    Send C{data} on each of C{sockets} (non-blocking), one C{send} call
-    each. An error (a full socket, a lost connection) counts as nothing
-    sent: the caller leaves the rest to the transport's own write path,
-    which sorts the error out.
+    Send C{data} on each of the sockets C{fds} (file descriptors of open,
+    non-blocking sockets), one system call each. An error (a full socket,
+    a lost connection) counts as nothing sent: the caller leaves the rest
+    to the transport's own write path, which sorts the error out.
 
     The pure-Python L{sendEach}; C{wsproto_tw._sockets.sendEach}, its C
-    counterpart, makes the calls with the GIL released once for all.
+    counterpart, makes C{send} calls with the GIL released once for all.
 
-    @param sockets: a C{list} of sockets.
+    @param fds: a C{list} of file descriptors (C{int}).
     @param data: the bytes.
     @return: C{(index, sent)} for each socket that did not take all of
         C{data}, in order: C{sent} is how many of its first bytes it took.
     """
     n = len(data)
     rest = []
-    for i, sock in enumerate(sockets):
+    write = os.write
+    for i, fd in enumerate(fds):
         try:
-            sent = sock.send(data)
+            sent = write(fd, data)
         except OSError:
             sent = 0
         if sent != n:
