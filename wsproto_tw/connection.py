@@ -227,6 +227,7 @@ def sendPreparedEach(connections: list[WebSocketConnection], message: Any) -> in
     count = 0
     ready = []
     cores = []
+    wires = []
     for connection in connections:
         if connection._delivering or connection._outflow is not None:
             try:
@@ -237,15 +238,20 @@ def sendPreparedEach(connections: list[WebSocketConnection], message: Any) -> in
         else:
             ready.append(connection)
             cores.append(connection._conn)
-    wires = []
-    for connection, taken in zip(ready, Connection.take_prepared_each(cores, message)):
-        if taken:
             wires.append(connection.wire)
-            continue
-        try:
-            connection.sendPrepared(message)
-        except InvalidState:
-            count -= 1
+    count += len(ready)
+    left = Connection.take_prepared_each(cores, message)
+    if left:
+        # Not taken (queued behind other bytes, compressed, closing, ...):
+        # sent the message one by one, after the others.
+        for i in left:
+            wires[i] = None
+        wires = [wire for wire in wires if wire is not None]
     if wires:
         writeEach(wires, message.frame())
-    return count + len(ready)
+    for i in left:
+        try:
+            ready[i].sendPrepared(message)
+        except InvalidState:
+            count -= 1
+    return count

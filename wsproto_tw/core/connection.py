@@ -684,7 +684,7 @@ class Connection(Keepalive):
         return frame
 
     @staticmethod
-    def take_prepared_each(connections: list[Connection], message: PreparedMessage) -> list[bool]:
+    def take_prepared_each(connections: list[Connection], message: PreparedMessage) -> list[int]:
         """
         L{take_prepared} for many connections at once, a broadcast's
         common case only: each open server connection without compression,
@@ -698,16 +698,16 @@ class Connection(Keepalive):
         cost per recipient is the checks and the counts.
 
         @param connections: the connections, a C{list}.
-        @return: for each connection, in order, whether it took the frame.
+        @return: the indices in C{connections} of those left as they were,
+            in order (usually none).
         """
         frame = message.frame()
         n = len(frame)
         size = len(message.payload)
         opened = State.OPEN
-        taken = []
-        take = taken.append
+        left = []
         if message.opcode is Opcode.TEXT:
-            for conn in connections:
+            for i, conn in enumerate(connections):
                 if (
                     conn.state is opened
                     and conn._sending is None
@@ -718,11 +718,10 @@ class Connection(Keepalive):
                     conn._text_sent += 1
                     conn._text_bytes_sent += size
                     conn._bytes_sent += n
-                    take(True)
                 else:
-                    take(False)
+                    left.append(i)
         else:
-            for conn in connections:
+            for i, conn in enumerate(connections):
                 if (
                     conn.state is opened
                     and conn._sending is None
@@ -733,10 +732,9 @@ class Connection(Keepalive):
                     conn._binary_sent += 1
                     conn._binary_bytes_sent += size
                     conn._bytes_sent += n
-                    take(True)
                 else:
-                    take(False)
-        return taken
+                    left.append(i)
+        return left
 
     def begin_message(self, binary: bool) -> None:
         """
