@@ -5,14 +5,17 @@ encoded once, over in-memory connections.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.helpers import clientFrame, parseFrames, requestBytes
+from wsproto_tw import wire as wireModule
 from wsproto_tw.apps import BroadcastGroup
 from wsproto_tw.application import WebSocketApplication
 from wsproto_tw.broadcast import PreparedMessage, broadcast, sendPrepared
@@ -230,3 +233,105 @@ class BroadcastGroupTests(SynchronousTestCase):
         self.assertEqual(len(transports[1].writes), 4)
         self.assertEqual(len(transports[2].writes), 6)
         self.assertEqual(parseFrames(transports[2].writes[-1]), [(0x1, b"after", True, 0)])
+
+
+class BroadcastOverTCPTests(TestCase):
+    """
+    L{BroadcastGroup} over real loopback TCP connections, where each
+    member's frame goes straight to its socket (L{wsproto_tw.wire.writeEach}).
+    """
+
+    @defer.inlineCallbacks
+    def openMembers(self, group: BroadcastGroup, count: int):
+        """
+        Open C{count} WebSocket clients (plain non-blocking sockets) on a
+        server of C{group}.
+
+        @return: the client sockets and the server's connections, in order.
+        """
+        factory = WebSocketServerFactory(group, Config(ping_interval=None), reactor=reactor)
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        clients = []
+        connections = []
+        for n in range(count):
+            client = socket.create_connection(("127.0.0.1", port.getHost().port))
+            self.addCleanup(client.close)
+            client.setblocking(False)
+            client.sendall(requestBytes())
+            yield self.receive(client, b"\r\n\r\n")
+            clients.append(client)
+            (connection,) = [c for c in factory.connections if c not in connections]
+            connections.append(connection)
+            self.addCleanup(connection.abortConnection)
+        return clients, connections
+
+    @defer.inlineCallbacks
+    def receive(self, client: socket.socket, until: bytes, turns: int = 200):
+        """
+        Read from C{client} until what arrived ends with C{until}.
+        """
+        received = b""
+        for _ in range(turns):
+            try:
+                chunk = client.recv(65536)
+            except BlockingIOError:
+                chunk = None
+            except ConnectionResetError:
+                break  # aborted: what arrived before is all
+            if chunk == b"":
+                break
+            if chunk:
+                received += chunk
+                if received.endswith(until):
+                    return received
+            yield deferLater(reactor, 0.005, lambda: None)
+        return received
+
+    def tearDown(self):
+        # Let the connections closed by the clients go.
+        return deferLater(reactor, 0.05, lambda: None)
+
+    @defer.inlineCallbacks
+    def test_directCountedAndAborted(self):
+        """
+        Every member receives the message, written straight to its socket
+        by one call for all of them, and counts it as C{sendText} would; a
+        member whose connection was aborted is sent nothing more; a member
+        whose writes are paused is sent the message through its own path
+        and counted against the group's limit.
+        """
+        group = BroadcastGroup()
+        clients, connections = yield self.openMembers(group, 3)
+        self.assertTrue(all(c.wire._direct for c in connections))
+        calls = []
+        original = wireModule.sendEach
+        self.patch(
+            wireModule, "sendEach", lambda sockets, data: (calls.append(len(sockets)), original(sockets, data))[1]
+        )
+        before = [c.statistics.bytes_sent for c in connections]
+        group.sendText("one")
+        self.assertEqual(calls, [3])
+        for client in clients:
+            received = yield self.receive(client, b"one")
+            self.assertEqual(received, b"\x81\x03one")
+        self.assertEqual(
+            [
+                (c.statistics.text_sent, c.statistics.text_bytes_sent, c.statistics.bytes_sent - b)
+                for c, b in zip(connections, before)
+            ],
+            [(1, 3, 5)] * 3,
+        )
+        connections[0].abortConnection()
+        connections[1].wire.pauseProducing()  # its transport's buffer is full
+        group.sendText("two")
+        self.assertEqual(calls, [3, 1])
+        received = yield self.receive(clients[2], b"two")
+        self.assertEqual(received, b"\x81\x03two")
+        received = yield self.receive(clients[1], b"two")
+        self.assertEqual(received, b"\x81\x03two")
+        (paused,) = [m for m in group.members if m.transport is connections[1]]
+        self.assertEqual(paused._backlog, 3)
+        received = yield self.receive(clients[0], b"two", turns=20)
+        self.assertNotIn(b"two", received)
+        self.assertEqual(connections[2].statistics.text_sent, 2)

@@ -78,12 +78,14 @@ class InstallTests(SynchronousTestCase):
 
         accelerated = self.run_(
             [str(bin / "python"), "-c",
-             "import importlib.util; from wsproto_tw.core import frames; "
+             "import importlib.util; from wsproto_tw.core import frames; from wsproto_tw import wire; "
              "print(importlib.util.find_spec('wsproto_tw.core._speedups') is not None, "
-             "frames.apply_mask is not frames._mask_python)"],
+             "frames.apply_mask is not frames._mask_python, "
+             "importlib.util.find_spec('wsproto_tw._sockets') is not None, "
+             "wire.sendEach is not wire._sendEachPython)"],
             str(elsewhere), 60,
         )
-        self.assertEqual(accelerated.split(), [str(speedups)] * 2)
+        self.assertEqual(accelerated.split(), [str(speedups)] * 4)
 
         help = self.run_([str(bin / "twistd"), "websocket", "--help"], str(elsewhere), 120)
         self.assertIn("Usage: twistd [options] websocket", help)

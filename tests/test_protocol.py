@@ -1175,3 +1175,33 @@ class IdleStateTests(SynchronousTestCase):
         self.assertIsNone(echo.transport)
         self.assertFalse(hasattr(echo, "__dict__"))
         self.assertIsNotNone(weakref.ref(echo)())
+
+    def test_applicationAttributesPlain(self):
+        """
+        L{WebSocketApplication} has no C{__getattr__} (every attribute read
+        on an application would take the slow way): C{transport} is
+        L{None} from construction, whatever a subclass's C{__init__} takes
+        or leaves out, and alongside a base class whose C{__new__} takes
+        the constructor's arguments.
+        """
+
+        class Mine(WebSocketApplication):
+            __slots__ = ("n",)
+
+            def __init__(self, n):
+                self.n = n
+
+        class Base:
+            def __new__(cls, n):
+                self = super().__new__(cls)
+                self.given = n
+                return self
+
+        class Mixed(WebSocketApplication, Base):
+            pass
+
+        self.assertNotIn("__getattr__", vars(WebSocketApplication))
+        self.assertEqual((Mine(1).transport, Mine(1).n), (None, 1))
+        mixed = Mixed(7)
+        self.assertEqual((mixed.transport, mixed.given), (None, 7))
+        self.assertRaises(AttributeError, getattr, Mine(1), "missing")

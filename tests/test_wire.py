@@ -9,6 +9,7 @@ message.
 from __future__ import annotations
 
 import errno
+import os
 import random
 import socket
 import zlib
@@ -343,6 +344,95 @@ class DirectWritesOverTCPTests(TestCase):
         received = yield collector.done
         yield receiver.lost
         self.assertEqual(received, b"".join(sent))
+
+
+class WriteEachOverTCPTests(TestCase):
+    """
+    L{wireModule.writeEach}, a broadcast's writes: the same bytes to many
+    wires, as each one's C{write} would send them.
+    """
+
+    connect = LargeWritesOverTCPTests.connect
+
+    @defer.inlineCallbacks
+    def test_sentAtOnceAndOthersCalled(self):
+        """
+        Wires whose last write went to the socket whole are sent the bytes
+        at once, without a call to their transport; a wire not yet direct
+        and a wire of another kind are written to with their own C{write}.
+        Everything arrives, in order.
+        """
+        first, firstReceiver, firstCollector, firstWrites = yield self.connect()
+        second, secondReceiver, secondCollector, secondWrites = yield self.connect()
+        first.write(b"a;")  # direct from now on
+        self.assertTrue(first._direct)
+        self.assertFalse(second._direct)
+
+        class OtherWire:
+            def __init__(self):
+                self.written = []
+
+            def write(self, data):
+                self.written.append(data)
+
+        other = OtherWire()
+        calls = []
+        original = StreamWire.write
+        self.patch(StreamWire, "write", lambda wire, data: (calls.append(wire), original(wire, data)))
+        wireModule.writeEach([first, other, second], b"b;")
+        self.assertEqual(calls, [second])
+        wireModule.writeEach([first, other, second], b"c;")
+        self.assertEqual(calls, [second])  # direct since
+        self.assertEqual(other.written, [b"b;", b"c;"])
+        self.assertEqual((firstWrites, secondWrites), ([], []))
+        pairs = ((first, firstReceiver, firstCollector), (second, secondReceiver, secondCollector))
+        for wire, receiver, collector in pairs:
+            collector.transport.resumeProducing()
+            wire.loseConnection()
+            received = yield collector.done
+            yield receiver.lost
+            self.assertEqual(received, b"a;b;c;" if wire is first else b"b;c;")
+
+    @defer.inlineCallbacks
+    def test_restQueuedWhenKernelFull(self):
+        """
+        When the kernel takes only part of the bytes, the rest is queued in
+        the transport, the wire stops writing directly, and later writes
+        queue behind it: everything arrives in order.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        wire.write(b"start")
+        sent = [b"start"]
+        n = 0
+        while not writes:
+            data = bytes([n % 256]) * 65536
+            n += 1
+            sent.append(data)
+            wireModule.writeEach([wire], data)
+        self.assertFalse(wire._direct)
+        wireModule.writeEach([wire], b"tail")
+        sent.append(b"tail")
+        self.assertEqual(writes[-1][0], b"tail")  # queued behind, not sent
+        collector.transport.resumeProducing()
+        wire.loseConnection()
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"".join(sent))
+
+    @defer.inlineCallbacks
+    def test_notAfterAbort(self):
+        """
+        Once the wire aborted the connection, what L{wireModule.writeEach}
+        writes is dropped, never sent directly.
+        """
+        wire, receiver, collector, writes = yield self.connect()
+        collector.transport.resumeProducing()
+        wire.write(b"before;")
+        wire.abortConnection()
+        wireModule.writeEach([wire], b"after;")
+        received = yield collector.done
+        yield receiver.lost
+        self.assertEqual(received, b"before;")
 
 
 class ClosingOverTCPTests(TestCase):
@@ -1096,3 +1186,145 @@ class PlainTCPTests(TestCase):
 
         self.assertFalse(wireModule._plainTCP(Odd()))
         self.assertIs(wireModule._TCP_TYPES[Odd], False)
+
+
+try:
+    from wsproto_tw import _sockets
+except ImportError:  # built without a C compiler
+    _sockets = None  # type: ignore[assignment]
+
+
+class SendEachMixin:
+    """
+    L{wireModule.sendEach}'s behaviour, for its pure-Python and C versions
+    (C{sendEach} is the function tested).
+    """
+
+    sendEach: Any
+
+    def pair(self) -> tuple[socket.socket, socket.socket]:
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        theirs.setblocking(False)
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        return ours, theirs
+
+    def test_everyoneSent(self):
+        """
+        Every socket is sent the bytes, and nothing is reported.
+        """
+        pairs = [self.pair() for _ in range(3)]
+        self.assertEqual(self.sendEach([ours.fileno() for ours, _ in pairs], b"hello"), [])
+        self.assertEqual([theirs.recv(100) for _, theirs in pairs], [b"hello"] * 3)
+        self.assertEqual(self.sendEach([], b"x"), [])
+
+    def test_fullAndClosedReported(self):
+        """
+        A socket that takes only part of the bytes, one that takes none
+        (full) and a closed one are reported with how much they took, in
+        order; the others are sent everything.
+        """
+        full, _ = self.pair()
+        full.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        chunk = b"x" * 65536
+        while True:
+            try:
+                full.send(chunk)
+            except BlockingIOError:
+                break
+        partial, partialPeer = self.pair()
+        partial.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        closed, _ = self.pair()
+        closed.close()
+        fine, finePeer = self.pair()
+        data = b"y" * 65536
+        fds = [fine.fileno(), full.fileno(), partial.fileno(), closed.fileno()]
+        self.assertEqual(fds[3], -1)
+        rest = self.sendEach(fds, data)
+        self.assertEqual([i for i, sent in rest], [1, 2, 3])
+        byIndex = dict(rest)
+        self.assertEqual((byIndex[1], byIndex[3]), (0, 0))
+        self.assertTrue(0 < byIndex[2] < len(data))
+        self.assertEqual(finePeer.recv(1 << 20), data)
+        received = b""
+        while len(received) < byIndex[2]:
+            received += partialPeer.recv(1 << 20)
+        self.assertEqual(self.sendEach([partial.fileno()], b"z"), [])
+        received += partialPeer.recv(1 << 20)
+        self.assertEqual(received, data[: byIndex[2]] + b"z")
+
+    def test_peerGone(self):
+        """
+        A socket whose peer has closed (a send fails: broken pipe, no
+        signal) counts as nothing sent.
+        """
+        ours, theirs = self.pair()
+        theirs.close()
+        rest = self.sendEach([ours.fileno()], b"x" * 100)
+        rest += self.sendEach([ours.fileno()], b"x" * 100)
+        self.assertIn((0, 0), rest)
+
+
+class PythonSendEachTests(SendEachMixin, SynchronousTestCase):
+    """
+    The pure-Python L{wireModule._sendEachPython}.
+    """
+
+    sendEach = staticmethod(wireModule._sendEachPython)
+
+
+class CSendEachTests(SendEachMixin, SynchronousTestCase):
+    """
+    C{wsproto_tw._sockets.sendEach}, the C version.
+    """
+
+    def setUp(self) -> None:
+        if _sockets is None:
+            self.fail(
+                "wsproto_tw._sockets was not built (it needs a C compiler and Python's headers; "
+                "WSPROTO_TW_NO_SPEEDUPS=1 opts out of building and testing it)"
+            )
+
+    @property
+    def sendEach(self):
+        return _sockets.sendEach
+
+    def test_badArguments(self):
+        """
+        Anything but a list of file descriptors (C{int}) and C{bytes} is a
+        L{TypeError}; a descriptor out of C{int}'s range, an
+        L{OverflowError}.
+        """
+        ours, _ = self.pair()
+        fd = ours.fileno()
+        self.assertRaises(TypeError, _sockets.sendEach, (fd,), b"x")
+        self.assertRaises(TypeError, _sockets.sendEach, [fd], "x")
+        self.assertRaises(TypeError, _sockets.sendEach, [fd])
+        self.assertRaises(TypeError, _sockets.sendEach, [ours], b"x")
+        self.assertRaises(OverflowError, _sockets.sendEach, [1 << 40], b"x")
+
+    def test_selected(self):
+        """
+        L{wireModule.sendEach} is the C version unless
+        C{WSPROTO_TW_NO_SPEEDUPS} is set, then the pure-Python one.
+        """
+        if os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+            self.assertIs(wireModule.sendEach, wireModule._sendEachPython)
+        else:
+            self.assertIs(wireModule.sendEach, _sockets.sendEach)
+
+
+if os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+    # Neither built nor used: nothing of the C version to test.
+    class CSendEachTests(SynchronousTestCase):  # type: ignore[no-redef]
+        """
+        With C{WSPROTO_TW_NO_SPEEDUPS} set, L{wireModule.sendEach} is the
+        pure-Python one.
+        """
+
+        def test_selected(self):
+            """
+            L{wireModule.sendEach} is L{wireModule._sendEachPython}.
+            """
+            self.assertIs(wireModule.sendEach, wireModule._sendEachPython)

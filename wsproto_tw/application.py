@@ -31,12 +31,17 @@ class WebSocketApplication:
 
     transport: Any
 
-    def __getattr__(self, name: str) -> Any:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # C{transport} reads L{None} until it is set, as a class attribute
-        # default did.
-        if name == "transport":
-            return None
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        # default did: set here, which every subclass's instances go
+        # through whatever their __init__ does. (Not a __getattr__: a class
+        # with one has every attribute read on its instances, the
+        # application's own included, looked up the slow way, never by
+        # the interpreter's specialized instructions.)
+        new = super().__new__
+        self = new(cls) if new is object.__new__ else new(cls, *args, **kwargs)
+        self.transport = None
+        return self
 
     def requestReceived(self, request: Any) -> Any:
         return None

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 
 from wsproto_tw.application import WebSocketApplication
 from wsproto_tw.broadcast import PreparedMessage, sendPrepared
+from wsproto_tw.connection import WebSocketConnection, sendPreparedEach
 
 _log = Logger(namespace="wsproto_tw.apps")
 
@@ -75,8 +76,20 @@ class BroadcastGroup:
         Send a prepared message to every member: its frame is built once.
         """
         size = len(message.payload)
+        ready = []
         for member in list(self.members):
-            member.deliver(message, size)
+            transport = member.transport
+            if (
+                type(transport) is WebSocketConnection
+                and member._backlog is None
+                and transport.writesPausedSince is None
+            ):
+                # A connection whose peer reads: the common case, sent to
+                # with the others below, in one go.
+                ready.append(transport)
+            else:
+                member.deliver(message, size)
+        sendPreparedEach(ready, message)
 
 
 class BroadcastApplication(WebSocketApplication):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from wsproto_tw.connection import WebSocketConnection, sendPreparedEach
 from wsproto_tw.core.codes import Opcode
 from wsproto_tw.core.errors import InvalidState
 from wsproto_tw.core.prepared import PreparedMessage
@@ -62,7 +63,12 @@ def broadcast(transports: Iterable[Any], message: str | bytes | PreparedMessage)
     if not isinstance(message, PreparedMessage):
         message = PreparedMessage(message)
     count = 0
+    connections = []
     for transport in list(transports):
+        if type(transport) is WebSocketConnection:
+            if transport.openedAt is not None:
+                connections.append(transport)
+            continue  # (else still in its opening handshake: skipped)
         if getattr(transport, "openedAt", 0) is None:
             continue  # still in its opening handshake
         try:
@@ -70,4 +76,5 @@ def broadcast(transports: Iterable[Any], message: str | bytes | PreparedMessage)
         except InvalidState:
             continue  # sending a message in pieces: skipped
         count += 1
-    return count
+    # The connections, all in one go (in pieces ones skipped there).
+    return count + sendPreparedEach(connections, message)

@@ -21,10 +21,13 @@ from zope.interface import implementer
 
 from wsproto_tw._pump import Pump, _peer
 from wsproto_tw.core.codes import CloseCode
+from wsproto_tw.core.connection import Connection
+from wsproto_tw.core.errors import InvalidState
 from wsproto_tw.flow import FlowControlled
 from wsproto_tw.interfaces import IWebSocketTransport, IWireReceiver
+from wsproto_tw.wire import writeEach
 
-__all__ = ["WebSocketConnection"]
+__all__ = ["WebSocketConnection", "sendPreparedEach"]
 
 
 @implementer(IWebSocketTransport, IConsumer, IWireReceiver)
@@ -197,3 +200,58 @@ class WebSocketConnection(FlowControlled, Pump):
 
     # pauseReading, resumeReading, whenDrained and the IConsumer methods:
     # FlowControlled.
+
+
+def sendPreparedEach(connections: list[WebSocketConnection], message: Any) -> int:
+    """
+    L{WebSocketConnection.sendPrepared} on each of C{connections}: a
+    broadcast's fan-out, with as little work per recipient as it allows.
+
+    Each connection the core can hand the shared frame to at once (open,
+    no compression, nothing queued, no message under way in pieces, not
+    inside a delivery, its write buffer never full) is counted by one call
+    for them all (L{Connection.take_prepared_each
+    <wsproto_tw.core.connection.Connection.take_prepared_each>}), and the
+    frame is written to their wires by one call (L{writeEach
+    <wsproto_tw.wire.writeEach>}). The others are sent the message one by
+    one, as L{WebSocketConnection.sendPrepared} does.
+
+    @param connections: open L{WebSocketConnection}s, each once.
+    @param message: a L{PreparedMessage
+        <wsproto_tw.core.prepared.PreparedMessage>}.
+    @return: how many connections the message was sent to (or dropped by,
+        closing): all but those in the middle of a message sent in pieces
+        (C{beginMessage} without its C{endMessage} yet, RFC 6455 §5.4) or
+        still opening, which raise L{InvalidState} and are skipped.
+    """
+    count = 0
+    ready = []
+    cores = []
+    wires = []
+    for connection in connections:
+        if connection._delivering or connection._outflow is not None:
+            try:
+                connection.sendPrepared(message)
+            except InvalidState:
+                continue
+            count += 1
+        else:
+            ready.append(connection)
+            cores.append(connection._conn)
+            wires.append(connection.wire)
+    count += len(ready)
+    left = Connection.take_prepared_each(cores, message)
+    if left:
+        # Not taken (queued behind other bytes, compressed, closing, ...):
+        # sent the message one by one, after the others.
+        for i in left:
+            wires[i] = None
+        wires = [wire for wire in wires if wire is not None]
+    if wires:
+        writeEach(wires, message.frame())
+    for i in left:
+        try:
+            ready[i].sendPrepared(message)
+        except InvalidState:
+            count -= 1
+    return count

@@ -8,6 +8,7 @@ L{WebSocketConnection <wsproto_tw.connection.WebSocketConnection>}.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from twisted.internet import main, tcp
@@ -19,7 +20,7 @@ from zope.interface import implementer
 from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.interfaces import IWire
 
-__all__ = ["StreamWire"]
+__all__ = ["StreamWire", "sendEach", "writeEach"]
 
 #: Pieces from this size on are handed to a plain TCP transport only once its
 #: write buffer is empty (see L{StreamWire.writeSequence}).
@@ -144,7 +145,7 @@ class StreamWire(Protocol, PeerSource):
 
     # What every write reads, kept in the object itself (the rest of the
     # attributes, Twisted's among them, are in its dict).
-    __slots__ = ("_held", "_direct", "_socket")
+    __slots__ = ("_held", "_direct", "_socket", "_fileno")
 
     def __init__(self, connection: Any) -> None:
         # Every attribute is set here, even those Twisted sets later: then
@@ -160,6 +161,10 @@ class StreamWire(Protocol, PeerSource):
         # last write went straight to the socket, all of it), so that the
         # next one may too without looking into the transport.
         self._socket: Any = None
+        # Its file descriptor, for sendEach: used only while _direct, which
+        # connectionLost clears as soon as the transport has closed the
+        # socket (the number may then be another socket's).
+        self._fileno = -1
         self._direct = False
         # _PLAIN, _FULL, _TOLD and _CLOSING.
         self._flags = 0
@@ -180,6 +185,7 @@ class StreamWire(Protocol, PeerSource):
         if _plainTCP(self.transport):
             self._flags |= _PLAIN
             self._socket = self.transport.socket
+            self._fileno = self._socket.fileno()
         self.transport.registerProducer(self, True)
         self.connection.wireConnected(self)
 
@@ -331,6 +337,15 @@ class StreamWire(Protocol, PeerSource):
         self._direct = False
         self.transport.write(data)
 
+    def _writeRest(self, data: bytes, sent: int) -> None:
+        """
+        A direct write (L{writeEach}) sent only the first C{sent} bytes of
+        C{data}: the rest is queued on the transport, which sends it once
+        the socket can take it.
+        """
+        self._direct = False
+        self.transport.write(data[sent:] if sent else data)
+
     def writeSequence(self, pieces: list[bytes]) -> None:
         """
         Queue C{pieces} for the peer, in order, copying a large payload as
@@ -476,3 +491,68 @@ def addressName(address: Any) -> str:
     if host is not None:
         return f"{host}:{port}"
     return getattr(address, "name", None) or str(address)
+
+
+def writeEach(wires: list[Any], data: bytes) -> None:
+    """
+    Write the same C{data} to each of C{wires} (L{IWire}s of any kind), as
+    each one's C{write} would: a broadcast's recipients.
+
+    Each L{StreamWire} whose last write went to its socket whole (see
+    L{StreamWire.write}) is sent C{data} on its socket, all of them in one
+    call (L{sendEach}), with no method call of its own; what a socket does
+    not take is queued on its transport. Every other wire is called.
+
+    @param wires: the wires, each once.
+    @param data: the bytes, shared.
+    """
+    stream = StreamWire
+    direct = []
+    fds = []
+    for wire in wires:
+        if type(wire) is stream and wire._direct and not wire._held:
+            # A direct wire's socket is open: its transport closes it only
+            # in its connectionLost, which tells the wire at once.
+            direct.append(wire)
+            fds.append(wire._fileno)
+        else:
+            wire.write(data)
+    if fds:
+        for i, sent in sendEach(fds, data):
+            direct[i]._writeRest(data, sent)
+
+
+def _sendEachPython(fds: list[int], data: bytes) -> list[tuple[int, int]]:
+    """
+    Send C{data} on each of the sockets C{fds} (file descriptors of open,
+    non-blocking sockets), one system call each. An error (a full socket,
+    a lost connection) counts as nothing sent: the caller leaves the rest
+    to the transport's own write path, which sorts the error out.
+
+    The pure-Python L{sendEach}; C{wsproto_tw._sockets.sendEach}, its C
+    counterpart, makes C{send} calls with the GIL released once for all.
+
+    @param fds: a C{list} of file descriptors (C{int}).
+    @param data: the bytes.
+    @return: C{(index, sent)} for each socket that did not take all of
+        C{data}, in order: C{sent} is how many of its first bytes it took.
+    """
+    n = len(data)
+    rest = []
+    write = os.write
+    for i, fd in enumerate(fds):
+        try:
+            sent = write(fd, data)
+        except OSError:
+            sent = 0
+        if sent != n:
+            rest.append((i, sent))
+    return rest
+
+
+sendEach = _sendEachPython
+if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+    try:
+        from wsproto_tw._sockets import sendEach  # type: ignore[no-redef]
+    except ImportError:
+        pass

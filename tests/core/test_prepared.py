@@ -289,3 +289,59 @@ class TakePreparedTests(SynchronousTestCase):
         self.assertRaises(InvalidState, server.take_prepared, PreparedMessage("x"))
         opening = ServerConnection(Config(ping_interval=None), now=0.0)
         self.assertRaises(InvalidState, opening.take_prepared, PreparedMessage("x"))
+
+
+class TakePreparedEachTests(SynchronousTestCase):
+    """
+    C{Connection.take_prepared_each} is C{take_prepared}'s common case for
+    many connections in one call: those that can take the shared frame at
+    once count it; the others are left untouched.
+    """
+
+    def test_counted(self):
+        """
+        Each open server connection with nothing queued takes the frame,
+        with the same statistics as a C{send_text} (or C{send_binary})
+        written out; nothing is queued.
+        """
+        for content, send in (("Hello", "send_text"), (b"\x00\x01", "send_binary")):
+            message = PreparedMessage(content)
+            servers = [openedServer(Config(ping_interval=None)) for _ in range(3)]
+            self.assertEqual(ServerConnection.take_prepared_each(servers, message), [])
+            reference = openedServer(Config(ping_interval=None))
+            getattr(reference, send)(content)
+            reference.data_to_send()
+            for server in servers:
+                self.assertEqual(server.data_to_send(), b"")
+                self.assertEqual(counters(server), counters(reference))
+
+    def test_othersUntouched(self):
+        """
+        A connection with bytes queued, one with compression, a client, one
+        closing, one still opening and one in the middle of a message sent
+        in pieces do not take the frame; nothing of theirs changes, and the
+        open one between them takes it.
+        """
+        queued = openedServer(Config(ping_interval=None))
+        queued.receive_data(b"\x89\x82\x00\x00\x00\x00hi", now=0.0)
+        list(queued.events())
+        closing = openedServer(Config(ping_interval=None))
+        closing.send_close(1000, "", now=0.0)
+        closing.data_to_send()
+        pieces = openedServer(Config(ping_interval=None))
+        pieces.begin_message(False)
+        others = [
+            queued,
+            deflatedServer(offer=NO_CONTEXT),
+            openedClient(Config(ping_interval=None)),
+            closing,
+            ServerConnection(Config(ping_interval=None), now=0.0),
+            pieces,
+        ]
+        plain = openedServer(Config(ping_interval=None))
+        before = [counters(c) for c in others]
+        taken = ServerConnection.take_prepared_each(others[:3] + [plain] + others[3:], PreparedMessage("x"))
+        self.assertEqual(taken, [0, 1, 2, 4, 5, 6])
+        self.assertEqual([counters(c) for c in others], before)
+        self.assertEqual(queued.data_to_send(), b"\x8a\x02hi")
+        self.assertEqual(plain.stats.text_sent, 1)

@@ -703,6 +703,59 @@ class Connection(Keepalive):
         self._bytes_sent += len(frame)
         return frame
 
+    @staticmethod
+    def take_prepared_each(connections: list[Connection], message: PreparedMessage) -> list[int]:
+        """
+        L{take_prepared} for many connections at once, a broadcast's
+        common case only: each open server connection without compression,
+        with nothing queued and no message under way in pieces, counts
+        the message's shared frame (L{PreparedMessage.frame}) as sent, for
+        the caller to write at once. The others are left as they were, to
+        be sent the message one by one (L{take_prepared} or
+        L{send_prepared}, which queue it, drop it or raise).
+
+        One call for all the connections, and no call per connection: the
+        cost per recipient is the checks and the counts.
+
+        @param connections: the connections, a C{list}.
+        @return: the indices in C{connections} of those left as they were,
+            in order (usually none).
+        """
+        frame = message.frame()
+        n = len(frame)
+        size = len(message.payload)
+        opened = State.OPEN
+        left = []
+        if message.opcode is Opcode.TEXT:
+            for i, conn in enumerate(connections):
+                if (
+                    conn.state is opened
+                    and conn._sending is None
+                    and conn._codec is None
+                    and conn._mask_source is None
+                    and not conn._out
+                ):
+                    conn._text_sent += 1
+                    conn._text_bytes_sent += size
+                    conn._bytes_sent += n
+                else:
+                    left.append(i)
+        else:
+            for i, conn in enumerate(connections):
+                if (
+                    conn.state is opened
+                    and conn._sending is None
+                    and conn._codec is None
+                    and conn._mask_source is None
+                    and not conn._out
+                ):
+                    conn._binary_sent += 1
+                    conn._binary_bytes_sent += size
+                    conn._bytes_sent += n
+                else:
+                    left.append(i)
+        return left
+
     def begin_message(self, binary: bool) -> None:
         """
         Start a message sent in pieces (RFC 6455 §5.4): each
