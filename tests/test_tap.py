@@ -242,6 +242,10 @@ class HelpTests(SynchronousTestCase):
         for name in VALUE_OPTIONS:
             self.assertIn(f"--{name}=", text)
         self.assertIn("tcp:8080:interface=127.0.0.1", text)
+        # What differs from the client's options: compression is on.
+        flat = " ".join(text.split())
+        self.assertIn("--compression Accept permessage-deflate offers (RFC 7692); on by default", flat)
+        self.assertIn("the same tcp:, tcp6:, ssl: and unix: ports", flat)
 
     def test_pluginListed(self) -> None:
         """

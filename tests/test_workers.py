@@ -13,6 +13,7 @@ import signal
 import time
 from typing import Any
 
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 from websockets.exceptions import ConnectionClosed
@@ -22,7 +23,7 @@ from websockets.sync.client import connect as websocketsConnect
 from tests.processes import Twistd
 from wsproto_tw.apps import WebSocketApplication
 from wsproto_tw.tap import Options
-from wsproto_tw.workers import adoptedEndpoints, workerArguments, workerCount
+from wsproto_tw.workers import _Worker, adoptedEndpoints, workerArguments, workerCount
 
 
 class PidApplication(WebSocketApplication):
@@ -146,6 +147,33 @@ class WorkerOptionsTests(SynchronousTestCase):
         self.assertIsNone(adoptedEndpoints(object(), {}))
         found = adoptedEndpoints(object(), {"WSPROTO_TW_WORKER_FDS": "3:2,4:1"})
         self.assertEqual([(e.fileno, e.addressFamily) for e in found], [(3, 2), (4, 1)])
+
+
+class WorkerOutputTests(SynchronousTestCase):
+    """
+    A worker's output lines, logged by the parent with its own time stamp.
+    """
+
+    def test_timeStampDropped(self) -> None:
+        """
+        A line that starts with twistd's time stamp is logged without it
+        (the parent's line has one); other lines, a partial line kept until
+        its end, are logged as they are.
+        """
+        worker = _Worker(None, 2)
+        worker.pid = 4321
+        with capturedLogs() as events:
+            worker.outReceived(b"2026-11-29T20:08:24+0000 [-] serving ws://127.0.0.1:1/\n{\"json\": 1}\n2026-11-29T20:")
+            worker.outReceived(b"08:25.5Z [x] later\r\nplain 2026-11-29T20:08:24+0000 kept\n")
+        self.assertEqual(
+            [formatEvent(event) for event in events],
+            [
+                "worker 2 (pid 4321): [-] serving ws://127.0.0.1:1/",
+                'worker 2 (pid 4321): {"json": 1}',
+                "worker 2 (pid 4321): [x] later",
+                "worker 2 (pid 4321): plain 2026-11-29T20:08:24+0000 kept",
+            ],
+        )
 
 
 class WorkersTests(SynchronousTestCase):

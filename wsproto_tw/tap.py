@@ -94,7 +94,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         ["metrics", None, None, "Endpoint serving /metrics (Prometheus), /health and /readyz (503 once stopping) and /healthz, e.g. tcp:9108 (needs wsproto_tw[metrics]).", _metricsEndpoint],
         ["log-level", None, None, "Least level logged: debug, info (the default: a line per connection opened and closed), warn (per-connection lines dropped unformatted), error or critical. twistd's log goes through wsproto_tw's observer (unless --logger or --syslog): twistd's lines, formatted several times faster.", logLevel],
         ["log-format", None, None, "Log lines as text (twistd's, the default) or json (one object per line, fields by name: peer, path, code, reason...).", logFormat],
-        ["workers", None, 1, "Processes serving the same tcp:/unix: ports (auto: one per core); each has the whole configuration and its own broker.", workerCount],
+        ["workers", None, 1, "Processes serving the same tcp:, tcp6:, ssl: and unix: ports (auto: one per core); each has the whole configuration and its own broker.", workerCount],
     ] + STOMP_PARAMETERS
     optFlags = [
         ["http2", None, "Over TLS (ssl: ports), offer h2 and http/1.1 by ALPN and serve WebSocket over HTTP/2 (RFC 8441) besides HTTP/1.1 upgrades."],
@@ -114,6 +114,12 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         if description.isdigit():
             description = f"tcp:{description}"
         self["port"].append(description)
+
+    def opt_compression(self) -> None:
+        """
+        Accept permessage-deflate offers (RFC 7692); on by default (--no-compression turns it off).
+        """
+        self["compression"] = True
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         """

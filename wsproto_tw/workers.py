@@ -39,6 +39,7 @@ received them. To fan out across workers, relay STOMP to a broker
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -244,6 +245,10 @@ class _Refuse(Factory):
         return None
 
 
+# The time stamp twistd's text log starts a line with.
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d{4}|Z) ")
+
+
 class _Worker(ProcessProtocol):
     def __init__(self, service: WorkersService, index: int) -> None:
         self.service = service
@@ -260,8 +265,10 @@ class _Worker(ProcessProtocol):
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
-            _log.info("worker {index} (pid {pid}): {line}", index=self.index, pid=self.pid,
-                      line=line.decode("utf-8", "replace").rstrip("\r"))
+            # The parent's log line has a time stamp of its own: the
+            # worker's, if its line starts with one, goes.
+            text = _STAMP.sub("", line.decode("utf-8", "replace").rstrip("\r"), 1)
+            _log.info("worker {index} (pid {pid}): {line}", index=self.index, pid=self.pid, line=text)
 
     errReceived = outReceived
 
