@@ -972,6 +972,30 @@ class LogTests(SynchronousTestCase):
             self.assertEqual(formatClassicText(event), formatEventAsClassicLogText(dict(event)))
         self.assertEqual(sorted(logs._COMPILED), ["n0 {v}", "n1 {v}"])
 
+    def test_compiledFormatsNotMadePastBounds(self):
+        """
+        Once the bound is reached, a new format is not made into a function
+        at all (a program building a format per event pays no compile per
+        event); nor is a format longer than C{_MAX_FORMAT} characters
+        (making one costs more the longer it is). Both are still formatted.
+        """
+        from wsproto_tw import logs
+
+        def fail(format):
+            self.fail(f"compiled {format!r}")
+
+        self.patch(logs, "_COMPILED", {"kept {v}": logs._compile("kept {v}")})
+        self.patch(logs, "_MAX_COMPILED", 1)
+        self.patch(logs, "_compile", fail)
+        event = {"log_format": "new {v}", "v": 1, "log_time": 0.0, "log_system": "-"}
+        self.assertEqual(formatClassicText(event), formatEventAsClassicLogText(dict(event)))
+        self.assertIs(logs._compiled("kept {v}"), logs._COMPILED["kept {v}"])
+        self.patch(logs, "_MAX_COMPILED", 256)
+        long = "{v} " * (logs._MAX_FORMAT // 4 + 1)
+        event = {"log_format": long, "v": 2, "log_time": 0.0, "log_system": "-"}
+        self.assertEqual(formatClassicText(event), formatEventAsClassicLogText(dict(event)))
+        self.assertNotIn(long, logs._COMPILED)
+
     def test_explicitInfoObserver(self):
         """
         C{--log-level info} alone (the default level) also logs through

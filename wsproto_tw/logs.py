@@ -120,10 +120,14 @@ class FastLogger(Logger):
 _lastStamp: list = [None, ""]
 
 # Formats made into functions (see _compiled), by format string; False
-# for one that is left to str.format_map. Bounded: formats past the first
-# few hundred are not kept.
+# for one that is left to str.format_map. Bounded: once it holds
+# _MAX_COMPILED formats, new ones are left to format_map, not made (a
+# program that builds a new format for each event pays format_map's cost,
+# not a compile's, past the first few hundred); so is a format longer
+# than _MAX_FORMAT characters (making one costs more the longer it is).
 _COMPILED: dict[str, Callable[[dict], str] | bool] = {}
 _MAX_COMPILED = 256
+_MAX_FORMAT = 512
 
 
 def _compiled(format: str) -> Callable[[dict], str] | bool:
@@ -133,9 +137,9 @@ def _compiled(format: str) -> Callable[[dict], str] | bool:
     """
     made = _COMPILED.get(format)
     if made is None:
-        made = _compile(format)
-        if len(_COMPILED) < _MAX_COMPILED:
-            _COMPILED[format] = made
+        if len(_COMPILED) >= _MAX_COMPILED or len(format) > _MAX_FORMAT:
+            return False
+        made = _COMPILED[format] = _compile(format)
     return made
 
 
