@@ -116,8 +116,12 @@ class AutobahnClientTests(TestCase):
         url = f"ws://127.0.0.1:{portNumber}/chat/room?id=3"
         clientFactory = WebSocketClientFactory(url, protocols=["v10.stomp", "v11.stomp"])
         clientFactory.protocol = RecordingClient
-        if clientOptions:
-            clientFactory.setProtocolOptions(**clientOptions)
+        # autobahn drops the connection 1 s after its Close if the answer
+        # has not come (its closeHandshakeTimeout): on a loaded machine the
+        # reactor (client and server share it here) can stall that long,
+        # and the timer, run before the reads of the same turn, then ends
+        # the connection before either Close is read.
+        clientFactory.setProtocolOptions(**{"closeHandshakeTimeout": 20, "openHandshakeTimeout": 20, **clientOptions})
         clientFactory.opened = Deferred()
         clientFactory.closed = Deferred()
         clientFactory.messages = DeferredQueue()
