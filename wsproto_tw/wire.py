@@ -17,6 +17,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from wsproto_tw.core import accelerator
 from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.interfaces import IWire
 
@@ -551,7 +552,7 @@ def _sendEachPython(fds: list[int], data: bytes) -> list[tuple[int, int]]:
 
 
 sendEach = _sendEachPython
-if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
+if accelerator.wanted:
     try:
         from wsproto_tw._sockets import sendEach  # type: ignore[no-redef]
     except ImportError:

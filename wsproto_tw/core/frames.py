@@ -6,10 +6,10 @@ masking.
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Callable
 
+from wsproto_tw.core.accelerator import speedups
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.errors import MessageTooBig, PeerViolation
 
@@ -153,12 +153,10 @@ apply_mask = _mask_python
 BytesBuilder = _PythonBytesBuilder
 # The C accelerator's whole-frame read (see FrameReader.read_piece), or None.
 _read_frame: Callable[..., tuple | bool | None] | None = None
-if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
-    try:
-        from wsproto_tw.core._speedups import BytesBuilder, apply_mask  # type: ignore[no-redef]
-        from wsproto_tw.core._speedups import read_frame as _read_frame
-    except ImportError:
-        pass
+if speedups is not None:
+    BytesBuilder = speedups.BytesBuilder  # type: ignore[misc]
+    apply_mask = speedups.apply_mask
+    _read_frame = speedups.read_frame
 
 
 class Frame:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from wsproto_tw.core.accelerator import speedups
 from wsproto_tw.core.errors import (
     ForbiddenOrigin,
     HandshakeFailed,
@@ -561,12 +561,7 @@ def parse_request(head: bytes, max_headers: int = 100, peer: object = None) -> H
 
 
 # The usual opening request, parsed and checked in C (see read_request).
-_parse_upgrade_request = None
-if not os.environ.get("WSPROTO_TW_NO_SPEEDUPS"):
-    try:
-        from wsproto_tw.core._speedups import parse_upgrade_request as _parse_upgrade_request
-    except ImportError:
-        pass
+_parse_upgrade_request = None if speedups is None else speedups.parse_upgrade_request
 
 
 def read_request(
