@@ -226,6 +226,33 @@ class TwistdEndpointsTests(TestCase):
         twistd.stop()
 
     @inlineCallbacks
+    def test_plainTextRequest(self) -> Any:
+        """
+        A C{ws://} client reaching an C{ssl:} port gets C{400} with a reason
+        saying to use C{wss://}, at once, and the port still serves
+        C{wss://} afterwards.
+        """
+        from wsproto_tw.core.errors import HandshakeRejected
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        twistd = Twistd(self, "--port", f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}")
+        [tlsPort] = twistd.listening(1)
+        error = yield self.assertFailure(connect(f"ws://127.0.0.1:{tlsPort}/", Collector), HandshakeRejected)
+        self.assertEqual((error.status, error.reason), (400, "Bad Request"))
+        self.assertEqual(
+            error.body,
+            b"plain-text http received on a tls port; connect with wss:// here, or with ws:// to a plain-text port\n",
+        )
+        application = Collector()
+        opening = connect(f"wss://localhost:{tlsPort}/", lambda: application, trustRoot=certPath)
+        yield echoRoundTrip(self, opening, application)
+        log = twistd.stop()
+        self.assertEqual(log.count("opened "), 1, log)
+        self.assertEqual(log.count("handshake failed from 127.0.0.1:"), 1, log)
+        self.assertIn("plain-text http received on a tls port", log)
+        self.assertNotIn("Traceback", log)
+
+    @inlineCallbacks
     def test_tcp6(self) -> Any:
         """
         With C{--port tcp6:0:interface=\\:\\:1}, the client gets echo at

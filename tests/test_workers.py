@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import time
 from typing import Any
 
@@ -130,13 +131,18 @@ class WorkerOptionsTests(SynchronousTestCase):
         from twisted.internet import reactor
 
         from tests.test_client import makeCertificate
-        from wsproto_tw.workers import _AdoptedTLSEndpoint, withTLS
+        from wsproto_tw.tlsport import TLSPortEndpoint
+        from wsproto_tw.workers import withTLS
 
         certificate, key = makeCertificate(tempfile.mkdtemp())
-        adopted = adoptedEndpoints(object(), {"WSPROTO_TW_WORKER_FDS": "3:2,4:2"})
-        found = withTLS(reactor, adopted, ["tcp:80", f"ssl:443:privateKey={key}:certKey={certificate}"])
+        adopted = adoptedEndpoints(object(), {"WSPROTO_TW_WORKER_FDS": "3:2,4:2,5:2"})
+        tls = f"ssl:443:privateKey={key}:certKey={certificate}"
+        found = withTLS(reactor, adopted, ["tcp:80", tls, tls], answering=2)
         self.assertIs(found[0], adopted[0])
-        self.assertIsInstance(found[1], _AdoptedTLSEndpoint)
+        self.assertIsInstance(found[1], TLSPortEndpoint)
+        self.assertIs(found[1].tcpEndpoint, adopted[1])
+        # Only the first ports (HTTP) answer a plain-text request.
+        self.assertEqual([found[1].answerPlainText, found[2].answerPlainText], [True, False])
         self.assertRaises(ValueError, withTLS, reactor, adopted, ["tcp:80"])
 
     def test_adoptedEndpoints(self) -> None:
@@ -300,3 +306,12 @@ class TLSWorkersTests(SynchronousTestCase):
         context.set_alpn_protocols(["h2", "http/1.1"])  # as browsers offer
         pids = asyncio.run(askPids(url, context, 40))
         self.assertEqual(len(pids), 2, pids)
+        # A plain-text request to the TLS port is answered, in plain text.
+        port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+            plain.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            answer = b""
+            while chunk := plain.recv(4096):
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer)
+        self.assertIn(b"connect with wss:// here", answer)

@@ -30,6 +30,7 @@ from wsproto_tw.logs import logFormat, logLevel
 from wsproto_tw.options import ServerConfigOptions, seconds
 from wsproto_tw.server import WebSocketServerFactory
 from wsproto_tw.stomp.options import STOMP_PARAMETERS, StompOptionsMixin, buildStompServer, stompPortServices
+from wsproto_tw.tlsport import tlsPortEndpoint
 from wsproto_tw.workers import (
     WORKER_FDS,
     ParentWatch,
@@ -291,9 +292,15 @@ def makeService(options: Options) -> IService:
     path = options["path"] or ("/ws" if pages else "/")
     ports = options["port"] or ["tcp:8080"]
     if adopted is not None:
-        adopted = withTLS(reactor, adopted, ports + list(options.get("stomp-port", [])))
+        adopted = withTLS(reactor, adopted, ports + list(options.get("stomp-port", [])), answering=len(ports))
     for index, description in enumerate(ports):
-        endpoint = endpoints.serverFromString(reactor, description) if adopted is None else adopted[index]
+        if adopted is not None:
+            endpoint = adopted[index]
+        elif description.split(":", 1)[0] == "ssl":
+            # As Twisted's ssl: port, with a plain-text request answered.
+            endpoint = tlsPortEndpoint(reactor, description)
+        else:
+            endpoint = endpoints.serverFromString(reactor, description)
         ListeningService(endpoint, listening, description, reactor, path, pages).setServiceParent(parent)
     if options["mode"] == "stomp":
         stompEndpoints = None if adopted is None else adopted[len(ports):]

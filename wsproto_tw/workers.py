@@ -140,39 +140,28 @@ def adoptedEndpoints(reactor: Any, environ: Any = None) -> list[Any] | None:
     return out
 
 
-class _AdoptedTLSEndpoint:
-    """
-    An inherited listening socket served with TLS: what an C{ssl:} port is
-    in a worker.
-    """
-
-    def __init__(self, adopted: Any, contextFactory: Any) -> None:
-        self._adopted = adopted
-        self._contextFactory = contextFactory
-
-    def listen(self, factory: Any) -> Deferred:
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
-        # As listenSSL does: TLS in memory over the TCP connection; ALPN
-        # from the factory (IProtocolNegotiationFactory) as there.
-        return self._adopted.listen(TLSMemoryBIOFactory(self._contextFactory, False, factory))
-
-
-def withTLS(reactor: Any, adopted: Sequence[Any], descriptions: Sequence[str]) -> list[Any]:
+def withTLS(reactor: Any, adopted: Sequence[Any], descriptions: Sequence[str], answering: int | None = None) -> list[Any]:
     """
     In a worker: the inherited endpoints, those of C{ssl:} descriptions
-    wrapped in TLS with the description's certificate and key.
+    wrapped in TLS with the description's certificate and key
+    (L{TLSPortEndpoint}).
 
     @param adopted: L{adoptedEndpoints}, in the order of C{descriptions}.
+    @param answering: how many of the first ports serve HTTP and answer a
+        plain-text request with C{400} (the rest, STOMP ports, do not);
+        all by default.
     @raise ValueError: the lists differ in length.
     """
     if len(adopted) != len(descriptions):
         raise ValueError(f"{len(adopted)} inherited sockets for {len(descriptions)} ports")
+    from wsproto_tw.tlsport import tlsPortEndpoint
+
+    if answering is None:
+        answering = len(descriptions)
     out = []
-    for endpoint, description in zip(adopted, descriptions):
+    for index, (endpoint, description) in enumerate(zip(adopted, descriptions)):
         if description.split(":", 1)[0] == "ssl":
-            parsed = endpoints.serverFromString(reactor, description)
-            endpoint = _AdoptedTLSEndpoint(endpoint, parsed._sslContextFactory)
+            endpoint = tlsPortEndpoint(reactor, description, endpoint, answerPlainText=index < answering)
         out.append(endpoint)
     return out
 

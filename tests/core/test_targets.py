@@ -15,10 +15,18 @@ from tests.core.test_handshake import errorResponse
 from tests.helpers import CLIENT_KEY
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import ServerConnection, State
-from wsproto_tw.core.errors import HandshakeFailed, TLSOnPlainTextPort
+from wsproto_tw.core.errors import HandshakeFailed, PlainTextOnTLSPort, TLSOnPlainTextPort
 from wsproto_tw.core.events import HandshakeFailure, RequestReceived
-from wsproto_tw.core.handshake import HandshakeRequest, check_request_start, parse_request, parse_target
+from wsproto_tw.core.handshake import (
+    HandshakeRequest,
+    build_error_response,
+    check_request_start,
+    check_tls_start,
+    parse_request,
+    parse_target,
+)
 
+PLAIN_REASON = "plain-text http received on a tls port; connect with wss:// here, or with ws:// to a plain-text port"
 TLS_REASON = "tls handshake received on a plain-text port; connect with ws:// here, or with wss:// to a tls port"
 BARE_LF = "bare lf in request head; lines must end with crlf"
 ASTERISK = "request target * is for options requests; a websocket handshake names a path"
@@ -369,3 +377,30 @@ class EarlyGarbageTests(ServerTestMixin, SynchronousTestCase):
         self.assertEqual(error.reason, BARE_LF)
         request = parse_request(b"\r\nGET /chat HTTP/1.1\r\nHost: a")
         self.assertEqual((request.method, request.path, request.headers), ("GET", "/chat", (("Host", "a"),)))
+
+
+class TLSPortStartTests(SynchronousTestCase):
+    """
+    L{check_tls_start} tells a plain-text request on a TLS port from TLS
+    by its first byte.
+    """
+
+    def test_plainRequest(self) -> None:
+        """
+        A request line's method (an ASCII letter first) is refused with
+        C{400}, and the answer is a plain-text HTTP response saying what
+        to do.
+        """
+        for start in (b"G", b"GET / HTTP/1.1\r\n", b"post", b"OPTIONS * HTTP/1.1\r\n\r\n", bytearray(b"P")):
+            error = self.assertRaises(PlainTextOnTLSPort, check_tls_start, start)
+            self.assertEqual((error.status, error.reason), (400, PLAIN_REASON))
+        self.assertEqual(build_error_response(error), errorResponse(400, PLAIN_REASON))
+
+    def test_tls(self) -> None:
+        """
+        A TLS record, an SSL 2 style hello (high bit set) and anything else
+        that is not a letter are left to TLS.
+        """
+        hello = tlsClientHello()
+        for start in (hello, hello[:1], b"\x80\x2e\x01", b"\x00", b"\r\n", b"1", b"\xc3"):
+            self.assertIsNone(check_tls_start(start))

@@ -129,6 +129,16 @@ class TLSOnPlainTextPort(HandshakeFailed):
     status = 400
 
 
+class PlainTextOnTLSPort(HandshakeFailed):
+    """
+    A plain-text HTTP request arrived where a TLS handshake was expected:
+    the client meant C{ws://}, or a port without TLS. It is answered at
+    once, in plain text, and the connection closes.
+    """
+
+    status = 400
+
+
 class HandshakeRejected(WebSocketError):
     """
     The server answered the client's opening handshake with something other

@@ -24,6 +24,7 @@ from wsproto_tw.core.errors import (
     HeadTooLarge,
     MethodNotAllowed,
     NotWebSocketServer,
+    PlainTextOnTLSPort,
     TLSOnPlainTextPort,
     UpgradeRequired,
 )
@@ -394,6 +395,27 @@ def check_request_start(data: bytes | bytearray) -> None:
     @raise HandshakeFailed: with status 400 and what is wrong.
     """
     _check_request_start(data)
+
+
+def check_tls_start(data: bytes | bytearray) -> None:
+    """
+    Fail at once on the first bytes of a connection to a TLS port that are
+    a plain-text HTTP request (a client that meant C{ws://}) rather than a
+    TLS record (RFC 8446 §5.1: a handshake record starts with content type
+    22), so that it gets an answer it can show instead of a connection
+    closed without a word.
+
+    Only the first byte is looked at: an ASCII letter (an HTTP method, RFC
+    9112 §3) is a plain request; anything else is left to TLS, which
+    rejects what is not TLS its own way.
+
+    @param data: the first bytes received on the connection, at least one.
+    @raise PlainTextOnTLSPort: with status 400 and what to do instead.
+    """
+    if data[:1].isalpha():
+        raise PlainTextOnTLSPort(
+            "plain-text http received on a tls port; connect with wss:// here, or with ws:// to a plain-text port"
+        )
 
 
 def _check_request_start(data: bytes | bytearray) -> tuple[bytes, bytes, int, int] | None:
