@@ -270,6 +270,78 @@ class TwistdEndpointsTests(TestCase):
         twistd.stop()
 
 
+class TLSPortTests(TestCase):
+    """
+    L{TLSPortEndpoint} over an in-memory TCP transport.
+    """
+
+    def listened(self, answerPlainText: bool = True) -> tuple[Any, Any]:
+        """
+        @return: a watched L{WebSocketServerFactory}'s L{Metrics} and the
+            factory a L{TLSPortEndpoint} gives its TCP endpoint.
+        """
+        from wsproto_tw.metrics import Metrics
+        from wsproto_tw.tlsport import TLSPortEndpoint
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        metrics = Metrics(registry=None)
+        factory = WebSocketServerFactory(EchoApplication, metrics=metrics)
+        given = []
+
+        class TCP:
+            def listen(self, factory: Any) -> Deferred:
+                given.append(factory)
+                return succeed(None)
+
+        TLSPortEndpoint(TCP(), serverTLS(keyPath, certPath), answerPlainText).listen(factory)
+        return metrics, given[0]
+
+    def test_plainTextCounted(self) -> None:
+        """
+        A plain-text request is answered with C{400}, the connection closes,
+        and the watched factory's metrics count a handshake answered with
+        C{400}; what follows it is not read.
+        """
+        from twisted.internet.error import ConnectionDone
+        from twisted.internet.testing import StringTransport
+        from twisted.python.failure import Failure
+
+        metrics, factory = self.listened()
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"GET / HTTP/1.1\r\n")
+        protocol.dataReceived(b"Host: x\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 Bad Request\r\n"), transport.value())
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(metrics._closed.handshakes, {400: 1})
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(metrics._closed.handshakes, {400: 1})
+
+    def test_tlsHandedOver(self) -> None:
+        """
+        A TLS record goes to the TLS protocol, which becomes the transport's
+        protocol; nothing is counted. Without C{answerPlainText}, a plain
+        request goes to TLS too.
+        """
+        from twisted.internet.error import ConnectionDone
+        from twisted.internet.testing import StringTransport
+        from twisted.protocols.tls import TLSMemoryBIOProtocol
+        from twisted.python.failure import Failure
+
+        for answer, first in ((True, b"\x16\x03\x01\x00\x05"), (False, b"GET / HTTP/1.1\r\n")):
+            metrics, factory = self.listened(answer)
+            protocol = factory.buildProtocol(None)
+            transport = StringTransport()
+            transport.protocol = protocol
+            protocol.makeConnection(transport)
+            protocol.dataReceived(first)
+            self.assertIsInstance(transport.protocol, TLSMemoryBIOProtocol)
+            self.assertNotIn(b"HTTP/1.1", transport.value())
+            self.assertEqual(metrics._closed.handshakes, {})
+            transport.protocol.connectionLost(Failure(ConnectionDone()))
+
+
 class H2Client(Protocol):
     """
     Sends one HTTP/2 GET and collects the response.

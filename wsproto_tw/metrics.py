@@ -236,6 +236,16 @@ class Metrics(Collector):
         if record.failed is not None:
             _count(self._failures, record.failed)
 
+    def refused(self, status: int) -> None:
+        """
+        Count an opening handshake answered with C{status} before any
+        connection of a watched factory took it: a plain-text request on a
+        TLS port (L{TLSPortEndpoint <wsproto_tw.tlsport.TLSPortEndpoint>}).
+
+        @param status: the HTTP status sent.
+        """
+        _count(self._closed.handshakes, status)
+
     # -- Collector -------------------------------------------------------
 
     def describe(self) -> Iterable[Metric]:

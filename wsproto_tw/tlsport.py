@@ -38,9 +38,10 @@ class _FirstByte(Protocol):
     transport over at the first TLS bytes.
     """
 
-    def __init__(self, inner: Any, answerPlainText: bool) -> None:
+    def __init__(self, inner: Any, answerPlainText: bool, served: Any) -> None:
         self._inner = inner
         self._answerPlainText = answerPlainText
+        self._served = served
         self._answered = False
 
     def makeConnection(self, transport: Any) -> None:
@@ -58,6 +59,10 @@ class _FirstByte(Protocol):
                 self._answered = True
                 # As any failed opening handshake is logged.
                 _log.info("handshake failed from {peer}: {error}", peer=addressName(self.transport.getPeer()), error=error)
+                # And counted as any answered handshake, when metrics are on.
+                metrics = getattr(self._served, "metrics", None)
+                if metrics is not None:
+                    metrics.refused(error.status)
                 self.transport.write(build_error_response(error))
                 self.transport.loseConnection()
                 return
@@ -77,6 +82,8 @@ class _FirstByteFactory(Factory):
     def __init__(self, tlsFactory: Any, answerPlainText: bool) -> None:
         self._tlsFactory = tlsFactory
         self._answerPlainText = answerPlainText
+        # The factory TLS serves (whose metrics count refusals).
+        self._served = tlsFactory.wrappedFactory
 
     def doStart(self) -> None:
         self._tlsFactory.doStart()
@@ -91,7 +98,7 @@ class _FirstByteFactory(Factory):
         inner = self._tlsFactory.buildProtocol(addr)
         if inner is None:
             return None
-        return _FirstByte(inner, self._answerPlainText)
+        return _FirstByte(inner, self._answerPlainText, self._served)
 
 
 @implementer(IStreamServerEndpoint)
