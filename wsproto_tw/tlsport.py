@@ -134,7 +134,16 @@ class TLSPortEndpoint:
         from twisted.protocols.tls import TLSMemoryBIOFactory
 
         tlsFactory = TLSMemoryBIOFactory(self.contextFactory, False, factory)
-        return self.tcpEndpoint.listen(_FirstByteFactory(tlsFactory, self.answerPlainText))
+        listening = self.tcpEndpoint.listen(_FirstByteFactory(tlsFactory, self.answerPlainText))
+        return listening.addCallback(_namedTLS)
+
+
+def _namedTLS(port: Any) -> Any:
+    # As listenSSL names its port in Twisted's log lines ("TLS Port 8443
+    # Closed").
+    if hasattr(port, "_type"):
+        port._type = "TLS"
+    return port
 
 
 def tlsPortEndpoint(reactor: Any, description: str, tcpEndpoint: Any = None, answerPlainText: bool = True) -> TLSPortEndpoint:
