@@ -429,13 +429,17 @@ class Pump(PeerSource):
                 if result is not None:
                     self._pending(result, len(event.text))
                 if not conn.has_unread():
+                    # Nothing else to read (next_event would parse
+                    # nothing): answer, and stop here.
                     self._sendAnswers()
+                    return
             elif kind is BinaryMessage:
                 result = app.binaryMessageReceived(event.data)
                 if result is not None:
                     self._pending(result, len(event.data))
                 if not conn.has_unread():
                     self._sendAnswers()
+                    return
             elif kind is MessageData:
                 result = app.messageDataReceived(event.data)
                 if result is not None:
