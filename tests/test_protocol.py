@@ -661,7 +661,7 @@ class MessageTests(SynchronousTestCase):
         protocol = StreamWire(connection)
         transport = StringTransport()
         protocol.makeConnection(transport)
-        protocol.dataReceived(request() + clientFrame(0x1, b"x"))
+        protocol.dataReceived(request() + clientFrame(0x9, b"x"))  # a ping: _receive_piece's
         frames = serverFrames(afterHead(transport.value()))
         self.assertEqual([(f.opcode, f.payload) for f in frames], [(0x8, b"\x03\xf3internal error")])
         self.assertTrue(transport.disconnecting)

@@ -429,16 +429,30 @@ class Pump(PeerSource):
                 if result is not None:
                     self._pending(result, len(event.text))
                 if not conn.has_unread():
-                    # Nothing else to read (next_event would parse
-                    # nothing): answer, and stop here.
-                    self._sendAnswers()
+                    # Nothing else was received (next_event would parse
+                    # nothing): what the application queued is written
+                    # now, and the delivery ends. The answer to a message
+                    # that came alone goes out before the pump looks at
+                    # deadlines or returns to the reactor (its latency);
+                    # the caller's _flush does the rest (closing, the
+                    # timer). Answers to messages read together still go
+                    # out in one write, from that _flush.
+                    pieces = conn.data_to_send_pieces()
+                    if len(pieces) == 1 and self._outflow is None:
+                        self.wire.write(pieces[0])
+                    elif pieces:
+                        self._write(pieces)
                     return
             elif kind is BinaryMessage:
                 result = app.binaryMessageReceived(event.data)
                 if result is not None:
                     self._pending(result, len(event.data))
                 if not conn.has_unread():
-                    self._sendAnswers()
+                    pieces = conn.data_to_send_pieces()
+                    if len(pieces) == 1 and self._outflow is None:
+                        self.wire.write(pieces[0])
+                    elif pieces:
+                        self._write(pieces)
                     return
             elif kind is MessageData:
                 result = app.messageDataReceived(event.data)
@@ -467,21 +481,6 @@ class Pump(PeerSource):
                 self._logFailure(event)
             elif kind is CloseReceived:
                 pass  # wireLost reports the close
-
-    def _sendAnswers(self) -> None:
-        """
-        Write what the application queued while the message read last was
-        delivered, without waiting for the end of the delivery: nothing
-        else was received to answer in the same write, and the answer to a
-        message that came alone goes out before the pump parses on, looks
-        at deadlines or returns to the reactor (its latency). The caller's
-        L{_flush} does the rest (closing, the timer).
-        """
-        pieces = self._conn.data_to_send_pieces()
-        if len(pieces) == 1 and self._outflow is None:
-            self.wire.write(pieces[0])
-        elif pieces:
-            self._write(pieces)
 
     def _logFailure(self, event: ConnectionFailed) -> None:
         error = event.error

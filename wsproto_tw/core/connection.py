@@ -79,7 +79,6 @@ from wsproto_tw.core.handshake import (
 from wsproto_tw.core.keepalive import Keepalive
 from wsproto_tw.core.prepared import PreparedMessage
 from wsproto_tw.core.stats import CloseRecord, ConnectionStatistics
-from wsproto_tw.core.utf8 import decode_text
 
 _pack_code = struct.Struct("!H").pack
 _unpack_code = struct.Struct("!H").unpack_from
@@ -485,7 +484,38 @@ class Connection(Keepalive):
                     piece = self._reader.read_piece()
                     if piece is None:
                         return None
-                    self._receive_piece(*piece)
+                    opcode, fin, rsv1, data, start, end = piece
+                    if (
+                        start
+                        and end
+                        and fin
+                        and not rsv1
+                        and 0 < opcode < 0x8
+                        and message is None
+                        and not self.stream_messages
+                    ):
+                        # The common case, a whole, uncompressed data
+                        # message in one piece: its event is made and
+                        # returned here, with no call of its own.
+                        limit = self._config.max_message_size
+                        if limit and len(data) > limit:
+                            raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
+                        if opcode is _TEXT:
+                            try:
+                                text = data.decode("utf-8")  # utf8.decode_text, inline
+                            except UnicodeDecodeError:
+                                raise InvalidText("invalid utf-8 in text message") from None
+                            event = _new_event(TextMessage)
+                            _set_text(event, text)
+                            self._text_received += 1
+                            self._text_bytes_received += len(data)
+                        else:
+                            event = _new_event(BinaryMessage)
+                            _set_data(event, data)
+                            self._binary_received += 1
+                            self._binary_bytes_received += len(data)
+                        return event
+                    self._receive_piece(opcode, fin, rsv1, data, start, end)
                 elif state is _CONNECTING:
                     self._receive_head(self._now)
                     if not self._events:
@@ -554,10 +584,23 @@ class Connection(Keepalive):
         @return: when L{handle_timer} must next be called, in seconds on the
             caller's clock (the clock of the C{now} arguments), or L{None}.
         """
-        deadline = self.keepalive_deadline()
-        for t in (self._open_by, self._close_by):
-            if t is not None and (deadline is None or t < deadline):
-                deadline = t
+        # keepalive_deadline, inline (asked after every read).
+        if self.keepalive_paused:
+            deadline = None
+        else:
+            deadline = self.ping_at
+            pong_by = self.pong_by
+            if pong_by is not None and (deadline is None or pong_by < deadline):
+                deadline = pong_by
+            idle_by = self.idle_by
+            if idle_by is not None and (deadline is None or idle_by < deadline):
+                deadline = idle_by
+        open_by = self._open_by
+        if open_by is not None and (deadline is None or open_by < deadline):
+            deadline = open_by
+        close_by = self._close_by
+        if close_by is not None and (deadline is None or close_by < deadline):
+            deadline = close_by
         return deadline
 
     def handle_timer(self, *, now: float) -> None:
@@ -1053,29 +1096,10 @@ class Connection(Keepalive):
             if rsv1:
                 raise PeerViolation("rsv1 set on a control frame")
             self._receive_control(opcode, data, self._now)
-        elif start and end and fin and not rsv1 and opcode and self._message is None and not self.stream_messages:
-            # The common case: a whole, uncompressed message in one piece.
-            limit = self._config.max_message_size
-            if limit and len(data) > limit:
-                raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
-            events = self._events
-            if events is _NOTHING:
-                events = self._events = []
-            if opcode is _TEXT:
-                event = _new_event(TextMessage)
-                _set_text(event, decode_text(data))
-                events.append(event)
-                self._text_received += 1
-                self._text_bytes_received += len(data)
-            else:
-                event = _new_event(BinaryMessage)
-                _set_data(event, data)
-                events.append(event)
-                self._binary_received += 1
-                self._binary_bytes_received += len(data)
         else:
             # A piece of a fragmented or compressed message, or of a frame
-            # that arrives in pieces (RFC 6455 §5.4).
+            # that arrives in pieces (RFC 6455 §5.4): a whole uncompressed
+            # message in one piece is next_event's.
             message = self._message
             if start:
                 if opcode is Opcode.CONTINUATION:
