@@ -472,7 +472,8 @@ class MessageTests(SynchronousTestCase):
         """
         What the application sends in answer to a message that came alone
         (nothing else received after it) is written as soon as its callback
-        returns: before the core is asked for the next event.
+        returns, and the core is not asked for another event (it has
+        nothing unread to parse).
         """
         _, protocol, transport, app, _ = opened()
         app.messageResult = lambda: protocol.connection.sendText("echo")
@@ -486,8 +487,44 @@ class MessageTests(SynchronousTestCase):
         self.patch(ServerConnection, "next_event", recordingNextEvent)
         protocol.dataReceived(clientFrame(0x1, b"hi"))
         self.assertEqual(app.calls[-1], ("text", "hi"))
-        self.assertEqual(seen, [b"", b"\x81\x04echo"])
+        self.assertEqual(seen, [b""])
         self.assertEqual(transport.value(), b"\x81\x04echo")
+
+    def test_loneBinaryAnswerBeforeParsingOn(self):
+        """
+        As for text: the answer to a lone binary message is written once its
+        callback returns, and the core is asked for one event only.
+        """
+        _, protocol, transport, app, _ = opened()
+        app.messageResult = lambda: protocol.connection.sendBinary(b"ok")
+        nextEvent = ServerConnection.next_event
+        seen = []
+
+        def recordingNextEvent(core):
+            seen.append(transport.value())
+            return nextEvent(core)
+
+        self.patch(ServerConnection, "next_event", recordingNextEvent)
+        protocol.dataReceived(clientFrame(0x2, b"hi"))
+        self.assertEqual(app.calls[-1], ("binary", b"hi"))
+        self.assertEqual(seen, [b""])
+        self.assertEqual(transport.value(), b"\x82\x02ok")
+
+    def test_partialFrameAfterLoneMessage(self):
+        """
+        A message followed, in the same read, by the start of the next
+        frame: the answer waits for the core to parse on, and the rest of
+        the frame, once it arrives, is delivered.
+        """
+        _, protocol, transport, app, _ = opened()
+        app.messageResult = lambda: protocol.connection.sendText("echo")
+        second = clientFrame(0x1, b"there")
+        protocol.dataReceived(clientFrame(0x1, b"hi") + second[:3])
+        self.assertEqual(app.calls[-1], ("text", "hi"))
+        self.assertEqual(transport.value(), b"\x81\x04echo")
+        protocol.dataReceived(second[3:])
+        self.assertEqual(app.calls[-1], ("text", "there"))
+        self.assertEqual(transport.value(), b"\x81\x04echo" * 2)
 
     def test_answersToOneReadInOneWrite(self):
         """
@@ -624,7 +661,7 @@ class MessageTests(SynchronousTestCase):
         protocol = StreamWire(connection)
         transport = StringTransport()
         protocol.makeConnection(transport)
-        protocol.dataReceived(request() + clientFrame(0x1, b"x"))
+        protocol.dataReceived(request() + clientFrame(0x9, b"x"))  # a ping: _receive_piece's
         frames = serverFrames(afterHead(transport.value()))
         self.assertEqual([(f.opcode, f.payload) for f in frames], [(0x8, b"\x03\xf3internal error")])
         self.assertTrue(transport.disconnecting)

@@ -386,15 +386,84 @@ class Pump(PeerSource):
     def _deliver(self) -> None:
         """
         Hand every pending core event to the application. What it sends
-        meanwhile is written by the caller's L{_flush}, once.
+        meanwhile is written by the caller's L{_flush}, once (but see the
+        lone message below).
         """
         outer = self._delivering
         self._delivering = True
         try:
             while True:
+                app = self._app
+                conn = self._conn
+                nextEvent = conn.next_event
                 try:
-                    self._deliverEvents()
-                    return
+                    while True:
+                        # While reading is paused, what was received waits in the core
+                        # (a callback may have made the flow object meanwhile).
+                        inflow = self._inflow
+                        if inflow is not None and inflow.paused and self._opened:
+                            return
+                        event = nextEvent()
+                        if event is None:
+                            return
+                        kind = type(event)
+                        if kind is TextMessage:
+                            result = app.textMessageReceived(event.text)
+                            if result is not None:
+                                self._pending(result, len(event.text))
+                            if not conn.has_unread():
+                                # Nothing else was received (next_event would parse
+                                # nothing): what the application queued is written
+                                # now, and the delivery ends. The answer to a message
+                                # that came alone goes out before the pump looks at
+                                # deadlines or returns to the reactor (its latency);
+                                # the caller's _flush does the rest (closing, the
+                                # timer). Answers to messages read together still go
+                                # out in one write, from that _flush.
+                                pieces = conn.data_to_send_pieces()
+                                if len(pieces) == 1 and self._outflow is None:
+                                    self.wire.write(pieces[0])
+                                elif pieces:
+                                    self._write(pieces)
+                                return
+                        elif kind is BinaryMessage:
+                            result = app.binaryMessageReceived(event.data)
+                            if result is not None:
+                                self._pending(result, len(event.data))
+                            if not conn.has_unread():
+                                pieces = conn.data_to_send_pieces()
+                                if len(pieces) == 1 and self._outflow is None:
+                                    self.wire.write(pieces[0])
+                                elif pieces:
+                                    self._write(pieces)
+                                return
+                        elif kind is MessageData:
+                            result = app.messageDataReceived(event.data)
+                            if result is not None:
+                                self._pending(result, len(event.data))
+                        elif kind is MessageStarted:
+                            app.messageStarted(event.binary)
+                        elif kind is MessageEnded:
+                            result = app.messageEnded()
+                            if result is not None:
+                                self._pending(result, 0)
+                        elif kind is Ping:
+                            app.pingReceived(event.payload)
+                        elif kind is Pong:
+                            app.pongReceived(event.payload)
+                        elif kind is RequestReceived:
+                            self.request = event.request
+                            self._role.requestReceived(self, event)
+                        elif kind is Opened:
+                            self.response = event.response
+                            self._open()
+                        elif kind is HandshakeFailure:
+                            _log.info("handshake failed from {peer}: {error}", peer=_peer(self.wire), error=event.error)
+                            self._role.handshakeFailed(self, event.error)
+                        elif kind is ConnectionFailed:
+                            self._logFailure(event)
+                        elif kind is CloseReceived:
+                            pass  # wireLost reports the close
                 except Exception:
                     # An application callback raised: fail the connection,
                     # then go on with what is left (the failure's event).
@@ -409,75 +478,6 @@ class Pump(PeerSource):
         """
         _log.failure("application failed on {peer}", failure, peer=_peer(self.wire))
         self._conn.fail(CloseCode.INTERNAL_ERROR, "internal error", now=self._clock.seconds())
-
-    def _deliverEvents(self) -> None:
-        app = self._app
-        conn = self._conn
-        nextEvent = conn.next_event
-        while True:
-            # While reading is paused, what was received waits in the core
-            # (a callback may have made the flow object meanwhile).
-            inflow = self._inflow
-            if inflow is not None and inflow.paused and self._opened:
-                return
-            event = nextEvent()
-            if event is None:
-                return
-            kind = type(event)
-            if kind is TextMessage:
-                result = app.textMessageReceived(event.text)
-                if result is not None:
-                    self._pending(result, len(event.text))
-                if not conn.has_unread():
-                    self._sendAnswers()
-            elif kind is BinaryMessage:
-                result = app.binaryMessageReceived(event.data)
-                if result is not None:
-                    self._pending(result, len(event.data))
-                if not conn.has_unread():
-                    self._sendAnswers()
-            elif kind is MessageData:
-                result = app.messageDataReceived(event.data)
-                if result is not None:
-                    self._pending(result, len(event.data))
-            elif kind is MessageStarted:
-                app.messageStarted(event.binary)
-            elif kind is MessageEnded:
-                result = app.messageEnded()
-                if result is not None:
-                    self._pending(result, 0)
-            elif kind is Ping:
-                app.pingReceived(event.payload)
-            elif kind is Pong:
-                app.pongReceived(event.payload)
-            elif kind is RequestReceived:
-                self.request = event.request
-                self._role.requestReceived(self, event)
-            elif kind is Opened:
-                self.response = event.response
-                self._open()
-            elif kind is HandshakeFailure:
-                _log.info("handshake failed from {peer}: {error}", peer=_peer(self.wire), error=event.error)
-                self._role.handshakeFailed(self, event.error)
-            elif kind is ConnectionFailed:
-                self._logFailure(event)
-            elif kind is CloseReceived:
-                pass  # wireLost reports the close
-
-    def _sendAnswers(self) -> None:
-        """
-        Write what the application queued while the message read last was
-        delivered, without waiting for the end of the delivery: nothing
-        else was received to answer in the same write, and the answer to a
-        message that came alone goes out before the pump parses on, looks
-        at deadlines or returns to the reactor (its latency). The caller's
-        L{_flush} does the rest (closing, the timer).
-        """
-        pieces = self._conn.data_to_send_pieces()
-        if len(pieces) == 1 and self._outflow is None:
-            self.wire.write(pieces[0])
-        elif pieces:
-            self._write(pieces)
 
     def _logFailure(self, event: ConnectionFailed) -> None:
         error = event.error

@@ -114,11 +114,13 @@ class WebSocketConnection(FlowControlled, Pump):
 
     def sendText(self, text: str) -> None:
         self._conn.send_text(text)
-        self._flushSent()
+        if not self._delivering:  # else the pump writes it (no call here)
+            self._flushSent()
 
     def sendBinary(self, data: bytes) -> None:
         self._conn.send_binary(data)
-        self._flushSent()
+        if not self._delivering:
+            self._flushSent()
 
     def beginMessage(self, binary: bool = False) -> None:
         self._conn.begin_message(binary)

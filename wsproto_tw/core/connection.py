@@ -79,7 +79,6 @@ from wsproto_tw.core.handshake import (
 from wsproto_tw.core.keepalive import Keepalive
 from wsproto_tw.core.prepared import PreparedMessage
 from wsproto_tw.core.stats import CloseRecord, ConnectionStatistics
-from wsproto_tw.core.utf8 import decode_text
 
 _pack_code = struct.Struct("!H").pack
 _unpack_code = struct.Struct("!H").unpack_from
@@ -106,6 +105,17 @@ class State(enum.Enum):
     # Members are singletons compared by identity: hashed by it too, in C
     # (Enum's own __hash__ is a Python call, on every transition).
     __hash__ = object.__hash__
+
+
+# The members the per-message path compares with, as module globals: an
+# enum class's attribute is looked up through its metaclass's __getattr__
+# hook (a Python-level __getattribute__ call, some 850 instructions), a
+# global by one cached dict lookup.
+_CONNECTING = State.CONNECTING
+_OPEN = State.OPEN
+_CLOSING = State.CLOSING
+_CLOSED = State.CLOSED
+_TEXT = Opcode.TEXT
 
 
 class Role(enum.Enum):
@@ -358,7 +368,7 @@ class Connection(Keepalive):
             the bytes produce are dated by it.
         """
         self._bytes_received += len(data)
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
         message = self._message
         if message is None or self._events or not self._reader.feed_into(data, message.absorb):
@@ -389,7 +399,7 @@ class Connection(Keepalive):
             L{receive_data}, which fails the connection with 1009); or
             L{None}, and the bytes are to be fed to L{receive_data}.
         """
-        if self._events or (self.state is not State.OPEN and self.state is not State.CLOSING):
+        if self._events or (self.state is not _OPEN and self.state is not _CLOSING):
             return None
         message = self._message
         if message is None:
@@ -464,7 +474,7 @@ class Connection(Keepalive):
         while not self._events:
             state = self.state
             try:
-                if state is State.OPEN or state is State.CLOSING:
+                if state is _OPEN or state is _CLOSING:
                     message = self._message
                     if message is not None and type(message) is MessageStream and message.pending:
                         # The rest of a compressed piece, inflated a
@@ -474,11 +484,42 @@ class Connection(Keepalive):
                     piece = self._reader.read_piece()
                     if piece is None:
                         return None
-                    self._receive_piece(*piece)
-                elif state is State.CONNECTING:
+                    opcode, fin, rsv1, data, start, end = piece
+                    if (
+                        start
+                        and end
+                        and fin
+                        and not rsv1
+                        and 0 < opcode < 0x8
+                        and message is None
+                        and not self.stream_messages
+                    ):
+                        # The common case, a whole, uncompressed data
+                        # message in one piece: its event is made and
+                        # returned here, with no call of its own.
+                        limit = self._config.max_message_size
+                        if limit and len(data) > limit:
+                            raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
+                        if opcode is _TEXT:
+                            try:
+                                text = data.decode("utf-8")  # utf8.decode_text, inline
+                            except UnicodeDecodeError:
+                                raise InvalidText("invalid utf-8 in text message") from None
+                            event = _new_event(TextMessage)
+                            _set_text(event, text)
+                            self._text_received += 1
+                            self._text_bytes_received += len(data)
+                        else:
+                            event = _new_event(BinaryMessage)
+                            _set_data(event, data)
+                            self._binary_received += 1
+                            self._binary_bytes_received += len(data)
+                        return event
+                    self._receive_piece(opcode, fin, rsv1, data, start, end)
+                elif state is _CONNECTING:
                     self._receive_head(self._now)
                     if not self._events:
-                        if self.state is State.OPEN:
+                        if self.state is _OPEN:
                             continue
                         return None
                 else:
@@ -543,10 +584,23 @@ class Connection(Keepalive):
         @return: when L{handle_timer} must next be called, in seconds on the
             caller's clock (the clock of the C{now} arguments), or L{None}.
         """
-        deadline = self.keepalive_deadline()
-        for t in (self._open_by, self._close_by):
-            if t is not None and (deadline is None or t < deadline):
-                deadline = t
+        # keepalive_deadline, inline (asked after every read).
+        if self.keepalive_paused:
+            deadline = None
+        else:
+            deadline = self.ping_at
+            pong_by = self.pong_by
+            if pong_by is not None and (deadline is None or pong_by < deadline):
+                deadline = pong_by
+            idle_by = self.idle_by
+            if idle_by is not None and (deadline is None or idle_by < deadline):
+                deadline = idle_by
+        open_by = self._open_by
+        if open_by is not None and (deadline is None or open_by < deadline):
+            deadline = open_by
+        close_by = self._close_by
+        if close_by is not None and (deadline is None or close_by < deadline):
+            deadline = close_by
         return deadline
 
     def handle_timer(self, *, now: float) -> None:
@@ -593,7 +647,7 @@ class Connection(Keepalive):
             raise TypeError(f"send_text takes str, not {type(text).__name__}")
         if self._sending is not None:
             raise InvalidState("a message is being sent in pieces: end_message() first")
-        if self.state is State.OPEN or self._writable():
+        if self.state is _OPEN or self._writable():
             payload = text.encode("utf-8")
             n = len(payload)
             self._text_sent += 1
@@ -621,7 +675,7 @@ class Connection(Keepalive):
             data = bytes(data)
         if self._sending is not None:
             raise InvalidState("a message is being sent in pieces: end_message() first")
-        if self.state is State.OPEN or self._writable():
+        if self.state is _OPEN or self._writable():
             n = len(data)
             self._binary_sent += 1
             self._binary_bytes_sent += n
@@ -668,11 +722,11 @@ class Connection(Keepalive):
         """
         if self._sending is not None:
             raise InvalidState("a message is being sent in pieces: end_message() first")
-        if self.state is not State.OPEN and not self._writable():
+        if self.state is not _OPEN and not self._writable():
             return None
         opcode = message.opcode
         payload = message.payload
-        if opcode is Opcode.TEXT:
+        if opcode is _TEXT:
             self._text_sent += 1
             self._text_bytes_sent += len(payload)
         else:
@@ -1006,9 +1060,9 @@ class Connection(Keepalive):
         out.append(data)
 
     def _writable(self) -> bool:
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             return True
-        if self.state is State.CONNECTING:
+        if self.state is _CONNECTING:
             raise InvalidState("can't send before the opening handshake completes")
         return False
 
@@ -1042,29 +1096,10 @@ class Connection(Keepalive):
             if rsv1:
                 raise PeerViolation("rsv1 set on a control frame")
             self._receive_control(opcode, data, self._now)
-        elif start and end and fin and not rsv1 and opcode and self._message is None and not self.stream_messages:
-            # The common case: a whole, uncompressed message in one piece.
-            limit = self._config.max_message_size
-            if limit and len(data) > limit:
-                raise MessageTooBig(f"message of {len(data)} bytes exceeds the limit of {limit}")
-            events = self._events
-            if events is _NOTHING:
-                events = self._events = []
-            if opcode is Opcode.TEXT:
-                event = _new_event(TextMessage)
-                _set_text(event, decode_text(data))
-                events.append(event)
-                self._text_received += 1
-                self._text_bytes_received += len(data)
-            else:
-                event = _new_event(BinaryMessage)
-                _set_data(event, data)
-                events.append(event)
-                self._binary_received += 1
-                self._binary_bytes_received += len(data)
         else:
             # A piece of a fragmented or compressed message, or of a frame
-            # that arrives in pieces (RFC 6455 §5.4).
+            # that arrives in pieces (RFC 6455 §5.4): a whole uncompressed
+            # message in one piece is next_event's.
             message = self._message
             if start:
                 if opcode is Opcode.CONTINUATION:
