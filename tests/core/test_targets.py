@@ -391,7 +391,7 @@ class TLSPortStartTests(SynchronousTestCase):
         C{400}, and the answer is a plain-text HTTP response saying what
         to do.
         """
-        for start in (b"G", b"GET / HTTP/1.1\r\n", b"post", b"OPTIONS * HTTP/1.1\r\n\r\n", bytearray(b"P")):
+        for start in (b"G", b"GET / HTTP/1.1\r\n", b"post", b"OPTIONS * HTTP/1.1\r\n\r\n", bytearray(b"P"), b"\r\nGET", b"\n"):
             error = self.assertRaises(PlainTextOnTLSPort, check_tls_start, start)
             self.assertEqual((error.status, error.reason), (400, PLAIN_REASON))
         self.assertEqual(build_error_response(error), errorResponse(400, PLAIN_REASON))
@@ -402,5 +402,5 @@ class TLSPortStartTests(SynchronousTestCase):
         that is not a letter are left to TLS.
         """
         hello = tlsClientHello()
-        for start in (hello, hello[:1], b"\x80\x2e\x01", b"\x00", b"\r\n", b"1", b"\xc3"):
+        for start in (hello, hello[:1], b"\x80\x2e\x01", b"\x00", b" GET", b"1", b"\xc3"):
             self.assertIsNone(check_tls_start(start))

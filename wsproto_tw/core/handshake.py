@@ -406,13 +406,15 @@ def check_tls_start(data: bytes | bytearray) -> None:
     closed without a word.
 
     Only the first byte is looked at: an ASCII letter (an HTTP method, RFC
-    9112 §3) is a plain request; anything else is left to TLS, which
-    rejects what is not TLS its own way.
+    9112 §3) or a CR or LF (an empty line before the request line, RFC 9112
+    §2.2) is a plain request; anything else is left to TLS, which rejects
+    what is not TLS its own way.
 
     @param data: the first bytes received on the connection, at least one.
     @raise PlainTextOnTLSPort: with status 400 and what to do instead.
     """
-    if data[:1].isalpha():
+    first = data[:1]
+    if first.isalpha() or first in (b"\r", b"\n"):
         raise PlainTextOnTLSPort(
             "plain-text http received on a tls port; connect with wss:// here, or with ws:// to a plain-text port"
         )
