@@ -31,6 +31,10 @@ from wsproto_tw.wire import StreamWire
 
 _log = Logger(namespace="wsproto_tw")
 
+# A module global: on Python 3.11 each State.CONNECTING costs a lookup
+# through EnumType's __getattr__ (see wsproto_tw.core.connection).
+_CONNECTING = State.CONNECTING
+
 __all__ = [
     "Accept",
     "WebSocketConnection",
@@ -86,7 +90,7 @@ class _ServerRole(_Role):
                 # Answered at once (the usual case): what the callbacks
                 # below would do, without building a Deferred; reading was
                 # never paused.
-                if core.state is State.CONNECTING:
+                if core.state is _CONNECTING:
                     try:
                         self._answer(result, connection)
                     except BaseException:

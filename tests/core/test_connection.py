@@ -1518,3 +1518,78 @@ class ReceiveIntoBufferTests(SynchronousTestCase):
         view.release()
         server.receive_into_buffer(len(second) - 100, now=1.0)
         self.assertEqual(_summary(list(server.events())), _summary([BinaryMessage(b"a" * 100_000 + b"b" * 100_000)]))
+
+
+class EnumLookupTests(SynchronousTestCase):
+    """
+    The hot paths compare with members held in module globals, not looked
+    up on their enum class: on Python 3.11, each lookup on an enum class
+    (C{State.OPEN}) goes through C{EnumType.__getattr__}'s slow path,
+    several hundred instructions.
+    """
+
+    def _lookups(self, run):
+        """
+        @return: the attributes looked up on enum classes while C{run()}
+            ran, as C{"Class.NAME"}.
+        """
+        import enum
+
+        seen = []
+        lookup = type.__getattribute__
+
+        def counting(cls, name):
+            seen.append(lookup(cls, "__name__") + "." + name)
+            return lookup(cls, name)
+
+        enum.EnumType.__getattribute__ = counting
+        try:
+            run()
+        finally:
+            del enum.EnumType.__getattribute__
+        return seen
+
+    def test_handshakes(self):
+        """
+        A server's opening and closing handshakes (a request accepted, a
+        Close with 1000 answered, the transport closed) look up no
+        attribute of an enum class.
+        """
+        request = requestBytes()
+        close = clientFrame(Opcode.CLOSE, closePayload(CloseCode.NORMAL_CLOSURE))
+
+        def run():
+            server = ServerConnection(Config(), now=0.0)
+            server.receive_data(request, now=0.0)
+            list(server.events())
+            server.accept(now=0.0)
+            server.data_to_send()
+            server.receive_data(close, now=0.0)
+            self.assertEqual([type(event).__name__ for event in server.events()], ["CloseReceived"])
+            self.assertTrue(server.wants_transport_closed)
+            server.data_to_send()
+            server.next_deadline()
+            server.receive_eof()
+
+        self.assertEqual(self._lookups(run), [])
+
+    def test_messages(self):
+        """
+        Receiving a text or binary message and sending one back looks up no
+        attribute of an enum class.
+        """
+        server = openedServer()
+        text = clientFrame(Opcode.TEXT, b"hello")
+        binary = clientFrame(Opcode.BINARY, b"\x00\x01")
+
+        def run():
+            server.receive_data(text, now=0.0)
+            server.receive_data(binary, now=0.0)
+            for event in server.events():
+                if type(event).__name__ == "TextMessage":
+                    server.send_text(event.text)
+                else:
+                    server.send_binary(event.data)
+            server.data_to_send()
+
+        self.assertEqual(self._lookups(run), [])

@@ -107,16 +107,6 @@ class State(enum.Enum):
     __hash__ = object.__hash__
 
 
-# The members the per-message path compares with, as module globals: an
-# enum class's attribute is looked up through its metaclass's __getattr__
-# hook (a Python-level __getattribute__ call, some 850 instructions), a
-# global by one cached dict lookup.
-_CONNECTING = State.CONNECTING
-_OPEN = State.OPEN
-_CLOSING = State.CLOSING
-_CLOSED = State.CLOSED
-_TEXT = Opcode.TEXT
-
 
 class Role(enum.Enum):
     SERVER = "server"
@@ -197,6 +187,18 @@ class IllegalTransition(RuntimeError):
     connection with 1011 like any other bug of ours.
     """
 
+
+# The members the hot paths compare with, as module globals: on Python 3.11
+# an enum class defines __getattr__ (EnumType's), which sends every lookup
+# of an attribute on it (State.OPEN) down the slow path of a class with
+# __getattr__, several hundred instructions rather than a global's few
+# dozen; about 25 such lookups went into each connection's handshakes,
+# two into each message echoed.
+_CONNECTING, _OPEN, _CLOSING, _CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
+_SERVER, _CLIENT = Role.SERVER, Role.CLIENT
+_OPENED, _CLOSE_RECEIVED, _EOF = _Input.OPENED, _Input.CLOSE_RECEIVED, _Input.EOF
+_TEXT, _PING, _PONG, _CLOSE = Opcode.TEXT, Opcode.PING, Opcode.PONG, Opcode.CLOSE
+_NORMAL_CLOSURE, _NO_STATUS_RCVD = CloseCode.NORMAL_CLOSURE, CloseCode.NO_STATUS_RCVD
 
 #: What L{Connection._events} and L{Connection._out} hold while empty:
 #: one shared empty tuple, so that an idle connection has no lists of its
@@ -305,8 +307,8 @@ class Connection(Keepalive):
         # itself: no object of their own.
         Keepalive.__init__(self, config)
         # Clients mask what they send (RFC 6455 §5.3); servers don't.
-        self._mask_source = mask_source if self.role is Role.CLIENT else None
-        self.state = State.CONNECTING
+        self._mask_source = mask_source if self.role is _CLIENT else None
+        self.state = _CONNECTING
         self.subprotocol: str | None = None
         self.extensions: str | None = None
         self.wants_transport_closed = False
@@ -328,7 +330,7 @@ class Connection(Keepalive):
         self._now = now
         self._out: list[bytes] = _NOTHING  # type: ignore[assignment]
         self._reader = FrameReader(
-            expect_mask=self.role is Role.SERVER, max_frame_size=config.frame_limit
+            expect_mask=self.role is _SERVER, max_frame_size=config.frame_limit
         )
         self._codec: Any = None
         self._head_scan = 0
@@ -436,7 +438,7 @@ class Connection(Keepalive):
         The transport closed. Nothing more will be received or sent; the
         bytes received before it are still parsed and their events reported.
         """
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             # Closed already (the usual case: after the closing handshake):
             # all that _go_closed(EOF) would still change is a client's wait
             # for the server to close, which is over.
@@ -1165,12 +1167,12 @@ class Connection(Keepalive):
                 self._binary_bytes_received += message.size
 
     def _receive_control(self, opcode: Opcode, payload: bytes, now: float) -> None:
-        if opcode is Opcode.PING:
+        if opcode is _PING:
             # RFC 6455 §5.5.2: answer with a pong, unless closing.
             if self.state is State.OPEN:
                 self._send_frame(Opcode.PONG, payload)
             self._emit(Ping(payload))
-        elif opcode is Opcode.PONG:
+        elif opcode is _PONG:
             rtt = self.pong_received(payload, now)
             if rtt is not None:
                 self.rtt = rtt
@@ -1194,13 +1196,13 @@ class Connection(Keepalive):
             except UnicodeDecodeError:
                 raise InvalidText("invalid utf-8 in close reason") from None
         self._close_received = (code, reason)
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             # Echo the peer's code; answer a Close without one with 1000.
-            echo = CloseCode.NORMAL_CLOSURE if code == CloseCode.NO_STATUS_RCVD else code
+            echo = _NORMAL_CLOSURE if code == _NO_STATUS_RCVD else code
             self._close_sent = echo
-            self._send_frame(Opcode.CLOSE, _pack_code(echo))
+            self._send_frame(_CLOSE, _pack_code(echo))
         self._emit(CloseReceived(code, reason))
-        self._closed(_Input.CLOSE_RECEIVED, now)
+        self._closed(_CLOSE_RECEIVED, now)
 
     def _closed(self, input: _Input, now: float, drop: bool = False) -> None:
         """
@@ -1208,7 +1210,7 @@ class Connection(Keepalive):
         §7.1.1, the server closes TCP first; the client waits for it, unless
         it drops the connection.
         """
-        if self.role is Role.SERVER or drop:
+        if self.role is _SERVER or drop:
             self._go_closed(input)
         else:
             self._go_closed(input, close_by=now + self._config.close_timeout)
@@ -1242,7 +1244,7 @@ class Connection(Keepalive):
         self.stop_keepalive()
         self._open_by = None
         self._close_by = close_by
-        if close_by is None and input is not _Input.EOF:
+        if close_by is None and input is not _EOF:
             self.wants_transport_closed = True
 
     def _fail(
@@ -1271,7 +1273,7 @@ class Connection(Keepalive):
         self._closed(_Input.FAILED, now, drop)
 
     def _opened(self, now: float) -> None:
-        self._transition(_Input.OPENED)
+        self._transition(_OPENED)
         self._open_by = None
         self.start_keepalive(now)
 
@@ -1419,7 +1421,7 @@ class ServerConnection(Connection):
         @raise InvalidState: no request has arrived, or it was answered.
         @raise ValueError: the subprotocol was not offered by the client.
         """
-        if self.state is not State.CONNECTING or self.request is None:
+        if self.state is not _CONNECTING or self.request is None:
             raise InvalidState(f"can't accept in state {self.state.value}")
         assert self._proposal is not None
         key, proposed, extensions, codec = self._proposal
