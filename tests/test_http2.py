@@ -1124,6 +1124,78 @@ class ClientTests(HTTP2ServerMixin, TestCase):
         self.assertEqual(seen, [(H2StreamWire, b"h2", "chat", "permessage-deflate")])
 
     @inlineCallbacks
+    def test_sendsBeforeReading(self) -> Any:
+        """
+        Over HTTP/2, the client sends three 100 KB binary messages before
+        reading any echo: more than a stream's window each way. It keeps
+        acknowledging what the server sends while its own writes wait, so
+        the echoes come back in order (the server stops reading while its
+        writes wait, and would wait for ever on a client that did the
+        same), and the connection closes cleanly.
+        """
+        from wsproto_tw.client import connect
+
+        application = Collector()
+        protocol = yield connect(
+            f"wss://localhost:{self.portNumber}/ws",
+            lambda: application,
+            origin="https://good.example",
+            trustRoot=self.certPath,
+            http2=True,
+        )
+        self.assertIsInstance(protocol.wire, H2StreamWire)
+        payloads = [bytes([i]) * 100_000 for i in range(3)]
+        for payload in payloads:
+            protocol.sendBinary(payload)
+        for payload in payloads:
+            # Well under the server's 30 s write timeout, which would drop
+            # the stream with 1008 if the client stopped reading.
+            received = yield application.next().addTimeout(20, reactor)
+            self.assertEqual(received, payload)
+        protocol.close(1000, "done")
+        closed = yield application.lost
+        self.assertEqual((closed.code, closed.wasClean), (1000, True))
+
+    @inlineCallbacks
+    def test_abort(self) -> Any:
+        """
+        The client's C{abortConnection} resets its stream (RST_STREAM
+        C{CANCEL}) without raising, although its HTTP/2 connection closes
+        with its only stream; both applications hear C{connectionLost}
+        (1006).
+        """
+        from wsproto_tw.client import connect
+
+        serverSide: list[Any] = []
+
+        class Recording(EchoApplication):
+            def connectionOpened(self, transport: Any) -> None:
+                super().connectionOpened(transport)
+                self.lost = Deferred()
+                serverSide.append(self)
+
+            def connectionLost(self, reason: Any) -> None:
+                super().connectionLost(reason)
+                self.lost.callback(reason.value)
+
+        self.resource.applicationFactory = Recording
+        application = Collector()
+        protocol = yield connect(
+            f"wss://localhost:{self.portNumber}/ws",
+            lambda: application,
+            origin="https://good.example",
+            trustRoot=self.certPath,
+            http2=True,
+        )
+        protocol.sendText("before")
+        self.assertEqual((yield application.next()), "before")
+        protocol.abortConnection()
+        closed = yield application.lost
+        self.assertEqual((closed.code, closed.wasClean), (1006, False))
+        closed = yield serverSide[0].lost
+        self.assertEqual((closed.code, closed.wasClean), (1006, False))
+
+    @inlineCallbacks
     def test_rejected(self) -> Any:
         """
         A refusal over HTTP/2 fails the Deferred with

@@ -279,7 +279,7 @@ class Pump(PeerSource):
         if not self._outbound.pause():
             return
         self.writesPausedSince = self._clock.seconds()
-        if self._opened:
+        if self._opened and not getattr(self.wire, "readsWhileWritesWait", False):
             # Before the connection opens, a full buffer is a TLS transport
             # holding the opening request until its own handshake is done:
             # pausing reading then would stall that handshake for good.

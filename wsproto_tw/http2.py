@@ -531,11 +531,13 @@ class HTTP2Channel(Protocol):
     def abortRequest(self, streamID: int) -> None:
         if streamID not in self._outboxes or self._lost:
             return
-        self._forget(streamID)
+        # Reset before forgetting: a client forgetting its last stream
+        # closes the connection (GOAWAY), after which h2 refuses the reset.
         try:
             self._h2.reset_stream(streamID, ErrorCodes.CANCEL)
-        except h2.exceptions.StreamClosedError:
-            pass
+        except h2.exceptions.ProtocolError:
+            pass  # the stream, or the whole connection, is closed already
+        self._forget(streamID)
         self._flush()
 
     def openStreamWindow(self, streamID: int, increment: int) -> None:
@@ -648,7 +650,12 @@ class H2StreamWire:
         C{writesPaused} until the peer opens the window and it drains
         (C{writesResumed}).
       - L{pauseReading} withholds the WINDOW_UPDATEs of what arrives (held
-        here, at most a window's worth) until L{resumeReading}.
+        here, at most a window's worth) until L{resumeReading}. A client's
+        stream is not paused for its own blocked writes
+        (C{readsWhileWritesWait}): a server that stops reading while its
+        writes wait (ours does) waits for the WINDOW_UPDATEs of what it
+        sent, and a client withholding them while waiting for the server's
+        would deadlock (RFC 9113 §5.2.2).
       - L{loseConnection} ends the stream (END_STREAM) after what is queued;
         L{abortConnection} resets it (RST_STREAM, C{CANCEL}). The peer's
         END_STREAM is a half-close (C{readLost}).
@@ -658,6 +665,8 @@ class H2StreamWire:
     @ivar connection: the L{IWireReceiver
         <wsproto_tw.interfaces.IWireReceiver>}.
     @ivar transport: the channel's transport (TLS details live there).
+    @ivar readsWhileWritesWait: whether the connection keeps reading while
+        the stream's writes wait for the window (a client's stream).
     """
 
     #: The C{wire} label of its connections in L{wsproto_tw.metrics}.
@@ -672,6 +681,7 @@ class H2StreamWire:
         self.streamID = streamID
         self.connection = connection
         self.transport = channel.transport
+        self.readsWhileWritesWait = channel._clientSide
         self._answered = answered
         self._paused = False
         self._held: deque[tuple[bytes | None, int]] = deque()

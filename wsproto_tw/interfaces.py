@@ -177,6 +177,12 @@ class IWire(Interface):
     TLS connection after an HTTP/1.1 upgrade, a C{twisted.web} channel
     taken over, an HTTP/2 stream (RFC 8441). A wire moves bytes; it parses
     nothing. It reports to its L{IWireReceiver}.
+
+    A wire may also have C{readsWhileWritesWait = True}: its receiver then
+    keeps reading while its writes are paused, instead of pausing reading
+    until the peer reads (an HTTP/2 client's stream, L{H2StreamWire
+    <wsproto_tw.http2.H2StreamWire>}, whose reads open the window the
+    server's writes, and so its reads, wait for).
     """
 
     transport = Attribute(

@@ -440,3 +440,102 @@ class StreamLoopbackTests(TestCase):
         return lost
 
     test_nonReadingSubscriberDropped.timeout = 20  # type: ignore[attr-defined]
+
+
+class ConnectDeadlineOverPortsTests(TestCase):
+    """
+    C{StompConfig.connect_timeout} over real loopback ports of
+    L{StompServer.streamFactory}: plain TCP and TLS (Twisted's C{ssl:}
+    endpoint, as C{twistd websocket --stomp-port ssl:...} listens).
+    """
+
+    timeout = 30
+
+    def setUp(self):
+        import os
+
+        from twisted.internet import reactor
+
+        from tests.test_tls import selfSignedCertificate
+
+        self.reactor = reactor
+        self.keyPath, self.certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        self.server = StompServer(StompConfig(server="test", heart_beat=(0, 0), connect_timeout=1), reactor=reactor)
+
+    def listen(self, tls: bool) -> Any:
+        from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+
+        from tests.tools import serverTLS
+
+        if tls:
+            endpoint = SSL4ServerEndpoint(self.reactor, 0, serverTLS(self.keyPath, self.certPath), interface="127.0.0.1")
+        else:
+            endpoint = TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1")
+        return endpoint.listen(self.server.streamFactory()).addCallback(self._listening)
+
+    def _listening(self, port: Any) -> int:
+        self.addCleanup(port.stopListening)
+        return port.getHost().port
+
+    def connect(self, portNumber: int, tls: bool, send: bytes = b"") -> Any:
+        """
+        @return: a Deferred firing with what the server sent before it
+            closed the connection.
+        """
+        from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint
+        from twisted.internet.protocol import Factory, Protocol
+
+        from tests.tools import trustingTLS
+
+        closed: Deferred = Deferred()
+
+        class Silent(Protocol):
+            received = b""
+
+            def connectionMade(self):
+                self.transport.write(send)
+
+            def dataReceived(self, data):
+                self.received += data
+
+            def connectionLost(self, reason):
+                closed.callback(self.received)
+
+        if tls:
+            endpoint = SSL4ClientEndpoint(self.reactor, "127.0.0.1", portNumber, trustingTLS(self.certPath, None))
+        else:
+            endpoint = TCP4ClientEndpoint(self.reactor, "127.0.0.1", portNumber)
+        endpoint.connect(Factory.forProtocol(Silent)).addErrback(closed.errback)
+        # Well within the test's timeout: the server closes after 1 s.
+        return closed.addTimeout(10, self.reactor)
+
+    async def test_silentOverTCP(self):
+        """
+        A TCP client that sends nothing gets C{ERROR} after
+        C{connect_timeout}, and the connection closes.
+        """
+        portNumber = await self.listen(tls=False)
+        received = await self.connect(portNumber, tls=False)
+        self.assertEqual(received, b"ERROR\nmessage:no CONNECT accepted within 1 seconds\ncontent-length:0\n\n\x00")
+
+    async def test_silentOverTLS(self):
+        """
+        A TLS client that completes its handshake and sends nothing more
+        gets C{ERROR} after C{connect_timeout}, and the connection closes.
+        """
+        portNumber = await self.listen(tls=True)
+        received = await self.connect(portNumber, tls=True)
+        self.assertEqual(received, b"ERROR\nmessage:no CONNECT accepted within 1 seconds\ncontent-length:0\n\n\x00")
+
+    async def test_noHandshakeOverTLS(self):
+        """
+        A client of a TLS port that sends nothing, or one byte, never
+        completes the TLS handshake: after C{connect_timeout} its
+        connection is closed all the same (the C{ERROR} can't be said
+        before the handshake), instead of TLS waiting for ever to finish
+        the handshake before closing.
+        """
+        portNumber = await self.listen(tls=True)
+        for send in (b"", b"\x16"):
+            self.assertEqual(await self.connect(portNumber, tls=False, send=send), b"")
+        self.assertEqual(self.server.sessions, set())

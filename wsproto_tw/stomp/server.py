@@ -23,7 +23,7 @@ from twisted.cred.checkers import ANONYMOUS, ICredentialsChecker, InMemoryUserna
 from twisted.cred.credentials import Anonymous, UsernamePassword
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import maybeDeferred, succeed
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IHandshakeListener, IPushProducer, IReactorTime, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -393,7 +393,7 @@ class _StreamTransport:
         self._protocol._close()
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IHandshakeListener)
 class StompStreamProtocol(Protocol):
     """
     STOMP over a plain byte stream (TCP, TLS, a UNIX socket): one session
@@ -404,6 +404,11 @@ class StompStreamProtocol(Protocol):
     buffer is full (the peer is not reading), what is written is counted,
     and past C{max_write_buffer} octets nothing more is written and the
     connection is aborted.
+
+    Over TLS, a session that ends before the client finished the TLS
+    handshake (nothing, or not a TLS handshake, within C{connect_timeout})
+    is aborted: its C{ERROR} can't be sent, and TLS would otherwise wait
+    for the handshake, for ever, before closing.
     """
 
     def __init__(self, server: StompServer, max_write_buffer: int = 1024 * 1024) -> None:
@@ -413,11 +418,17 @@ class StompStreamProtocol(Protocol):
         self._written = 0
         self._aborted = False
         self._registered = False
+        self._handshaking = False
 
     def connectionMade(self) -> None:
+        # Told by TLS when its handshake is done (IHandshakeListener).
+        self._handshaking = ISSLTransport.providedBy(self.transport)
         self.transport.registerProducer(self, True)
         self._registered = True
         self._app.connectionOpened(_StreamTransport(self))
+
+    def handshakeCompleted(self) -> None:
+        self._handshaking = False
 
     def _close(self) -> None:
         # A transport with a producer registered does not close until it is
@@ -427,6 +438,11 @@ class StompStreamProtocol(Protocol):
         if self._registered:
             self._registered = False
             self.transport.unregisterProducer()
+        if self._handshaking:
+            # TLS's loseConnection would wait for the handshake to finish.
+            self._aborted = True
+            self.transport.abortConnection()
+            return
         self.transport.loseConnection()
 
     def _write(self, data: bytes) -> None:
