@@ -384,6 +384,41 @@ class StreamTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         self.assertIsNone(transport.producer)
 
+    def test_closeTimeout(self):
+        """
+        A connection still closing C{close_timeout} seconds after its
+        C{ERROR} (its peer does not read what is left) is aborted; one that
+        closes in time leaves no timer behind.
+        """
+        aborted = []
+
+        class Transport(StringTransport):
+            def abortConnection(self):
+                aborted.append(True)
+
+        clock = Clock()
+        server = StompServer(CONFIG, reactor=clock)
+        transport = Transport()
+        protocol = server.streamFactory(close_timeout=5).buildProtocol(None)
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"BOGUS\n\n\x00")
+        self.assertTrue(transport.disconnecting)
+        clock.advance(4.9)
+        self.assertEqual(aborted, [])
+        clock.advance(0.1)
+        self.assertEqual(aborted, [True])
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+        transport = Transport()
+        protocol = server.streamFactory(close_timeout=5).buildProtocol(None)
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"BOGUS\n\n\x00")
+        protocol.connectionLost(Failure(ConnectionDone()))
+        clock.advance(10)
+        self.assertEqual((aborted, clock.getDelayedCalls()), ([True], []))
+        self.assertRaises(ValueError, server.streamFactory, close_timeout=0)
+
 
 class StreamLoopbackTests(TestCase):
     """

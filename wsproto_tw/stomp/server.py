@@ -175,19 +175,26 @@ class StompServer:
         """
         return StompApplication(self)
 
-    def streamFactory(self, max_write_buffer: int = 1024 * 1024) -> Factory:
+    def streamFactory(self, max_write_buffer: int = 1024 * 1024, close_timeout: float = 10.0) -> Factory:
         """
         @param max_write_buffer: most octets written to a connection while
             its transport's write buffer is full (the peer is not reading);
             past it the connection is aborted. 1 MiB by default, like
             C{Config.max_write_buffer} over WebSocket.
+        @param close_timeout: seconds a closing connection may take to send
+            what it still holds (its last frames, C{ERROR} among them) to a
+            peer that does not read them; then it is aborted. 10 by
+            default, like C{Config.close_timeout} over WebSocket.
+        @raise ValueError: C{close_timeout} is not positive.
         @return: a factory of STOMP-over-TCP connections to this server
             (the same broker and sessions, no WebSocket), for back-end
             services and any STOMP client: C{listen} it on C{tcp:61613}.
         """
+        if not close_timeout > 0:
+            raise ValueError("close_timeout must be positive")
         factory = Factory()
         factory.buildProtocol = lambda addr: StompStreamProtocol(  # type: ignore[method-assign]
-            self, max_write_buffer=max_write_buffer
+            self, max_write_buffer=max_write_buffer, close_timeout=close_timeout
         )
         factory.noisy = False
         return factory
@@ -403,7 +410,9 @@ class StompStreamProtocol(Protocol):
     It is its transport's push producer: while the transport's write
     buffer is full (the peer is not reading), what is written is counted,
     and past C{max_write_buffer} octets nothing more is written and the
-    connection is aborted.
+    connection is aborted. A connection that closes (its session ended)
+    and still holds frames its peer does not read is aborted after
+    C{close_timeout} seconds.
 
     Over TLS, a session that ends before the client finished the TLS
     handshake (nothing, or not a TLS handshake, within C{connect_timeout})
@@ -411,8 +420,11 @@ class StompStreamProtocol(Protocol):
     for the handshake, for ever, before closing.
     """
 
-    def __init__(self, server: StompServer, max_write_buffer: int = 1024 * 1024) -> None:
+    def __init__(self, server: StompServer, max_write_buffer: int = 1024 * 1024, close_timeout: float = 10.0) -> None:
         self._app = server.buildApplication()
+        self._clock = server.reactor
+        self._close_timeout = close_timeout
+        self._closing: Any = None
         self._max_write_buffer = max_write_buffer
         self._paused = False
         self._written = 0
@@ -444,6 +456,20 @@ class StompStreamProtocol(Protocol):
             self.transport.abortConnection()
             return
         self.transport.loseConnection()
+        if self._closing is None:
+            # A peer that does not read would hold the close for ever.
+            self._closing = self._clock.callLater(self._close_timeout, self._closeTimedOut)
+
+    def _closeTimedOut(self) -> None:
+        self._closing = None
+        if not self._aborted:
+            self._aborted = True
+            _log.info(
+                "stomp connection {peer} aborted: still closing after {seconds} seconds (peer is not reading)",
+                peer=self.transport.getPeer(),
+                seconds=self._close_timeout,
+            )
+            self.transport.abortConnection()
 
     def _write(self, data: bytes) -> None:
         if self._aborted:
@@ -478,4 +504,7 @@ class StompStreamProtocol(Protocol):
         self._app.binaryMessageReceived(data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self._closing is not None:
+            self._closing.cancel()
+            self._closing = None
         self._app.connectionLost(reason)
