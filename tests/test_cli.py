@@ -665,6 +665,29 @@ class CertificateNameTests(TestCase):
             ("", "error: TLS failure: the certificate is not for localhost but for other.example, www.other.example\n", 1),
         )
 
+    @inlineCallbacks
+    def test_noSubjectAltName(self) -> None:
+        """
+        A trusted certificate without a C{subjectAltName}, its common name
+        the host's: refused, in one line saying why, with no traceback.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, names=("localhost",), ips=(), san=False)
+        factory = WebSocketServerFactory(Server)
+        self.addCleanup(closeAll, factory)
+        port = listenTLS(self, factory, certPath, keyPath)
+        out, err, code = yield runCommand(self, [f"wss://localhost:{port}/", "--cafile", certPath], b"hi\n")
+        self.assertEqual(
+            (out, err, code),
+            (
+                "",
+                "error: TLS failure: the certificate is not for localhost: it names no host"
+                " (no subjectAltName; a certificate's common name is not used)\n",
+                1,
+            ),
+        )
+
 
 # Runs the command with pyOpenSSL hidden, as in a virtualenv without the
 # tls extra.

@@ -163,10 +163,15 @@ def startFake(config: Config | None = None, **kwargs: Any) -> tuple[Any, FakeEnd
     return None, endpoint, app, clock, d
 
 
-def makeCertificate(tmpdir: str, names: tuple[str, ...] = ("localhost",), ips: tuple[str, ...] = ("127.0.0.1",)) -> tuple[str, str]:
+def makeCertificate(
+    tmpdir: str, names: tuple[str, ...] = ("localhost",), ips: tuple[str, ...] = ("127.0.0.1",), san: bool = True
+) -> tuple[str, str]:
     """
     Write a fresh self-signed certificate and its key as PEM files.
 
+    @param names: DNS names; the first is also the common name.
+    @param san: whether the names and C{ips} go in a C{subjectAltName}
+        (without one, the certificate names only its common name).
     @return: the paths of the certificate and of the key.
     """
     from cryptography import x509
@@ -178,7 +183,7 @@ def makeCertificate(tmpdir: str, names: tuple[str, ...] = ("localhost",), ips: t
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     now = datetime.datetime.now(datetime.timezone.utc)
     alternatives = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -186,10 +191,11 @@ def makeCertificate(tmpdir: str, names: tuple[str, ...] = ("localhost",), ips: t
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
     )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+    certificate = builder.sign(key, hashes.SHA256())
     certPath = os.path.join(tmpdir, "cert.pem")
     keyPath = os.path.join(tmpdir, "key.pem")
     with open(certPath, "wb") as f:
@@ -946,6 +952,33 @@ class TLSTests(TestCase):
         port = listenTLS(self, self.factory, certPath, keyPath)
         d = connect(f"wss://127.0.0.1:{port}/", Recorder, trustRoot=certPath)
         yield self.assertFailure(d, VerificationError)
+
+    @inlineCallbacks
+    def test_noSubjectAltName(self) -> None:
+        """
+        A trusted certificate without a C{subjectAltName} is for no host
+        (RFC 6125 §6.4.4: the common name is not used), even one whose
+        common name is the host's: the connection fails, by name or by
+        address, and nothing is opened.
+        """
+        from service_identity import CertificateError
+
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, names=("localhost",), ips=(), san=False)
+        opened = []
+
+        class Opened(EchoApplication):
+            def connectionOpened(self, transport: Any) -> None:
+                opened.append(transport)
+
+        self.factory = WebSocketServerFactory(Opened)
+        self.addCleanup(closeAll, self.factory)
+        port = listenTLS(self, self.factory, certPath, keyPath)
+        for host in ("localhost", "127.0.0.1"):
+            d = connect(f"wss://{host}:{port}/", Recorder, trustRoot=certPath)
+            yield self.assertFailure(d, CertificateError)
+        self.assertEqual(opened, [])
 
     def test_insecure(self) -> None:
         """

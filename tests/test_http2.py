@@ -1123,6 +1123,18 @@ class ClientTests(HTTP2ServerMixin, TestCase):
         )
         self.assertEqual(seen, [(H2StreamWire, b"h2", "chat", "permessage-deflate")])
 
+    def test_hostChecked(self) -> None:
+        """
+        The client's HTTP/2 TLS settings check the certificate's host name
+        as its HTTP/1.1 ones do (a certificate without C{subjectAltName}
+        fails too); with C{insecure}, nothing is checked.
+        """
+        from wsproto_tw.client import _HostVerifiedTLS, _UnverifiedTLS
+        from wsproto_tw.http2 import _alpnTLS
+
+        self.assertIsInstance(_alpnTLS("localhost", self.certPath, False), _HostVerifiedTLS)
+        self.assertIsInstance(_alpnTLS("localhost", None, True), _UnverifiedTLS)
+
     @inlineCallbacks
     def test_sendsBeforeReading(self) -> Any:
         """

@@ -123,6 +123,12 @@ def describeError(
         text = f"TLS failure: the certificate is not for {host or 'this host'}"
         if certificateNames:
             text += f" but for {', '.join(certificateNames)}"
+    elif type(error).__name__ == "CertificateError" and _isTLSError(error):
+        # service_identity's: the certificate has no subjectAltName.
+        text = (
+            f"TLS failure: the certificate is not for {host or 'this host'}: it names no host"
+            " (no subjectAltName; a certificate's common name is not used)"
+        )
     elif _isTLSError(error):
         reason = _tlsReason(error)
         text = f"TLS failure: {reason}"

@@ -407,10 +407,15 @@ class Pump(PeerSource):
                         if event is None:
                             return
                         kind = type(event)
-                        if kind is TextMessage:
-                            result = app.textMessageReceived(event.text)
+                        if kind is TextMessage or kind is BinaryMessage:
+                            if kind is TextMessage:
+                                payload = event.text
+                                result = app.textMessageReceived(payload)
+                            else:
+                                payload = event.data
+                                result = app.binaryMessageReceived(payload)
                             if result is not None:
-                                self._pending(result, len(event.text))
+                                self._pending(result, len(payload))
                             if not conn.has_unread():
                                 # Nothing else was received (next_event would parse
                                 # nothing): what the application queued is written
@@ -420,17 +425,6 @@ class Pump(PeerSource):
                                 # the caller's _flush does the rest (closing, the
                                 # timer). Answers to messages read together still go
                                 # out in one write, from that _flush.
-                                pieces = conn.data_to_send_pieces()
-                                if len(pieces) == 1 and self._outflow is None:
-                                    self.wire.write(pieces[0])
-                                elif pieces:
-                                    self._write(pieces)
-                                return
-                        elif kind is BinaryMessage:
-                            result = app.binaryMessageReceived(event.data)
-                            if result is not None:
-                                self._pending(result, len(event.data))
-                            if not conn.has_unread():
                                 pieces = conn.data_to_send_pieces()
                                 if len(pieces) == 1 and self._outflow is None:
                                     self.wire.write(pieces[0])

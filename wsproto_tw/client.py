@@ -25,6 +25,7 @@ application's C{connectionOpened} has run, or fails with one of:
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Factory
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -422,7 +424,7 @@ def tlsOptions(hostname: str, *, trustRoot: Any = None, insecure: bool = False) 
         return _UnverifiedTLS(hostname)
     if isinstance(trustRoot, str):
         trustRoot = loadTrustRoot(trustRoot)
-    return ssl.optionsForClientTLS(hostname, trustRoot=trustRoot)
+    return _HostVerifiedTLS(hostname, ssl.optionsForClientTLS(hostname, trustRoot=trustRoot))
 
 
 def loadTrustRoot(path: str) -> Any:
@@ -447,6 +449,71 @@ def loadTrustRoot(path: str) -> Any:
     except Exception as exc:
         raise ValueError(f"bad PEM certificate in {path}: {exc}") from None
     return ssl.trustRootFromCertificates(certificates)
+
+
+_log = Logger()
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _HostVerifiedTLS:
+    """
+    Twisted's client TLS settings (C{optionsForClientTLS}: trust root, SNI,
+    chain verification), with the check that the server's certificate is
+    for the host name (RFC 6125 §6 by C{service_identity}) done here, so
+    that every way it can fail fails the connection: a certificate with no
+    C{subjectAltName} (C{service_identity.CertificateError}) as well as one
+    for other names (C{VerificationError}). Twisted's own check lets the
+    first through, with only a logged traceback.
+    """
+
+    def __init__(self, hostname: str, options: Any) -> None:
+        from service_identity.hazmat import DNS_ID, IPAddress_ID
+        from twisted.internet.abstract import isIPAddress, isIPv6Address
+
+        self._options = options
+        self._identity = (
+            IPAddress_ID(hostname) if isIPAddress(hostname) or isIPv6Address(hostname) else DNS_ID(hostname)
+        )
+
+    def clientConnectionForTLS(self, tlsProtocol: Any) -> Any:
+        from OpenSSL.SSL import VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER
+
+        connection = self._options.clientConnectionForTLS(tlsProtocol)
+        connection.set_verify(VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT, _hostVerifier(tlsProtocol, self._identity))
+        return connection
+
+
+def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
+    """
+    @return: an OpenSSL verify callback: the chain's own verdict, and for
+        the server's certificate (depth 0) also whether it is for
+        C{identity}; a certificate that is not fails C{tlsProtocol}'s
+        handshake with the C{service_identity} error saying why.
+    """
+    from service_identity import CertificateError, VerificationError
+    from service_identity.hazmat import verify_service_identity
+    from service_identity.pyopenssl import extract_patterns
+
+    # No reference from the connection back to its protocol (a cycle).
+    protocol = weakref.ref(tlsProtocol)
+
+    def verify(connection: Any, certificate: Any, errno: int, depth: int, ok: int) -> bool:
+        if not ok or depth != 0:
+            return bool(ok)
+        try:
+            verify_service_identity(extract_patterns(certificate), [identity], [])
+        except (VerificationError, CertificateError):
+            failed = protocol()
+            if failed is not None:
+                failed.failVerification(Failure())
+            return False
+        except Exception:
+            # An exception must not leave an OpenSSL callback.
+            _log.failure("while checking the certificate's host name")
+            return False
+        return True
+
+    return verify
 
 
 @implementer(IOpenSSLClientConnectionCreator)

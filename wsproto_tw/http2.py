@@ -1101,7 +1101,7 @@ def _alpnTLS(hostname: str, trustRoot: Any, insecure: bool) -> Any:
     """
     from twisted.internet import ssl
 
-    from wsproto_tw.client import _UnverifiedTLS, loadTrustRoot
+    from wsproto_tw.client import _HostVerifiedTLS, _UnverifiedTLS, loadTrustRoot
 
     protocols = [b"h2", b"http/1.1"]
     if insecure:
@@ -1110,4 +1110,4 @@ def _alpnTLS(hostname: str, trustRoot: Any, insecure: bool) -> Any:
         return unverified
     if isinstance(trustRoot, str):
         trustRoot = loadTrustRoot(trustRoot)
-    return ssl.optionsForClientTLS(hostname, trustRoot=trustRoot, acceptableProtocols=protocols)
+    return _HostVerifiedTLS(hostname, ssl.optionsForClientTLS(hostname, trustRoot=trustRoot, acceptableProtocols=protocols))
