@@ -57,6 +57,28 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(config.subprotocols, ())
         self.assertIsNone(config.allowed_origins)
 
+    def test_stompOptionsNeedStompMode(self) -> None:
+        """
+        C{--auth} and the STOMP options are refused in another mode, where
+        they would be ignored (C{--auth} would seem to guard an echo server
+        that lets anyone in); so is C{--http2-max-streams} without
+        C{--http2}. Given in their mode, or at their defaults, they pass.
+        """
+        cases = [
+            (["--auth", "memory:ann:secret"], "--auth needs --mode stomp: it checks STOMP logins (CONNECT's login and passcode)"),
+            (["--mode", "broadcast", "--auth", "anonymous"], "--auth needs --mode stomp: it checks STOMP logins (CONNECT's login and passcode)"),
+            (["--heart-beat", "0,0"], "--heart-beat needs --mode stomp"),
+            (["--app-prefix", "/x"], "--app-prefix needs --mode stomp"),
+            (["--max-subscriptions", "5"], "--max-subscriptions needs --mode stomp"),
+            (["--stomp-relay", "tcp:127.0.0.1:61613"], "--stomp-relay needs --mode stomp"),
+            (["--http2-max-streams", "7"], "--http2-max-streams needs --http2"),
+        ]
+        for argv, message in cases:
+            exc = self.assertRaises(UsageError, parse, *argv)
+            self.assertEqual(str(exc), message)
+        parse("--mode", "stomp", "--auth", "memory:ann:secret", "--heart-beat", "0,0", "--max-subscriptions", "5")
+        parse("--heart-beat", "10000,10000", "--max-subscriptions", "100")
+
     def test_bareNumberPort(self) -> None:
         """
         C{--port 8080} means C{tcp:8080}; other endpoint strings are kept as

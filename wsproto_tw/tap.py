@@ -189,6 +189,8 @@ class Options(StompOptionsMixin, ServerConfigOptions):
                 raise usage.UsageError(f"--http2: {exc}") from None
         if self["http2-max-streams"] < 1:
             raise usage.UsageError(f"--http2-max-streams must be at least 1, not {self['http2-max-streams']}")
+        if self["http2-max-streams"] != 100 and not self["http2"]:
+            raise usage.UsageError("--http2-max-streams needs --http2")
         path = self["path"]
         if path is not None and (not path.startswith("/") or not path.strip("/")):
             raise usage.UsageError(f"--path must start with / and name a path below /, not {path!r}")

@@ -79,22 +79,33 @@ def _redisEndpoint(text: str) -> str:
 
 
 STOMP_PARAMETERS: list[list[Any]] = [
-    ["app-prefix", None, "/app", "STOMP destinations handled by the application (--app registers handlers); none for none.", _prefix],
-    ["heart-beat", None, "10000,10000", "STOMP heart-beats in ms, cx,cy: we send at least every cx, we want the client's every cy; 0 for none.", _heartBeat],
-    ["stomp-subprotocol", None, FIRST, "Which vNN.stomp subprotocol to answer: first (the first the client offered that we speak) or highest.", _subprotocolRule],
-    ["stomp-max-frame-size", None, 1 << 20, "Largest STOMP frame received, in bytes.", byteCount("stomp-max-frame-size")],
-    ["max-subscriptions", None, 100, "Most STOMP subscriptions of one session.", count("max-subscriptions")],
-    ["stomp-frame-timeout", None, 30.0, "Seconds a received STOMP frame may take from its first byte to its last.", seconds("stomp-frame-timeout")],
-    ["stomp-max-transaction-bytes", None, 16 << 20, "Most bytes a STOMP session buffers in its open transactions.", byteCount("stomp-max-transaction-bytes")],
-    ["stomp-max-queue-bytes", None, 64 << 20, "Most bytes of messages waiting in one queue of the embedded broker.", byteCount("stomp-max-queue-bytes")],
-    ["stomp-max-queued-bytes", None, 256 << 20, "Most bytes of messages waiting in all queues of the embedded broker.", byteCount("stomp-max-queued-bytes")],
-    ["max-unacked", None, 1000, "Most unacknowledged messages per subscription; delivery pauses there.", count("max-unacked")],
-    ["stomp-relay", None, None, "Relay STOMP to an external broker (RabbitMQ's rabbitmq_stomp, ActiveMQ) at this client endpoint, e.g. tcp:127.0.0.1:61613 or tls:broker:61614, instead of the embedded broker: one broker connection per session.", _clientEndpoint],
+    ["app-prefix", None, "/app", "With --mode stomp: STOMP destinations handled by the application (--app registers handlers); none for none.", _prefix],
+    ["heart-beat", None, "10000,10000", "With --mode stomp: STOMP heart-beats in ms, cx,cy: we send at least every cx, we want the client's every cy; 0 for none.", _heartBeat],
+    ["stomp-subprotocol", None, FIRST, "With --mode stomp: which vNN.stomp subprotocol to answer: first (the first the client offered that we speak) or highest.", _subprotocolRule],
+    ["stomp-max-frame-size", None, 1 << 20, "With --mode stomp: largest STOMP frame received, in bytes.", byteCount("stomp-max-frame-size")],
+    ["max-subscriptions", None, 100, "With --mode stomp: most STOMP subscriptions of one session.", count("max-subscriptions")],
+    ["stomp-frame-timeout", None, 30.0, "With --mode stomp: seconds a received STOMP frame may take from its first byte to its last.", seconds("stomp-frame-timeout")],
+    ["stomp-max-transaction-bytes", None, 16 << 20, "With --mode stomp: most bytes a STOMP session buffers in its open transactions.", byteCount("stomp-max-transaction-bytes")],
+    ["stomp-max-queue-bytes", None, 64 << 20, "With --mode stomp: most bytes of messages waiting in one queue of the embedded broker.", byteCount("stomp-max-queue-bytes")],
+    ["stomp-max-queued-bytes", None, 256 << 20, "With --mode stomp: most bytes of messages waiting in all queues of the embedded broker.", byteCount("stomp-max-queued-bytes")],
+    ["max-unacked", None, 1000, "With --mode stomp: most unacknowledged messages per subscription; delivery pauses there.", count("max-unacked")],
+    ["stomp-relay", None, None, "With --mode stomp: relay STOMP to an external broker (RabbitMQ's rabbitmq_stomp, ActiveMQ) at this client endpoint, e.g. tcp:127.0.0.1:61613 or tls:broker:61614, instead of the embedded broker: one broker connection per session.", _clientEndpoint],
     ["stomp-relay-login", None, None, "With --stomp-relay: the login of every broker connection.", None],
     ["stomp-relay-passcode", None, None, "With --stomp-relay: the passcode of every broker connection.", None],
     ["stomp-relay-vhost", None, None, "With --stomp-relay: the host header of every broker connection (RabbitMQ's virtual host, e.g. /).", None],
     ["redis", None, None, "Redis server whose publish/subscribe carries STOMP /topic/ messages (--mode stomp) or the broadcast (--mode broadcast) to every process sharing it (--workers, other machines), as a client endpoint, e.g. tcp:127.0.0.1:6379 (needs wsproto_tw[redis]).", _redisEndpoint],
 ]
+
+
+def _parsedDefault(name: str, default: Any) -> Any:
+    """
+    @return: the default of STOMP option C{name} as its option holds it
+        (a default given as text is parsed as given text is).
+    """
+    for parameter in STOMP_PARAMETERS:
+        if parameter[0] == name and isinstance(default, str) and parameter[4] is not None:
+            return parameter[4](default)
+    return default
 
 
 class StompOptionsMixin(AuthOptionMixin):
@@ -119,6 +130,21 @@ class StompOptionsMixin(AuthOptionMixin):
         for name in ("stomp-relay-login", "stomp-relay-passcode", "stomp-relay-vhost"):
             if self.get(name) is not None and self.get("stomp-relay") is None:  # type: ignore[attr-defined]
                 raise usage.UsageError(f"--{name} needs --stomp-relay")
+        if self.get("mode", "stomp") != "stomp":  # type: ignore[attr-defined]
+            # Given to another mode, they would be ignored without a word:
+            # --auth would seem to guard a server that lets anyone in.
+            if self.get("credCheckers"):  # type: ignore[attr-defined]
+                raise usage.UsageError("--auth needs --mode stomp: it checks STOMP logins (CONNECT's login and passcode)")
+            for name, _, default, *_ in STOMP_PARAMETERS:
+                value = self.get(name, default)  # type: ignore[attr-defined]
+                if name != "redis" and value != default and value != _parsedDefault(name, default):
+                    raise usage.UsageError(f"--{name} needs --mode stomp")
+
+    def opt_auth(self, description: str) -> None:
+        """
+        With --mode stomp: how STOMP logins (CONNECT's login and passcode) are checked, e.g. memory:ann:secret, file:users.txt or anonymous (repeatable; --help-auth lists the kinds).
+        """
+        super().opt_auth(description)
 
     def opt_stomp_port(self, description: str) -> None:
         """
