@@ -472,6 +472,15 @@ class SecureCommandTests(TestCase):
         self.assertEqual((out, err, code), ("hi\n", "closed: 1000\n", 0))
 
     @inlineCallbacks
+    def test_cafileMissing(self) -> None:
+        """
+        A C{--cafile} that can't be read: one line naming the option and
+        the file, exit status 2.
+        """
+        out, err, code = yield runCommand(self, [self.url, "--cafile", "/nonexistent/ca.pem"], b"hi\n")
+        self.assertEqual((out, err, code), ("", "error: --cafile /nonexistent/ca.pem: No such file or directory\n", 2))
+
+    @inlineCallbacks
     def test_insecure(self) -> None:
         """
         With C{--insecure} nothing is verified.

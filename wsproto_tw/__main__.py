@@ -726,8 +726,11 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             trustRoot = loadTrustRoot(options["cafile"])
-        except (OSError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except OSError as exc:
+            print(f"error: --cafile {options['cafile']}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"error: --cafile: {exc}", file=sys.stderr)
             return 2
 
     from twisted.internet import reactor
