@@ -903,7 +903,7 @@ def main() -> int:
           f"autobahn {env['autobahn']} (NVX: {env['autobahn_nvx']}), websockets {env['websockets']}, "
           f"Twisted {env['Twisted']}; Node {env.get('node')}, ws {env.get('ws')} "
           f"(bufferutil: {env.get('ws_bufferutil')}); {rounds} round(s) of {duration:g} s (open loop: at least "
-          f"{max(s.minRounds for s in allScenarios)}), median shown")
+          f"{max((s.minRounds for s in allScenarios), default=rounds)}), median shown")
     print()
     print(textTable(rows))
     print()
