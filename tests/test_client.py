@@ -164,7 +164,10 @@ def startFake(config: Config | None = None, **kwargs: Any) -> tuple[Any, FakeEnd
 
 
 def makeCertificate(
-    tmpdir: str, names: tuple[str, ...] = ("localhost",), ips: tuple[str, ...] = ("127.0.0.1",), san: bool = True
+    tmpdir: str,
+    names: tuple[str, ...] = ("localhost",),
+    ips: tuple[str, ...] = ("127.0.0.1",),
+    san: bool = True,
 ) -> tuple[str, str]:
     """
     Write a fresh self-signed certificate and its key as PEM files.
@@ -979,6 +982,20 @@ class TLSTests(TestCase):
             d = connect(f"wss://{host}:{port}/", Recorder, trustRoot=certPath)
             yield self.assertFailure(d, CertificateError)
         self.assertEqual(opened, [])
+
+    @inlineCallbacks
+    def test_invalidAltNameSkipped(self) -> None:
+        """
+        A C{subjectAltName} DNS entry that can match no host (an IP address
+        written as a DNS name) is left out: the certificate is still for
+        its other names, and for its IP entries.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, names=("localhost", "127.0.0.1"), ips=("127.0.0.1",))
+        port = listenTLS(self, self.factory, certPath, keyPath)
+        for host in ("localhost", "127.0.0.1"):
+            yield self.echoOnce(f"wss://{host}:{port}/", trustRoot=certPath)
 
     def test_insecure(self) -> None:
         """

@@ -94,6 +94,22 @@ class CheckPortTests(SynchronousTestCase):
         error = self.assertRaises(UsageError, checkPort, reactor, "tcp6:8080:interface=::1")
         self.assertTrue(str(error).endswith("; a colon in a value is escaped, e.g. interface=\\:\\:1"), str(error))
 
+    def test_tlsOnIPv6(self) -> None:
+        """
+        An C{ssl:} port on an IPv6 interface is tried as IPv6 (as Twisted
+        listens there), not refused as an address this machine lacks.
+        """
+        import os
+
+        from twisted.internet import reactor
+
+        from tests.test_tls import hasIPv6Loopback, selfSignedCertificate
+
+        if not hasIPv6Loopback():
+            raise self.skipTest("this machine has no IPv6 loopback (::1)")
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        checkPort(reactor, f"ssl:0:interface=\\:\\:1:privateKey={keyPath}:certKey={certPath}", listen=True)
+
     def test_outOfRange(self) -> None:
         """
         A port number past 65535 is out of range.

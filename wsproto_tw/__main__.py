@@ -124,11 +124,13 @@ def describeError(
         if certificateNames:
             text += f" but for {', '.join(certificateNames)}"
     elif type(error).__name__ == "CertificateError" and _isTLSError(error):
-        # service_identity's: the certificate has no subjectAltName.
-        text = (
-            f"TLS failure: the certificate is not for {host or 'this host'}: it names no host"
-            " (no subjectAltName; a certificate's common name is not used)"
-        )
+        # service_identity's: the certificate names no host at all (no
+        # subjectAltName), or is malformed.
+        if "subjectAltName" in str(error):
+            why = "it names no host (no subjectAltName; a certificate's common name is not used)"
+        else:
+            why = str(error) or "it is malformed"
+        text = f"TLS failure: the certificate is not for {host or 'this host'}: {why}"
     elif _isTLSError(error):
         reason = _tlsReason(error)
         text = f"TLS failure: {reason}"

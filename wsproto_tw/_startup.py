@@ -124,7 +124,14 @@ def _tryBinding(endpoint: Any) -> None:
         if directory is not None and not os.path.isdir(directory):
             raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
         return
-    if isinstance(endpoint, endpoints.TCP6ServerEndpoint):
+    interface = getattr(endpoint, "_interface", "")
+    if isinstance(endpoint, endpoints.TCP6ServerEndpoint) or (
+        # An ssl: (or tcp:) port on an IPv6 interface listens on IPv6, as
+        # Twisted's port does for such an interface.
+        isinstance(endpoint, (endpoints.TCP4ServerEndpoint, endpoints.SSL4ServerEndpoint))
+        and isinstance(interface, str)
+        and ":" in interface
+    ):
         family, anywhere = socket.AF_INET6, "::"
     elif isinstance(endpoint, (endpoints.TCP4ServerEndpoint, endpoints.SSL4ServerEndpoint)):
         family, anywhere = socket.AF_INET, ""
@@ -137,7 +144,7 @@ def _tryBinding(endpoint: Any) -> None:
         # As Twisted listens: SO_REUSEADDR, so that only a socket in use
         # (not one in TIME_WAIT) makes the address unavailable.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((getattr(endpoint, "_interface", "") or anywhere, port))
+        probe.bind((interface or anywhere, port))
 
 
 def describeListenError(option: str, error: BaseException, name: str = "--port") -> str:

@@ -492,7 +492,6 @@ def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
     """
     from service_identity import CertificateError, VerificationError
     from service_identity.hazmat import verify_service_identity
-    from service_identity.pyopenssl import extract_patterns
 
     # No reference from the connection back to its protocol (a cycle).
     protocol = weakref.ref(tlsProtocol)
@@ -501,7 +500,7 @@ def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
         if not ok or depth != 0:
             return bool(ok)
         try:
-            verify_service_identity(extract_patterns(certificate), [identity], [])
+            verify_service_identity(_hostPatterns(certificate), [identity], [])
         except (VerificationError, CertificateError):
             failed = protocol()
             if failed is not None:
@@ -514,6 +513,37 @@ def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
         return True
 
     return verify
+
+
+def _hostPatterns(certificate: Any) -> list[Any]:
+    """
+    The host names and IP addresses a certificate is for: its
+    C{subjectAltName}'s DNS names and IP addresses (RFC 6125 §6.4; the
+    common name is not used), as C{service_identity} patterns. A DNS entry
+    that can match no host name (an IP address written as a DNS name, a
+    malformed wildcard) is left out, as browsers do, rather than refusing
+    a certificate whose other entries are valid.
+
+    @param certificate: a pyOpenSSL C{X509}.
+    @return: the patterns; none for a certificate without
+        C{subjectAltName}.
+    """
+    from cryptography import x509
+    from service_identity import CertificateError
+    from service_identity.hazmat import DNSPattern, IPAddressPattern
+
+    try:
+        names = certificate.to_cryptography().extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    patterns: list[Any] = []
+    for name in names.get_values_for_type(x509.DNSName):
+        try:
+            patterns.append(DNSPattern.from_bytes(name.encode("utf-8")))
+        except CertificateError:
+            pass
+    patterns.extend(IPAddressPattern(address) for address in names.get_values_for_type(x509.IPAddress))
+    return patterns
 
 
 @implementer(IOpenSSLClientConnectionCreator)

@@ -78,6 +78,22 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["stomp-port"], ["tcp:61613", "tcp:0"])
         self.assertEqual(len(stompPortServices(server, options)), 2)
 
+    def test_portLimitsFromTwistd(self):
+        """
+        C{twistd websocket}'s C{--max-write-buffer} and C{--close-timeout}
+        bound its STOMP-over-TCP connections too.
+        """
+        from wsproto_tw.tap import Options as TapOptions
+
+        options = TapOptions()
+        options.parseOptions(
+            ["--mode", "stomp", "--stomp-port", "tcp:0", "--max-write-buffer", "2097152", "--close-timeout", "3"]
+        )
+        server = buildStompServer(options, Clock())
+        [service] = stompPortServices(server, options)
+        protocol = service.factory.buildProtocol(None)
+        self.assertEqual((protocol._max_write_buffer, protocol._close_timeout), (2 * 1024 * 1024, 3.0))
+
     def test_byteLimitsAndFrameTimeout(self):
         """
         C{--stomp-frame-timeout}, C{--stomp-max-transaction-bytes},

@@ -229,7 +229,14 @@ def stompPortServices(server: StompServer, options: Any, endpoints: list[Any] | 
         and with C{--stomp-relay} the service of the relay's system
         connection or the C{--redis} bus's.
     """
-    factory = server.streamFactory()
+    # --max-write-buffer and --close-timeout bound STOMP over TCP as they
+    # bound WebSocket connections.
+    makeConfig = getattr(options, "config", None)
+    if callable(makeConfig):
+        config = makeConfig()
+        factory = server.streamFactory(max_write_buffer=config.max_write_buffer, close_timeout=config.close_timeout)
+    else:
+        factory = server.streamFactory()
     if endpoints is not None:
         from twisted.application.internet import StreamServerEndpointService
 
