@@ -90,7 +90,11 @@ class FormatTests(SynchronousTestCase):
         from OpenSSL.SSL import Error
 
         error = Error([("SSL routines", "", "certificate verify failed")])
-        self.assertEqual(describeError(error), "TLS failure: certificate verify failed")
+        self.assertEqual(
+            describeError(error),
+            "TLS failure: certificate verify failed (not signed by a CA this client trusts (--cafile names one),"
+            " expired or not yet valid)",
+        )
 
     def test_oneLine(self) -> None:
         """
@@ -495,7 +499,15 @@ class SecureCommandTests(TestCase):
         with a one-line TLS error.
         """
         out, err, code = yield runCommand(self, [self.url], b"hi\n")
-        self.assertEqual((out, err, code), ("", "error: TLS failure: certificate verify failed\n", 1))
+        self.assertEqual(
+            (out, err, code),
+            (
+                "",
+                "error: TLS failure: certificate verify failed (not signed by a CA this client trusts"
+                " (--cafile names one), expired or not yet valid)\n",
+                1,
+            ),
+        )
 
 
 class Refuser(WebSocketApplication):

@@ -134,6 +134,8 @@ def describeError(
     elif _isTLSError(error):
         reason = _tlsReason(error)
         text = f"TLS failure: {reason}"
+        if reason == "certificate verify failed":
+            text += f" ({_UNVERIFIED})"
         if any(sign in reason for sign in _NOT_TLS):
             text += f" (the server does not speak TLS on port {port}: try ws://)" if port else " (try ws://)"
     else:
@@ -237,6 +239,10 @@ def certificateNames(host: str, port: int, timeout: float = 5.0) -> list[str]:
 def _isTLSError(error: BaseException) -> bool:
     module = type(error).__module__
     return module.startswith("OpenSSL") or module.startswith("service_identity")
+
+
+# What OpenSSL's "certificate verify failed" can mean, for the one line.
+_UNVERIFIED = "not signed by a CA this client trusts (--cafile names one), expired or not yet valid"
 
 
 def _tlsReason(error: BaseException) -> str:
