@@ -27,10 +27,13 @@ Limits (RFC 9113): C{maxStreams} concurrent streams, advertised as
 C{SETTINGS_MAX_CONCURRENT_STREAMS} (a peer that opens more gets a
 connection error, C{PROTOCOL_ERROR}); flow control both ways, a peer that
 sends past its window gets C{FLOW_CONTROL_ERROR}; an idle connection (no
-stream open) is closed with C{GOAWAY} after the site's C{timeOut}. A
-stream's WebSocket has the core's own deadlines (C{open_timeout}, keepalive,
-idle). A CONNECT without C{:protocol} (a tunnel, RFC 9113 §8.5) or with
-another protocol than C{websocket} gets C{501 Not Implemented}.
+stream open) is closed with C{GOAWAY} after the site's C{timeOut}; a
+closing connection (C{GOAWAY} sent) parses nothing more and is aborted if
+it has not closed within C{Config.close_timeout} (a peer that neither
+reads nor ends TLS would keep it open). A stream's WebSocket has the core's own deadlines
+(C{open_timeout}, keepalive, idle). A CONNECT without C{:protocol} (a
+tunnel, RFC 9113 §8.5) or with another protocol than C{websocket} gets
+C{501 Not Implemented}.
 """
 
 from __future__ import annotations
@@ -153,7 +156,9 @@ class HTTP2Channel(Protocol):
         )
         self._writesBlocked = False
         self._idleCall: Any = None
+        self._abortCall: Any = None
         self._lost = False
+        self._closing = False
         # Resets by the peer: a token bucket (the HTTP/2 Rapid Reset flood,
         # CVE-2023-44487), full at first.
         self._resetTokens = float(self.resetBurst)
@@ -189,8 +194,10 @@ class HTTP2Channel(Protocol):
         self._armIdle()
 
     def dataReceived(self, data: bytes) -> None:
-        if self._lost:
-            return  # after a connection error, while the transport closes
+        if self._lost or self._closing:
+            # After a connection error, or while the transport closes (the
+            # abort timer bounds how long): dropped unparsed.
+            return
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -250,6 +257,10 @@ class HTTP2Channel(Protocol):
         self._flush()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self._abortCall is not None:
+            if self._abortCall.active():
+                self._abortCall.cancel()
+            self._abortCall = None
         self._dropStreams(reason)
 
     def _settingsReceived(self) -> None:
@@ -453,11 +464,30 @@ class HTTP2Channel(Protocol):
 
     def _close(self) -> None:
         """
-        Close the transport once what was written has gone out.
+        Close the transport once what was written has gone out; from now
+        on what arrives is dropped unparsed. If it has not closed after
+        C{Config.close_timeout} seconds, abort it: TLS waits for the peer's
+        C{close_notify} (and a full buffer for the peer to read), which a
+        hostile peer never sends while it keeps us reading.
         """
+        if self._closing:
+            return
+        self._closing = True
+        # Armed first: the transport may report its loss at once.
+        self._abortCall = self.clock.callLater(self._config.close_timeout, self._closeTimedOut)
         # A registered producer would keep it open once its buffer drains.
         self.transport.unregisterProducer()
         self.transport.loseConnection()
+
+    def _closeTimedOut(self) -> None:
+        self._abortCall = None
+        self._log.info(
+            "http/2 connection to {peer} not closed after {timeout} s; aborting it",
+            peer=self._peerName(),
+            timeout=self._config.close_timeout,
+        )
+        self._lost = True
+        self.transport.abortConnection()
 
     def _flush(self) -> None:
         data = self._h2.data_to_send()
@@ -939,8 +969,7 @@ class _HTTP2Client(HTTP2Channel):
     def _fallBack(self, why: str) -> None:
         self._started = True
         self._lost = True
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
+        self._close()
         self._opening.fallBack(why)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
