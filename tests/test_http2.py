@@ -1490,6 +1490,92 @@ def inMemoryClient(config: Config) -> tuple[Any, Any, Any, Any, Collector]:
     return clock, transport, channel, server, application
 
 
+class NotReadingTests(SynchronousTestCase):
+    """
+    A peer that keeps an L{HTTP2Channel} answering (PING and SETTINGS
+    ACKs) and does not read what it answers gets C{GOAWAY}
+    C{ENHANCE_YOUR_CALM} and the connection is aborted once more than
+    C{max_write_buffer} bytes were written while the transport's buffer
+    was full (CVE-2019-9512, CVE-2019-9515), on the server and on the
+    client; a peer that reads is answered for ever.
+    """
+
+    config = Config(max_write_buffer=4096)
+
+    def assertCalmedDown(self, transport: Any, before: int) -> None:
+        """
+        C{transport} got at most C{max_write_buffer} bytes after
+        C{before}, then C{GOAWAY} C{ENHANCE_YOUR_CALM}, and was aborted.
+        """
+        written = transport.value()[before:]
+        self.assertTrue(transport.aborted)
+        last = h2Frames(written)[-1]
+        self.assertEqual(last[0], _GOAWAY)
+        self.assertEqual(int.from_bytes(last[3][4:8], "big"), 0xB)
+        self.assertLessEqual(len(written), self.config.max_write_buffer + 9 + len(last[3]))
+
+    def test_pingFloodServer(self) -> None:
+        """
+        The server answers PINGs while its transport's buffer is full up
+        to C{max_write_buffer} bytes, then ends the connection with
+        C{GOAWAY} C{ENHANCE_YOUR_CALM}, aborts it, and parses nothing more.
+        """
+        clock, transport, channel = inMemoryServer(self.config)
+        channel.pauseProducing()
+        pings = h2Frame(_PING, 0, 0, b"12345678") * 100
+        for _ in range(20):
+            channel.dataReceived(pings)
+        self.assertCalmedDown(transport, 0)
+        written = len(transport.value())
+        channel.dataReceived(pings)
+        self.assertEqual(len(transport.value()), written)
+
+    def test_settingsFloodServer(self) -> None:
+        """
+        SETTINGS frames, each acknowledged, are bounded as PINGs are.
+        """
+        clock, transport, channel = inMemoryServer(self.config)
+        channel.pauseProducing()
+        for _ in range(20):
+            channel.dataReceived(h2Frame(_SETTINGS, 0, 0, b"") * 100)
+        self.assertCalmedDown(transport, 0)
+
+    def test_readingPeer(self) -> None:
+        """
+        A peer that reads gets every PING answered: the count starts again
+        whenever the transport's buffer drains (C{resumeProducing}).
+        """
+        clock, transport, channel = inMemoryServer(self.config)
+        pings = h2Frame(_PING, 0, 0, b"12345678") * 200
+        for _ in range(10):
+            channel.pauseProducing()
+            channel.dataReceived(pings)
+            channel.resumeProducing()
+        for _ in range(10):
+            channel.dataReceived(pings)
+        frames = h2Frames(transport.value())
+        self.assertEqual(frames, [(_PING, 1, 0, b"12345678")] * 4000)
+        self.assertFalse(transport.aborted)
+        self.assertFalse(transport.disconnecting)
+
+    def test_pingFloodClient(self) -> None:
+        """
+        Our client bounds the PING ACKs written to a server that does not
+        read as the server does, and its WebSocket hears C{connectionLost}
+        (1006).
+        """
+        clock, transport, channel, server, application = inMemoryClient(self.config)
+        self.assertIsInstance(application.protocol.wire, H2StreamWire)
+        channel.pauseProducing()
+        for _ in range(20):
+            server.ping(b"12345678")
+            channel.dataReceived(server.data_to_send() * 100)
+        self.assertCalmedDown(transport, 0)
+        clock.advance(0)
+        closed = self.successResultOf(application.lost)
+        self.assertEqual((closed.code, closed.wasClean), (1006, False))
+
+
 class ClosingTests(SynchronousTestCase):
     """
     An L{HTTP2Channel} that closes its connection (C{GOAWAY} sent) drops
