@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.protocols.policies import WrappingFactory
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.resource import Resource
 from twisted.web.static import Data, File
 from zope.interface import implementer
@@ -1384,3 +1384,280 @@ class AutobahnBridgeTests(TestCase):
         log = twistd.stop()
         self.assertNotIn("Traceback", log)
         self.assertGreater(log.count("opened "), 250)
+
+
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_SETTINGS, _PING, _GOAWAY = 0x4, 0x6, 0x7
+
+
+def h2Frame(kind: int, flags: int, streamID: int, payload: bytes) -> bytes:
+    """
+    @return: one HTTP/2 frame (RFC 9113 §4.1).
+    """
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", streamID) + payload
+
+
+def h2Frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
+    """
+    @return: the complete HTTP/2 frames in C{data}, as C{(type, flags,
+        stream id, payload)}.
+    """
+    frames = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        if len(data) < 9 + length:
+            break
+        streamID = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+        frames.append((data[3], data[4], streamID, data[9 : 9 + length]))
+        data = data[9 + length :]
+    return frames
+
+
+def _abortableTransport() -> Any:
+    """
+    @return: a C{StringTransport} whose C{aborted} says whether
+        C{abortConnection} was called.
+    """
+    from twisted.internet.testing import StringTransport
+
+    class Abortable(StringTransport):
+        aborted = False
+
+        def abortConnection(self) -> None:
+            self.aborted = True
+            super().abortConnection()
+
+    return Abortable()
+
+
+def inMemoryServer(config: Config, timeOut: float | None = None) -> tuple[Any, Any, Any]:
+    """
+    An L{HTTP2Channel} on a C{StringTransport}, after the client's preface
+    and SETTINGS.
+
+    @return: its clock, its transport (cleared) and the channel.
+    """
+    from twisted.internet.task import Clock
+
+    from wsproto_tw.http2 import HTTP2Channel
+
+    clock, transport = Clock(), _abortableTransport()
+    channel = HTTP2Channel(None, config, clock, timeOut=timeOut)
+    channel.makeConnection(transport)
+    channel.dataReceived(_PREFACE + h2Frame(_SETTINGS, 0, 0, b""))
+    transport.clear()
+    return clock, transport, channel
+
+
+def inMemoryClient(config: Config) -> tuple[Any, Any, Any, Any, Collector]:
+    """
+    Our HTTP/2 client on a C{StringTransport}, its WebSocket open on
+    stream 1 of an C{h2} server.
+
+    @return: its clock, its transport (cleared), the channel, the server's
+        C{H2Connection} and the application.
+    """
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.settings
+    from twisted.internet.task import Clock
+
+    from wsproto_tw.client import _clientCore, parseURL
+    from wsproto_tw.http2 import _HTTP2Opening
+
+    clock, transport, application = Clock(), _abortableTransport(), Collector()
+    core = _clientCore(parseURL("wss://localhost/ws"), config, None, (), clock.seconds(), stream=True)
+    opening = _HTTP2Opening(lambda: application, config, clock, core, "localhost", "/ws", Deferred)
+    channel = opening.buildProtocol(None)
+    channel.makeConnection(transport)
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+    server.local_settings = h2.settings.Settings(
+        client=False, initial_values={h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1}
+    )
+    server.initiate_connection()
+    server.receive_data(transport.value())
+    transport.clear()
+    channel.dataReceived(server.data_to_send())
+    events = server.receive_data(transport.value())
+    transport.clear()
+    [request] = [event for event in events if isinstance(event, h2.events.RequestReceived)]
+    server.send_headers(request.stream_id, [(b":status", b"200")])
+    channel.dataReceived(server.data_to_send())
+    server.receive_data(transport.value())
+    transport.clear()
+    opening.result.addCallback(lambda protocol: setattr(application, "protocol", protocol))
+    return clock, transport, channel, server, application
+
+
+class NotReadingTests(SynchronousTestCase):
+    """
+    A peer that keeps an L{HTTP2Channel} answering (PING and SETTINGS
+    ACKs) and does not read what it answers gets C{GOAWAY}
+    C{ENHANCE_YOUR_CALM} and the connection is aborted once more than
+    C{max_write_buffer} bytes were written while the transport's buffer
+    was full (CVE-2019-9512, CVE-2019-9515), on the server and on the
+    client; a peer that reads is answered for ever.
+    """
+
+    config = Config(max_write_buffer=4096)
+
+    def assertCalmedDown(self, transport: Any, before: int) -> None:
+        """
+        C{transport} got at most C{max_write_buffer} bytes after
+        C{before}, then C{GOAWAY} C{ENHANCE_YOUR_CALM}, and was aborted.
+        """
+        written = transport.value()[before:]
+        self.assertTrue(transport.aborted)
+        last = h2Frames(written)[-1]
+        self.assertEqual(last[0], _GOAWAY)
+        self.assertEqual(int.from_bytes(last[3][4:8], "big"), 0xB)
+        self.assertLessEqual(len(written), self.config.max_write_buffer + 9 + len(last[3]))
+
+    def test_pingFloodServer(self) -> None:
+        """
+        The server answers PINGs while its transport's buffer is full up
+        to C{max_write_buffer} bytes, then ends the connection with
+        C{GOAWAY} C{ENHANCE_YOUR_CALM}, aborts it, and parses nothing more.
+        """
+        clock, transport, channel = inMemoryServer(self.config)
+        channel.pauseProducing()
+        pings = h2Frame(_PING, 0, 0, b"12345678") * 100
+        for _ in range(20):
+            channel.dataReceived(pings)
+        self.assertCalmedDown(transport, 0)
+        written = len(transport.value())
+        channel.dataReceived(pings)
+        self.assertEqual(len(transport.value()), written)
+
+    def test_settingsFloodServer(self) -> None:
+        """
+        SETTINGS frames, each acknowledged, are bounded as PINGs are.
+        """
+        clock, transport, channel = inMemoryServer(self.config)
+        channel.pauseProducing()
+        for _ in range(20):
+            channel.dataReceived(h2Frame(_SETTINGS, 0, 0, b"") * 100)
+        self.assertCalmedDown(transport, 0)
+
+    def test_readingPeer(self) -> None:
+        """
+        A peer that reads gets every PING answered: the count starts again
+        whenever the transport's buffer drains (C{resumeProducing}).
+        """
+        clock, transport, channel = inMemoryServer(self.config)
+        pings = h2Frame(_PING, 0, 0, b"12345678") * 200
+        for _ in range(10):
+            channel.pauseProducing()
+            channel.dataReceived(pings)
+            channel.resumeProducing()
+        for _ in range(10):
+            channel.dataReceived(pings)
+        frames = h2Frames(transport.value())
+        self.assertEqual(frames, [(_PING, 1, 0, b"12345678")] * 4000)
+        self.assertFalse(transport.aborted)
+        self.assertFalse(transport.disconnecting)
+
+    def test_pingFloodClient(self) -> None:
+        """
+        Our client bounds the PING ACKs written to a server that does not
+        read as the server does, and its WebSocket hears C{connectionLost}
+        (1006).
+        """
+        clock, transport, channel, server, application = inMemoryClient(self.config)
+        self.assertIsInstance(application.protocol.wire, H2StreamWire)
+        channel.pauseProducing()
+        for _ in range(20):
+            server.ping(b"12345678")
+            channel.dataReceived(server.data_to_send() * 100)
+        self.assertCalmedDown(transport, 0)
+        clock.advance(0)
+        closed = self.successResultOf(application.lost)
+        self.assertEqual((closed.code, closed.wasClean), (1006, False))
+
+
+class ClosingTests(SynchronousTestCase):
+    """
+    An L{HTTP2Channel} that closes its connection (C{GOAWAY} sent) drops
+    what arrives unparsed and aborts the transport after C{close_timeout}
+    seconds if it has not closed (TLS waits for the peer's
+    C{close_notify}); the abort is cancelled when it closes.
+    """
+
+    config = Config(close_timeout=7)
+
+    def assertAbortedAfter(self, clock: Any, transport: Any, delay: float) -> None:
+        self.assertTrue(transport.disconnecting)
+        clock.advance(delay - 0.5)
+        self.assertFalse(transport.aborted)
+        clock.advance(0.5)
+        self.assertTrue(transport.aborted)
+
+    def test_serverAborts(self) -> None:
+        """
+        The server closes an idle connection with C{GOAWAY}; what arrives
+        then is not parsed (no PING is answered), and the transport is
+        aborted C{close_timeout} seconds later.
+        """
+        clock, transport, channel = inMemoryServer(self.config, timeOut=5)
+        clock.advance(5)
+        [(kind, _, _, payload)] = h2Frames(transport.value())
+        self.assertEqual((kind, payload[4:8]), (_GOAWAY, b"\0\0\0\0"))
+        transport.clear()
+        parsed = []
+        receive = channel._h2.receive_data
+        channel._h2.receive_data = lambda data: parsed.append(data) or receive(data)
+        channel.dataReceived(h2Frame(_PING, 0, 0, b"12345678") * 100)
+        self.assertEqual((transport.value(), parsed), (b"", []))
+        self.assertAbortedAfter(clock, transport, 7)
+
+    def test_serverClosed(self) -> None:
+        """
+        A connection that closes in time cancels the abort.
+        """
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+
+        clock, transport, channel = inMemoryServer(self.config, timeOut=5)
+        clock.advance(5)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        channel.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(clock.getDelayedCalls(), [])
+        clock.advance(7)
+        self.assertFalse(transport.aborted)
+
+    def test_clientAborts(self) -> None:
+        """
+        The client's connection closes with its stream (here reset by the
+        server): C{GOAWAY}, then nothing parsed, and the transport is
+        aborted C{close_timeout} seconds later.
+        """
+        from h2.errors import ErrorCodes
+
+        clock, transport, channel, server, application = inMemoryClient(self.config)
+        server.reset_stream(1, ErrorCodes.CANCEL)
+        channel.dataReceived(server.data_to_send())
+        self.assertEqual([frame[0] for frame in h2Frames(transport.value())], [_GOAWAY])
+        transport.clear()
+        server.ping(b"12345678")
+        channel.dataReceived(server.data_to_send())
+        self.assertEqual(transport.value(), b"")
+        self.assertAbortedAfter(clock, transport, 7)
+
+    def test_clientClosed(self) -> None:
+        """
+        The client's abort is cancelled too when its connection closes in
+        time.
+        """
+        from h2.errors import ErrorCodes
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+
+        clock, transport, channel, server, application = inMemoryClient(self.config)
+        server.reset_stream(1, ErrorCodes.CANCEL)
+        channel.dataReceived(server.data_to_send())
+        self.assertIsNotNone(channel._abortCall)
+        channel.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNone(channel._abortCall)
+        clock.advance(7)
+        self.assertFalse(transport.aborted)

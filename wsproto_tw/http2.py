@@ -27,10 +27,18 @@ Limits (RFC 9113): C{maxStreams} concurrent streams, advertised as
 C{SETTINGS_MAX_CONCURRENT_STREAMS} (a peer that opens more gets a
 connection error, C{PROTOCOL_ERROR}); flow control both ways, a peer that
 sends past its window gets C{FLOW_CONTROL_ERROR}; an idle connection (no
-stream open) is closed with C{GOAWAY} after the site's C{timeOut}. A
-stream's WebSocket has the core's own deadlines (C{open_timeout}, keepalive,
-idle). A CONNECT without C{:protocol} (a tunnel, RFC 9113 §8.5) or with
-another protocol than C{websocket} gets C{501 Not Implemented}.
+stream open) is closed with C{GOAWAY} after the site's C{timeOut}; a
+peer that does not read while it keeps the connection answering (PINGs,
+SETTINGS, data to acknowledge: the control-frame floods of CVE-2019-9512
+and CVE-2019-9515) gets C{GOAWAY} C{ENHANCE_YOUR_CALM} and the connection
+is aborted once more than C{Config.max_write_buffer} bytes have been
+written while the transport's buffer was full; a closing connection
+(C{GOAWAY} sent) parses nothing more and is aborted if it has not closed
+within C{Config.close_timeout} (a peer that neither reads nor ends TLS
+would keep it open). A stream's WebSocket has the core's own deadlines
+(C{open_timeout}, keepalive, idle). A CONNECT without C{:protocol} (a
+tunnel, RFC 9113 §8.5) or with another protocol than C{websocket} gets
+C{501 Not Implemented}.
 """
 
 from __future__ import annotations
@@ -152,8 +160,13 @@ class HTTP2Channel(Protocol):
             h2.config.H2Configuration(client_side=self._clientSide, header_encoding=None)
         )
         self._writesBlocked = False
+        # Bytes written while the transport's buffer is full (its
+        # pauseProducing): bounded by the config's max_write_buffer.
+        self._writtenWhilePaused = 0
         self._idleCall: Any = None
+        self._abortCall: Any = None
         self._lost = False
+        self._closing = False
         # Resets by the peer: a token bucket (the HTTP/2 Rapid Reset flood,
         # CVE-2023-44487), full at first.
         self._resetTokens = float(self.resetBurst)
@@ -189,8 +202,10 @@ class HTTP2Channel(Protocol):
         self._armIdle()
 
     def dataReceived(self, data: bytes) -> None:
-        if self._lost:
-            return  # after a connection error, while the transport closes
+        if self._lost or self._closing:
+            # After a connection error, or while the transport closes (the
+            # abort timer bounds how long): dropped unparsed.
+            return
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -204,6 +219,8 @@ class HTTP2Channel(Protocol):
             self._dropStreams(Failure(ConnectionLost(f"http/2 connection error: {exc}")))
             return
         for event in events:
+            if self._lost:
+                return  # aborted meanwhile (a peer that does not read)
             kind = type(event)
             if kind is h2.events.DataReceived:
                 stream = self.streams.get(event.stream_id)
@@ -250,6 +267,10 @@ class HTTP2Channel(Protocol):
         self._flush()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self._abortCall is not None:
+            if self._abortCall.active():
+                self._abortCall.cancel()
+            self._abortCall = None
         self._dropStreams(reason)
 
     def _settingsReceived(self) -> None:
@@ -295,10 +316,13 @@ class HTTP2Channel(Protocol):
     # -- IPushProducer: the transport's write buffer -----------------------
 
     def pauseProducing(self) -> None:
-        self._writesBlocked = True
+        if not self._writesBlocked:
+            self._writesBlocked = True
+            self._writtenWhilePaused = 0
 
     def resumeProducing(self) -> None:
         self._writesBlocked = False
+        self._writtenWhilePaused = 0
         for streamID in list(self._outboxes):
             self._windowOpened(streamID)
         self._flush()
@@ -453,16 +477,64 @@ class HTTP2Channel(Protocol):
 
     def _close(self) -> None:
         """
-        Close the transport once what was written has gone out.
+        Close the transport once what was written has gone out; from now
+        on what arrives is dropped unparsed. If it has not closed after
+        C{Config.close_timeout} seconds, abort it: TLS waits for the peer's
+        C{close_notify} (and a full buffer for the peer to read), which a
+        hostile peer never sends while it keeps us reading.
         """
+        if self._closing:
+            return
+        self._closing = True
+        # Armed first: the transport may report its loss at once.
+        self._abortCall = self.clock.callLater(self._config.close_timeout, self._closeTimedOut)
         # A registered producer would keep it open once its buffer drains.
         self.transport.unregisterProducer()
         self.transport.loseConnection()
 
+    def _closeTimedOut(self) -> None:
+        self._abortCall = None
+        self._log.info(
+            "http/2 connection to {peer} not closed after {timeout} s; aborting it",
+            peer=self._peerName(),
+            timeout=self._config.close_timeout,
+        )
+        self._lost = True
+        self.transport.abortConnection()
+
     def _flush(self) -> None:
         data = self._h2.data_to_send()
-        if data and not self._lost:
-            self.transport.write(data)
+        if not data or self._lost:
+            return
+        if self._writesBlocked:
+            # RFC 9113 §10.5: what the peer makes us answer (PING and
+            # SETTINGS ACKs, WINDOW_UPDATEs, resets) still goes out while
+            # the transport's buffer is full; a peer that does not read
+            # would make it grow without bound (CVE-2019-9512, -9515).
+            self._writtenWhilePaused += len(data)
+            if self._writtenWhilePaused > self._config.max_write_buffer:
+                self._calmDown()
+                return
+        self.transport.write(data)
+
+    def _calmDown(self) -> None:
+        """
+        More than C{Config.max_write_buffer} bytes were written while the
+        transport's buffer was full: end the connection with C{GOAWAY}
+        C{ENHANCE_YOUR_CALM} (RFC 9113 §5.4.1; a courtesy, as the peer does
+        not read), abort it, and tell every stream.
+        """
+        self._log.info(
+            "aborting http/2 connection to {peer}: more than {limit} bytes written while it does not read",
+            peer=self._peerName(),
+            limit=self._config.max_write_buffer,
+        )
+        self._closing = True
+        self._h2.close_connection(ErrorCodes.ENHANCE_YOUR_CALM)
+        self.transport.write(self._h2.data_to_send())
+        self._dropStreams(Failure(ConnectionLost("http/2 peer is not reading")))
+        self.transport.unregisterProducer()
+        self.transport.abortConnection()
 
     # -- idle --------------------------------------------------------------
 
@@ -939,8 +1011,7 @@ class _HTTP2Client(HTTP2Channel):
     def _fallBack(self, why: str) -> None:
         self._started = True
         self._lost = True
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
+        self._close()
         self._opening.fallBack(why)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
