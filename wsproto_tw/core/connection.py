@@ -586,23 +586,10 @@ class Connection(Keepalive):
         @return: when L{handle_timer} must next be called, in seconds on the
             caller's clock (the clock of the C{now} arguments), or L{None}.
         """
-        # keepalive_deadline, inline (asked after every read).
-        if self.keepalive_paused:
-            deadline = None
-        else:
-            deadline = self.ping_at
-            pong_by = self.pong_by
-            if pong_by is not None and (deadline is None or pong_by < deadline):
-                deadline = pong_by
-            idle_by = self.idle_by
-            if idle_by is not None and (deadline is None or idle_by < deadline):
-                deadline = idle_by
-        open_by = self._open_by
-        if open_by is not None and (deadline is None or open_by < deadline):
-            deadline = open_by
-        close_by = self._close_by
-        if close_by is not None and (deadline is None or close_by < deadline):
-            deadline = close_by
+        deadline = self.keepalive_deadline()
+        for by in (self._open_by, self._close_by):
+            if by is not None and (deadline is None or by < deadline):
+                deadline = by
         return deadline
 
     def handle_timer(self, *, now: float) -> None:
