@@ -107,7 +107,6 @@ class State(enum.Enum):
     __hash__ = object.__hash__
 
 
-
 class Role(enum.Enum):
     SERVER = "server"
     CLIENT = "client"
