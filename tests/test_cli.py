@@ -668,19 +668,28 @@ class CertificateNameTests(TestCase):
 
     timeout = 60
 
+    def againstCertificate(self, **certificate: Any) -> Deferred:
+        """
+        @param certificate: L{makeCertificate}'s arguments.
+        @return: a Deferred firing with the command's output, error and
+            exit status, run against a TLS server with that certificate
+            (trusted with C{--cafile}) as C{wss://localhost}.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, **certificate)
+        factory = WebSocketServerFactory(Server)
+        self.addCleanup(closeAll, factory)
+        port = listenTLS(self, factory, certPath, keyPath)
+        return runCommand(self, [f"wss://localhost:{port}/", "--cafile", certPath], b"hi\n")
+
     @inlineCallbacks
     def test_otherName(self) -> None:
         """
         A trusted certificate for C{other.example} and C{www.other.example}
         reached as C{localhost}: the error names both.
         """
-        tmp = self.mktemp()
-        os.makedirs(tmp)
-        certPath, keyPath = makeCertificate(tmp, names=("other.example", "www.other.example"), ips=())
-        factory = WebSocketServerFactory(Server)
-        self.addCleanup(closeAll, factory)
-        port = listenTLS(self, factory, certPath, keyPath)
-        out, err, code = yield runCommand(self, [f"wss://localhost:{port}/", "--cafile", certPath], b"hi\n")
+        out, err, code = yield self.againstCertificate(names=("other.example", "www.other.example"), ips=())
         self.assertEqual(
             (out, err, code),
             ("", "error: TLS failure: the certificate is not for localhost but for other.example, www.other.example\n", 1),
@@ -692,13 +701,7 @@ class CertificateNameTests(TestCase):
         A trusted certificate without a C{subjectAltName}, its common name
         the host's: refused, in one line saying why, with no traceback.
         """
-        tmp = self.mktemp()
-        os.makedirs(tmp)
-        certPath, keyPath = makeCertificate(tmp, names=("localhost",), ips=(), san=False)
-        factory = WebSocketServerFactory(Server)
-        self.addCleanup(closeAll, factory)
-        port = listenTLS(self, factory, certPath, keyPath)
-        out, err, code = yield runCommand(self, [f"wss://localhost:{port}/", "--cafile", certPath], b"hi\n")
+        out, err, code = yield self.againstCertificate(names=("localhost",), ips=(), san=False)
         self.assertEqual(
             (out, err, code),
             (

@@ -1135,6 +1135,21 @@ class ClientTests(HTTP2ServerMixin, TestCase):
         self.assertIsInstance(_alpnTLS("localhost", self.certPath, False), _HostVerifiedTLS)
         self.assertIsInstance(_alpnTLS("localhost", None, True), _UnverifiedTLS)
 
+    def connectH2(self, application: Any) -> Deferred:
+        """
+        @return: C{connect(..., http2=True)} to the test's site for
+            C{application}, from an allowed origin.
+        """
+        from wsproto_tw.client import connect
+
+        return connect(
+            f"wss://localhost:{self.portNumber}/ws",
+            lambda: application,
+            origin="https://good.example",
+            trustRoot=self.certPath,
+            http2=True,
+        )
+
     @inlineCallbacks
     def test_sendsBeforeReading(self) -> Any:
         """
@@ -1145,16 +1160,8 @@ class ClientTests(HTTP2ServerMixin, TestCase):
         writes wait, and would wait for ever on a client that did the
         same), and the connection closes cleanly.
         """
-        from wsproto_tw.client import connect
-
         application = Collector()
-        protocol = yield connect(
-            f"wss://localhost:{self.portNumber}/ws",
-            lambda: application,
-            origin="https://good.example",
-            trustRoot=self.certPath,
-            http2=True,
-        )
+        protocol = yield self.connectH2(application)
         self.assertIsInstance(protocol.wire, H2StreamWire)
         payloads = [bytes([i]) * 100_000 for i in range(3)]
         for payload in payloads:
@@ -1176,8 +1183,6 @@ class ClientTests(HTTP2ServerMixin, TestCase):
         with its only stream; both applications hear C{connectionLost}
         (1006).
         """
-        from wsproto_tw.client import connect
-
         serverSide: list[Any] = []
 
         class Recording(EchoApplication):
@@ -1192,13 +1197,7 @@ class ClientTests(HTTP2ServerMixin, TestCase):
 
         self.resource.applicationFactory = Recording
         application = Collector()
-        protocol = yield connect(
-            f"wss://localhost:{self.portNumber}/ws",
-            lambda: application,
-            origin="https://good.example",
-            trustRoot=self.certPath,
-            http2=True,
-        )
+        protocol = yield self.connectH2(application)
         protocol.sendText("before")
         self.assertEqual((yield application.next()), "before")
         protocol.abortConnection()
