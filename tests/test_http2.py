@@ -1123,6 +1123,24 @@ class ClientTests(HTTP2ServerMixin, TestCase):
         )
         self.assertEqual(seen, [(H2StreamWire, b"h2", "chat", "permessage-deflate")])
 
+    @inlineCallbacks
+    def test_noDelay(self) -> Any:
+        """
+        The HTTP/2 client's TCP socket, under TLS, has C{TCP_NODELAY} set,
+        as the server's has.
+        """
+        from tests.test_nodelay import noDelay
+
+        application = Collector()
+        seen = []
+        yield echoRoundTrip(
+            self,
+            self.connectH2(application),
+            application,
+            lambda p: seen.append((noDelay(p.transport), [noDelay(s.transport) for s in self.tracked.protocols])),
+        )
+        self.assertEqual(seen, [(1, [1])])
+
     def test_hostChecked(self) -> None:
         """
         The client's HTTP/2 TLS settings check the certificate's host name

@@ -61,7 +61,6 @@ from twisted.internet.interfaces import (
     IPushProducer,
     IReactorTime,
     ISSLTransport,
-    ITCPTransport,
 )
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -74,6 +73,7 @@ from wsproto_tw.core.config import Config
 from wsproto_tw.core.handshake import parse_response
 from wsproto_tw.errors import HandshakeTimeout
 from wsproto_tw.interfaces import IWire
+from wsproto_tw.wire import setNoDelay
 
 __all__ = ["H2StreamWire", "HTTP2Channel", "connectHTTP2", "http2Switch", "webSocketStream"]
 
@@ -176,8 +176,7 @@ class HTTP2Channel(Protocol):
 
     def connectionMade(self) -> None:
         transport = self.transport
-        if ITCPTransport.providedBy(transport):
-            transport.setTcpNoDelay(True)
+        setNoDelay(transport)
         transport.registerProducer(self, True)
         conn = self._h2
         # RFC 8441 §3: the server allows extended CONNECT; RFC 9113 §6.5.2.
@@ -950,6 +949,7 @@ class _HTTP2Client(HTTP2Channel):
 
     def connectionMade(self) -> None:
         transport = self.transport
+        setNoDelay(transport)
         transport.registerProducer(self, True)
         self._h2.initiate_connection()
         self._flush()

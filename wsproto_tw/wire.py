@@ -9,10 +9,11 @@ L{WebSocketConnection <wsproto_tw.connection.WebSocketConnection>}.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 from twisted.internet import main, tcp
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -21,7 +22,7 @@ from wsproto_tw.core import accelerator
 from wsproto_tw.core.handshake import PeerSource
 from wsproto_tw.interfaces import IWire
 
-__all__ = ["StreamWire", "sendEach", "writeEach"]
+__all__ = ["StreamWire", "sendEach", "setNoDelay", "writeEach"]
 
 #: Pieces from this size on are handed to a plain TCP transport only once its
 #: write buffer is empty (see L{StreamWire.writeSequence}).
@@ -81,6 +82,26 @@ def _plainTCP(transport: Any) -> bool:
 # attributes StreamWire looks into (a few types; bounded all the same).
 _TCP_TYPES: dict[type, bool] = {}
 _MAX_TCP_TYPES = 64
+
+
+def setNoDelay(transport: Any) -> None:
+    """
+    Turn Nagle's algorithm off on C{transport}'s TCP connection (TLS over
+    TCP included), so that a small frame written while an earlier one is
+    still unacknowledged goes out at once instead of waiting for that
+    acknowledgement, which a peer delaying its ACKs holds up to about 40
+    ms (RFC 1122 section 4.2.3.2). Frames are written whole, and what a
+    connection queues while it handles one read goes out in one write:
+    holding them gains nothing. Over any other transport (a UNIX socket, a
+    test's) it does nothing.
+
+    @param transport: a Twisted transport.
+    """
+    if ITCPTransport.providedBy(transport):
+        try:
+            transport.setTcpNoDelay(True)
+        except OSError:
+            pass  # a UNIX socket's transport, which inherits the interface
 
 
 def _hasTCPAttributes(transport: Any) -> bool:
@@ -183,11 +204,18 @@ class StreamWire(Protocol, PeerSource):
     # -- Protocol ----------------------------------------------------------
 
     def connectionMade(self) -> None:
-        if _plainTCP(self.transport):
+        transport = self.transport
+        if _plainTCP(transport):
             self._flags |= _PLAIN
-            self._socket = self.transport.socket
-            self._fileno = self._socket.fileno()
-        self.transport.registerProducer(self, True)
+            self._socket = sock = transport.socket
+            self._fileno = sock.fileno()
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass  # a UNIX socket: no Nagle's algorithm to turn off
+        else:
+            setNoDelay(transport)
+        transport.registerProducer(self, True)
         self.connection.wireConnected(self)
 
     def dataReceived(self, data: bytes) -> None:

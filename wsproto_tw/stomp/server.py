@@ -36,6 +36,7 @@ from wsproto_tw.stomp.events import ConnectRequested, SessionFailed
 from wsproto_tw.stomp.routing import Router
 from wsproto_tw.stomp.session import SessionState, StompSession, encode_body
 from wsproto_tw.stomp.stats import SessionTotals
+from wsproto_tw.wire import setNoDelay
 
 __all__ = ["IStompPrincipal", "PrincipalRealm", "StompApplication", "StompServer", "StompStreamProtocol", "portalFor"]
 
@@ -435,6 +436,7 @@ class StompStreamProtocol(Protocol):
     def connectionMade(self) -> None:
         # Told by TLS when its handshake is done (IHandshakeListener).
         self._handshaking = ISSLTransport.providedBy(self.transport)
+        setNoDelay(self.transport)
         self.transport.registerProducer(self, True)
         self._registered = True
         self._app.connectionOpened(_StreamTransport(self))
