@@ -283,6 +283,20 @@ class BrokerProtocolTests(SynchronousTestCase):
         clock.advance(1)
         self.assertEqual(transport.value(), b"\n")
 
+    def test_noDelay(self) -> None:
+        """
+        The connection to the broker has Nagle's algorithm off, as every
+        TCP connection of ours (L{wsproto_tw.wire.setNoDelay}).
+        """
+        from tests.test_nodelay import RecordingTCP
+
+        transport = RecordingTCP()
+        protocol = BrokerProtocol(
+            lambda now: BrokerLink(heart_beat=(0, 0), connect_timeout=5, now=now), Clock(), print, print, print
+        )
+        protocol.makeConnection(transport)
+        self.assertEqual(transport.noDelay, [True])
+
     def test_silentBrokerAborted(self) -> None:
         """
         A broker silent past twice its heart-beat is reported failed once,

@@ -33,6 +33,7 @@ from wsproto_tw.stomp.broker import AckMode, Broker, Message, Subscriber, Subscr
 from wsproto_tw.stomp.errors import DestinationError, StompError
 from wsproto_tw.stomp.frames import Command, Frame, Version
 from wsproto_tw.stomp.relay import BROKER_NOT_AVAILABLE, BrokerConnected, BrokerFailed, BrokerLink, RelaySession
+from wsproto_tw.wire import setNoDelay
 
 __all__ = ["BrokerProtocol", "RelayBroker"]
 
@@ -72,6 +73,7 @@ class BrokerProtocol(Protocol):
         self._aborting = False
 
     def connectionMade(self) -> None:
+        setNoDelay(self.transport)
         self.link = self._newLink(self._clock.seconds())
         self._flush()
 
