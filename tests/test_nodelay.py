@@ -21,7 +21,7 @@ from twisted.internet.endpoints import (
     UNIXServerEndpoint,
 )
 from twisted.internet.interfaces import ITCPTransport
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 from twisted.internet.ssl import PrivateCertificate
 from twisted.internet.testing import StringTransport
@@ -223,3 +223,16 @@ class SetNoDelayTests(SynchronousTestCase):
         (a UNIX socket's, which inherits the interface) is left as it is.
         """
         setNoDelay(RecordingTCP(OSError(95, "Operation not supported")))
+
+    def test_tlsOverOtherTransport(self) -> None:
+        """
+        TLS declares the TCP interface whatever it runs on: over a transport
+        without C{setTcpNoDelay}, nothing is done.
+        """
+        from twisted.internet.ssl import CertificateOptions
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        tls = TLSMemoryBIOFactory(CertificateOptions(), True, Factory.forProtocol(Protocol)).buildProtocol(None)
+        tls.makeConnection(StringTransport())
+        self.assertTrue(ITCPTransport.providedBy(tls))
+        setNoDelay(tls)

@@ -100,8 +100,10 @@ def setNoDelay(transport: Any) -> None:
     if ITCPTransport.providedBy(transport):
         try:
             transport.setTcpNoDelay(True)
-        except OSError:
-            pass  # a UNIX socket's transport, which inherits the interface
+        except (OSError, AttributeError):
+            # A UNIX socket's transport, which inherits the interface; TLS,
+            # which declares it over whatever transport it runs on.
+            pass
 
 
 def _hasTCPAttributes(transport: Any) -> bool:
