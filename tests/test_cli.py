@@ -95,6 +95,13 @@ class FormatTests(SynchronousTestCase):
             "TLS failure: certificate verify failed (not signed by a CA this client trusts (--cafile names one),"
             " expired or not yet valid)",
         )
+        for why, hint in (
+            ("unable to get local issuer certificate", " (not signed by a CA this client trusts: --cafile names one)"),
+            ("self-signed certificate in certificate chain", " (not signed by a CA this client trusts: --cafile names one)"),
+            ("certificate has expired", ""),
+        ):
+            error = Error([("SSL routines", "", f"certificate verify failed: {why}")])
+            self.assertEqual(describeError(error), f"TLS failure: certificate verify failed: {why}{hint}")
 
     def test_oneLine(self) -> None:
         """
@@ -503,8 +510,8 @@ class SecureCommandTests(TestCase):
             (out, err, code),
             (
                 "",
-                "error: TLS failure: certificate verify failed (not signed by a CA this client trusts"
-                " (--cafile names one), expired or not yet valid)\n",
+                "error: TLS failure: certificate verify failed: self-signed certificate (not signed by a CA this"
+                " client trusts: --cafile names one)\n",
                 1,
             ),
         )

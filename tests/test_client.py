@@ -168,6 +168,7 @@ def makeCertificate(
     names: tuple[str, ...] = ("localhost",),
     ips: tuple[str, ...] = ("127.0.0.1",),
     san: bool = True,
+    valid: tuple[float, float] = (-300, 86400),
 ) -> tuple[str, str]:
     """
     Write a fresh self-signed certificate and its key as PEM files.
@@ -175,6 +176,8 @@ def makeCertificate(
     @param names: DNS names; the first is also the common name.
     @param san: whether the names and C{ips} go in a C{subjectAltName}
         (without one, the certificate names only its common name).
+    @param valid: when it becomes valid and when it expires, in seconds
+        from now.
     @return: the paths of the certificate and of the key.
     """
     from cryptography import x509
@@ -192,8 +195,8 @@ def makeCertificate(
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(now + datetime.timedelta(seconds=valid[0]))
+        .not_valid_after(now + datetime.timedelta(seconds=valid[1]))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     )
     if san:
@@ -940,7 +943,24 @@ class TLSTests(TestCase):
         from OpenSSL.SSL import Error
 
         error = yield self.assertFailure(connect(f"wss://127.0.0.1:{self.port}/", Recorder), Error)
-        self.assertIn("certificate verify failed", str(error))
+        self.assertEqual(error.args, ([("SSL routines", "", "certificate verify failed: self-signed certificate")],))
+
+    @inlineCallbacks
+    def test_expiredOrNotYetValid(self) -> None:
+        """
+        A trusted certificate for the host that has expired, or is not yet
+        valid, fails with OpenSSL's error saying which.
+        """
+        from OpenSSL.SSL import Error
+
+        for valid, why in (((-7200, -3600), "certificate has expired"), ((3600, 7200), "certificate is not yet valid")):
+            tmp = self.mktemp()
+            os.makedirs(tmp)
+            certPath, keyPath = makeCertificate(tmp, valid=valid)
+            port = listenTLS(self, self.factory, certPath, keyPath)
+            error = yield self.assertFailure(connect(f"wss://localhost:{port}/", Recorder, trustRoot=certPath), Error)
+            [(library, function, reason)] = error.args[0]
+            self.assertTrue(reason.startswith(f"certificate verify failed: {why}"), reason)
 
     @inlineCallbacks
     def test_wrongHostName(self) -> None:

@@ -136,6 +136,8 @@ def describeError(
         text = f"TLS failure: {reason}"
         if reason == "certificate verify failed":
             text += f" ({_UNVERIFIED})"
+        elif reason.startswith("certificate verify failed:") and any(sign in reason for sign in _UNTRUSTED):
+            text += f" ({_NOT_TRUSTED})"
         if any(sign in reason for sign in _NOT_TLS):
             text += f" (the server does not speak TLS on port {port}: try ws://)" if port else " (try ws://)"
     else:
@@ -241,8 +243,14 @@ def _isTLSError(error: BaseException) -> bool:
     return module.startswith("OpenSSL") or module.startswith("service_identity")
 
 
-# What OpenSSL's "certificate verify failed" can mean, for the one line.
+# What OpenSSL's "certificate verify failed" can mean, for the one line,
+# when it does not say (our client's own check says which failed).
 _UNVERIFIED = "not signed by a CA this client trusts (--cafile names one), expired or not yet valid"
+
+# What a failure of the chain to a trusted CA says (OpenSSL's verify error
+# strings), and the hint that goes with it.
+_UNTRUSTED = ("issuer certificate", "self-signed certificate", "first certificate")
+_NOT_TRUSTED = "not signed by a CA this client trusts: --cafile names one"
 
 
 def _tlsReason(error: BaseException) -> str:

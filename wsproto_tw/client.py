@@ -497,8 +497,15 @@ def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
     protocol = weakref.ref(tlsProtocol)
 
     def verify(connection: Any, certificate: Any, errno: int, depth: int, ok: int) -> bool:
-        if not ok or depth != 0:
-            return bool(ok)
+        if not ok:
+            # OpenSSL's own failure would say only "certificate verify
+            # failed": say which check failed, in the same form.
+            failed = protocol()
+            if failed is not None:
+                failed.failVerification(Failure(_verifyError(errno)))
+            return False
+        if depth != 0:
+            return True
         try:
             verify_service_identity(_hostPatterns(certificate), [identity], [])
         except (VerificationError, CertificateError):
@@ -513,6 +520,26 @@ def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
         return True
 
     return verify
+
+
+def _verifyError(errno: int) -> Exception:
+    """
+    @param errno: an OpenSSL certificate verification error code
+        (C{X509_V_ERR_*}, e.g. 10 for an expired certificate).
+    @return: the C{OpenSSL.SSL.Error} OpenSSL's own failure of the
+        handshake would be, its reason C{"certificate verify failed"}
+        followed by what failed, e.g. C{"certificate verify failed:
+        certificate has expired"}.
+    """
+    from OpenSSL.SSL import Error
+
+    try:
+        from OpenSSL._util import ffi, lib
+
+        why = ffi.string(lib.X509_verify_cert_error_string(errno)).decode("ascii", "replace")
+    except Exception:  # a pyOpenSSL without that binding
+        why = f"error {errno}"
+    return Error([("SSL routines", "", f"certificate verify failed: {why}")])
 
 
 def _hostPatterns(certificate: Any) -> list[Any]:
