@@ -24,9 +24,25 @@ from twisted.application.service import Service
 from twisted.internet.endpoints import clientFromString
 from twisted.logger import Logger
 
+from wsproto_tw.wire import setNoDelay
+
 __all__ = ["RedisBus"]
 
 _log = Logger(namespace="wsproto_tw.bus")
+
+
+class _NoDelay:
+    """
+    A Redis connection with Nagle's algorithm off, as every TCP connection
+    of ours (L{wsproto_tw.wire.setNoDelay}): a PUBLISH made while the last
+    is unacknowledged goes out at once.
+    """
+
+    transport: Any
+
+    def connectionMade(self) -> Any:
+        setNoDelay(self.transport)
+        return super().connectionMade()  # type: ignore[misc]
 
 
 def _txredisapi() -> Any:
@@ -113,7 +129,7 @@ class RedisBus:
 
         if kind == "subscriber":
 
-            class Subscriber(txredisapi.SubscriberProtocol):
+            class Subscriber(_NoDelay, txredisapi.SubscriberProtocol):
                 # txredisapi parses what follows each bulk reply in a later
                 # reactor turn (setLineMode pauses and calls back), so a burst
                 # of messages was delivered one per turn, each with a write
@@ -154,7 +170,7 @@ class RedisBus:
             factory.protocol = Subscriber
         else:
 
-            class Publisher(txredisapi.RedisProtocol):
+            class Publisher(_NoDelay, txredisapi.RedisProtocol):
                 def connectionLost(self, why: Any) -> None:
                     bus._lost(self)
                     super().connectionLost(why)

@@ -185,6 +185,27 @@ class RedisBusTests(SynchronousTestCase):
         self.assertEqual(received[-1], ("news", b"m49\r\n"))
 
 
+    def test_noDelay(self) -> None:
+        """
+        Both connections to Redis have Nagle's algorithm off, as every TCP
+        connection of ours, and still say hello to the server.
+        """
+        ensureTxredisapi()
+        from twisted.internet.task import Clock
+
+        from tests.test_nodelay import RecordingTCP
+        from wsproto_tw.redisbus import RedisBus
+
+        bus = RedisBus("tcp:127.0.0.1:6379", reactor=Clock())
+        bus.subscribe("news")
+        for kind in ("subscriber", "publisher"):
+            protocol = bus._factory(kind).buildProtocol(None)
+            transport = RecordingTCP()
+            protocol.makeConnection(transport)
+            self.assertEqual(transport.noDelay, [True], kind)
+        self.assertEqual(transport.value(), b"")  # the publisher sends nothing until asked
+
+
 def ensureRedis() -> str:
     """
     Install Debian's C{redis-server} (as root) if it is missing.
