@@ -16,7 +16,8 @@ from typing import Any
 
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from websockets.exceptions import ConnectionClosed
 from websockets.asyncio.client import connect as websocketsAsyncConnect
 from websockets.sync.client import connect as websocketsConnect
@@ -315,3 +316,86 @@ class TLSWorkersTests(SynchronousTestCase):
                 answer += chunk
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer)
         self.assertIn(b"connect with wss:// here", answer)
+
+
+class InheritedUNIXPortTests(TestCase):
+    """
+    A worker's inherited UNIX listening socket (L{adoptedEndpoints}).
+    """
+
+    @inlineCallbacks
+    def test_pathAndSocketKept(self) -> Any:
+        """
+        The worker's port leaves the path in place and the socket
+        listening when it stops: both are the parent's, and other workers
+        share the socket.
+        """
+        import shutil
+        import tempfile
+
+        from twisted.internet import reactor
+        from twisted.internet.protocol import Factory, Protocol
+
+        directory = tempfile.mkdtemp(prefix="wstw")
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "ws.sock")
+        parent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(parent.close)
+        parent.bind(path)
+        parent.listen(5)
+        [endpoint] = adoptedEndpoints(reactor, {"WSPROTO_TW_WORKER_FDS": f"{os.dup(parent.fileno())}:{socket.AF_UNIX}"})
+        port = yield endpoint.listen(Factory.forProtocol(Protocol))
+        self.assertEqual(port.getHost().name, path.encode())
+        yield port.stopListening()
+        self.assertTrue(os.path.exists(path))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(path)  # still listening: the parent's socket takes it
+        parent.accept()[0].close()
+
+
+class UNIXWorkersTests(SynchronousTestCase):
+    """
+    C{twistd websocket --workers 2} on a C{unix:} port: the parent owns
+    the socket's path, the workers share its one listening socket.
+    """
+
+    def test_workerStoppedAndRestarted(self) -> None:
+        """
+        A worker stopped on its own (SIGTERM to it, not to twistd) is
+        started again, and the path still leads to the workers; when
+        twistd stops, the path goes, with nothing logged as an error.
+        """
+        import shutil
+        import tempfile
+
+        from websockets.sync.client import unix_connect
+
+        directory = tempfile.mkdtemp(prefix="wstw")
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "ws.sock")
+        twistd = Twistd(
+            self, "--workers", "2", "--port", f"unix:{path}",
+            "--app", "tests.test_workers.PidApplication", "--shutdown-grace", "5",
+        )
+        self.addCleanup(stopped, twistd)
+        for _ in range(2):
+            twistd.waitFor(r"worker \d \(pid \d+\): .*serving", 60)
+
+        def pid() -> int:
+            with unix_connect(path, "ws://localhost/", open_timeout=10) as client:
+                client.send("pid?")
+                return int(client.recv(timeout=10))
+
+        first = pid()
+        os.kill(first, signal.SIGTERM)
+        twistd.waitFor(rf"worker \d \(pid {first}\) exited .*starting it again", 30)
+        twistd.waitFor(r"worker \d started \(pid \d+\)", 30)
+        twistd.waitFor(r"worker \d \(pid \d+\): .*serving", 60)
+        self.assertTrue(os.path.exists(path))
+        pids = {pid() for _ in range(20)}
+        self.assertNotIn(first, pids)
+        log = twistd.stop()
+        self.assertFalse(os.path.exists(path))
+        self.assertNotIn("Traceback", log)
+        self.assertNotIn("critical", log)
+        self.assertNotIn("No such file", log)

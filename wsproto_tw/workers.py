@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet import endpoints
+from twisted.internet import defer, endpoints, error, tcp, unix
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
@@ -136,8 +136,49 @@ def adoptedEndpoints(reactor: Any, environ: Any = None) -> list[Any] | None:
     out = []
     for item in filter(None, value.split(",")):
         fd, family = item.split(":")
-        out.append(endpoints.AdoptedStreamServerEndpoint(reactor, int(fd), int(family)))
+        out.append(_InheritedEndpoint(reactor, int(fd), int(family)))
     return out
+
+
+class _InheritedEndpoint(endpoints.AdoptedStreamServerEndpoint):
+    """
+    A listening socket a worker inherited from the parent. A UNIX socket is
+    the parent's, shared by every worker: the worker's port leaves its path
+    in place and the socket listening when it stops (Twisted's adopted
+    port would remove the one and shut the other down, for every worker,
+    those started after that one included).
+    """
+
+    def listen(self, factory: Any) -> Deferred:
+        if self.addressFamily != socket.AF_UNIX:
+            return super().listen(factory)
+        if self._used:
+            return defer.fail(error.AlreadyListened())
+        self._used = True
+        try:
+            self._setNonBlocking(self.fileno)
+            port = _InheritedUNIXPort._fromListeningDescriptor(self.reactor, self.fileno, factory)
+            port.startListening()
+            self._close(self.fileno)
+        except BaseException:
+            return defer.fail()
+        return defer.succeed(port)
+
+
+class _InheritedUNIXPort(unix.Port):
+    """
+    A UNIX listening port whose socket and path other processes share: when
+    it stops, its path is not removed, nor its socket shut down (which
+    would stop it listening in every process: Twisted spares an adopted
+    TCP port that, not an adopted UNIX one).
+    """
+
+    _shouldShutdown = False
+
+    def connectionLost(self, reason: Any) -> None:
+        if self.lockFile is not None:
+            self.lockFile.unlock()
+        tcp.Port.connectionLost(self, reason)
 
 
 def withTLS(reactor: Any, adopted: Sequence[Any], descriptions: Sequence[str], answering: int | None = None) -> list[Any]:
