@@ -483,6 +483,34 @@ class _HostVerifiedTLS:
         return connection
 
 
+def _hostChecked(creator: Any) -> Any:
+    """
+    Make Twisted's verifying client TLS settings check the host name as
+    L{connect}'s do: a certificate without C{subjectAltName} (or whose
+    C{subjectAltName} names no host that can be matched) fails the
+    connection instead of only being logged, and a certificate that fails
+    verification says why.
+
+    @param creator: an L{IOpenSSLClientConnectionCreator
+        <twisted.internet.interfaces.IOpenSSLClientConnectionCreator>}, e.g.
+        what an L{IPolicyForHTTPS <twisted.web.iweb.IPolicyForHTTPS>}'s
+        C{creatorForNetloc} gives.
+    @return: C{creator} checking the host as L{connect} does when it is
+        Twisted's verifying one (what
+        L{optionsForClientTLS <twisted.internet.ssl.optionsForClientTLS>}
+        makes: Twisted would check the host), else C{creator} itself (one
+        that does not verify is not made to).
+    """
+    try:
+        from twisted.internet._sslverify import ClientTLSOptions
+    except ImportError:  # a Twisted that moved it: leave its checks alone
+        return creator
+    hostname = getattr(creator, "_hostnameASCII", None)
+    if not isinstance(creator, ClientTLSOptions) or not isinstance(hostname, str):
+        return creator
+    return _HostVerifiedTLS(hostname, creator)
+
+
 def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
     """
     @return: an OpenSSL verify callback: the chain's own verdict, and for
