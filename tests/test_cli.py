@@ -244,6 +244,14 @@ class FormatTests(SynchronousTestCase):
             describeError(HandshakeTimeout("opening handshake timed out"), "localhost", 8080, secure=True),
             "opening handshake timed out (if the port does not speak TLS, the TLS handshake never ends: try ws://)",
         )
+        timeout = HandshakeTimeout("opening handshake timed out: the TLS handshake did not finish")
+        self.assertEqual(
+            describeError(timeout, "localhost", 8080, secure=True),
+            f"{timeout} (if the port does not speak TLS, the TLS handshake never ends: try ws://)",
+        )
+        # TLS finished (HTTP/2 waited for the server's settings): no hint.
+        timeout = HandshakeTimeout("opening handshake timed out waiting for the server's settings")
+        self.assertEqual(describeError(timeout, "localhost", 8080, secure=True), str(timeout))
         # Timed out before TLS began (connecting, or a proxy's tunnel): no hint.
         timeout = HandshakeTimeout("opening handshake timed out while connecting (the proxy p:1 had not opened the tunnel)")
         self.assertEqual(describeError(timeout, "localhost", 8080, secure=True), str(timeout))

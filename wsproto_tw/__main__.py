@@ -106,8 +106,9 @@ def describeError(
             text += " (if the port speaks TLS, use wss://)"
     elif isinstance(error, HandshakeTimeout):
         text = f"{error}"
-        if secure and "while connecting" not in text:
-            # (Timed out while connecting, TLS had not begun.)
+        if secure and "while connecting" not in text and "server's settings" not in text:
+            # (Timed out while connecting, TLS had not begun; or waiting
+            # for HTTP/2's settings, TLS had finished.)
             text += " (if the port does not speak TLS, the TLS handshake never ends: try ws://)"
     elif isinstance(error, ImportError) and _TLS_MODULES.intersection((error.name or "").split(".")[:1]):
         text = TLS_MISSING
