@@ -1112,7 +1112,8 @@ class TLSTests(TestCase):
         os.makedirs(tmp)
         certPath, keyPath = makeCertificate(tmp, names=("*.localhost",), ips=())
         port = listenTLS(self, self.factory, certPath, keyPath)
-        error = yield self.assertFailure(connect(f"wss://localhost:{port}/", Recorder, trustRoot=certPath), CertificateError)
+        d = connect(f"wss://localhost:{port}/", Recorder, trustRoot=certPath)
+        error = yield self.assertFailure(d, CertificateError)
         self.assertEqual(
             str(error),
             "the certificate's subjectAltName names no host this client can match (it has only DNS:*.localhost)",
