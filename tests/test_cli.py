@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from tests.test_client import closeAll, listenTCP, listenTLS, makeCertificate
+from tests.test_client import closeAll, listenTCP, listenTLS, makeCertificate, makeChain
 from tests.tools import spawnCommand
 from wsproto_tw.__main__ import _Printer, _Session, describeError, escapeControl, formatBinary
 from wsproto_tw.core.config import Config
@@ -95,13 +95,60 @@ class FormatTests(SynchronousTestCase):
             "TLS failure: certificate verify failed (not signed by a CA this client trusts (--cafile names one),"
             " expired or not yet valid)",
         )
+        untrusted = " (not signed by a CA this client trusts: --cafile names one)"
         for why, hint in (
-            ("unable to get local issuer certificate", " (not signed by a CA this client trusts: --cafile names one)"),
-            ("self-signed certificate in certificate chain", " (not signed by a CA this client trusts: --cafile names one)"),
+            ("unable to get local issuer certificate", untrusted),
+            ("self-signed certificate in certificate chain", untrusted),
             ("certificate has expired", ""),
         ):
             error = Error([("SSL routines", "", f"certificate verify failed: {why}")])
             self.assertEqual(describeError(error), f"TLS failure: certificate verify failed: {why}{hint}")
+
+    def test_verifyFailureHints(self) -> None:
+        """
+        The hint that goes with a certificate that fails verification is
+        chosen by OpenSSL's exact reason (its code's text), whichever
+        certificate of the chain failed: trust failures (codes 18, 19, 20,
+        21, 27) say to name a CA; an issuer not found above a trusted
+        certificate that is not self-signed (2) says to name the root CA;
+        other failures that merely mention an issuer (24, 33, 70) get no
+        hint.
+        """
+        from OpenSSL.SSL import Error
+
+        from wsproto_tw.client import _verifyReason
+
+        untrusted = " (not signed by a CA this client trusts: --cafile names one)"
+        notRoot = (
+            " (the chain reaches a certificate this client trusts that is not a root CA: --cafile must name the"
+            " root CA (self-signed) the chain ends at, not an intermediate CA)"
+        )
+        hints = {2: notRoot, 18: untrusted, 19: untrusted, 20: untrusted, 21: untrusted, 27: untrusted}
+        for errno in (2, 10, 18, 19, 20, 21, 24, 27, 33, 70):
+            for where in ("", " (the chain's certificate at depth 1, CN=CA; the server's own is at depth 0)"):
+                why = f"certificate verify failed: {_verifyReason(errno)}{where}"
+                self.assertEqual(
+                    describeError(Error([("SSL routines", "", why)])),
+                    f"TLS failure: {why}{hints.get(errno, '')}",
+                    errno,
+                )
+
+    def test_unmatchableAltNames(self) -> None:
+        """
+        A certificate whose C{subjectAltName} names no host that can be
+        matched says so, naming its entries (not that it has no
+        C{subjectAltName}).
+        """
+        from service_identity import CertificateError
+
+        error = CertificateError(
+            "the certificate's subjectAltName names no host this client can match (it has only DNS:*.localhost)"
+        )
+        self.assertEqual(
+            describeError(error, "localhost", 8443, True),
+            "TLS failure: the certificate is not for localhost: its subjectAltName names no host this client can"
+            " match (it has only DNS:*.localhost)",
+        )
 
     def test_oneLine(self) -> None:
         """
@@ -197,6 +244,14 @@ class FormatTests(SynchronousTestCase):
             describeError(HandshakeTimeout("opening handshake timed out"), "localhost", 8080, secure=True),
             "opening handshake timed out (if the port does not speak TLS, the TLS handshake never ends: try ws://)",
         )
+        timeout = HandshakeTimeout("opening handshake timed out: the TLS handshake did not finish")
+        self.assertEqual(
+            describeError(timeout, "localhost", 8080, secure=True),
+            f"{timeout} (if the port does not speak TLS, the TLS handshake never ends: try ws://)",
+        )
+        # TLS finished (HTTP/2 waited for the server's settings): no hint.
+        timeout = HandshakeTimeout("opening handshake timed out waiting for the server's settings")
+        self.assertEqual(describeError(timeout, "localhost", 8080, secure=True), str(timeout))
         # Timed out before TLS began (connecting, or a proxy's tunnel): no hint.
         timeout = HandshakeTimeout("opening handshake timed out while connecting (the proxy p:1 had not opened the tunnel)")
         self.assertEqual(describeError(timeout, "localhost", 8080, secure=True), str(timeout))
@@ -715,6 +770,69 @@ class CertificateNameTests(TestCase):
                 "",
                 "error: TLS failure: the certificate is not for localhost: it names no host"
                 " (no subjectAltName; a certificate's common name is not used)\n",
+                1,
+            ),
+        )
+
+
+    @inlineCallbacks
+    def test_unmatchableAltNames(self) -> None:
+        """
+        A trusted certificate whose C{subjectAltName} holds only a
+        malformed wildcard: refused, saying its C{subjectAltName} names no
+        host this client can match, and naming the entry.
+        """
+        out, err, code = yield self.againstCertificate(names=("*.localhost",), ips=())
+        self.assertEqual(
+            (out, err, code),
+            (
+                "",
+                "error: TLS failure: the certificate is not for localhost: its subjectAltName names no host this"
+                " client can match (it has only DNS:*.localhost)\n",
+                1,
+            ),
+        )
+
+
+class CertificateChainTests(TestCase):
+    """
+    A server presenting its certificate and an intermediate CA's, signed by
+    a root CA.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        self.paths = makeChain(tmp)
+        factory = WebSocketServerFactory(Server)
+        self.addCleanup(closeAll, factory)
+        self.url = f"wss://localhost:{listenTLS(self, factory, self.paths['cert'], self.paths['key'])}/"
+
+    @inlineCallbacks
+    def test_rootCA(self) -> None:
+        """
+        With C{--cafile} naming the root CA, the chain is trusted.
+        """
+        out, err, code = yield runCommand(self, [self.url, "--cafile", self.paths["root"]], b"hi\n")
+        self.assertEqual((out, err, code), ("hi\n", "closed: 1000\n", 0))
+
+    @inlineCallbacks
+    def test_intermediateCA(self) -> None:
+        """
+        With C{--cafile} naming the intermediate CA: refused, saying that
+        C{--cafile} must name the root CA.
+        """
+        out, err, code = yield runCommand(self, [self.url, "--cafile", self.paths["intermediate"]], b"hi\n")
+        self.assertEqual(
+            (out, err, code),
+            (
+                "",
+                "error: TLS failure: certificate verify failed: unable to get issuer certificate (the chain's"
+                " certificate at depth 1, CN=Test Intermediate CA; the server's own is at depth 0) (the chain"
+                " reaches a certificate this client trusts that is not a root CA: --cafile must name the root CA"
+                " (self-signed) the chain ends at, not an intermediate CA)\n",
                 1,
             ),
         )

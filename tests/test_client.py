@@ -217,17 +217,96 @@ def makeCertificate(
     return certPath, keyPath
 
 
+def makeChain(
+    tmpdir: str,
+    intermediateValid: tuple[float, float] = (-300, 86400),
+    names: tuple[Any, ...] | None = None,
+) -> dict[str, str]:
+    """
+    Write a root CA, an intermediate CA it signs and a server certificate
+    for C{localhost} and C{127.0.0.1} the intermediate signs, as PEM files.
+
+    @param intermediateValid: when the intermediate becomes valid and when
+        it expires, in seconds from now.
+    @param names: the server certificate's C{subjectAltName} entries
+        (C{cryptography.x509.GeneralName}s), if not C{localhost} and
+        C{127.0.0.1}.
+    @return: the paths: C{"root"} and C{"intermediate"} (each CA's
+        certificate), C{"cert"} (the server's certificate followed by the
+        intermediate's, as a server presents them) and C{"key"} (the
+        server's key).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def issue(
+        commonName: str, issuer: Any, issuerKey: Any, ca: bool, valid: tuple[float, float], extensions: list[Any]
+    ) -> tuple[Any, Any]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, commonName)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer.subject if issuer is not None else subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + datetime.timedelta(seconds=valid[0]))
+            .not_valid_after(now + datetime.timedelta(seconds=valid[1]))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(issuerKey if issuerKey is not None else key, hashes.SHA256()), key
+
+    root, rootKey = issue("Test Root CA", None, None, True, (-300, 86400), [])
+    intermediate, intermediateKey = issue("Test Intermediate CA", root, rootKey, True, intermediateValid, [])
+    if names is None:
+        names = (x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    server, serverKey = issue(
+        "localhost", intermediate, intermediateKey, False, (-300, 86400), [x509.SubjectAlternativeName(names)]
+    )
+    paths = {name: os.path.join(tmpdir, f"{name}.pem") for name in ("root", "intermediate", "cert", "key")}
+    for name, certificates in (("root", [root]), ("intermediate", [intermediate]), ("cert", [server, intermediate])):
+        with open(paths[name], "wb") as f:
+            f.write(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates))
+    with open(paths["key"], "wb") as f:
+        f.write(
+            serverKey.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return paths
+
+
 def listenTLS(testCase: TestCase, factory: Any, certPath: str, keyPath: str) -> int:
     """
-    Serve C{factory} over TLS on a loopback port until the test ends.
+    Serve C{factory} over TLS on a loopback port until the test ends,
+    presenting the certificates of C{certPath}: the server's own, then the
+    rest of its chain (if any).
 
     @return: the port.
     """
     from twisted.internet import ssl
 
     with open(certPath, "rb") as c, open(keyPath, "rb") as k:
-        pem = c.read() + k.read()
-    options = ssl.PrivateCertificate.loadPEM(pem).options()
+        certificates, key = c.read(), k.read()
+    # The server's certificate first, then the rest of its chain.
+    marker = b"-----END CERTIFICATE-----"
+    chain = [ssl.Certificate.loadPEM(block + marker) for block in certificates.split(marker) if block.strip()]
+    own = ssl.PrivateCertificate.loadPEM(chain[0].dumpPEM() + key)
+    options = ssl.CertificateOptions(
+        privateKey=own.privateKey.original,
+        certificate=own.original,
+        extraCertChain=[c.original for c in chain[1:]],
+    )
     port = reactor.listenSSL(0, factory, options, interface="127.0.0.1")
     testCase.addCleanup(port.stopListening)
     return port.getHost().port
@@ -1000,7 +1079,8 @@ class TLSTests(TestCase):
         port = listenTLS(self, self.factory, certPath, keyPath)
         for host in ("localhost", "127.0.0.1"):
             d = connect(f"wss://{host}:{port}/", Recorder, trustRoot=certPath)
-            yield self.assertFailure(d, CertificateError)
+            error = yield self.assertFailure(d, CertificateError)
+            self.assertEqual(str(error), "Certificate does not contain any `subjectAltName`s.")
         self.assertEqual(opened, [])
 
     @inlineCallbacks
@@ -1016,6 +1096,106 @@ class TLSTests(TestCase):
         port = listenTLS(self, self.factory, certPath, keyPath)
         for host in ("localhost", "127.0.0.1"):
             yield self.echoOnce(f"wss://{host}:{port}/", trustRoot=certPath)
+
+    @inlineCallbacks
+    def test_unmatchableAltNames(self) -> None:
+        """
+        A trusted certificate whose C{subjectAltName} holds only entries
+        that can match no host (a wildcard over a single label, a URI)
+        fails with a L{service_identity.CertificateError} that says so and
+        names them, not that there is no C{subjectAltName}.
+        """
+        from cryptography import x509
+        from service_identity import CertificateError
+
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, names=("*.localhost",), ips=())
+        port = listenTLS(self, self.factory, certPath, keyPath)
+        d = connect(f"wss://localhost:{port}/", Recorder, trustRoot=certPath)
+        error = yield self.assertFailure(d, CertificateError)
+        self.assertEqual(
+            str(error),
+            "the certificate's subjectAltName names no host this client can match (it has only DNS:*.localhost)",
+        )
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        paths = makeChain(
+            tmp, names=(x509.DNSName("*.localhost"), x509.UniformResourceIdentifier("https://localhost/"))
+        )
+        port = listenTLS(self, self.factory, paths["cert"], paths["key"])
+        error = yield self.assertFailure(
+            connect(f"wss://localhost:{port}/", Recorder, trustRoot=paths["root"]), CertificateError
+        )
+        self.assertEqual(
+            str(error),
+            "the certificate's subjectAltName names no host this client can match"
+            " (it has only DNS:*.localhost, URI:https://localhost/)",
+        )
+
+    def listenChain(self, **kwargs: Any) -> tuple[dict[str, str], int]:
+        """
+        Serve the echo factory with a chain from L{makeChain}.
+
+        @return: the chain's paths and the port.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        paths = makeChain(tmp, **kwargs)
+        return paths, listenTLS(self, self.factory, paths["cert"], paths["key"])
+
+    def test_chainTrusted(self) -> None:
+        """
+        A server certificate signed by an intermediate CA the server sends,
+        signed by the trusted root CA, is trusted.
+        """
+        paths, port = self.listenChain()
+        return self.echoOnce(f"wss://localhost:{port}/", trustRoot=paths["root"])
+
+    @inlineCallbacks
+    def test_chainCertificateFails(self) -> None:
+        """
+        When the certificate that fails verification is not the server's
+        own but one of its chain (an expired intermediate CA above a valid
+        certificate), the reason says which: its depth and subject.
+        """
+        from OpenSSL.SSL import Error
+
+        paths, port = self.listenChain(intermediateValid=(-7200, -3600))
+        error = yield self.assertFailure(connect(f"wss://localhost:{port}/", Recorder, trustRoot=paths["root"]), Error)
+        self.assertEqual(
+            error.args,
+            (
+                [
+                    (
+                        "SSL routines",
+                        "",
+                        "certificate verify failed: certificate has expired (the chain's certificate at depth 1,"
+                        " CN=Test Intermediate CA; the server's own is at depth 0)",
+                    )
+                ],
+            ),
+        )
+
+    @inlineCallbacks
+    def test_intermediateAsTrustRoot(self) -> None:
+        """
+        An intermediate CA as the trust root is not enough: OpenSSL wants
+        the chain to end at a self-signed root it trusts ("unable to get
+        issuer certificate", of the intermediate).
+        """
+        from OpenSSL.SSL import Error
+
+        paths, port = self.listenChain()
+        error = yield self.assertFailure(
+            connect(f"wss://localhost:{port}/", Recorder, trustRoot=paths["intermediate"]), Error
+        )
+        [(library, function, reason)] = error.args[0]
+        self.assertEqual(
+            reason,
+            "certificate verify failed: unable to get issuer certificate (the chain's certificate at depth 1,"
+            " CN=Test Intermediate CA; the server's own is at depth 0)",
+        )
 
     def test_insecure(self) -> None:
         """

@@ -1289,6 +1289,68 @@ class ClientTests(HTTP2ServerMixin, TestCase):
             self.assertEqual(reasons.pop(), why)
 
 
+class SilentServerTests(TestCase):
+    """
+    L{wsproto_tw.http2.connectHTTP2} against a server that accepts the
+    connection and then says nothing: the opening times out, saying how
+    far it got.
+    """
+
+    timeout = 30
+
+    @inlineCallbacks
+    def silentServer(self, tls: Any = None) -> Any:
+        """
+        Listen on loopback with a server that never writes (over TLS
+        with the server settings C{tls}, if given).
+
+        @return: a Deferred firing with the port number.
+        """
+        from twisted.internet.endpoints import TCP4ServerEndpoint
+
+        tracked = WrappingFactory(Factory.forProtocol(Protocol))
+        if tls is None:
+            endpoint: Any = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        else:
+            endpoint = SSL4ServerEndpoint(reactor, 0, tls, interface="127.0.0.1")
+        port = yield endpoint.listen(tracked)
+        self.addCleanup(port.stopListening)
+        self.addCleanup(protocolsGone, self, tracked)
+        return port.getHost().port
+
+    @inlineCallbacks
+    def test_tlsNeverFinishes(self) -> Any:
+        """
+        A port that accepts TCP but never answers the TLS handshake: the
+        L{HandshakeTimeout <wsproto_tw.errors.HandshakeTimeout>} says the
+        TLS handshake did not finish.
+        """
+        from wsproto_tw.errors import HandshakeTimeout
+        from wsproto_tw.http2 import connectHTTP2
+
+        port = yield self.silentServer()
+        opening = connectHTTP2(f"wss://localhost:{port}/ws", Collector, config=Config(open_timeout=0.2))
+        error = yield self.assertFailure(opening, HandshakeTimeout)
+        self.assertEqual(str(error), "opening handshake timed out: the TLS handshake did not finish")
+
+    @inlineCallbacks
+    def test_settingsNeverCome(self) -> Any:
+        """
+        A server that completes TLS, choosing C{h2}, but never sends its
+        SETTINGS: the timeout says it waited for them.
+        """
+        from wsproto_tw.errors import HandshakeTimeout
+        from wsproto_tw.http2 import connectHTTP2
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        port = yield self.silentServer(serverTLS(keyPath, certPath, [b"h2"]))
+        opening = connectHTTP2(
+            f"wss://localhost:{port}/ws", Collector, config=Config(open_timeout=0.5), trustRoot=certPath
+        )
+        error = yield self.assertFailure(opening, HandshakeTimeout)
+        self.assertEqual(str(error), "opening handshake timed out waiting for the server's settings")
+
+
 class FrameRulesTests(HTTP2ServerMixin, TestCase):
     """
     A representative subset of the frame-level rules (Autobahn's cases 2,

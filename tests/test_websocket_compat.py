@@ -6,6 +6,7 @@ written as for Twisted's module, and only their import differs.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +24,9 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
 from twisted.test.iosim import ConnectionCompleter
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import Agent, HTTPConnectionPool, readBody
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory
+from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory, IPolicyForHTTPS
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import Data
@@ -33,6 +34,7 @@ from zope.interface import implementer
 
 import wsproto_tw.websocket
 from tests.helpers import RecordingProducer
+from tests.test_client import listenTLS, makeCertificate
 from tests.tools import protocolsGone
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
@@ -424,6 +426,109 @@ class LoopbackTests(TestCase):
 
 
 @implementer(IAgentEndpointFactory)
+class TLSTests(TestCase):
+    """
+    L{WebSocketClientEndpoint} to C{wss://} servers whose certificates are
+    made at test time, with Twisted's TLS policies.
+    """
+
+    timeout = 30
+
+    def serve(self, **certificate: Any) -> tuple[str, int]:
+        """
+        Serve the resource over TLS with a self-signed certificate.
+
+        @param certificate: L{makeCertificate}'s arguments.
+        @return: the certificate's path, and the port.
+        """
+        tmp = self.mktemp()
+        os.makedirs(tmp)
+        certPath, keyPath = makeCertificate(tmp, **certificate)
+        self.serverFactory = ServerFactory()
+        root = Resource()
+        root.putChild(b"connect", WebSocketResource(self.serverFactory))
+        tracked = WrappingFactory(Site(root))
+        port = listenTLS(self, tracked, certPath, keyPath)
+        self.addCleanup(protocolsGone, self, tracked)
+        return certPath, port
+
+    def connect(self, port: int, tlsPolicy: Any) -> Deferred:
+        endpoint = WebSocketClientEndpoint.new(reactor, f"wss://localhost:{port}/connect", tlsPolicy)
+        return Deferred.fromCoroutine(endpoint.connect(ClientFactory()))
+
+    @inlineCallbacks
+    def test_trusted(self) -> Any:
+        """
+        A certificate for the host, trusted by the policy's trust root:
+        the connection opens.
+        """
+        certPath, port = self.serve()
+        client = yield self.connect(port, BrowserLikePolicyForHTTPS(trustRoot=trustRoot(certPath)))
+        self.assertEqual(client.events, ["started", "finished"])
+        client.transport.loseConnection()
+        yield client.lost
+
+    @inlineCallbacks
+    def test_noSubjectAltName(self) -> Any:
+        """
+        Through Twisted's verifying policy, a trusted certificate without a
+        C{subjectAltName} is for no host (RFC 6125 §6.4.4), even one whose
+        common name is the host's: the connection fails with
+        L{service_identity.CertificateError} (Twisted's own check would only
+        log it and go on) and nothing opens on the server.
+        """
+        from service_identity import CertificateError
+
+        certPath, port = self.serve(san=False)
+        error = yield self.assertFailure(
+            self.connect(port, BrowserLikePolicyForHTTPS(trustRoot=trustRoot(certPath))), CertificateError
+        )
+        self.assertEqual(str(error), "Certificate does not contain any `subjectAltName`s.")
+        self.assertEqual(self.serverFactory.peers, [])
+
+    @inlineCallbacks
+    def test_verifyFailureSaysWhy(self) -> Any:
+        """
+        Through Twisted's verifying policy, a certificate that fails
+        verification fails with OpenSSL's error saying why, as
+        L{wsproto_tw.client.connect}'s does.
+        """
+        from OpenSSL.SSL import Error
+
+        certPath, port = self.serve()
+        error = yield self.assertFailure(self.connect(port, BrowserLikePolicyForHTTPS()), Error)
+        self.assertEqual(error.args, ([("SSL routines", "", "certificate verify failed: self-signed certificate")],))
+
+    @inlineCallbacks
+    def test_policyThatDoesNotVerify(self) -> Any:
+        """
+        A policy whose settings do not verify the certificate is left as it
+        is: the host is not checked either.
+        """
+        from twisted.internet.ssl import CertificateOptions
+
+        @implementer(IPolicyForHTTPS)
+        class Unverified:
+            def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
+                return CertificateOptions()
+
+        certPath, port = self.serve(san=False)
+        client = yield self.connect(port, Unverified())
+        self.assertEqual(client.events, ["started", "finished"])
+        client.transport.loseConnection()
+        yield client.lost
+
+
+def trustRoot(certPath: str) -> Any:
+    """
+    @return: the certificate in C{certPath}, as a trust root.
+    """
+    from twisted.internet.ssl import Certificate
+
+    with open(certPath, "rb") as f:
+        return Certificate.loadPEM(f.read())
+
+
 class MemoryEndpoints:
     """
     Connects to the URL's host and port over a memory reactor's TCP.

@@ -106,8 +106,9 @@ def describeError(
             text += " (if the port speaks TLS, use wss://)"
     elif isinstance(error, HandshakeTimeout):
         text = f"{error}"
-        if secure and "while connecting" not in text:
-            # (Timed out while connecting, TLS had not begun.)
+        if secure and "while connecting" not in text and "server's settings" not in text:
+            # (Timed out while connecting, TLS had not begun; or waiting
+            # for HTTP/2's settings, TLS had finished.)
             text += " (if the port does not speak TLS, the TLS handshake never ends: try ws://)"
     elif isinstance(error, ImportError) and _TLS_MODULES.intersection((error.name or "").split(".")[:1]):
         text = TLS_MISSING
@@ -125,19 +126,25 @@ def describeError(
             text += f" but for {', '.join(certificateNames)}"
     elif type(error).__name__ == "CertificateError" and _isTLSError(error):
         # service_identity's: the certificate names no host at all (no
-        # subjectAltName), or is malformed.
-        if "subjectAltName" in str(error):
+        # subjectAltName), or is malformed; or the client's own: its
+        # subjectAltName names no host that can be matched.
+        said = str(error)
+        if said.startswith(_CERTIFICATES):
+            why = "its " + said[len(_CERTIFICATES) :]
+        elif "subjectAltName" in said:
             why = "it names no host (no subjectAltName; a certificate's common name is not used)"
         else:
-            why = str(error) or "it is malformed"
+            why = said or "it is malformed"
         text = f"TLS failure: the certificate is not for {host or 'this host'}: {why}"
     elif _isTLSError(error):
         reason = _tlsReason(error)
         text = f"TLS failure: {reason}"
         if reason == "certificate verify failed":
             text += f" ({_UNVERIFIED})"
-        elif reason.startswith("certificate verify failed:") and any(sign in reason for sign in _UNTRUSTED):
-            text += f" ({_NOT_TRUSTED})"
+        else:
+            hint = _verifyHint(reason)
+            if hint:
+                text += f" ({hint})"
         if any(sign in reason for sign in _NOT_TLS):
             text += f" (the server does not speak TLS on port {port}: try ws://)" if port else " (try ws://)"
     else:
@@ -247,10 +254,47 @@ def _isTLSError(error: BaseException) -> bool:
 # when it does not say (our client's own check says which failed).
 _UNVERIFIED = "not signed by a CA this client trusts (--cafile names one), expired or not yet valid"
 
-# What a failure of the chain to a trusted CA says (OpenSSL's verify error
-# strings), and the hint that goes with it.
-_UNTRUSTED = ("issuer certificate", "self-signed certificate", "first certificate")
+# What the client's CertificateError about a subjectAltName starts with.
+_CERTIFICATES = "the certificate's "
+
+# The hints for a certificate that fails verification, by OpenSSL's verify
+# error code (X509_V_ERR_*): the chain leads to no CA this client trusts
+# (no issuer found, a self-signed certificate, "certificate not trusted");
+# or it leads to a trusted certificate that is not self-signed, which
+# OpenSSL does not accept as a trust anchor ("unable to get issuer
+# certificate", e.g. of an intermediate CA named by --cafile).
 _NOT_TRUSTED = "not signed by a CA this client trusts: --cafile names one"
+_NOT_ROOT = (
+    "the chain reaches a certificate this client trusts that is not a root CA: --cafile must name the root CA"
+    " (self-signed) the chain ends at, not an intermediate CA"
+)
+_VERIFY_HINTS = {
+    2: _NOT_ROOT,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+    18: _NOT_TRUSTED,  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+    19: _NOT_TRUSTED,  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+    20: _NOT_TRUSTED,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: _NOT_TRUSTED,  # X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+    27: _NOT_TRUSTED,  # X509_V_ERR_CERT_UNTRUSTED
+}
+
+
+def _verifyHint(reason: str) -> str:
+    """
+    @param reason: a TLS failure's reason, e.g. C{"certificate verify
+        failed: self-signed certificate"}, perhaps followed by which
+        certificate of the chain failed, in parentheses.
+    @return: the hint for it, or C{""}.
+    """
+    from wsproto_tw.client import _VERIFY_FAILED, _verifyReason
+
+    if not reason.startswith(_VERIFY_FAILED):
+        return ""
+    why = reason[len(_VERIFY_FAILED) :]
+    for errno, hint in _VERIFY_HINTS.items():
+        text = _verifyReason(errno)
+        if why == text or why.startswith(text + " ("):
+            return hint
+    return ""
 
 
 def _tlsReason(error: BaseException) -> str:

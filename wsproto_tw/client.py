@@ -483,6 +483,34 @@ class _HostVerifiedTLS:
         return connection
 
 
+def _hostChecked(creator: Any) -> Any:
+    """
+    Make Twisted's verifying client TLS settings check the host name as
+    L{connect}'s do: a certificate without C{subjectAltName} (or whose
+    C{subjectAltName} names no host that can be matched) fails the
+    connection instead of only being logged, and a certificate that fails
+    verification says why.
+
+    @param creator: an L{IOpenSSLClientConnectionCreator
+        <twisted.internet.interfaces.IOpenSSLClientConnectionCreator>}, e.g.
+        what an L{IPolicyForHTTPS <twisted.web.iweb.IPolicyForHTTPS>}'s
+        C{creatorForNetloc} gives.
+    @return: C{creator} checking the host as L{connect} does when it is
+        Twisted's verifying one (what
+        L{optionsForClientTLS <twisted.internet.ssl.optionsForClientTLS>}
+        makes: Twisted would check the host), else C{creator} itself (one
+        that does not verify is not made to).
+    """
+    try:
+        from twisted.internet._sslverify import ClientTLSOptions
+    except ImportError:  # a Twisted that moved it: leave its checks alone
+        return creator
+    hostname = getattr(creator, "_hostnameASCII", None)
+    if not isinstance(creator, ClientTLSOptions) or not isinstance(hostname, str):
+        return creator
+    return _HostVerifiedTLS(hostname, creator)
+
+
 def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
     """
     @return: an OpenSSL verify callback: the chain's own verdict, and for
@@ -502,12 +530,15 @@ def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
             # failed": say which check failed, in the same form.
             failed = protocol()
             if failed is not None:
-                failed.failVerification(Failure(_verifyError(errno)))
+                failed.failVerification(Failure(_verifyError(errno, depth, certificate)))
             return False
         if depth != 0:
             return True
         try:
-            verify_service_identity(_hostPatterns(certificate), [identity], [])
+            patterns, unmatchable = _hostPatterns(certificate)
+            if not patterns and unmatchable:
+                raise CertificateError(_unmatchableNames(unmatchable))
+            verify_service_identity(patterns, [identity], [])
         except (VerificationError, CertificateError):
             failed = protocol()
             if failed is not None:
@@ -522,27 +553,78 @@ def _hostVerifier(tlsProtocol: Any, identity: Any) -> Any:
     return verify
 
 
-def _verifyError(errno: int) -> Exception:
+def _verifyReason(errno: int) -> str:
     """
     @param errno: an OpenSSL certificate verification error code
         (C{X509_V_ERR_*}, e.g. 10 for an expired certificate).
-    @return: the C{OpenSSL.SSL.Error} OpenSSL's own failure of the
-        handshake would be, its reason C{"certificate verify failed"}
-        followed by what failed, e.g. C{"certificate verify failed:
-        certificate has expired"}.
+    @return: OpenSSL's text for it (C{X509_verify_cert_error_string}, e.g.
+        C{"certificate has expired"}), or C{"error 10"} without it.
     """
-    from OpenSSL.SSL import Error
-
     try:
         from OpenSSL._util import ffi, lib
 
-        why = ffi.string(lib.X509_verify_cert_error_string(errno)).decode("ascii", "replace")
+        return str(ffi.string(lib.X509_verify_cert_error_string(errno)).decode("ascii", "replace"))
     except Exception:  # a pyOpenSSL without that binding
-        why = f"error {errno}"
-    return Error([("SSL routines", "", f"certificate verify failed: {why}")])
+        return f"error {errno}"
 
 
-def _hostPatterns(certificate: Any) -> list[Any]:
+# What every verification failure's reason starts with: OpenSSL's own.
+_VERIFY_FAILED = "certificate verify failed: "
+
+# The characters of a certificate's subject a reason shows.
+_SUBJECT_SHOWN = 100
+
+
+def _verifyError(errno: int, depth: int = 0, certificate: Any = None) -> Exception:
+    """
+    @param errno: an OpenSSL certificate verification error code
+        (C{X509_V_ERR_*}, e.g. 10 for an expired certificate).
+    @param depth: where in the chain the certificate that failed is: 0
+        for the server's own, 1 for its issuer, and so on.
+    @param certificate: that certificate (a pyOpenSSL C{X509}), to name it.
+    @return: the C{OpenSSL.SSL.Error} OpenSSL's own failure of the
+        handshake would be, its reason C{"certificate verify failed"}
+        followed by what failed, e.g. C{"certificate verify failed:
+        certificate has expired"}; when the certificate that failed is not
+        the server's own, the reason says which it is: C{"certificate
+        verify failed: certificate has expired (the chain's certificate at
+        depth 1, CN=Example CA; the server's own is at depth 0)"}.
+    """
+    from OpenSSL.SSL import Error
+
+    why = _VERIFY_FAILED + _verifyReason(errno)
+    if depth > 0:
+        subject = ""
+        try:
+            subject = certificate.to_cryptography().subject.rfc4514_string()
+        except Exception:  # no certificate, or one cryptography can't read
+            pass
+        if len(subject) > _SUBJECT_SHOWN:
+            subject = subject[:_SUBJECT_SHOWN] + "..."
+        named = f", {subject}" if subject else ""
+        why += f" (the chain's certificate at depth {depth}{named}; the server's own is at depth 0)"
+    return Error([("SSL routines", "", why)])
+
+
+# What the CertificateError of a certificate whose subjectAltName
+# holds no entry that can match a host says.
+_UNMATCHABLE_NAMES = "the certificate's subjectAltName names no host this client can match"
+
+# The entries of a subjectAltName such an error shows.
+_NAMES_SHOWN = 5
+
+
+def _unmatchableNames(entries: list[str]) -> str:
+    """
+    @param entries: a C{subjectAltName}'s entries, none of which can match
+        a host, as C{"DNS:*.localhost"}.
+    @return: the C{CertificateError} message saying so, naming them.
+    """
+    shown = ", ".join(entries[:_NAMES_SHOWN]) + (", ..." if len(entries) > _NAMES_SHOWN else "")
+    return f"{_UNMATCHABLE_NAMES} (it has only {shown})"
+
+
+def _hostPatterns(certificate: Any) -> tuple[list[Any], list[str]]:
     """
     The host names and IP addresses a certificate is for: its
     C{subjectAltName}'s DNS names and IP addresses (RFC 6125 §6.4; the
@@ -552,8 +634,10 @@ def _hostPatterns(certificate: Any) -> list[Any]:
     a certificate whose other entries are valid.
 
     @param certificate: a pyOpenSSL C{X509}.
-    @return: the patterns; none for a certificate without
-        C{subjectAltName}.
+    @return: the patterns (none for a certificate without
+        C{subjectAltName}), and the C{subjectAltName}'s entries left out,
+        each as C{"DNS:*.localhost"} (those of other kinds too, such as
+        C{"URI:..."}).
     """
     from cryptography import x509
     from service_identity import CertificateError
@@ -562,15 +646,24 @@ def _hostPatterns(certificate: Any) -> list[Any]:
     try:
         names = certificate.to_cryptography().extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return []
+        return [], []
     patterns: list[Any] = []
-    for name in names.get_values_for_type(x509.DNSName):
-        try:
-            patterns.append(DNSPattern.from_bytes(name.encode("utf-8")))
-        except CertificateError:
-            pass
-    patterns.extend(IPAddressPattern(address) for address in names.get_values_for_type(x509.IPAddress))
-    return patterns
+    unmatchable: list[str] = []
+    for name in names:
+        if isinstance(name, x509.DNSName):
+            try:
+                patterns.append(DNSPattern.from_bytes(name.value.encode("utf-8")))
+            except CertificateError:
+                unmatchable.append(f"DNS:{name.value}")
+        elif isinstance(name, x509.IPAddress):
+            patterns.append(IPAddressPattern(name.value))
+        elif isinstance(name, x509.UniformResourceIdentifier):
+            unmatchable.append(f"URI:{name.value}")
+        elif isinstance(name, x509.RFC822Name):
+            unmatchable.append(f"email:{name.value}")
+        else:
+            unmatchable.append(type(name).__name__)
+    return patterns, unmatchable
 
 
 @implementer(IOpenSSLClientConnectionCreator)

@@ -936,6 +936,9 @@ class _HTTP2Client(HTTP2Channel):
     have negotiated C{h2} by ALPN, and the server's first SETTINGS must
     hold C{SETTINGS_ENABLE_CONNECT_PROTOCOL = 1} (RFC 8441 §3); otherwise
     the opening falls back to HTTP/1.1 (L{_HTTP2Opening.fallBack}).
+
+    @ivar tlsFinished: whether the TLS handshake has finished (for what a
+        timeout says).
     """
 
     _clientSide = True
@@ -946,6 +949,7 @@ class _HTTP2Client(HTTP2Channel):
         self._authority = authority
         self._path = path
         self._started = False
+        self.tlsFinished = False
 
     def connectionMade(self) -> None:
         transport = self.transport
@@ -955,6 +959,7 @@ class _HTTP2Client(HTTP2Channel):
         self._flush()
 
     def handshakeCompleted(self) -> None:
+        self.tlsFinished = True
         if getattr(self.transport, "negotiatedProtocol", None) != b"h2":
             self._fallBack("the server does not speak http/2 (alpn)")
 
@@ -1091,7 +1096,11 @@ class _HTTP2Opening(_openingClass()):  # type: ignore[misc]
         self._timer = None
         if self._protocol is not None and self._connection is None:
             self._protocol.transport.abortConnection()
-            self._done(Failure(HandshakeTimeout("opening handshake timed out waiting for the server's settings")))
+            if self._protocol.tlsFinished:
+                why = "opening handshake timed out waiting for the server's settings"
+            else:
+                why = "opening handshake timed out: the TLS handshake did not finish"
+            self._done(Failure(HandshakeTimeout(why)))
             return
         super()._timedOut()
 

@@ -48,7 +48,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IAgentEndpointFactory, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
-from wsproto_tw.client import connectWebSocket
+from wsproto_tw.client import _hostChecked, connectWebSocket
 from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.errors import HandshakeFailed
@@ -684,6 +684,10 @@ class WebSocketResource(_WebSocketResource):
 class _EndpointFactory:
     """
     Connects over TCP for C{ws}/C{http} URLs and TLS for C{wss}/C{https}.
+    Where the TLS policy gives Twisted's verifying settings, the host name
+    is checked as L{wsproto_tw.client.connect} checks it: a certificate
+    without C{subjectAltName} fails the connection (Twisted's own check
+    only logs it), and one that fails verification says why.
     """
 
     def __init__(
@@ -705,7 +709,7 @@ class _EndpointFactory:
         if uri.scheme in (b"http", b"ws"):
             return endpoint
         if uri.scheme in (b"https", b"wss"):
-            return wrapClientTLS(self._tlsPolicy.creatorForNetloc(uri.host, uri.port), endpoint)
+            return wrapClientTLS(_hostChecked(self._tlsPolicy.creatorForNetloc(uri.host, uri.port)), endpoint)
         raise SchemeNotSupported(f"unsupported scheme: {uri.scheme!r}")
 
 
