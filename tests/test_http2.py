@@ -1740,3 +1740,23 @@ class ClosingTests(SynchronousTestCase):
         self.assertIsNone(channel._abortCall)
         clock.advance(7)
         self.assertFalse(transport.aborted)
+
+
+class PeerNameTests(SynchronousTestCase):
+    """
+    L{HTTP2Channel}'s log lines name the peer as every log line does.
+    """
+
+    def test_ipv6Peer(self) -> None:
+        """
+        An IPv6 peer is named C{[host]:port} (RFC 3986 section 3.2.2).
+        """
+        from twisted.internet.address import IPv6Address
+        from twisted.logger import capturedLogs, formatEvent
+
+        _, transport, channel = inMemoryServer(Config())
+        transport.peerAddr = IPv6Address("TCP", "2001:db8::7", 40000)
+        with capturedLogs() as events:
+            channel.dataReceived(h2Frame(_PING, 0, 1, b"12345678"))
+        [line] = [formatEvent(event) for event in events]
+        self.assertTrue(line.startswith("http/2 connection error from [2001:db8::7]:40000: "), line)

@@ -88,6 +88,62 @@ def sharedNames() -> set[str]:
     return {name.rstrip("=") for name in ConfigOptions().longOpt} - {"help", "version"}
 
 
+class _Typed(ConfigOptions):
+    """
+    L{ConfigOptions} with a short form of each kind of option.
+    """
+
+    optParameters = [["name", "n", "x", "A parameter."]]
+    optFlags = [["flag", "f", "A flag."]]
+
+    def opt_limit(self, value: str) -> None:
+        """
+        An option method.
+        """
+        self["limit"] = value
+
+    opt_l = opt_limit
+
+
+class GivenTests(SynchronousTestCase):
+    """
+    L{ConfigOptions.given}: which options the command line gave.
+    """
+
+    def test_everyForm(self) -> None:
+        """
+        Each option given is named by its long name, however it was typed:
+        C{--name value}, C{--name=value}, abbreviated, short (alone or
+        grouped), a flag, an option method or its alias; given its default
+        value, it still counts.
+        """
+        cases = [
+            (["--name", "x"], {"name"}),
+            (["--name=x"], {"name"}),
+            (["--na", "x"], {"name"}),
+            (["-n", "x"], {"name"}),
+            (["-nx"], {"name"}),
+            (["--flag"], {"flag"}),
+            (["-f"], {"flag"}),
+            (["-fnx"], {"flag", "name"}),
+            (["--limit", "3"], {"limit"}),
+            (["-l", "3"], {"limit"}),
+            (["--max-message-size", str(Config().max_message_size)], {"max-message-size"}),
+            (["--compression", "--no-compression", "--subprotocol=a", "--subprotocol=b"], {"compression", "no-compression", "subprotocol"}),
+            ([], set()),
+        ]
+        for argv, given in cases:
+            self.assertEqual(parse(_Typed, *argv).given, frozenset(given), argv)
+        self.assertEqual(_Typed().given, frozenset())
+
+    def test_afterArguments(self) -> None:
+        """
+        Options after the positional arguments count too.
+        """
+        options = parse(cli.Options, "ws://127.0.0.1:8080/", "-s", "chat")
+        self.assertEqual(options.given, frozenset({"subprotocol"}))
+
+
 class BuildConfigTests(SynchronousTestCase):
     """
     L{buildConfig} maps each option to its L{Config} field, C{0} to off, and

@@ -75,12 +75,12 @@ class Fixture:
         self.applications.append(application)
         return application
 
-    def connect(self, data: bytes = b"") -> tuple[Any, StringTransport]:
+    def connect(self, data: bytes = b"", peer: Any = PEER) -> tuple[Any, StringTransport]:
         """
-        Open a connection to the site and send it C{data}.
+        Open a connection from C{peer} to the site and send it C{data}.
         """
-        protocol = self.site.buildProtocol(PEER)
-        transport = StringTransport(peerAddress=PEER)
+        protocol = self.site.buildProtocol(peer)
+        transport = StringTransport(peerAddress=peer)
         protocol.makeConnection(transport)
         if data:
             protocol.dataReceived(data)
@@ -549,6 +549,21 @@ class SiteOpenTimeoutTests(SynchronousTestCase):
         self.assertFalse(transport.disconnected)
         fixture.clock.advance(3)
         self.assertTrue(transport.disconnected)
+
+    def test_refusalLogNamesIPv6Peer(self) -> None:
+        """
+        The log line of a refusal names an IPv6 peer C{[host]:port} (RFC
+        3986 section 3.2.2).
+        """
+        from twisted.internet.address import IPv6Address
+        from twisted.logger import capturedLogs, formatEvent
+
+        fixture = SiteFixture(Config(open_timeout=5))
+        fixture.connect(peer=IPv6Address("TCP", "2001:db8::7", 40000))
+        with capturedLogs() as events:
+            fixture.clock.advance(5)
+        lines = [formatEvent(event) for event in events]
+        self.assertIn("refused [2001:db8::7]:40000: 408 no complete request within 5 s", lines)
 
     def test_drippingClient(self) -> None:
         """

@@ -18,6 +18,7 @@ from websockets.sync.client import connect as websocketsConnect
 from tests.helpers import clientFrame, parseFrames
 from tests.processes import Twistd, twistdCommand
 from wsproto_tw.server import WebSocketServerFactory
+from wsproto_tw.stomp.options import STOMP_PARAMETERS
 from wsproto_tw.tap import Options, makeService
 
 
@@ -62,7 +63,7 @@ class OptionsTests(SynchronousTestCase):
         C{--auth} and the STOMP options are refused in another mode, where
         they would be ignored (C{--auth} would seem to guard an echo server
         that lets anyone in); so is C{--http2-max-streams} without
-        C{--http2}. Given in their mode, or at their defaults, they pass.
+        C{--http2}. Given in their mode, or not given, they pass.
         """
         cases = [
             (["--auth", "memory:ann:secret"], "--auth needs --mode stomp: it checks STOMP logins (CONNECT's login and passcode)"),
@@ -77,7 +78,27 @@ class OptionsTests(SynchronousTestCase):
             exc = self.assertRaises(UsageError, parse, *argv)
             self.assertEqual(str(exc), message)
         parse("--mode", "stomp", "--auth", "memory:ann:secret", "--heart-beat", "0,0", "--max-subscriptions", "5")
-        parse("--heart-beat", "10000,10000", "--max-subscriptions", "100")
+        parse("--mode", "broadcast")
+
+    def test_modeOptionsAtTheirDefaultsNeedTheirMode(self) -> None:
+        """
+        What is refused is an option typed outside its mode, whatever its
+        value: each STOMP option given its default value without C{--mode
+        stomp}, and C{--http2-max-streams} its default without C{--http2},
+        as C{--name value}, C{--name=value} or abbreviated. In their mode
+        they pass.
+        """
+        stomp = [row for row in STOMP_PARAMETERS if row[0] != "redis" and row[2] is not None]
+        self.assertEqual(len(stomp), 10)
+        cases = [(f"--{name}", str(default), f"--{name} needs --mode stomp") for name, _, default, *_ in stomp]
+        cases.append(("--http2-max-streams", str(Options().defaults["http2-max-streams"]), "--http2-max-streams needs --http2"))
+        for option, value, message in cases:
+            for argv in ([option, value], [f"{option}={value}"], ["--mode", "broadcast", option, value]):
+                exc = self.assertRaises(UsageError, parse, *argv)
+                self.assertEqual(str(exc), message, argv)
+        exc = self.assertRaises(UsageError, parse, "--heart", "10000,10000")
+        self.assertEqual(str(exc), "--heart-beat needs --mode stomp")
+        parse("--mode", "stomp", *[argument for option, value, _ in cases[:-1] for argument in (option, value)])
 
     def test_bareNumberPort(self) -> None:
         """

@@ -12,7 +12,6 @@ import datetime
 import ipaddress
 import os
 import shutil
-import socket
 import tempfile
 from typing import Any
 
@@ -31,7 +30,7 @@ from twisted.web.server import Site
 from twisted.web.static import Data
 
 from tests.processes import Twistd
-from tests.tools import protocolsGone, serverTLS, trustingTLS
+from tests.tools import hasIPv6Loopback, protocolsGone, serverTLS, trustingTLS
 from wsproto_tw.apps import EchoApplication
 from wsproto_tw.client import connect, connectWebSocket
 from wsproto_tw.resource import WebSocketResource
@@ -86,20 +85,6 @@ def selfSignedCertificate(directory: str) -> tuple[str, str]:
     with open(certPath, "wb") as f:
         f.write(certificate.public_bytes(serialization.Encoding.PEM))
     return keyPath, certPath
-
-
-def hasIPv6Loopback() -> bool:
-    """
-    @return: whether a socket can listen on C{::1} here.
-    """
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 class Collector(WebSocketApplication):
@@ -256,7 +241,8 @@ class TwistdEndpointsTests(TestCase):
     def test_tcp6(self) -> Any:
         """
         With C{--port tcp6:0:interface=\\:\\:1}, the client gets echo at
-        C{ws://[::1]:PORT/}.
+        C{ws://[::1]:PORT/}, and the log names it C{[::1]:PORT} (RFC 3986
+        section 3.2.2), not the ambiguous C{::1:PORT}.
         """
         if not hasIPv6Loopback():
             raise self.skipTest("this machine has no IPv6 loopback (::1)")
@@ -265,8 +251,10 @@ class TwistdEndpointsTests(TestCase):
         application = Collector()
         opening = connect(f"ws://[::1]:{port}/v6", lambda: application)
         hosts = []
-        yield echoRoundTrip(self, opening, application, lambda p: hosts.append(p.getHost().host))
-        self.assertEqual(hosts, ["::1"])
+        yield echoRoundTrip(self, opening, application, lambda p: hosts.append(p.getHost()))
+        self.assertEqual([host.host for host in hosts], ["::1"])
+        twistd.waitFor(rf"opened \[::1\]:{hosts[0].port} /v6 ")
+        twistd.waitFor(rf"closed \[::1\]:{hosts[0].port} /v6 code=1000 ")
         twistd.stop()
 
 

@@ -16,8 +16,8 @@ import zlib
 from typing import Any
 
 from twisted.internet import defer, reactor, tcp
-from twisted.internet.address import IPv4Address, UNIXAddress
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, TCP6ClientEndpoint, TCP6ServerEndpoint
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.helpers import requestBytes, sentCloseCode
+from tests.tools import hasIPv6Loopback
 from wsproto_tw import wire as wireModule
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.config import Config
@@ -1096,8 +1097,9 @@ class PeerNameTests(TestCase):
     """
 
     @defer.inlineCallbacks
-    def serverWire(self):
+    def serverWire(self, host="127.0.0.1"):
         """
+        @param host: the loopback address, C{127.0.0.1} or C{::1}.
         @return: (a L{StreamWire} on the server side of a loopback TCP
             connection, the client's protocol, the wire's receiver).
         """
@@ -1109,11 +1111,10 @@ class PeerNameTests(TestCase):
             wires.append(wire)
             return wire
 
-        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(Factory.forProtocol(build))
+        server, client = (TCP6ServerEndpoint, TCP6ClientEndpoint) if ":" in host else (TCP4ServerEndpoint, TCP4ClientEndpoint)
+        port = yield server(reactor, 0, interface=host).listen(Factory.forProtocol(build))
         self.addCleanup(port.stopListening)
-        client = yield TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
-            Factory.forProtocol(Protocol)
-        )
+        client = yield client(reactor, host, port.getHost().port).connect(Factory.forProtocol(Protocol))
         yield deferLater(reactor, 0, lambda: None)
         [wire] = wires
         return wire, client, receiver
@@ -1132,14 +1133,35 @@ class PeerNameTests(TestCase):
         wire.loseConnection()
         yield receiver.lost
 
+    @defer.inlineCallbacks
+    def test_tcpServerIPv6(self):
+        """
+        An IPv6 peer of Twisted's TCP server connection is named
+        C{[host]:port} (RFC 3986 section 3.2.2): C{::1:54321} would not say
+        where the address ends. No address object is made for it either.
+        """
+        if not hasIPv6Loopback():
+            raise self.skipTest("this machine has no IPv6 loopback (::1)")
+        wire, client, receiver = yield self.serverWire("::1")
+        self.assertIs(type(wire.transport), tcp.Server)
+        self.patch(wire.transport, "getPeer", lambda: self.fail("an address object was made"))
+        self.assertEqual(wire.peerName(), f"[::1]:{client.transport.getHost().port}")
+        wire.loseConnection()
+        yield receiver.lost
+
     def test_otherTransports(self):
         """
         Over any other transport, the name is made from its C{getPeer}:
-        C{host:port}, or a UNIX socket's path (L{wireModule.addressName}).
+        C{host:port}, C{[host]:port} for IPv6, or a UNIX socket's path
+        (L{wireModule.addressName}).
         """
         wire = StreamWire(RecordingReceiver())
         wire.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.1", 4321)))
         self.assertEqual(wire.peerName(), "10.0.0.1:4321")
+        wire = StreamWire(RecordingReceiver())
+        wire.makeConnection(StringTransport(peerAddress=IPv6Address("TCP", "2001:db8::1", 4321)))
+        self.assertEqual(wire.peerName(), "[2001:db8::1]:4321")
+        self.assertEqual(wireModule.addressName(IPv6Address("TCP", "::ffff:10.0.0.1", 80)), "[::ffff:10.0.0.1]:80")
         wire = StreamWire(RecordingReceiver())
         transport = StringTransport(peerAddress=UNIXAddress("/run/ws.sock"))
         wire.makeConnection(transport)

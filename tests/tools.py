@@ -7,6 +7,7 @@ in a fresh interpreter.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Generator, Iterable
@@ -202,3 +203,17 @@ def pipInstalled(module: str, distribution: str) -> None:
         )
         if result.returncode != 0:
             raise AssertionError(f"{distribution} is missing and can't be installed:\n" + result.stdout + result.stderr)
+
+
+def hasIPv6Loopback() -> bool:
+    """
+    @return: whether a socket can listen on C{::1} here.
+    """
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True

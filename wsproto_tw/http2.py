@@ -73,7 +73,7 @@ from wsproto_tw.core.config import Config
 from wsproto_tw.core.handshake import parse_response
 from wsproto_tw.errors import HandshakeTimeout
 from wsproto_tw.interfaces import IWire
-from wsproto_tw.wire import setNoDelay
+from wsproto_tw.wire import addressName, setNoDelay
 
 __all__ = ["H2StreamWire", "HTTP2Channel", "connectHTTP2", "http2Switch", "webSocketStream"]
 
@@ -659,7 +659,7 @@ class HTTP2Channel(Protocol):
             peer = self.transport.getPeer()
         except Exception:
             return "?"
-        return f"{peer.host}:{peer.port}" if hasattr(peer, "port") else str(peer)
+        return addressName(peer)
 
 
 class _HTTPStream(H2Stream):

@@ -159,6 +159,11 @@ class ConfigOptions(usage.Options):
         (C{"compression"} for whether permessage-deflate is on).
     @cvar server: whether the options configure a server (C{--origin} is
         then the allow-list, and C{--max-connections} applies).
+    @ivar given: the long name of each option the command line gave,
+        however it was typed (short or long, abbreviated, C{--name=value}
+        or C{--name value}), whatever its value, even the default: what
+        tells an option typed from one left alone, which the values can't.
+    @type given: C{frozenset[str]}
     """
 
     configDefaults: dict[str, Any] = {}
@@ -211,6 +216,7 @@ class ConfigOptions(usage.Options):
         self["compression-no-context-takeover"] = False
         self.update(self.configDefaults)
         self.defaults.update(self.configDefaults)
+        self.given: frozenset[str] = frozenset()
 
     def opt_version(self) -> None:
         """
@@ -248,7 +254,8 @@ class ConfigOptions(usage.Options):
     def parseOptions(self, options: list[str] | None = None) -> None:
         """
         Parse C{options}, which may mix options and positional arguments:
-        the options are moved first, the arguments after a C{--}.
+        the options are moved first, the arguments after a C{--}. The
+        options found are recorded in L{given}.
         """
         if options is None:
             options = sys.argv[1:]
@@ -263,6 +270,10 @@ class ConfigOptions(usage.Options):
                     ordered.append(f"{name}={value}" if name[2:] + "=" in self.longOpt else name)
                 else:
                     ordered.extend([name, value] if name[1] + ":" in self.shortOpt else [name])
+            # getopt has resolved abbreviations and split grouped short
+            # options; usage.Options maps what is left to the long name of
+            # its handler through the same synonyms.
+            self.given = frozenset(self.synonyms.get(name.lstrip("-"), name.lstrip("-")) for name, _ in found)
             options = [*ordered, "--", *arguments]
         super().parseOptions(options)
 

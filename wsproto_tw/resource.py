@@ -42,6 +42,7 @@ from wsproto_tw.core.handshake import (
     validate_request,
 )
 from wsproto_tw.server import WebSocketServerFactory
+from wsproto_tw.wire import addressName
 
 __all__ = ["WebSocketResource", "WebSocketSite", "mountAt", "takeOverChannel"]
 
@@ -488,7 +489,7 @@ class _LimitedChannel(HTTPChannel):
             peer = transport.getPeer()
             self._log.info(
                 "refused {peer}: {status} {reason}",
-                peer=f"{peer.host}:{peer.port}" if hasattr(peer, "port") else peer,
+                peer=addressName(peer),
                 status=status,
                 reason=reason,
             )

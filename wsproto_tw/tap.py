@@ -169,7 +169,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
         @raise usage.UsageError: C{--mode}, C{--app}, C{--static} or
             C{--path} is wrong.
         """
-        if self.get("stomp-port") and self["mode"] != "stomp":
+        if "stomp-port" in self.given and self["mode"] != "stomp":
             raise usage.UsageError("--stomp-port needs --mode stomp")
         if self["app"] is not None and self["mode"] == "stomp":
             # A function called with the StompServer to register handlers.
@@ -189,7 +189,7 @@ class Options(StompOptionsMixin, ServerConfigOptions):
                 raise usage.UsageError(f"--http2: {exc}") from None
         if self["http2-max-streams"] < 1:
             raise usage.UsageError(f"--http2-max-streams must be at least 1, not {self['http2-max-streams']}")
-        if self["http2-max-streams"] != 100 and not self["http2"]:
+        if "http2-max-streams" in self.given and not self["http2"]:
             raise usage.UsageError("--http2-max-streams needs --http2")
         path = self["path"]
         if path is not None and (not path.startswith("/") or not path.strip("/")):

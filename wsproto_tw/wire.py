@@ -13,6 +13,7 @@ import socket
 from typing import Any
 
 from twisted.internet import main, tcp
+from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -490,16 +491,23 @@ class StreamWire(Protocol, PeerSource):
 
     def peerName(self) -> str:
         """
-        The peer's address as the log lines show it: C{host:port} of
-        L{getPeer}, a socket path, or its C{str}. Twisted's own TCP server
-        connection keeps the address it makes its L{getPeer} of, a
-        C{(host, port, ...)} tuple: the name is made from that, without an
-        address object.
+        The peer's address as the log lines show it (L{addressName} of
+        L{getPeer}): C{host:port}, C{[host]:port} for IPv6 (RFC 3986
+        section 3.2.2), a socket path, or its C{str}. Twisted's own TCP
+        server connection keeps the address it makes its L{getPeer} of,
+        C{(host, port)} for IPv4 and C{(host, port, flowinfo, scope_id)}
+        for IPv6: the name is made from that, without an address object.
         """
         transport = self.transport
         if type(transport) is tcp.Server:
-            client = transport.client
-            return f"{client[0]}:{client[1]}"
+            # The IPv4 tuple unpacks as cheaply as indexing it; only IPv6
+            # pays for the exception.
+            try:
+                host, port = transport.client
+            except ValueError:
+                host, port = transport.client[:2]
+                return f"[{host}]:{port}"
+            return f"{host}:{port}"
         return addressName(transport.getPeer())
 
     def peer_address(self) -> Any:
@@ -515,11 +523,19 @@ class StreamWire(Protocol, PeerSource):
 
 def addressName(address: Any) -> str:
     """
-    @return: an address as C{host:port}, a socket path, or its C{str}.
+    @return: an address as the log lines name peers: C{host:port},
+        C{[host]:port} for an IPv6 address (RFC 3986 section 3.2.2: the
+        brackets say where the address ends), a socket path, or its
+        C{str}.
     """
+    if type(address) is IPv4Address:
+        # The common case, without the getattr calls.
+        return f"{address.host}:{address.port}"
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     if host is not None:
+        if ":" in host:
+            return f"[{host}]:{port}"
         return f"{host}:{port}"
     return getattr(address, "name", None) or str(address)
 

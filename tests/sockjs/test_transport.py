@@ -307,3 +307,39 @@ class MemoryTests(SynchronousTestCase):
         each = (tracemalloc.get_traced_memory()[0] - before) / 2000
         self.assertLess(each, 1536)
         self.assertEqual(len(sessions), 2050)
+
+
+class PeerNameTests(SynchronousTestCase):
+    """
+    A session's log lines name the peer as every log line does.
+    """
+
+    def test_ipv6Peer(self):
+        """
+        An IPv6 peer is named C{[host]:port} (RFC 3986 section 3.2.2).
+        """
+        from twisted.internet.address import IPv6Address
+        from twisted.internet.task import Clock
+        from twisted.logger import capturedLogs, formatEvent
+
+        from wsproto_tw.apps import EchoApplication
+        from wsproto_tw.core.config import Config
+        from wsproto_tw.sockjs.frames import xhr_framing
+        from wsproto_tw.sockjs.transport import SockJSSession
+
+        class Sink:
+            session = receiver = None
+
+            def write(self, chunks):
+                pass
+
+            def finish(self):
+                pass
+
+        peer = IPv6Address("TCP", "::1", 50000)
+        session = SockJSSession(EchoApplication(), SessionConfig(), Config(), Clock(), peer=peer)
+        with capturedLogs() as events:
+            session.attach(Sink(), xhr_framing())
+        lines = [formatEvent(event) for event in events]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("opened sockjs session [::1]:50000 "), lines)

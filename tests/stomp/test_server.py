@@ -356,6 +356,24 @@ class StreamTests(SynchronousTestCase):
         self.assertLessEqual(len(transport.value()), 100_000)
         self.assertGreater(len(transport.value()), 80_000)
 
+    def test_abortLogNamesIPv6Peer(self):
+        """
+        The log line of the abort names an IPv6 peer C{[host]:port} (RFC
+        3986 section 3.2.2), as every log line names peers.
+        """
+        from twisted.internet.address import IPv6Address
+        from twisted.logger import capturedLogs, formatEvent
+
+        server = StompServer(CONFIG, reactor=Clock())
+        transport = StringTransport(peerAddress=IPv6Address("TCP", "::1", 61613))
+        protocol = self.subscriber(server, transport)
+        protocol.pauseProducing()
+        with capturedLogs() as events:
+            for _ in range(11):
+                server.publish("/topic/t", b"x" * 10_000)
+        lines = [formatEvent(event) for event in events]
+        self.assertIn("stomp connection [::1]:61613 aborted: peer is not reading (more than 100000 bytes waiting)", lines)
+
     def test_resumeResetsCount(self):
         """
         Only what is written while the transport is paused counts: once it

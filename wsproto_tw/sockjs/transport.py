@@ -49,6 +49,7 @@ from wsproto_tw.flow import FlowControlled, InboundFlow, OutboundFlow, PauseReas
 from wsproto_tw.interfaces import IStreamingWebSocketApplication, IWebSocketTransport
 from wsproto_tw.sockjs.frames import Framing
 from wsproto_tw.sockjs.session import Closed, MessageReceived, Opened, Receiver, Session, SessionConfig, SessionState
+from wsproto_tw.wire import addressName
 
 __all__ = ["ResponseSink", "SessionCounts", "SockJSSession"]
 
@@ -614,7 +615,7 @@ class SockJSSession(FlowControlled):
 
 def _address(address: Any) -> str:
     """
-    @return: C{address} as C{host:port}, or C{?}.
+    @return: C{address} as L{addressName} writes it (C{host:port},
+        C{[host]:port} for IPv6), or C{?} without a host.
     """
-    host = getattr(address, "host", None)
-    return f"{host}:{getattr(address, 'port', None)}" if host is not None else "?"
+    return addressName(address) if getattr(address, "host", None) is not None else "?"

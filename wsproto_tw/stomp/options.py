@@ -97,21 +97,15 @@ STOMP_PARAMETERS: list[list[Any]] = [
 ]
 
 
-def _parsedDefault(name: str, default: Any) -> Any:
-    """
-    @return: the default of STOMP option C{name} as its option holds it
-        (a default given as text is parsed as given text is).
-    """
-    for parameter in STOMP_PARAMETERS:
-        if parameter[0] == name and isinstance(default, str) and parameter[4] is not None:
-            return parameter[4](default)
-    return default
-
-
 class StompOptionsMixin(AuthOptionMixin):
     """
     C{--auth} (any C{strcred} checker of user names and passwords, or
     anonymous access) and C{--stomp-port}.
+
+    Mixed into options with a C{mode} (C{twistd websocket}), it refuses
+    each STOMP option given on the command line outside C{--mode stomp};
+    what was given is read from their C{given}
+    (L{wsproto_tw.options.ConfigOptions.given}).
     """
 
     supportedInterfaces = (IUsernamePassword, IAnonymous)
@@ -132,12 +126,13 @@ class StompOptionsMixin(AuthOptionMixin):
                 raise usage.UsageError(f"--{name} needs --stomp-relay")
         if self.get("mode", "stomp") != "stomp":  # type: ignore[attr-defined]
             # Given to another mode, they would be ignored without a word:
-            # --auth would seem to guard a server that lets anyone in.
-            if self.get("credCheckers"):  # type: ignore[attr-defined]
+            # --auth would seem to guard a server that lets anyone in. What
+            # was typed is refused, whatever its value: the default too.
+            given = getattr(self, "given", frozenset())
+            if "auth" in given:
                 raise usage.UsageError("--auth needs --mode stomp: it checks STOMP logins (CONNECT's login and passcode)")
-            for name, _, default, *_ in STOMP_PARAMETERS:
-                value = self.get(name, default)  # type: ignore[attr-defined]
-                if name != "redis" and value != default and value != _parsedDefault(name, default):
+            for name, *_ in STOMP_PARAMETERS:
+                if name != "redis" and name in given:
                     raise usage.UsageError(f"--{name} needs --mode stomp")
 
     def opt_auth(self, description: str) -> None:

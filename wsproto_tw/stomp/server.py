@@ -36,7 +36,7 @@ from wsproto_tw.stomp.events import ConnectRequested, SessionFailed
 from wsproto_tw.stomp.routing import Router
 from wsproto_tw.stomp.session import SessionState, StompSession, encode_body
 from wsproto_tw.stomp.stats import SessionTotals
-from wsproto_tw.wire import setNoDelay
+from wsproto_tw.wire import addressName, setNoDelay
 
 __all__ = ["IStompPrincipal", "PrincipalRealm", "StompApplication", "StompServer", "StompStreamProtocol", "portalFor"]
 
@@ -468,7 +468,7 @@ class StompStreamProtocol(Protocol):
             self._aborted = True
             _log.info(
                 "stomp connection {peer} aborted: still closing after {seconds} seconds (peer is not reading)",
-                peer=self.transport.getPeer(),
+                peer=addressName(self.transport.getPeer()),
                 seconds=self._close_timeout,
             )
             self.transport.abortConnection()
@@ -482,7 +482,7 @@ class StompStreamProtocol(Protocol):
                 self._aborted = True
                 _log.info(
                     "stomp connection {peer} aborted: peer is not reading (more than {limit} bytes waiting)",
-                    peer=self.transport.getPeer(),
+                    peer=addressName(self.transport.getPeer()),
                     limit=self._max_write_buffer,
                 )
                 self.transport.abortConnection()
