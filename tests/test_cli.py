@@ -283,7 +283,7 @@ class FormatTests(SynchronousTestCase):
         Without the C{tls} extra, the error says what to install.
         """
         error = ModuleNotFoundError("No module named 'OpenSSL'", name="OpenSSL")
-        self.assertEqual(describeError(error), "wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]'")
+        self.assertEqual(describeError(error), "wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]' (from a checkout: pip install '.[tls]')")
 
 
 class CommandOutput(ProcessProtocol):
@@ -873,7 +873,7 @@ class WithoutTLSTests(TestCase):
             out, err, code = yield child.ended
             self.assertEqual(
                 (out, err, code),
-                ("", "error: wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]'\n", 1),
+                ("", "error: wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]' (from a checkout: pip install '.[tls]')\n", 1),
             )
 
 

@@ -523,7 +523,7 @@ class TwistdStartupTests(SynchronousTestCase):
         description = "ssl:0:privateKey=key.pem:certKey=cert.pem"
         self.assertOneLine(
             ("--port", description),
-            f"--port {description}: TLS needs pyOpenSSL, which is not installed: pip install 'wsproto_tw[tls]'",
+            f"--port {description}: TLS needs pyOpenSSL, which is not installed: pip install 'wsproto_tw[tls]' (from a checkout: pip install '.[tls]')",
             python="import sys; sys.modules['OpenSSL'] = None",
         )
 

@@ -1167,6 +1167,8 @@ class PeerNameTests(TestCase):
         wire.makeConnection(transport)
         self.assertEqual(wire.peerName(), wireModule.addressName(transport.getPeer()))
         self.assertEqual(wire.peerName(), UNIXAddress("/run/ws.sock").name)
+        # A UNIX socket's client is most often unnamed.
+        self.assertEqual(wireModule.addressName(UNIXAddress(None)), "unix:")
 
 
 class PlainTCPTests(TestCase):

@@ -396,6 +396,8 @@ class UNIXWorkersTests(SynchronousTestCase):
         self.assertNotIn(first, pids)
         log = twistd.stop()
         self.assertFalse(os.path.exists(path))
+        self.assertIn(f"the workers' listening socket starting on '{path}'", log)
+        self.assertNotIn("_Refuse", log)
         self.assertNotIn("Traceback", log)
         self.assertNotIn("critical", log)
         self.assertNotIn("No such file", log)

@@ -154,7 +154,7 @@ def describeError(
 
 
 #: What C{wss://} needs without the C{tls} extra.
-TLS_MISSING = "wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]'"
+TLS_MISSING = "wss:// needs TLS support, which is not installed: pip install 'wsproto_tw[tls]' (from a checkout: pip install '.[tls]')"
 # The top-level modules of the tls extra.
 _TLS_MODULES = frozenset(("OpenSSL", "service_identity", "idna", "cryptography"))
 # What OpenSSL says when the server answers a ClientHello with plain text.

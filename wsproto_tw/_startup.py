@@ -44,7 +44,7 @@ __all__ = [
 _log = Logger()
 
 #: What to install for TLS.
-TLS_MISSING = "TLS needs pyOpenSSL, which is not installed: pip install 'wsproto_tw[tls]'"
+TLS_MISSING = "TLS needs pyOpenSSL, which is not installed: pip install 'wsproto_tw[tls]' (from a checkout: pip install '.[tls]')"
 # The top-level modules of the tls extra.
 _TLS_MODULES = frozenset(("OpenSSL", "service_identity", "idna", "cryptography"))
 # The port number of a tcp:, tcp6: or ssl: endpoint.

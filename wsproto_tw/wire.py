@@ -13,7 +13,7 @@ import socket
 from typing import Any
 
 from twisted.internet import main, tcp
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -525,8 +525,9 @@ def addressName(address: Any) -> str:
     """
     @return: an address as the log lines name peers: C{host:port},
         C{[host]:port} for an IPv6 address (RFC 3986 section 3.2.2: the
-        brackets say where the address ends), a socket path, or its
-        C{str}.
+        brackets say where the address ends), a UNIX socket's path
+        (C{unix:} for an unnamed one, as a UNIX socket's client most often
+        is), or its C{str}.
     """
     if type(address) is IPv4Address:
         # The common case, without the getattr calls.
@@ -537,6 +538,9 @@ def addressName(address: Any) -> str:
         if ":" in host:
             return f"[{host}]:{port}"
         return f"{host}:{port}"
+    if isinstance(address, UNIXAddress):
+        # A UNIX socket's client is most often unnamed (not bound to a path).
+        return address.name or "unix:"
     return getattr(address, "name", None) or str(address)
 
 

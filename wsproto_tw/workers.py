@@ -271,6 +271,10 @@ class _Refuse(Factory):
     # The parent never accepts (it stops reading its ports at once).
     noisy = False
 
+    def logPrefix(self) -> str:
+        # Twisted's port logs "<this> starting on <path>".
+        return "the workers' listening socket"
+
     def buildProtocol(self, addr: Any) -> None:
         return None
 

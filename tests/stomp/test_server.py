@@ -258,11 +258,20 @@ class AuthenticationTests(SynchronousTestCase):
         A wrong passcode, an unknown user, and (without an anonymous
         checker) no login at all get C{ERROR} and a close.
         """
+        from twisted.logger import capturedLogs, formatEvent
+
         server = StompServer(CONFIG, portal=portalFor(strcred.makeChecker("memory:ann:secret")), reactor=Clock())
-        for headers in (("login:ann", "passcode:wrong"), ("login:bob", "passcode:secret"), ()):
-            transport = self.connect(server, *headers)
-            self.assertEqual(transport.take(), ["ERROR\nmessage:authentication failed\ncontent-length:0\n\n\x00"])
-            self.assertEqual(transport.closed, (1000, ""))
+        with capturedLogs() as events:
+            for headers in (("login:ann", "passcode:wrong"), ("login:bob", "passcode:secret"), ()):
+                transport = self.connect(server, *headers)
+                self.assertEqual(transport.take(), ["ERROR\nmessage:authentication failed\ncontent-length:0\n\n\x00"])
+                self.assertEqual(transport.closed, (1000, ""))
+        refusals = [formatEvent(e) for e in events if "login refused" in formatEvent(e)]
+        # The log line says why, even when the checker's error has no message.
+        self.assertEqual(len(refusals), 3, refusals)
+        for line in refusals:
+            self.assertFalse(line.endswith(": "), line)
+        self.assertIn("stomp login refused for 'ann': UnauthorizedLogin", refusals)
         self.flushLoggedErrors()
 
     def test_anonymousChecker(self):

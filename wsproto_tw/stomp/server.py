@@ -326,7 +326,11 @@ class StompApplication:
             self._flush()
 
         def refused(failure: Failure) -> None:
-            _log.info("stomp login refused for {login!r}: {why}", login=event.login, why=failure.getErrorMessage())
+            _log.info(
+                "stomp login refused for {login!r}: {why}",
+                login=event.login,
+                why=failure.getErrorMessage() or failure.type.__name__,  # UnauthorizedLogin() says nothing
+            )
             session.reject_connect("authentication failed")
             self._deliver()
             self._flush()
