@@ -1593,3 +1593,40 @@ class EnumLookupTests(SynchronousTestCase):
             server.data_to_send()
 
         self.assertEqual(self._lookups(run), [])
+
+
+class HandshakeEventsTests(SynchronousTestCase):
+    """
+    The events of the opening and closing handshakes, made field by field
+    (not through their dataclass constructors), are the constructors'.
+    """
+
+    def test_requestReceived(self):
+        """
+        A server's L{RequestReceived} equals, hashes and shows as the one
+        its constructor makes of the same request and subprotocol.
+        """
+        server = ServerConnection(Config(subprotocols=("chat",)), now=0.0)
+        server.receive_data(requestBytes(headers=[("Sec-WebSocket-Protocol", "chat")]), now=0.0)
+        [event] = server.events()
+        made = RequestReceived(server.request, "chat")
+        self.assertIs(type(event), RequestReceived)
+        self.assertEqual(event, made)
+        self.assertEqual(hash(event), hash(made))
+        self.assertEqual(repr(event), repr(made))
+        self.assertIs(event.request, server.request)
+        self.assertEqual(event.subprotocol, "chat")
+
+    def test_closeReceived(self):
+        """
+        L{CloseReceived} equals, hashes and shows as the one its constructor
+        makes of the same code and reason.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(CloseCode.GOING_AWAY, "bye".encode())), now=0.0)
+        [event] = server.events()
+        made = CloseReceived(1001, "bye")
+        self.assertIs(type(event), CloseReceived)
+        self.assertEqual(event, made)
+        self.assertEqual(hash(event), hash(made))
+        self.assertEqual(repr(event), repr(made))

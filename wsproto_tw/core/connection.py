@@ -213,6 +213,12 @@ _NOTHING: Any = ()
 _new_event = object.__new__
 _set_text = TextMessage.__dict__["text"].__set__
 _set_data = BinaryMessage.__dict__["data"].__set__
+# So are the opening and the closing handshake's events (one of each per
+# connection).
+_set_request = RequestReceived.__dict__["request"].__set__
+_set_request_subprotocol = RequestReceived.__dict__["subprotocol"].__set__
+_set_close_code = CloseReceived.__dict__["code"].__set__
+_set_close_reason = CloseReceived.__dict__["reason"].__set__
 
 # The events that carry a peer's data message (or a piece of one).
 _DATA_EVENTS = (TextMessage, BinaryMessage, MessageStarted, MessageData, MessageEnded, Ping, Pong)
@@ -1187,7 +1193,10 @@ class Connection(Keepalive):
             echo = _NORMAL_CLOSURE if code == _NO_STATUS_RCVD else code
             self._close_sent = echo
             self._send_frame(_CLOSE, _pack_code(echo))
-        self._emit(CloseReceived(code, reason))
+        event = _new_event(CloseReceived)  # CloseReceived(code, reason)
+        _set_close_code(event, code)
+        _set_close_reason(event, reason)
+        self._emit(event)
         self._closed(_CLOSE_RECEIVED, now)
 
     def _closed(self, input: _Input, now: float, drop: bool = False) -> None:
@@ -1386,7 +1395,10 @@ class ServerConnection(Connection):
         if config.compression is not None:
             extensions, codec = _deflate().negotiate_server(config.compression, request.get("sec-websocket-extensions"))
         self.request = request
-        self._emit(RequestReceived(request, subprotocol))
+        event = _new_event(RequestReceived)  # RequestReceived(request, subprotocol)
+        _set_request(event, request)
+        _set_request_subprotocol(event, subprotocol)
+        self._emit(event)
         self._proposal = (key, subprotocol, extensions, codec)
 
     def accept(
