@@ -433,6 +433,14 @@ class Pump(PeerSource):
                             result = app.messageDataReceived(event.data)
                             if result is not None:
                                 self._pending(result, len(event.data))
+                        # The opening and closing handshakes' events (one
+                        # each per connection) come before those a message
+                        # has one of, or none.
+                        elif kind is RequestReceived:
+                            self.request = event.request
+                            self._role.requestReceived(self, event)
+                        elif kind is CloseReceived:
+                            pass  # wireLost reports the close
                         elif kind is MessageStarted:
                             app.messageStarted(event.binary)
                         elif kind is MessageEnded:
@@ -443,9 +451,6 @@ class Pump(PeerSource):
                             app.pingReceived(event.payload)
                         elif kind is Pong:
                             app.pongReceived(event.payload)
-                        elif kind is RequestReceived:
-                            self.request = event.request
-                            self._role.requestReceived(self, event)
                         elif kind is Opened:
                             self.response = event.response
                             self._open()
@@ -454,8 +459,6 @@ class Pump(PeerSource):
                             self._role.handshakeFailed(self, event.error)
                         elif kind is ConnectionFailed:
                             self._logFailure(event)
-                        elif kind is CloseReceived:
-                            pass  # wireLost reports the close
                 except Exception:
                     # An application callback raised: fail the connection,
                     # then go on with what is left (the failure's event).
