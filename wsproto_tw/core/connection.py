@@ -1350,7 +1350,7 @@ class ServerConnection(Connection):
         @param stream_request: the extended CONNECT request of an HTTP/2
             stream (RFC 8441), or L{None} to parse an HTTP/1.1 head.
         """
-        super().__init__(config, now=now, mask_source=mask_source)
+        Connection.__init__(self, config, now=now, mask_source=mask_source)  # (no super object)
         self._stream_request = stream_request
         self.request: HandshakeRequest | None = None
         self._peer: object = None
