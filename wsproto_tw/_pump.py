@@ -315,7 +315,7 @@ class Pump(PeerSource):
             if self._abortCall is not None:
                 timers.cancel(self._abortCall)
             self._timer = self._abortCall = None
-        closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
+        closed = ConnectionClosed(*conn.close_status())
         failure = Failure(closed)  # one for the Deferreds and the application
         if self._outflow is not None:
             self._outflow.stop(failure)

@@ -1630,3 +1630,61 @@ class HandshakeEventsTests(SynchronousTestCase):
         self.assertEqual(event, made)
         self.assertEqual(hash(event), hash(made))
         self.assertEqual(repr(event), repr(made))
+
+
+class CloseStatusTests(SynchronousTestCase):
+    """
+    L{ServerConnection.close_status} is L{close_code}, L{close_reason} and
+    L{was_clean} at once, however the connection ended.
+    """
+
+    def _status(self, server):
+        status = server.close_status()
+        self.assertEqual(status, (server.close_code, server.close_reason, server.was_clean))
+        return status
+
+    def test_open(self):
+        """
+        An open connection that sent and received no Close: 1006, no
+        reason, not clean.
+        """
+        server = openedServer()
+        self.assertEqual(self._status(server), (1006, "", False))
+        self.assertIs(type(server.close_status()[0]), CloseCode)
+
+    def test_closeReceived(self):
+        """
+        The peer's Close, answered: its code and reason, clean.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(4000, b"done")), now=0.0)
+        list(server.events())
+        self.assertEqual(self._status(server), (4000, "done", True))
+
+    def test_closeSentOnly(self):
+        """
+        Our Close, not answered: our code, no reason, not clean.
+        """
+        server = openedServer()
+        server.send_close(CloseCode.GOING_AWAY, "bye", now=0.0)
+        self.assertEqual(self._status(server), (1001, "", False))
+
+    def test_closeSentAndAnswered(self):
+        """
+        Our Close, answered: the peer's code and reason, clean.
+        """
+        server = openedServer()
+        server.send_close(CloseCode.GOING_AWAY, "bye", now=0.0)
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(1001, b"ok")), now=0.0)
+        list(server.events())
+        self.assertEqual(self._status(server), (1001, "ok", True))
+
+    def test_failed(self):
+        """
+        A connection failed for the peer's fault: the code and reason it
+        was failed with, not clean.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(0x3), now=0.0)
+        list(server.events())
+        self.assertEqual(self._status(server), (1002, "reserved opcode 0x3", False))

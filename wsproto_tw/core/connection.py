@@ -197,7 +197,9 @@ _CONNECTING, _OPEN, _CLOSING, _CLOSED = State.CONNECTING, State.OPEN, State.CLOS
 _SERVER, _CLIENT = Role.SERVER, Role.CLIENT
 _OPENED, _CLOSE_RECEIVED, _EOF = _Input.OPENED, _Input.CLOSE_RECEIVED, _Input.EOF
 _TEXT, _PING, _PONG, _CLOSE = Opcode.TEXT, Opcode.PING, Opcode.PONG, Opcode.CLOSE
-_NORMAL_CLOSURE, _NO_STATUS_RCVD = CloseCode.NORMAL_CLOSURE, CloseCode.NO_STATUS_RCVD
+_NORMAL_CLOSURE, _NO_STATUS_RCVD, _ABNORMAL_CLOSURE = (
+    CloseCode.NORMAL_CLOSURE, CloseCode.NO_STATUS_RCVD, CloseCode.ABNORMAL_CLOSURE
+)
 
 #: What L{Connection._events} and L{Connection._out} hold while empty:
 #: one shared empty tuple, so that an idle connection has no lists of its
@@ -1004,21 +1006,11 @@ class Connection(Keepalive):
 
     @property
     def close_code(self) -> int:
-        if self._close_received is not None:
-            return self._close_received[0]
-        if self._failed is not None:
-            return self._failed[0]
-        if self._close_sent is not None:
-            return self._close_sent
-        return CloseCode.ABNORMAL_CLOSURE
+        return self.close_status()[0]
 
     @property
     def close_reason(self) -> str:
-        if self._close_received is not None:
-            return self._close_received[1]
-        if self._failed is not None:
-            return self._failed[1]
-        return ""
+        return self.close_status()[1]
 
     @property
     def was_clean(self) -> bool:
@@ -1026,7 +1018,28 @@ class Connection(Keepalive):
         Whether both Close frames were exchanged (RFC 6455 §7.1.4) without the
         connection being failed.
         """
-        return self._close_sent is not None and self._close_received is not None and self._failed is None
+        return self.close_status()[2]
+
+    def close_status(self) -> tuple[int, str, bool]:
+        """
+        L{close_code}, L{close_reason} and L{was_clean}, at once: what a
+        connection's loss reports.
+
+        @return: C{(code, reason, clean)}: the peer's code and reason if it
+            sent a Close frame, else those the connection failed with, else
+            the code we sent (no reason), else 1006 (no reason); and whether
+            both Close frames were exchanged without a failure.
+        """
+        received = self._close_received
+        failed = self._failed
+        sent = self._close_sent
+        if received is not None:
+            return received[0], received[1], sent is not None and failed is None
+        if failed is not None:
+            return failed[0], failed[1], False
+        if sent is not None:
+            return sent, "", False
+        return _ABNORMAL_CLOSURE, "", False
 
     @property
     def close_record(self) -> CloseRecord:
