@@ -642,7 +642,7 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
     rest of a large binary frame's payload straight into the message.
     """
 
-    def connect(self, config: Config | None = None, wrapped: bool = False, headers: Any = ()):
+    def connect(self, config: Config | None = None, wrapped: bool = False, headers: Any = (), around: Any = None):
         """
         Open a WebSocket connection from a plain blocking socket to a
         L{StreamWire} on a Twisted TCP transport.
@@ -650,6 +650,8 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         @param wrapped: put a wrapping protocol between the transport and
             the wire, as endpoints and C{twisted.web} do.
         @param headers: extra request headers, as (name, value) pairs.
+        @param around: called with a function of no argument that reads the
+            request (the transport's reads), to call it.
         @return: the client socket, the transport's L{SpySocket}, the
             L{Recorder} and the transport.
         """
@@ -671,7 +673,10 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         spy = self.spy = transport.socket = SpySocket(transport.socket)
         protocol.makeConnection(transport)
         client.sendall(requestBytes(headers=headers))
-        self.read(transport)
+        if around is None:
+            self.read(transport)
+        else:
+            around(lambda: self.read(transport))
         response = client.recv(4096)
         self.assertTrue(response.startswith(b"HTTP/1.1 101 "), response)
         client.setblocking(False)
@@ -1071,6 +1076,20 @@ class ClosingHandshakeOverTCPTests(SynchronousTestCase):
         self.assertEqual(calls["_pump.Pump.wireLost"], 1)
         if frames._read_frame is not None:
             self.assertEqual(calls["frames.FrameReader._check"], 0)
+
+    def test_requestAnsweredInOneRead(self):
+        """
+        The opening request is answered with C{101} in the read that brought
+        it; the core's events are asked for once (the request), its frames
+        not read at all (nothing follows the request).
+        """
+        seen = []
+        self.connect(Config(ping_interval=20.0), around=lambda read: seen.append(self._calls(read)))
+        [calls] = seen
+        self.assertEqual(calls["connection.Connection.next_event"], 1)
+        self.assertEqual(calls["connection.Connection.has_unread"], 1)
+        self.assertEqual(calls["frames.FrameReader.read_piece"], 0)
+        self.assertEqual(calls["_pump.Pump._open"], 1)
 
 
 class ResumeAllTests(TestCase):

@@ -439,6 +439,10 @@ class Pump(PeerSource):
                         elif kind is RequestReceived:
                             self.request = event.request
                             self._role.requestReceived(self, event)
+                            if not conn.has_unread():
+                                # (The usual case: the client waits for the
+                                # answer before it sends a frame.)
+                                return
                         elif kind is CloseReceived:
                             pass  # wireLost reports the close
                         elif kind is MessageStarted:

@@ -336,9 +336,7 @@ class Connection(Keepalive):
         self._events: list[Event] = _NOTHING  # type: ignore[assignment]
         self._now = now
         self._out: list[bytes] = _NOTHING  # type: ignore[assignment]
-        self._reader = FrameReader(
-            expect_mask=self.role is _SERVER, max_frame_size=config.frame_limit
-        )
+        self._reader = FrameReader(self.role is _SERVER, config.frame_limit)  # expect_mask, max_frame_size
         self._codec: Any = None
         self._head_scan = 0
         # The message being received, when it comes in more than one piece
