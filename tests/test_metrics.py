@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import time
+import types
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -859,6 +860,29 @@ class LogTests(SynchronousTestCase):
         log.warn("dropping {peer}", peer="127.0.0.1:2")
         self.assertNotIn("127.0.0.1:1", out.getvalue())
         self.assertIn("dropping 127.0.0.1:2", out.getvalue())
+
+    def test_textObserverIsAFunction(self):
+        """
+        The text observer is a plain function that provides
+        L{ILogObserver} (the log publisher calls it as a Python function,
+        not through a C{__call__} slot), and writes each line as it comes,
+        flushed.
+        """
+        flushed = []
+
+        class Out(io.StringIO):
+            def flush(self) -> None:
+                flushed.append(self.getvalue())
+
+        out = Out()
+        observer = logObserver(out, "info")
+        self.assertIsInstance(observer, types.FunctionType)
+        self.assertTrue(ILogObserver.providedBy(observer))
+        log = Logger(namespace="wsproto_tw", observer=observer)
+        log.info("opened {peer}", peer="127.0.0.1:1")
+        log.debug("hidden {peer}", peer="127.0.0.1:2")
+        self.assertEqual(len(flushed), 1)
+        self.assertTrue(flushed[0].endswith(" [wsproto_tw#info] opened 127.0.0.1:1\n"), flushed)
 
     def test_jsonLines(self):
         """

@@ -8,10 +8,12 @@ message.
 
 from __future__ import annotations
 
+import collections
 import errno
 import os
 import random
 import socket
+import sys
 import zlib
 from typing import Any
 
@@ -28,6 +30,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from tests.helpers import requestBytes, sentCloseCode
 from tests.tools import hasIPv6Loopback
 from wsproto_tw import wire as wireModule
+from wsproto_tw.core import frames
 from wsproto_tw.core.codes import CloseCode, Opcode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.deflate import PerMessageDeflate
@@ -640,7 +643,7 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
     rest of a large binary frame's payload straight into the message.
     """
 
-    def connect(self, config: Config | None = None, wrapped: bool = False, headers: Any = ()):
+    def connect(self, config: Config | None = None, wrapped: bool = False, headers: Any = (), around: Any = None):
         """
         Open a WebSocket connection from a plain blocking socket to a
         L{StreamWire} on a Twisted TCP transport.
@@ -648,6 +651,8 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         @param wrapped: put a wrapping protocol between the transport and
             the wire, as endpoints and C{twisted.web} do.
         @param headers: extra request headers, as (name, value) pairs.
+        @param around: called with a function of no argument that reads the
+            request (the transport's reads), to call it.
         @return: the client socket, the transport's L{SpySocket}, the
             L{Recorder} and the transport.
         """
@@ -669,7 +674,10 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         spy = self.spy = transport.socket = SpySocket(transport.socket)
         protocol.makeConnection(transport)
         client.sendall(requestBytes(headers=headers))
-        self.read(transport)
+        if around is None:
+            self.read(transport)
+        else:
+            around(lambda: self.read(transport))
         response = client.recv(4096)
         self.assertTrue(response.startswith(b"HTTP/1.1 101 "), response)
         client.setblocking(False)
@@ -1014,6 +1022,75 @@ class DirectReadsOverTCPTests(SynchronousTestCase):
         self.send(client, transport, maskedFrame(Opcode.BINARY, b"m" * 70_000) + maskedFrame(Opcode.BINARY, payload))
         self.assertEqual(spy.intoBytes(), 0)
         self.assertNotIn(transport, self.clock.getReaders())
+
+
+class ClosingHandshakeOverTCPTests(SynchronousTestCase):
+    """
+    The closing handshake a client starts, over a real loopback TCP
+    connection (a Twisted transport on its server end, driven by hand on a
+    L{MemoryReactorClock}): what the server does for it, and no more.
+    """
+
+    connect = DirectReadsOverTCPTests.connect
+    read = DirectReadsOverTCPTests.read
+
+    def _calls(self, run: Any) -> collections.Counter:
+        """
+        @return: the calls of wsproto_tw's Python functions made while
+            C{run()} ran, by C{"module.qualified name"} (the module's file
+            name).
+        """
+        calls: collections.Counter = collections.Counter()
+
+        def profile(frame: Any, event: str, arg: Any) -> None:
+            if event == "call":
+                code = frame.f_code
+                if "wsproto_tw" in code.co_filename:
+                    calls[f"{os.path.basename(code.co_filename)[:-3]}.{code.co_qualname}"] += 1
+
+        sys.setprofile(profile)
+        try:
+            run()
+        finally:
+            sys.setprofile(None)
+        return calls
+
+    def test_closeAnsweredInOneRead(self):
+        """
+        The client's Close is answered with the same code and the connection
+        is lost in the read that brought it; the application hears a clean
+        close. The core's events are asked for twice (the Close, then
+        nothing), not once more after the wire is lost; no deadline is
+        asked for once it is; with the C accelerator, the Close frame is
+        read in C, never checked in Python.
+        """
+        client, spy, app, transport = self.connect(Config(ping_interval=20.0))
+        client.sendall(maskedFrame(Opcode.CLOSE, b"\x03\xe8"))
+        calls = self._calls(lambda: self.read(transport))
+        self.assertFalse(transport.connected)
+        self.assertEqual(client.recv(4096), b"\x88\x02\x03\xe8")
+        closed = app.closed.value
+        self.assertEqual((closed.code, closed.reason, closed.wasClean), (1000, "", True))
+        self.assertEqual(calls["connection.Connection.next_event"], 2)
+        self.assertEqual(calls["_pump.Pump._deliver"], 1)
+        self.assertEqual(calls["connection.Connection.next_deadline"], 0)
+        self.assertEqual(calls["_pump.Pump.wireLost"], 1)
+        if frames._read_frame is not None:
+            self.assertEqual(calls["frames.FrameReader._check"], 0)
+
+    def test_requestAnsweredInOneRead(self):
+        """
+        The opening request is answered with C{101} in the read that brought
+        it; the core's events are asked for once (the request), its frames
+        not read at all (nothing follows the request).
+        """
+        seen = []
+        self.connect(Config(ping_interval=20.0), around=lambda read: seen.append(self._calls(read)))
+        [calls] = seen
+        self.assertEqual(calls["connection.Connection.next_event"], 1)
+        self.assertEqual(calls["connection.Connection.has_unread"], 1)
+        self.assertEqual(calls["frames.FrameReader.read_piece"], 0)
+        self.assertEqual(calls["_pump.Pump._open"], 1)
 
 
 class ResumeAllTests(TestCase):

@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from wsproto_tw._timers import SharedTimer, sharedTimer
+from wsproto_tw._timers import sharedTimer
 from wsproto_tw.core.codes import CloseCode
 from wsproto_tw.core.config import Config
 from wsproto_tw.core.connection import Connection, ServerConnection
@@ -167,8 +167,9 @@ class Pump(PeerSource):
         self.lastActivity: float | None = None
         self.writesPausedSince: float | None = None
         self._conn: Connection = None  # type: ignore[assignment]
-        # The next deadline's entry in the clock's SharedTimer (the
-        # _timers property).
+        # The next deadline's entry in the clock's SharedTimer (looked up
+        # when a deadline is scheduled or cancelled, not kept per
+        # connection).
         self._timer: Any = None
         self._opened = False
         self._closing = False
@@ -192,14 +193,6 @@ class Pump(PeerSource):
         """
         wire = self.wire
         return None if wire is None else wire.transport
-
-    @property
-    def _timers(self) -> SharedTimer:
-        """
-        The clock's L{SharedTimer} (looked up when a deadline is scheduled
-        or cancelled, not kept per connection).
-        """
-        return sharedTimer(self._clock)
 
     @property
     def _inbound(self) -> InboundFlow:
@@ -311,13 +304,18 @@ class Pump(PeerSource):
             return
         self._role.wireLost(self, reason)
         conn.receive_eof()
-        self._deliver()
-        if self._timer is not None:
-            self._timers.cancel(self._timer)
-        if self._abortCall is not None:
-            self._timers.cancel(self._abortCall)
-        self._timer = self._abortCall = None
-        closed = ConnectionClosed(conn.close_code, conn.close_reason, conn.was_clean)
+        if conn.has_unread():
+            # (Usually nothing: the closing handshake's events were
+            # delivered as it was read.)
+            self._deliver()
+        if self._timer is not None or self._abortCall is not None:
+            timers = sharedTimer(self._clock)
+            if self._timer is not None:
+                timers.cancel(self._timer)
+            if self._abortCall is not None:
+                timers.cancel(self._abortCall)
+            self._timer = self._abortCall = None
+        closed = ConnectionClosed(*conn.close_status())
         failure = Failure(closed)  # one for the Deferreds and the application
         if self._outflow is not None:
             self._outflow.stop(failure)
@@ -435,6 +433,18 @@ class Pump(PeerSource):
                             result = app.messageDataReceived(event.data)
                             if result is not None:
                                 self._pending(result, len(event.data))
+                        # The opening and closing handshakes' events (one
+                        # each per connection) come before those a message
+                        # has one of, or none.
+                        elif kind is RequestReceived:
+                            self.request = event.request
+                            self._role.requestReceived(self, event)
+                            if not conn.has_unread():
+                                # (The usual case: the client waits for the
+                                # answer before it sends a frame.)
+                                return
+                        elif kind is CloseReceived:
+                            pass  # wireLost reports the close
                         elif kind is MessageStarted:
                             app.messageStarted(event.binary)
                         elif kind is MessageEnded:
@@ -445,9 +455,6 @@ class Pump(PeerSource):
                             app.pingReceived(event.payload)
                         elif kind is Pong:
                             app.pongReceived(event.payload)
-                        elif kind is RequestReceived:
-                            self.request = event.request
-                            self._role.requestReceived(self, event)
                         elif kind is Opened:
                             self.response = event.response
                             self._open()
@@ -456,8 +463,6 @@ class Pump(PeerSource):
                             self._role.handshakeFailed(self, event.error)
                         elif kind is ConnectionFailed:
                             self._logFailure(event)
-                        elif kind is CloseReceived:
-                            pass  # wireLost reports the close
                 except Exception:
                     # An application callback raised: fail the connection,
                     # then go on with what is left (the failure's event).
@@ -520,13 +525,19 @@ class Pump(PeerSource):
                 return
         if conn.wants_transport_closed:
             self._closeWire()
+            if self._app is None:
+                return  # lost at once (wireLost ran): no deadline is left
         deadline = conn.next_deadline()
         # Deadlines only move later on the hot path: re-arm only for an
         # earlier one (entries start with their deadline).
-        if deadline is not None and (self._timer is None or deadline < self._timer.deadline):
-            if self._timer is not None:
-                self._timers.cancel(self._timer)
-            self._timer = self._timers.schedule(deadline, self)
+        if deadline is not None:
+            timer = self._timer
+            if timer is None:
+                self._timer = sharedTimer(self._clock).schedule(deadline, self)
+            elif deadline < timer.deadline:
+                timers = sharedTimer(self._clock)
+                timers.cancel(timer)
+                self._timer = timers.schedule(deadline, self)
 
     def _write(self, pieces: list[bytes]) -> bool:
         """
@@ -590,7 +601,7 @@ class Pump(PeerSource):
         # A peer that doesn't read can keep loseConnection waiting for the
         # write buffer forever: abort after the close timeout (an entry in
         # the shared timer, not a delayed call of its own).
-        self._abortCall = self._timers.schedule(
+        self._abortCall = sharedTimer(self._clock).schedule(
             self._clock.seconds() + self._config.close_timeout, _Abort(self.wire)
         )
 

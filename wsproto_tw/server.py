@@ -119,8 +119,9 @@ class _ServerRole(_Role):
         # Accepted while the request's read is delivered: at that read's
         # time, as the core dates what the read brought (one float for an
         # idle connection's lastActivity and openedAt, not two).
+        delivering = connection._delivering
         now = connection.lastActivity
-        if not connection._delivering or now is None:
+        if not delivering or now is None:
             now = connection._clock.seconds()
         if result is None:
             # Accept(), without making one: the configured subprotocol, no
@@ -130,7 +131,10 @@ class _ServerRole(_Role):
             core.accept(result.subprotocol, result.headers, now=now)
         else:
             raise TypeError(f"requestReceived must return None or Accept, not {result!r}")
-        connection._flush()
+        if not delivering:
+            # Answered later: the 101 goes out now (while the request's
+            # read is delivered, the pump writes it once that is done).
+            connection._flush()
         connection._open(now)
 
     def _reject(self, failure: Failure, connection: WebSocketConnection) -> None:

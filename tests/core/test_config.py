@@ -64,6 +64,22 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(Config(max_message_size=500, max_frame_size=100).frame_limit, 100)
         self.assertEqual(Config(max_message_size=0).frame_limit, 0)
 
+    def test_frameLimitKept(self):
+        """
+        C{frame_limit} is worked out once: the first read keeps it in the
+        instance, which stays equal to (and hashes as) a configuration with
+        the same fields; a configuration made from it by
+        L{dataclasses.replace} works out its own.
+        """
+        config = Config(max_message_size=500)
+        self.assertNotIn("frame_limit", vars(config))
+        self.assertEqual(config.frame_limit, 500)
+        self.assertEqual(vars(config)["frame_limit"], 500)
+        self.assertEqual(config, Config(max_message_size=500))
+        self.assertEqual(hash(config), hash(Config(max_message_size=500)))
+        self.assertEqual(repr(config), repr(Config(max_message_size=500)))
+        self.assertEqual(dataclasses.replace(config, max_frame_size=100).frame_limit, 100)
+
     def test_zeroDisablesSizeLimits(self):
         """
         C{0} is accepted for the size limits (meaning none).

@@ -1593,3 +1593,98 @@ class EnumLookupTests(SynchronousTestCase):
             server.data_to_send()
 
         self.assertEqual(self._lookups(run), [])
+
+
+class HandshakeEventsTests(SynchronousTestCase):
+    """
+    The events of the opening and closing handshakes, made field by field
+    (not through their dataclass constructors), are the constructors'.
+    """
+
+    def test_requestReceived(self):
+        """
+        A server's L{RequestReceived} equals, hashes and shows as the one
+        its constructor makes of the same request and subprotocol.
+        """
+        server = ServerConnection(Config(subprotocols=("chat",)), now=0.0)
+        server.receive_data(requestBytes(headers=[("Sec-WebSocket-Protocol", "chat")]), now=0.0)
+        [event] = server.events()
+        made = RequestReceived(server.request, "chat")
+        self.assertIs(type(event), RequestReceived)
+        self.assertEqual(event, made)
+        self.assertEqual(hash(event), hash(made))
+        self.assertEqual(repr(event), repr(made))
+        self.assertIs(event.request, server.request)
+        self.assertEqual(event.subprotocol, "chat")
+
+    def test_closeReceived(self):
+        """
+        L{CloseReceived} equals, hashes and shows as the one its constructor
+        makes of the same code and reason.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(CloseCode.GOING_AWAY, "bye".encode())), now=0.0)
+        [event] = server.events()
+        made = CloseReceived(1001, "bye")
+        self.assertIs(type(event), CloseReceived)
+        self.assertEqual(event, made)
+        self.assertEqual(hash(event), hash(made))
+        self.assertEqual(repr(event), repr(made))
+
+
+class CloseStatusTests(SynchronousTestCase):
+    """
+    L{ServerConnection.close_status} is L{close_code}, L{close_reason} and
+    L{was_clean} at once, however the connection ended.
+    """
+
+    def _status(self, server):
+        status = server.close_status()
+        self.assertEqual(status, (server.close_code, server.close_reason, server.was_clean))
+        return status
+
+    def test_open(self):
+        """
+        An open connection that sent and received no Close: 1006, no
+        reason, not clean.
+        """
+        server = openedServer()
+        self.assertEqual(self._status(server), (1006, "", False))
+        self.assertIs(type(server.close_status()[0]), CloseCode)
+
+    def test_closeReceived(self):
+        """
+        The peer's Close, answered: its code and reason, clean.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(4000, b"done")), now=0.0)
+        list(server.events())
+        self.assertEqual(self._status(server), (4000, "done", True))
+
+    def test_closeSentOnly(self):
+        """
+        Our Close, not answered: our code, no reason, not clean.
+        """
+        server = openedServer()
+        server.send_close(CloseCode.GOING_AWAY, "bye", now=0.0)
+        self.assertEqual(self._status(server), (1001, "", False))
+
+    def test_closeSentAndAnswered(self):
+        """
+        Our Close, answered: the peer's code and reason, clean.
+        """
+        server = openedServer()
+        server.send_close(CloseCode.GOING_AWAY, "bye", now=0.0)
+        server.receive_data(clientFrame(Opcode.CLOSE, closePayload(1001, b"ok")), now=0.0)
+        list(server.events())
+        self.assertEqual(self._status(server), (1001, "ok", True))
+
+    def test_failed(self):
+        """
+        A connection failed for the peer's fault: the code and reason it
+        was failed with, not clean.
+        """
+        server = openedServer()
+        server.receive_data(clientFrame(0x3), now=0.0)
+        list(server.events())
+        self.assertEqual(self._status(server), (1002, "reserved opcode 0x3", False))

@@ -705,3 +705,54 @@ class ReadFrameTests(SynchronousTestCase):
         self.assertEqual(
             _speedups.read_frame(bytearray(b"\xc1\x01a"), 0, True, 0, opcodes), ("t", True, True, b"a", True, True)
         )
+
+    def test_wholeControlFrame(self) -> None:
+        """
+        Given an opcode for it (a tuple indexed by opcode), a whole control
+        frame with FIN set, no reserved bit and at most 125 bytes is cut off
+        the buffer and comes out unmasked, as a data frame does.
+        """
+        _requireBuilt(self)
+        key = b"\x01\x02\x03\x04"
+        opcodes = ("c", "t", "b", None, None, None, None, None, "close", "ping", "pong")
+        buffer = bytearray(b"\x88\x82" + key + _reference(b"\x03\xe8", key) + b"\x81")
+        self.assertEqual(
+            _speedups.read_frame(buffer, 0x80, False, 0, opcodes), ("close", True, False, b"\x03\xe8", True, True)
+        )
+        self.assertEqual(buffer, bytearray(b"\x81"))
+        payload = bytes(range(125))
+        buffer = bytearray(b"\x89\x7d" + payload)
+        self.assertEqual(
+            _speedups.read_frame(buffer, 0, True, 0, opcodes), ("ping", True, False, payload, True, True)
+        )
+        self.assertEqual(buffer, bytearray())
+        self.assertEqual(
+            _speedups.read_frame(bytearray(b"\x8a\x00"), 0, False, 0, opcodes), ("pong", True, False, b"", True, True)
+        )
+
+    def test_controlFrameDeclined(self) -> None:
+        """
+        A control frame that is not whole, fragmented, has a reserved bit
+        (RSV1 too, negotiated or not), is over 125 bytes or over the limit,
+        is masked the wrong way, has a reserved opcode, or whose opcode the
+        tuple does not name gives C{False} and leaves the buffer as it was:
+        the Python path reads or rejects it.
+        """
+        _requireBuilt(self)
+        opcodes = ("c", "t", "b", None, None, None, None, None, "close", "ping", "pong", None)
+        for data, rsv1, limit, given in [
+            (b"\x88\x02\x03", False, 0, opcodes),  # not whole
+            (b"\x08\x00", False, 0, opcodes),  # fragmented
+            (b"\xc9\x00", True, 0, opcodes),  # RSV1, negotiated
+            (b"\xa9\x00", False, 0, opcodes),  # RSV2
+            (b"\x89\x7e\x00\x7e" + bytes(126), False, 0, opcodes),  # over 125 bytes
+            (b"\x89\x03abc", False, 2, opcodes),  # over the limit
+            (b"\x89\x80\x00\x00\x00\x00", False, 0, opcodes),  # masked, to a client
+            (b"\x8b\x00", False, 0, opcodes),  # reserved opcode, named None
+            (b"\x8f\x00", False, 0, opcodes),  # reserved opcode, past the tuple
+            (b"\x88\x00", False, 0, opcodes[:8]),  # not named
+            (b"\x88\x00", False, 0, ("c", "t", "b")),  # not named
+        ]:
+            buffer = bytearray(data)
+            self.assertIs(_speedups.read_frame(buffer, 0, rsv1, limit, given), False, data)
+            self.assertEqual(buffer, bytearray(data))

@@ -38,9 +38,13 @@
  *     masking direction and the size. It is cut off the buffer and comes
  *     out as read_piece's tuple (opcode, fin, rsv1, payload, True, True),
  *     the payload unmasked, opcode taken from opcodes[0..2]; None when the
- *     buffer has fewer than 2 bytes; False for anything else (a control
- *     frame, reserved bits or opcode, a frame not whole yet, a size or
- *     masking error), left untouched for the Python path to read or reject.
+ *     buffer has fewer than 2 bytes; False for anything else (reserved bits
+ *     or opcode, a frame not whole yet, a size or masking error), left
+ *     untouched for the Python path to read or reject. A whole control
+ *     frame (opcode 8 to 10) that is valid as it stands (FIN set, no
+ *     reserved bit, at most 125 bytes: RFC 6455 section 5.5) is read too
+ *     when opcodes has an entry other than None for it (a tuple of 11 or
+ *     more, indexed by opcode); else it is False as well.
  *
  * The pure-Python fallbacks in wsproto_tw.core.frames compute the same
  * results; tests/core/test_speedups.py checks that they agree.
@@ -168,7 +172,9 @@ PyDoc_STRVAR(read_frame_doc,
 "Cut a whole data frame that needs no check beyond the masking direction\n"
 "and the size off the start of the bytearray buffer: (opcode, fin, rsv1,\n"
 "payload, True, True), the payload unmasked (RFC 6455 section 5.3);\n"
-"None for fewer than 2 bytes; False for anything else, buffer untouched.");
+"None for fewer than 2 bytes; False for anything else, buffer untouched.\n"
+"A valid whole control frame is read too when opcodes (indexed by opcode)\n"
+"has an entry other than None for its opcode.");
 
 static PyObject *
 read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -213,8 +219,17 @@ read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     unsigned char b0 = buf[0], b1 = buf[1];
     unsigned int opcode = b0 & 0x0F;
     unsigned int rsv = b0 & (rsv1_allowed ? 0x30 : 0x70);
-    if (opcode > 2 || rsv || (long)(b1 & 0x80) != mask_bit) {
-        Py_RETURN_FALSE; /* control, reserved, or the wrong masking: Python's to say */
+    if (opcode > 2) {
+        /* A control frame, read here only as it must be (RFC 6455 section
+           5.5): whole (FIN), no reserved bit (not even a negotiated RSV1),
+           at most 125 bytes; and with an opcode the caller names. */
+        if (opcode < 8 || opcode >= (unsigned int)PyTuple_GET_SIZE(opcodes) ||
+            PyTuple_GET_ITEM(opcodes, opcode) == Py_None || (b0 & 0xF0) != 0x80 || (b1 & 0x7F) > 125) {
+            Py_RETURN_FALSE; /* Python's to read or reject */
+        }
+    }
+    if (rsv || (long)(b1 & 0x80) != mask_bit) {
+        Py_RETURN_FALSE; /* reserved, or the wrong masking: Python's to say */
     }
     unsigned long long length = b1 & 0x7F;
     Py_ssize_t pos = 2;

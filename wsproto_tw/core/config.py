@@ -6,6 +6,7 @@ One frozen configuration, validated once and shared by every connection.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -104,9 +105,11 @@ class Config:
         if self.require_subprotocol and not self.subprotocols:
             raise ValueError("require_subprotocol needs at least one subprotocol")
 
-    @property
+    @cached_property
     def frame_limit(self) -> int:
         """
-        The effective frame size limit (C{0} for none).
+        The effective frame size limit (C{0} for none): worked out on the
+        first read, kept in the instance's dict from then on (every
+        connection reads it; the fields it comes from never change).
         """
         return self.max_message_size if self.max_frame_size is None else self.max_frame_size

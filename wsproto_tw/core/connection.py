@@ -197,7 +197,9 @@ _CONNECTING, _OPEN, _CLOSING, _CLOSED = State.CONNECTING, State.OPEN, State.CLOS
 _SERVER, _CLIENT = Role.SERVER, Role.CLIENT
 _OPENED, _CLOSE_RECEIVED, _EOF = _Input.OPENED, _Input.CLOSE_RECEIVED, _Input.EOF
 _TEXT, _PING, _PONG, _CLOSE = Opcode.TEXT, Opcode.PING, Opcode.PONG, Opcode.CLOSE
-_NORMAL_CLOSURE, _NO_STATUS_RCVD = CloseCode.NORMAL_CLOSURE, CloseCode.NO_STATUS_RCVD
+_NORMAL_CLOSURE, _NO_STATUS_RCVD, _ABNORMAL_CLOSURE = (
+    CloseCode.NORMAL_CLOSURE, CloseCode.NO_STATUS_RCVD, CloseCode.ABNORMAL_CLOSURE
+)
 
 #: What L{Connection._events} and L{Connection._out} hold while empty:
 #: one shared empty tuple, so that an idle connection has no lists of its
@@ -213,6 +215,12 @@ _NOTHING: Any = ()
 _new_event = object.__new__
 _set_text = TextMessage.__dict__["text"].__set__
 _set_data = BinaryMessage.__dict__["data"].__set__
+# So are the opening and the closing handshake's events (one of each per
+# connection).
+_set_request = RequestReceived.__dict__["request"].__set__
+_set_request_subprotocol = RequestReceived.__dict__["subprotocol"].__set__
+_set_close_code = CloseReceived.__dict__["code"].__set__
+_set_close_reason = CloseReceived.__dict__["reason"].__set__
 
 # The events that carry a peer's data message (or a piece of one).
 _DATA_EVENTS = (TextMessage, BinaryMessage, MessageStarted, MessageData, MessageEnded, Ping, Pong)
@@ -328,9 +336,7 @@ class Connection(Keepalive):
         self._events: list[Event] = _NOTHING  # type: ignore[assignment]
         self._now = now
         self._out: list[bytes] = _NOTHING  # type: ignore[assignment]
-        self._reader = FrameReader(
-            expect_mask=self.role is _SERVER, max_frame_size=config.frame_limit
-        )
+        self._reader = FrameReader(self.role is _SERVER, config.frame_limit)  # expect_mask, max_frame_size
         self._codec: Any = None
         self._head_scan = 0
         # The message being received, when it comes in more than one piece
@@ -998,21 +1004,11 @@ class Connection(Keepalive):
 
     @property
     def close_code(self) -> int:
-        if self._close_received is not None:
-            return self._close_received[0]
-        if self._failed is not None:
-            return self._failed[0]
-        if self._close_sent is not None:
-            return self._close_sent
-        return CloseCode.ABNORMAL_CLOSURE
+        return self.close_status()[0]
 
     @property
     def close_reason(self) -> str:
-        if self._close_received is not None:
-            return self._close_received[1]
-        if self._failed is not None:
-            return self._failed[1]
-        return ""
+        return self.close_status()[1]
 
     @property
     def was_clean(self) -> bool:
@@ -1020,7 +1016,28 @@ class Connection(Keepalive):
         Whether both Close frames were exchanged (RFC 6455 §7.1.4) without the
         connection being failed.
         """
-        return self._close_sent is not None and self._close_received is not None and self._failed is None
+        return self.close_status()[2]
+
+    def close_status(self) -> tuple[int, str, bool]:
+        """
+        L{close_code}, L{close_reason} and L{was_clean}, at once: what a
+        connection's loss reports.
+
+        @return: C{(code, reason, clean)}: the peer's code and reason if it
+            sent a Close frame, else those the connection failed with, else
+            the code we sent (no reason), else 1006 (no reason); and whether
+            both Close frames were exchanged without a failure.
+        """
+        received = self._close_received
+        failed = self._failed
+        sent = self._close_sent
+        if received is not None:
+            return received[0], received[1], sent is not None and failed is None
+        if failed is not None:
+            return failed[0], failed[1], False
+        if sent is not None:
+            return sent, "", False
+        return _ABNORMAL_CLOSURE, "", False
 
     @property
     def close_record(self) -> CloseRecord:
@@ -1187,7 +1204,10 @@ class Connection(Keepalive):
             echo = _NORMAL_CLOSURE if code == _NO_STATUS_RCVD else code
             self._close_sent = echo
             self._send_frame(_CLOSE, _pack_code(echo))
-        self._emit(CloseReceived(code, reason))
+        event = _new_event(CloseReceived)  # CloseReceived(code, reason)
+        _set_close_code(event, code)
+        _set_close_reason(event, reason)
+        self._emit(event)
         self._closed(_CLOSE_RECEIVED, now)
 
     def _closed(self, input: _Input, now: float, drop: bool = False) -> None:
@@ -1341,7 +1361,7 @@ class ServerConnection(Connection):
         @param stream_request: the extended CONNECT request of an HTTP/2
             stream (RFC 8441), or L{None} to parse an HTTP/1.1 head.
         """
-        super().__init__(config, now=now, mask_source=mask_source)
+        Connection.__init__(self, config, now=now, mask_source=mask_source)  # (no super object)
         self._stream_request = stream_request
         self.request: HandshakeRequest | None = None
         self._peer: object = None
@@ -1386,7 +1406,10 @@ class ServerConnection(Connection):
         if config.compression is not None:
             extensions, codec = _deflate().negotiate_server(config.compression, request.get("sec-websocket-extensions"))
         self.request = request
-        self._emit(RequestReceived(request, subprotocol))
+        event = _new_event(RequestReceived)  # RequestReceived(request, subprotocol)
+        _set_request(event, request)
+        _set_request_subprotocol(event, subprotocol)
+        self._emit(event)
         self._proposal = (key, subprotocol, extensions, codec)
 
     def accept(

@@ -32,7 +32,9 @@ def is_valid_wire_code(code: int) -> bool:
 _CONTROL = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
 _KNOWN = frozenset(Opcode)
 _OPCODES = {int(op): op for op in Opcode}
-_DATA_OPCODES = (Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY)
+# What the C read_frame reads whole, by opcode: data frames and control
+# frames (None for the reserved opcodes between them).
+_READ_OPCODES = tuple(_OPCODES.get(code) for code in range(0x0B))
 
 _MAX_LENGTH = 0x7FFFFFFFFFFFFFFF
 # Payloads shorter than this are sliced out of the receive buffer; longer
@@ -420,9 +422,10 @@ class FrameReader:
         if _read_frame is not None:
             # A whole data frame with nothing to check but the masking
             # direction and the size (a message in one frame, the common
-            # case) is read in C; the rest below.
+            # case), or a whole control frame valid as it stands (a Close,
+            # a Ping), is read in C; the rest below.
             piece = _read_frame(
-                buf, self._mask_bit, self._plain is _PLAIN_FIRST_BYTES_RSV1, self._max_frame_size, _DATA_OPCODES
+                buf, self._mask_bit, self._plain is _PLAIN_FIRST_BYTES_RSV1, self._max_frame_size, _READ_OPCODES
             )
             if piece is not False:
                 return piece  # type: ignore[return-value]
