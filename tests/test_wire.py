@@ -1243,9 +1243,12 @@ class PeerNameTests(TestCase):
         transport = StringTransport(peerAddress=UNIXAddress("/run/ws.sock"))
         wire.makeConnection(transport)
         self.assertEqual(wire.peerName(), wireModule.addressName(transport.getPeer()))
-        self.assertEqual(wire.peerName(), UNIXAddress("/run/ws.sock").name)
+        self.assertEqual(wire.peerName(), "/run/ws.sock")
         # A UNIX socket's client is most often unnamed.
         self.assertEqual(wireModule.addressName(UNIXAddress(None)), "unix:")
+        # A named one is its path, as text (Twisted keeps it as bytes).
+        self.assertEqual(wireModule.addressName(UNIXAddress(b"/tmp/client.sock")), "/tmp/client.sock")
+        self.assertEqual(wireModule.addressName(UNIXAddress(b"/tmp/cl\xc3\xafent.sock")), "/tmp/clïent.sock")
 
 
 class PlainTCPTests(TestCase):

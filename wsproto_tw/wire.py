@@ -539,8 +539,10 @@ def addressName(address: Any) -> str:
             return f"[{host}]:{port}"
         return f"{host}:{port}"
     if isinstance(address, UNIXAddress):
-        # A UNIX socket's client is most often unnamed (not bound to a path).
-        return address.name or "unix:"
+        # A UNIX socket's client is most often unnamed (not bound to a path);
+        # a name is bytes, as the file system has it.
+        name = address.name
+        return os.fsdecode(name) if name else "unix:"
     return getattr(address, "name", None) or str(address)
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer, endpoints, error, tcp, unix
+from twisted.internet.error import CannotListenError
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
@@ -167,18 +168,49 @@ class _InheritedEndpoint(endpoints.AdoptedStreamServerEndpoint):
 
 class _InheritedUNIXPort(unix.Port):
     """
-    A UNIX listening port whose socket and path other processes share: when
-    it stops, its path is not removed, nor its socket shut down (which
-    would stop it listening in every process: Twisted spares an adopted
-    TCP port that, not an adopted UNIX one).
+    A UNIX listening port whose socket and path other processes share (the
+    parent's): starting, it neither binds nor touches the path (Twisted's
+    adopted port would chmod it to its default mode, 0666, whatever
+    C{mode=} the parent was given, and through a symbolic link put there
+    meanwhile); stopping, it neither removes the path nor shuts the socket
+    down (which would stop it listening in every process: Twisted spares
+    an adopted TCP port that, not an adopted UNIX one).
     """
 
     _shouldShutdown = False
+
+    def startListening(self) -> None:
+        tcp._reservedFD.reserve()
+        _log.info("{factory} starting on {path}", factory=self._getLogPrefix(self.factory),
+                  path=os.fsdecode(self._bindPath))
+        self.factory.doStart()
+        self.socket = self._preexistingSocket
+        self._preexistingSocket = None
+        self.connected = True
+        self.fileno = self.socket.fileno
+        self.numberAccepts = 100
+        self.startReading()
 
     def connectionLost(self, reason: Any) -> None:
         if self.lockFile is not None:
             self.lockFile.unlock()
         tcp.Port.connectionLost(self, reason)
+
+
+class _SharedUNIXPort(unix.Port):
+    """
+    The parent's UNIX listening port, shared with the workers: if its path
+    is gone when it stops (removed by someone else), there is nothing to
+    remove, and its lock file is still released.
+    """
+
+    def connectionLost(self, reason: Any) -> None:
+        try:
+            super().connectionLost(reason)
+        except FileNotFoundError:
+            if self.lockFile is not None:
+                self.lockFile.unlock()
+            tcp.Port.connectionLost(self, reason)
 
 
 def withTLS(reactor: Any, adopted: Sequence[Any], descriptions: Sequence[str], answering: int | None = None) -> list[Any]:
@@ -365,19 +397,29 @@ class WorkersService(Service):
             if isinstance(endpoint, (endpoints.TCP4ServerEndpoint, endpoints.TCP6ServerEndpoint, endpoints.SSL4ServerEndpoint)):
                 self.ports.append(_reusePortSockets(endpoint, self.count))
                 continue
-            # unix: endpoints listen at once.
-            listening = endpoint.listen(_Refuse())
-            ports: list[Any] = []
-            listening.addCallback(ports.append)
-            if not ports:
-                listening.addErrback(lambda failure: None)
-                raise RuntimeError(f"{description}: could not listen")
-            port = ports[0]
+            # A UNIX socket: one, shared.
+            port = _SharedUNIXPort(
+                endpoint._address, _Refuse(), endpoint._backlog, endpoint._mode, self.reactor, endpoint._wantPID
+            )
+            try:
+                port.startListening()
+            except CannotListenError as error:
+                # As a single process says it (_startup.PortService), in one
+                # line: the same path twice, say.
+                from wsproto_tw._startup import _exitAfterTwistd, describeListenError
+
+                _log.error("{problem}", problem=describeListenError(f"--port {description}", error))
+                self.reactor.addSystemEventTrigger("after", "shutdown", _exitAfterTwistd, 1)
+                self.reactor.callWhenRunning(self.reactor.stop)
+                self._stopping = True
+                return
             port.stopReading()
             self.ports.append(port)
 
     def startService(self) -> None:
         super().startService()
+        if self._stopping:
+            return  # a port failed: no worker is started
         for index in range(1, self.count + 1):
             self._spawn(index)
 
