@@ -416,7 +416,8 @@ class Pump(PeerSource):
                                 result = app.binaryMessageReceived(payload)
                             if result is not None:
                                 self._pending(result, len(payload))
-                            if not conn.has_unread():
+                            pieces = conn.data_to_send_if_read()
+                            if pieces is not None:
                                 # Nothing else was received (next_event would parse
                                 # nothing): what the application queued is written
                                 # now, and the delivery ends. The answer to a message
@@ -425,7 +426,6 @@ class Pump(PeerSource):
                                 # the caller's _flush does the rest (closing, the
                                 # timer). Answers to messages read together still go
                                 # out in one write, from that _flush.
-                                pieces = conn.data_to_send_pieces()
                                 if len(pieces) == 1 and self._outflow is None:
                                     self.wire.write(pieces[0])
                                 elif pieces:
