@@ -395,7 +395,6 @@ class Pump(PeerSource):
             while True:
                 app = self._app
                 conn = self._conn
-                nextEvent = conn.next_event
                 try:
                     while True:
                         # While reading is paused, what was received waits in the core
@@ -403,7 +402,7 @@ class Pump(PeerSource):
                         inflow = self._inflow
                         if inflow is not None and inflow.paused and self._opened:
                             return
-                        event = nextEvent()
+                        event = conn.next_event()
                         if event is None:
                             return
                         kind = type(event)
