@@ -393,7 +393,6 @@ class Pump(PeerSource):
             while True:
                 app = self._app
                 conn = self._conn
-                nextEvent = conn.next_event
                 try:
                     while True:
                         # While reading is paused, what was received waits in the core
@@ -401,7 +400,7 @@ class Pump(PeerSource):
                         inflow = self._inflow
                         if inflow is not None and inflow.paused and self._opened:
                             return
-                        event = nextEvent()
+                        event = conn.next_event()
                         if event is None:
                             return
                         kind = type(event)
@@ -414,7 +413,8 @@ class Pump(PeerSource):
                                 result = app.binaryMessageReceived(payload)
                             if result is not None:
                                 self._pending(result, len(payload))
-                            if not conn.has_unread():
+                            pieces = conn.data_to_send_if_read()
+                            if pieces is not None:
                                 # Nothing else was received (next_event would parse
                                 # nothing): what the application queued is written
                                 # now, and the delivery ends. The answer to a message
@@ -423,7 +423,6 @@ class Pump(PeerSource):
                                 # the caller's _flush does the rest (closing, the
                                 # timer). Answers to messages read together still go
                                 # out in one write, from that _flush.
-                                pieces = conn.data_to_send_pieces()
                                 if len(pieces) == 1 and self._outflow is None:
                                     self.wire.write(pieces[0])
                                 elif pieces:

@@ -231,6 +231,31 @@ class LazyEventTests(SynchronousTestCase):
         self.assertIsNone(server.next_event())
         self.assertTrue(server.has_unread())
 
+    def test_dataToSendIfRead(self):
+        """
+        data_to_send_if_read takes what is queued, as data_to_send_pieces
+        does (counted as sent), only while nothing waits to be read: None,
+        with nothing taken, while an event or received bytes wait; an empty
+        list when nothing is queued.
+        """
+        server = openedServer()
+        self.assertEqual(server.data_to_send_if_read(), [])
+        sent = server.stats.bytes_sent
+        server.receive_data(clientFrame(Opcode.TEXT, b"one") + clientFrame(Opcode.TEXT, b"two")[:3], now=1.0)
+        self.assertEqual(server.next_event(), TextMessage("one"))
+        server.send_text("echo: one")
+        self.assertIsNone(server.data_to_send_if_read())
+        self.assertIsNone(server.next_event())
+        self.assertIsNone(server.data_to_send_if_read())
+        server.receive_data(clientFrame(Opcode.TEXT, b"two")[3:], now=1.0)
+        self.assertEqual(server.next_event(), TextMessage("two"))
+        server.send_text("echo: two")
+        self.assertEqual(server.data_to_send_if_read(), [b"\x81\x09echo: one", b"\x81\x09echo: two"])
+        self.assertEqual(server.stats.bytes_sent, sent + 22)
+        self.assertEqual(server.data_to_send_if_read(), [])
+        server.receive_data(clientFrame(Opcode.PING, b"p"), now=1.0)
+        self.assertIsNone(server.data_to_send_if_read())
+
     def test_sendBeforeLaterViolation(self):
         """
         What the application sends between two events goes out before the

@@ -679,6 +679,43 @@ class ReadFrameTests(SynchronousTestCase):
         )
         self.assertEqual(buffer, bytearray(b"\x89"))
 
+    def test_lastFrameKeepsSmallAllocation(self) -> None:
+        """
+        A frame that was all of a small buffer empties it in place: the
+        buffer keeps its allocation (C{sys.getsizeof} counts it), and what
+        is added next is read as usual.
+        """
+        _requireBuilt(self)
+        opcodes = ("c", "t", "b")
+        buffer = bytearray(b"\x81\x02hi")
+        allocated = sys.getsizeof(buffer)
+        self.assertEqual(_speedups.read_frame(buffer, 0, False, 0, opcodes), ("t", True, False, b"hi", True, True))
+        self.assertEqual(buffer, bytearray())
+        self.assertEqual(sys.getsizeof(buffer), allocated)
+        buffer += b"\x82\x01x"
+        self.assertEqual(_speedups.read_frame(buffer, 0, False, 0, opcodes), ("b", True, False, b"x", True, True))
+        self.assertEqual(buffer, bytearray())
+
+    def test_lastFrameFreesLargeAllocation(self) -> None:
+        """
+        A frame that was all of a buffer of more than 256 bytes lets the
+        buffer's allocation go, as C{del buffer[:]} does; and a buffer
+        viewed by a memoryview is not emptied in place (C{BufferError}, as
+        C{del buffer[:]}).
+        """
+        _requireBuilt(self)
+        opcodes = ("c", "t", "b")
+        buffer = bytearray(b"\x82\x7e\x01\x00" + b"x" * 256)
+        allocated = sys.getsizeof(buffer)
+        self.assertEqual(
+            _speedups.read_frame(buffer, 0, False, 0, opcodes), ("b", True, False, b"x" * 256, True, True)
+        )
+        self.assertEqual(buffer, bytearray())
+        self.assertLess(sys.getsizeof(buffer), allocated - 200)
+        buffer = bytearray(b"\x81\x02hi")
+        with memoryview(buffer):
+            self.assertRaises(BufferError, _speedups.read_frame, buffer, 0, False, 0, opcodes)
+
     def test_declined(self) -> None:
         """
         Fewer than two bytes give L{None}; a control frame, reserved bits,

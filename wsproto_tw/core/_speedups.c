@@ -35,7 +35,9 @@
  * read_frame(buffer, mask_bit, rsv1_allowed, max_frame_size, opcodes)
  *     The common case of FrameReader.read_piece: a whole data frame at the
  *     start of the bytearray buffer, nothing about it to check beyond the
- *     masking direction and the size. It is cut off the buffer and comes
+ *     masking direction and the size. It is cut off the buffer (a frame
+ *     that was all of a buffer of at most KEEP_BUFFER_MAX bytes allocated
+ *     empties it in place, the allocation kept for the next read) and comes
  *     out as read_piece's tuple (opcode, fin, rsv1, payload, True, True),
  *     the payload unmasked, opcode taken from opcodes[0..2]; None when the
  *     buffer has fewer than 2 bytes; False for anything else (reserved bits
@@ -57,6 +59,10 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+
+/* read_frame empties a bytearray buffer of at most this many bytes
+ * allocated in place, keeping the allocation (see read_frame). */
+#define KEEP_BUFFER_MAX ((Py_ssize_t)256)
 
 /* Buffers from this size on are offered transparent huge pages. */
 #define HUGE_ADVICE_MIN ((Py_ssize_t)4 << 20)
@@ -290,6 +296,17 @@ read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyTuple_SET_ITEM(result, 4, Py_True);
     Py_INCREF(Py_True);
     PyTuple_SET_ITEM(result, 5, Py_True);
+    PyByteArrayObject *array = (PyByteArrayObject *)buffer;
+    if (pos + n == have && array->ob_exports == 0 && array->ob_alloc <= KEEP_BUFFER_MAX) {
+        /* The frame was all of the buffer (a message read alone): emptied
+         * in place, its small allocation kept for the next read. del
+         * buffer[:] would give the memory back, and the next read's +=
+         * take it again. */
+        array->ob_start = array->ob_bytes;
+        Py_SET_SIZE(array, 0);
+        array->ob_start[0] = '\0';
+        return result;
+    }
     /* del buffer[:pos + n]: a bytearray moves its start, no copy. */
     if (PySequence_DelSlice(buffer, 0, pos + n) < 0) {
         Py_DECREF(result);

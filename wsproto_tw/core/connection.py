@@ -586,6 +586,25 @@ class Connection(Keepalive):
         self._bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
         return pieces
 
+    def data_to_send_if_read(self) -> list[bytes] | None:
+        """
+        L{data_to_send_pieces}, if nothing waits to be read (L{has_unread}
+        is false), in one call: what a caller that holds back what it sends
+        until the events are read may write now.
+
+        @return: a new list of C{bytes}, empty if nothing is queued; or
+            L{None} if events or received bytes wait to be read, and then
+            nothing is taken.
+        """
+        if self._events or self._reader.buffer:
+            return None
+        pieces = self._out
+        if not pieces:
+            return []
+        self._out = _NOTHING  # type: ignore[assignment]
+        self._bytes_sent += len(pieces[0]) if len(pieces) == 1 else sum(map(len, pieces))
+        return pieces
+
     def next_deadline(self) -> float | None:
         """
         @return: when L{handle_timer} must next be called, in seconds on the
