@@ -344,8 +344,12 @@ class InheritedUNIXPortTests(TestCase):
         parent.bind(path)
         parent.listen(5)
         [endpoint] = adoptedEndpoints(reactor, {"WSPROTO_TW_WORKER_FDS": f"{os.dup(parent.fileno())}:{socket.AF_UNIX}"})
+        os.chmod(path, 0o600)
         port = yield endpoint.listen(Factory.forProtocol(Protocol))
         self.assertEqual(port.getHost().name, path.encode())
+        # The mode the parent gave it is kept (Twisted's adopted port sets
+        # 0666).
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
         yield port.stopListening()
         self.assertTrue(os.path.exists(path))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
@@ -401,3 +405,81 @@ class UNIXWorkersTests(SynchronousTestCase):
         self.assertNotIn("Traceback", log)
         self.assertNotIn("critical", log)
         self.assertNotIn("No such file", log)
+
+    def test_modeKeptAndPathRemoved(self) -> None:
+        """
+        With C{mode=600}, the socket keeps that mode as workers start and
+        restart, and nothing is changed through a symbolic link put at the
+        path; once the path is removed by someone else, a worker stopped on
+        its own starts again and the other ports keep being served; twistd
+        then stops with nothing logged as an error.
+        """
+        import shutil
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="wstw")
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "ws.sock")
+        victim = os.path.join(directory, "victim")
+        with open(victim, "w") as f:
+            f.write("x")
+        os.chmod(victim, 0o600)
+        twistd = Twistd(
+            self, "--workers", "2", "--port", f"unix:{path}:mode=600", "--port", "tcp:0:interface=127.0.0.1",
+            "--app", "tests.test_workers.PidApplication", "--shutdown-grace", "5",
+        )
+        self.addCleanup(stopped, twistd)
+        urls = [twistd.waitFor(r"worker \d \(pid \d+\): .*serving (ws://127\S+)", 60).group(1) for _ in range(2)]
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        pids = set()
+        for _ in range(20):
+            with websocketsConnect(urls[0], open_timeout=10) as client:
+                client.send("pid?")
+                pids.add(int(client.recv(timeout=10)))
+        os.remove(path)
+        os.symlink(victim, path)
+        first = pids.pop()
+        os.kill(first, signal.SIGTERM)
+        twistd.waitFor(rf"worker \d \(pid {first}\) exited .*starting it again", 30)
+        twistd.waitFor(r"worker \d started \(pid \d+\)", 30)
+        twistd.waitFor(r"worker \d \(pid \d+\): .*serving ws://127", 60)
+        self.assertEqual(os.stat(victim).st_mode & 0o777, 0o600)
+        os.remove(path)
+        served = set()
+        deadline = time.monotonic() + 30
+        while len(served) < 2 and time.monotonic() < deadline:
+            with websocketsConnect(urls[0], open_timeout=10) as client:
+                client.send("pid?")
+                served.add(int(client.recv(timeout=10)))
+        self.assertEqual(len(served), 2, served)
+        self.assertNotIn(first, served)
+        log = twistd.stop()
+        self.assertNotIn("Traceback", log)
+        self.assertNotIn("critical", log)
+        self.assertEqual(sorted(os.listdir(directory)), ["victim"])
+
+    def test_samePathTwice(self) -> None:
+        """
+        The same path twice: one line saying so, exit status 1, no worker
+        started and nothing left behind.
+        """
+        import shutil
+        import subprocess
+        import tempfile
+
+        from tests.processes import twistdCommand
+
+        directory = tempfile.mkdtemp(prefix="wstw")
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "ws.sock")
+        result = subprocess.run(
+            [*twistdCommand(), "-n", "--pidfile=", "websocket", "--workers", "2", "--port", f"unix:{path}", "--port",
+             f"unix:{path}"],
+            capture_output=True, text=True, timeout=60,
+        )
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn(f"--port unix:{path}: can't listen", result.stdout)
+        self.assertIn("Cannot acquire lock", result.stdout)
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+        self.assertNotIn("started (pid", result.stdout)
+        self.assertEqual(os.listdir(directory), [])
