@@ -110,6 +110,29 @@ class CheckPortTests(SynchronousTestCase):
         keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
         checkPort(reactor, f"ssl:0:interface=\\:\\:1:privateKey={keyPath}:certKey={certPath}", listen=True)
 
+    def test_linkLocalScope(self) -> None:
+        """
+        An IPv6 address with a scope (C{fe80::1%lo}) is bound with its
+        scope id, as Twisted's port binds it: a C{tcp6:} port on a
+        link-local address this machine has is not refused.
+        """
+        from twisted.internet import reactor
+
+        from wsproto_tw._startup import socketAddress
+
+        self.assertEqual(
+            socketAddress(socket.AF_INET6, "fe80::1%lo", 8080), ("fe80::1", 8080, 0, socket.if_nametoindex("lo"))
+        )
+        self.assertEqual(socketAddress(socket.AF_INET, "127.0.0.1", 8080), ("127.0.0.1", 8080))
+        self.assertEqual(socketAddress(socket.AF_INET6, "::1", 80)[:2], ("::1", 80))
+        # A link-local address of this machine's, from the kernel's list.
+        with open("/proc/net/if_inet6") as f:
+            found = [line.split() for line in f if line.split()[3] == "20"]  # scope: link
+        for address, index, length, scope, flags, name in found[:1]:
+            host = ":".join(address[i : i + 4] for i in range(0, 32, 4))
+            escaped = f"{host}%{name}".replace(":", "\\:")
+            checkPort(reactor, f"tcp6:0:interface={escaped}", listen=True)
+
     def test_outOfRange(self) -> None:
         """
         A port number past 65535 is out of range.

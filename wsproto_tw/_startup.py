@@ -144,7 +144,21 @@ def _tryBinding(endpoint: Any) -> None:
         # As Twisted listens: SO_REUSEADDR, so that only a socket in use
         # (not one in TIME_WAIT) makes the address unavailable.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((interface or anywhere, port))
+        probe.bind(socketAddress(family, interface or anywhere, port))
+
+
+def socketAddress(family: int, host: str, port: int) -> tuple[Any, ...]:
+    """
+    @return: the address to bind a socket of C{family} to: C{(host, port)},
+        or for IPv6 the 4-tuple with the scope id a link-local address
+        names (C{fe80::1%eth0}), as Twisted's own port binds.
+    """
+    if family != socket.AF_INET6:
+        return (host, port)
+    try:
+        return socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0][4]
+    except socket.gaierror:
+        return (host, port)  # bind says what is wrong
 
 
 def describeListenError(option: str, error: BaseException, name: str = "--port") -> str:

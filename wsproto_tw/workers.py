@@ -53,6 +53,8 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
 from twisted.python import usage
 
+from wsproto_tw._startup import socketAddress
+
 __all__ = [
     "WORKER_FDS",
     "ParentWatch",
@@ -288,7 +290,7 @@ def _reusePortSockets(endpoint: Any, count: int) -> list[socket.socket]:
             out.append(listening)
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            listening.bind((endpoint._interface or ("::" if family == socket.AF_INET6 else ""), port))
+            listening.bind(socketAddress(family, endpoint._interface or ("::" if family == socket.AF_INET6 else ""), port))
             listening.listen(endpoint._backlog)
             listening.setblocking(False)
             port = listening.getsockname()[1]
