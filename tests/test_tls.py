@@ -540,3 +540,76 @@ class StandaloneALPNTests(TestCase):
             )
             self.assertEqual(negotiated, [b"http/1.1"])
             twistd.stop()
+
+
+class SiteTLSCloseTests(TestCase):
+    """
+    A WebSocket taken over from a C{twisted.web} site over TLS closes as
+    one on a port of its own does.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_peerClosesWithoutCloseNotify(self) -> Any:
+        """
+        After the closing handshake, the server closes (TLS close_notify);
+        a client that then closes TCP without its own close_notify (Python's
+        C{ssl} sockets do) has its connection lost at once, not after
+        C{close_timeout}: TCP's end goes to TLS, which loses the
+        connection, not to the WebSocket as a half-close.
+        """
+        import base64
+        import socket
+        import ssl
+        import struct
+        import time
+
+        from twisted.internet.threads import deferToThread
+
+        from wsproto_tw.core import Config
+
+        keyPath, certPath = selfSignedCertificate(os.path.abspath(self.mktemp()))
+        lost: Deferred = Deferred()
+
+        class Recorder(EchoApplication):
+            def connectionLost(self, reason: Any) -> None:
+                lost.callback((time.monotonic(), reason.value))
+
+        root = Resource()
+        root.putChild(b"ws", WebSocketResource(Recorder, Config(close_timeout=30)))
+        port = yield SSL4ServerEndpoint(reactor, 0, serverTLS(keyPath, certPath), interface="127.0.0.1").listen(
+            Site(root)
+        )
+        self.addCleanup(port.stopListening)
+
+        def client() -> float:
+            context = ssl.create_default_context(cafile=certPath)
+            with socket.create_connection(("127.0.0.1", port.getHost().port), timeout=20) as raw:
+                tls = context.wrap_socket(raw, server_hostname="localhost")
+                key = base64.b64encode(os.urandom(16)).decode()
+                tls.sendall(
+                    f"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+                )
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += tls.recv(4096)
+                assert head.startswith(b"HTTP/1.1 101"), head
+                mask = os.urandom(4)
+                code = struct.pack("!H", 1000)
+                tls.sendall(bytes([0x88, 0x82]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(code)))
+                received = head.split(b"\r\n\r\n", 1)[1]
+                while True:
+                    data = tls.recv(4096)  # b"" at the server's close_notify
+                    if not data:
+                        break
+                    received += data
+                assert received == b"\x88\x02\x03\xe8", received
+                closed = time.monotonic()
+            return closed  # the TCP connection closed, without close_notify
+
+        closed = yield deferToThread(client)
+        at, reason = yield lost
+        self.assertEqual((reason.code, reason.wasClean), (1000, True))
+        self.assertLess(at - closed, 5)

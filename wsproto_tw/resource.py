@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IProtocol, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IProtocol, IReactorTime, ISSLTransport
 from twisted.logger import Logger
 from twisted.web import http
 from twisted.web.http import HTTPChannel
@@ -551,8 +551,11 @@ def takeOverChannel(channel: HTTPChannel, protocol: IProtocol) -> bytes:
     # What the transport reports a half-close to: the channel, or the
     # wrapper Site puts around it. HTTPChannel is not half-closeable; the
     # WebSocket wire is (RFC 6455 section 7.1.1: answer a Close even after
-    # the peer's FIN).
-    if IHalfCloseableProtocol.providedBy(protocol):
+    # the peer's FIN). Not under TLS: the TCP connection's end goes to the
+    # TLS layer (its protocol, reached through the transport), which loses
+    # the connection; taken for a half-close, it would be waited on until
+    # close_timeout.
+    if IHalfCloseableProtocol.providedBy(protocol) and not ISSLTransport.providedBy(transport):
         reported = getattr(transport, "protocol", channel)
         alsoProvides(reported, IHalfCloseableProtocol)
         reported.readConnectionLost = protocol.readConnectionLost
