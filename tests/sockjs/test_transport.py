@@ -33,6 +33,20 @@ def _session(site: SockJSSite, name: bytes = b"s") -> Any:
     return site.resource.sessions[name]
 
 
+
+class _Sink:
+    """
+    A response that takes what a session writes and forgets it.
+    """
+
+    session = receiver = None
+
+    def write(self, chunks):
+        pass
+
+    def finish(self):
+        pass
+
 class TransportTests(SynchronousTestCase):
     """
     Tests for L{SockJSSession} as an L{IWebSocketTransport}.
@@ -270,15 +284,6 @@ class MemoryTests(SynchronousTestCase):
         from wsproto_tw.sockjs.frames import xhr_framing
         from wsproto_tw.sockjs.transport import SockJSSession
 
-        class Sink:
-            session = receiver = None
-
-            def write(self, chunks):
-                pass
-
-            def finish(self):
-                pass
-
         from twisted.logger import Logger
 
         from wsproto_tw.sockjs import transport as transportModule
@@ -292,7 +297,7 @@ class MemoryTests(SynchronousTestCase):
         def idle() -> None:
             peer = IPv4Address("TCP", "127.0.0.1", 50000)
             session = SockJSSession(EchoApplication(), config, webSocketConfig, clock, peer=peer)
-            session.attach(Sink(), framing)
+            session.attach(_Sink(), framing)
             sessions.append(session)
 
         for _ in range(50):
@@ -327,19 +332,10 @@ class PeerNameTests(SynchronousTestCase):
         from wsproto_tw.sockjs.frames import xhr_framing
         from wsproto_tw.sockjs.transport import SockJSSession
 
-        class Sink:
-            session = receiver = None
-
-            def write(self, chunks):
-                pass
-
-            def finish(self):
-                pass
-
         peer = IPv6Address("TCP", "::1", 50000)
         session = SockJSSession(EchoApplication(), SessionConfig(), Config(), Clock(), peer=peer)
         with capturedLogs() as events:
-            session.attach(Sink(), xhr_framing())
+            session.attach(_Sink(), xhr_framing())
         lines = [formatEvent(event) for event in events]
         self.assertEqual(len(lines), 1, lines)
         self.assertTrue(lines[0].startswith("opened sockjs session [::1]:50000 "), lines)
