@@ -47,13 +47,12 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer, endpoints, error, tcp, unix
-from twisted.internet.error import CannotListenError
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
 from twisted.python import usage
 
-from wsproto_tw._startup import socketAddress
+from wsproto_tw._startup import _exitAfterTwistd, describeListenError, socketAddress
 
 __all__ = [
     "WORKER_FDS",
@@ -194,8 +193,7 @@ class _InheritedUNIXPort(unix.Port):
         self.startReading()
 
     def connectionLost(self, reason: Any) -> None:
-        if self.lockFile is not None:
-            self.lockFile.unlock()
+        # An adopted port holds no lock file: only the socket to close.
         tcp.Port.connectionLost(self, reason)
 
 
@@ -405,12 +403,10 @@ class WorkersService(Service):
             )
             try:
                 port.startListening()
-            except CannotListenError as error:
+            except error.CannotListenError as failed:
                 # As a single process says it (_startup.PortService), in one
                 # line: the same path twice, say.
-                from wsproto_tw._startup import _exitAfterTwistd, describeListenError
-
-                _log.error("{problem}", problem=describeListenError(f"--port {description}", error))
+                _log.error("{problem}", problem=describeListenError(f"--port {description}", failed))
                 self.reactor.addSystemEventTrigger("after", "shutdown", _exitAfterTwistd, 1)
                 self.reactor.callWhenRunning(self.reactor.stop)
                 self._stopping = True
